@@ -1,0 +1,14 @@
+"""tellapart: tell two sets of images apart in plain language, and prove every claim.
+
+    >>> import tellapart
+    >>> result = tellapart.describe("set_a/", "set_b/")
+    >>> result.findings          # a pandas DataFrame, significant findings first
+    >>> result.to_html("report.html")
+"""
+
+__version__ = "0.1.0"
+
+from tellapart.describe import Result, TooFewImagesError, describe, verify  # noqa: E402
+from tellapart.io import ImageSet  # noqa: E402
+
+__all__ = ["ImageSet", "Result", "TooFewImagesError", "__version__", "describe", "verify"]

@@ -1,0 +1,207 @@
+"""The `tellapart` command line: describe, verify and demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tellapart import __version__
+
+EPILOG_DESCRIBE = """\
+examples:
+  tellapart describe scans/disease/ scans/healthy/ --out report/
+  tellapart describe "failures/*.png" "successes/*.png" --json findings.json
+  tellapart describe --manifest images.csv --group-col label --a malignant --b benign
+
+What the numbers mean: each finding was chosen on one half of the images (discovery) and measured on the
+other half (validation). AUROC is the chance that a random set-A image shows more of the concept than a
+random set-B image (0.5 = no difference), with a 95% confidence interval; q is the p-value corrected for
+every hypothesis tested (Benjamini-Hochberg). Only findings with q < alpha are called significant.
+"""
+
+EPILOG_VERIFY = """\
+examples:
+  tellapart verify "set A images are darker" night/ day/
+  tellapart verify "photos with dogs" adopted/ not_adopted/ --json dogs.json
+
+The text is matched to the closest concepts with the bundled sentence model (the match is shown), and each
+match is tested on all images of both sets.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser for every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="tellapart",
+        description="Tell two sets of images apart in plain language, and prove every claim.",
+    )
+    parser.add_argument("--version", action="version", version=f"tellapart {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    describe = sub.add_parser(
+        "describe", help="find and verify the differences between two image sets",
+        description="Find the differences between set A and set B, verified on held-out images.",
+        epilog=EPILOG_DESCRIBE, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_sets(describe)
+    _add_common(describe)
+    describe.add_argument("--seed", type=int, default=0,
+                          help="seed of the discovery/validation split; same seed, same result (default 0)")
+    describe.add_argument("--max-hypotheses", type=int, default=30, metavar="N",
+                          help="test at most N hypotheses on the validation half (default 30)")
+    describe.add_argument("--correction", choices=["bh", "holm"], default="bh",
+                          help="multiple-testing correction: Benjamini-Hochberg (default) or Holm")
+
+    verify = sub.add_parser(
+        "verify", help="test one hypothesis you wrote, e.g. 'set A images are darker'",
+        description="Test a difference you expect, written in words, on all images of both sets.",
+        epilog=EPILOG_VERIFY, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    verify.add_argument("text", help="the hypothesis, e.g. \"set A images are blurrier\"")
+    _add_sets(verify)
+    _add_common(verify)
+    verify.add_argument("--top-k", type=int, default=3, metavar="K",
+                        help="test the K concepts closest to the text (default 3)")
+
+    demo = sub.add_parser(
+        "demo", help="build two sets with a known difference from bundled images and describe them",
+        description="Builds 40 vs 40 images from bundled photos, pastes a small red rectangle at a random "
+                    "place on every set-A image, describes the two sets and writes the report.",
+    )
+    demo.add_argument("--out", type=Path, default=Path("tellapart-demo"),
+                      help="folder for the demo images, report.html and findings.json (default ./tellapart-demo)")
+    demo.add_argument("--n", type=int, default=40, help="images per set (default 40)")
+    demo.add_argument("--seed", type=int, default=0, help="seed for the images and the split (default 0)")
+    demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _add_sets(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("set_a", nargs="?", metavar="SET_A",
+                        help="set A: a folder (searched recursively), a quoted glob, or an image file")
+    parser.add_argument("set_b", nargs="?", metavar="SET_B", help="set B, like SET_A")
+    group = parser.add_argument_group("sets from a manifest (instead of SET_A SET_B)")
+    group.add_argument("--manifest", type=Path, help="a CSV or Parquet table with one row per image")
+    group.add_argument("--group-col", help="the manifest column that says which set an image is in")
+    group.add_argument("--a", dest="value_a", help="the group value of set A")
+    group.add_argument("--b", dest="value_b", help="the group value of set B")
+    group.add_argument("--path-col", help="the column with image paths (default: found by name)")
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=Path("tellapart-report"),
+                        help="output folder for report.html and findings.json (default ./tellapart-report)")
+    parser.add_argument("--json", type=Path, metavar="FILE",
+                        help="also write the JSON here (default: OUT/findings.json)")
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="significance level for corrected q-values (default 0.05)")
+    parser.add_argument("--cache-dir", type=Path,
+                        help="where per-image scores are cached (default $TELLAPART_CACHE_DIR, else OUT/cache)")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the score cache")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _resolve_sets(args: argparse.Namespace, parser: argparse.ArgumentParser):
+    from tellapart.io import ImageSet
+
+    if args.manifest is not None:
+        if args.set_a or args.set_b:
+            parser.error("give either SET_A SET_B or --manifest, not both")
+        missing = [flag for flag, value in (("--group-col", args.group_col), ("--a", args.value_a),
+                                            ("--b", args.value_b)) if value is None]
+        if missing:
+            parser.error(f"--manifest also needs {', '.join(missing)}")
+        return (
+            ImageSet.from_manifest(args.manifest, args.group_col, args.value_a, path_col=args.path_col),
+            ImageSet.from_manifest(args.manifest, args.group_col, args.value_b, path_col=args.path_col),
+        )
+    if not (args.set_a and args.set_b):
+        parser.error("give two sets (SET_A SET_B), or --manifest FILE --group-col COL --a VALUE --b VALUE")
+    return args.set_a, args.set_b
+
+
+def _cache_dir(args: argparse.Namespace) -> Path:
+    import os
+
+    if args.cache_dir is not None:
+        return args.cache_dir
+    if os.environ.get("TELLAPART_CACHE_DIR"):
+        return Path(os.environ["TELLAPART_CACHE_DIR"])
+    return args.out / "cache"
+
+
+def _write_outputs(result, out: Path, json_path: Path | None) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    html = result.to_html(out / "report.html")
+    target = json_path if json_path is not None else out / "findings.json"
+    result.to_json(target)
+    print(result)
+    print(f"\nReport: {html}\nJSON:   {target}")
+
+
+def _run_describe(args, parser) -> int:
+    from tellapart.describe import describe
+
+    a, b = _resolve_sets(args, parser)
+    result = describe(a, b, seed=args.seed, alpha=args.alpha, max_hypotheses=args.max_hypotheses,
+                      correction=args.correction, cache_dir=_cache_dir(args), use_cache=not args.no_cache,
+                      progress=not args.quiet)
+    _write_outputs(result, args.out, args.json)
+    return 0
+
+
+def _run_verify(args, parser) -> int:
+    from tellapart.describe import verify
+
+    a, b = _resolve_sets(args, parser)
+    result = verify(args.text, a, b, alpha=args.alpha, top_k=args.top_k, cache_dir=_cache_dir(args),
+                    use_cache=not args.no_cache, progress=not args.quiet)
+    _write_outputs(result, args.out, args.json)
+    return 0
+
+
+def _run_demo(args, parser) -> int:
+    from tellapart.describe import describe
+    from tellapart.synth import bundled_pool, make_pair, paste_rectangle, write_pair
+
+    if args.n < 10:
+        parser.error("--n must be at least 10")
+    print(f"Building the demo: {args.n} vs {args.n} bundled photos; every set-A image gets a small red "
+          "rectangle at a random place.")
+    pool = bundled_pool(2 * args.n, seed=args.seed)
+    set_a, set_b = make_pair(pool, lambda img, rng: paste_rectangle(img, rng, size=16, colour="red"),
+                             args.n, args.n, seed=args.seed)
+    truth = {"difference": "set A images carry a small red rectangle at a random place",
+             "concepts": ["shape.rectangle", "shape.rectangle_small"]}
+    folder_a, folder_b = write_pair(set_a, set_b, args.out / "images", truth=truth)
+    result = describe(folder_a, folder_b, seed=args.seed, cache_dir=args.out / "cache",
+                      progress=not args.quiet)
+    _write_outputs(result, args.out, None)
+    return 0
+
+
+COMMANDS = {"describe": _run_describe, "verify": _run_verify, "demo": _run_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the process exit code (0 ok, 2 for bad input)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if getattr(args, "alpha", 0.05) is not None and not 0 < getattr(args, "alpha", 0.05) < 1:
+        parser.error("--alpha must be between 0 and 1")
+    try:
+        return COMMANDS[args.command](args, parser)
+    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as error:
+        print(f"tellapart: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ntellapart: interrupted; scores computed so far are kept in the cache.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""A score cache keyed by image content hash and concept-source version.
+
+SQLite in WAL mode: several runs may share one cache file, each batch is committed as soon as it is
+scored, so an interrupted run keeps everything it finished and the next run resumes from there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS scores (
+    key TEXT NOT NULL, source TEXT NOT NULL, version TEXT NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (key, source, version)
+);
+CREATE TABLE IF NOT EXISTS sources (
+    source TEXT NOT NULL, version TEXT NOT NULL, concept_ids TEXT NOT NULL,
+    PRIMARY KEY (source, version)
+);
+"""
+
+
+def default_cache_dir() -> Path:
+    """Return ``$TELLAPART_CACHE_DIR`` if set, else ``~/.cache/tellapart`` (honouring ``XDG_CACHE_HOME``)."""
+    if os.environ.get("TELLAPART_CACHE_DIR"):
+        return Path(os.environ["TELLAPART_CACHE_DIR"])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "tellapart"
+
+
+class ScoreCache:
+    """Per-image concept scores stored by (content hash, source name, source version).
+
+    A source's scores are only reused when its concept list is unchanged; a new source version or a
+    different concept list simply misses.
+    """
+
+    def __init__(self, directory: str | os.PathLike) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / "scores.sqlite3"
+        self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._checked: dict[tuple[str, str], bool] = {}
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._db.close()
+
+    def _compatible(self, source: str, version: str, concept_ids: Sequence[str]) -> bool:
+        """Record the source's concept list on first use; return False if a different list was stored."""
+        token = (source, version)
+        if token not in self._checked:
+            wanted = json.dumps(list(concept_ids))
+            row = self._db.execute(
+                "SELECT concept_ids FROM sources WHERE source=? AND version=?", token
+            ).fetchone()
+            if row is None:
+                self._db.execute("INSERT OR IGNORE INTO sources VALUES (?, ?, ?)", (*token, wanted))
+                self._checked[token] = True
+            else:
+                self._checked[token] = row[0] == wanted
+        return self._checked[token]
+
+    def get(
+        self, keys: Sequence[str], source: str, version: str, concept_ids: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        """Return the cached score vectors for those ``keys`` that have them."""
+        if not keys or not self._compatible(source, version, concept_ids):
+            return {}
+        found: dict[str, np.ndarray] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT key, data FROM scores WHERE source=? AND version=? AND key IN ({marks})",
+                (source, version, *chunk),
+            )
+            for key, blob in rows:
+                vector = np.frombuffer(blob, dtype=np.float32)
+                if vector.size == len(concept_ids):
+                    found[key] = vector
+        return found
+
+    def put(
+        self,
+        items: Iterable[tuple[str, np.ndarray]],
+        source: str,
+        version: str,
+        concept_ids: Sequence[str],
+    ) -> None:
+        """Store score vectors for (key, vector) pairs in one transaction."""
+        if not self._compatible(source, version, concept_ids):
+            return
+        rows = [(key, source, version, np.asarray(v, dtype=np.float32).tobytes()) for key, v in items]
+        if not rows:
+            return
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?)", rows)

@@ -1,0 +1,163 @@
+"""The concept library: every concept source, and the score matrix they produce together.
+
+Images are streamed in batches: each batch is read and hashed, looked up in the score cache, decoded
+only if some source still needs it, scored, written back to the cache, and dropped. Memory therefore
+does not grow with the number of images, and a second run on the same files decodes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from tellapart.concepts.base import Concept, ConceptSource
+from tellapart.concepts.cache import ScoreCache
+from tellapart.io import ImageRef, ImageSet, LoadedImage, UnreadableImage
+from tellapart.io.image import DecodedImage, Skipped
+
+BACKEND = "offline-default"
+BATCH_SIZE = 32
+
+
+def default_sources() -> list[ConceptSource]:
+    """Return the sources of the default offline backend, cheapest first."""
+    from tellapart.concepts.detectors import DetectorSource
+    from tellapart.concepts.image_stats import ImageStatsSource
+    from tellapart.concepts.semantics import SemanticSource
+    from tellapart.concepts.shapes import ShapeSource
+
+    return [ImageStatsSource(), ShapeSource(), DetectorSource(), SemanticSource()]
+
+
+@dataclass
+class ScoreTable:
+    """The score matrix of two image sets.
+
+    Attributes:
+        scores: images x concept ids (float32), one row per readable image.
+        images: one row per readable image: ``set`` ("a"/"b"), ``source`` and ``key`` (content hash).
+        skipped: one row per file that could not be used: ``set``, ``source``, ``reason``.
+    """
+
+    scores: pd.DataFrame
+    images: pd.DataFrame
+    skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["set", "source", "reason"]))
+
+    @property
+    def groups(self) -> np.ndarray:
+        """The set label ("a" or "b") of each row."""
+        return self.images["set"].to_numpy()
+
+
+class ConceptLibrary:
+    """All concept sources of a backend, scored into one matrix.
+
+    Parameters:
+        sources: the concept sources; defaults to the offline backend (image statistics, inserted shapes,
+            OpenCV detectors, ImageNet semantics rolled up WordNet).
+        backend: a name recorded in results.
+    """
+
+    def __init__(self, sources: Sequence[ConceptSource] | None = None, backend: str = BACKEND) -> None:
+        self.sources = list(default_sources() if sources is None else sources)
+        self.backend = backend
+        self._columns = {s.name: [c.id for c in s.concepts()] for s in self.sources}
+        self.concepts: dict[str, Concept] = {c.id: c for s in self.sources for c in s.concepts()}
+
+    @property
+    def version(self) -> str:
+        """A string naming the backend and every source version (changes whenever scores would)."""
+        return ";".join([self.backend] + [f"{s.name}={s.version}" for s in self.sources])
+
+    def score_sets(
+        self,
+        sets: dict[str, ImageSet],
+        cache: ScoreCache | None = None,
+        progress: Callable[[int], None] | None = None,
+        batch_size: int = BATCH_SIZE,
+    ) -> ScoreTable:
+        """Score every image of every set; return the score matrix with skipped files listed.
+
+        ``sets`` maps a set label ("a", "b") to its images. ``progress`` is called with the number of
+        files finished after each batch.
+        """
+        blocks: list[np.ndarray] = []
+        rows: list[tuple[str, str, str]] = []
+        skipped: list[tuple[str, str, str]] = []
+        for label, image_set in sets.items():
+            skipped += [(label, s.source, s.reason) for s in image_set.skipped]
+            for batch in _batches(image_set.refs, batch_size):
+                scored, failed = self._score_batch(batch, cache)
+                skipped += [(label, s.source, s.reason) for s in failed]
+                for loaded, vector in scored:
+                    rows.append((label, loaded.ref.source, loaded.key))
+                    blocks.append(vector)
+                if progress is not None:
+                    progress(len(batch))
+        columns = [cid for s in self.sources for cid in self._columns[s.name]]
+        matrix = np.vstack(blocks) if blocks else np.empty((0, len(columns)), dtype=np.float32)
+        return ScoreTable(
+            scores=pd.DataFrame(matrix, columns=columns),
+            images=pd.DataFrame(rows, columns=["set", "source", "key"]),
+            skipped=pd.DataFrame(skipped, columns=["set", "source", "reason"]),
+        )
+
+    def score_images(self, images: Sequence[DecodedImage]) -> pd.DataFrame:
+        """Score already decoded images with every source, without the cache (images x concept ids)."""
+        parts = [
+            pd.DataFrame(np.asarray(s.score(images), dtype=np.float32), columns=self._columns[s.name])
+            for s in self.sources
+        ]
+        return pd.concat(parts, axis=1)
+
+    def _score_batch(
+        self, refs: Sequence[ImageRef], cache: ScoreCache | None
+    ) -> tuple[list[tuple[LoadedImage, np.ndarray]], list[Skipped]]:
+        """Return (loaded image, full score vector) for the readable refs, and the unreadable ones."""
+        loaded: list[LoadedImage] = []
+        failed: list[Skipped] = []
+        for ref in refs:
+            try:
+                loaded.append(ref.load())
+            except UnreadableImage as error:
+                failed.append(Skipped(ref.source, error.reason))
+        keys = [item.key for item in loaded]
+        per_source: dict[str, dict[str, np.ndarray]] = {}
+        for source in self.sources:
+            columns = self._columns[source.name]
+            per_source[source.name] = cache.get(keys, source.name, source.version, columns) if cache else {}
+
+        missing = {k for k in keys if any(k not in found for found in per_source.values())}
+        decoded: dict[str, DecodedImage] = {}
+        for item in loaded:
+            if item.key in missing and item.key not in decoded:
+                try:
+                    decoded[item.key] = item.decode()
+                except UnreadableImage as error:
+                    failed.append(Skipped(item.ref.source, error.reason))
+
+        for source in self.sources:
+            found = per_source[source.name]
+            todo = [decoded[k] for k in dict.fromkeys(keys) if k not in found and k in decoded]
+            if not todo:
+                continue
+            values = np.asarray(source.score(todo), dtype=np.float32)
+            fresh = {image.key: values[i] for i, image in enumerate(todo)}
+            found.update(fresh)
+            if cache is not None:
+                cache.put(fresh.items(), source.name, source.version, self._columns[source.name])
+
+        scored = []
+        for item in loaded:
+            if all(item.key in per_source[s.name] for s in self.sources):
+                vector = np.concatenate([per_source[s.name][item.key] for s in self.sources])
+                scored.append((item, vector))
+        return scored, failed
+
+
+def _batches(items: Sequence[ImageRef], size: int) -> Iterator[Sequence[ImageRef]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,342 @@
+"""The describe pipeline: two image sets in, verified plain-language differences out.
+
+ImageSet A, B -> concept library -> score matrix -> statistical contract (discovery / validation,
+AUROC with CI, rank test, Benjamini-Hochberg, explaining-away) -> phrased findings -> Result.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tellapart.concepts.base import Concept
+from tellapart.concepts.cache import ScoreCache, default_cache_dir
+from tellapart.concepts.library import ConceptLibrary, ScoreTable
+from tellapart.io import ImageSet, UnreadableImage
+from tellapart.phrasing import finding_sentence
+from tellapart.stats import test_concepts, test_hypotheses_on_all
+
+MIN_IMAGES = 10
+N_EXAMPLES = 6
+
+FINDING_COLUMNS = [
+    "text", "concept", "phrase", "kind", "direction", "auroc", "auroc_ci", "p_value", "q_value",
+    "significant", "explained_by", "share_a", "share_b", "median_a", "median_b", "examples_a", "examples_b",
+]
+
+
+class TooFewImagesError(ValueError):
+    """A set has fewer readable images than the statistics need."""
+
+
+@dataclass
+class Result:
+    """What tellapart found, with everything needed to check it.
+
+    Attributes:
+        findings: one row per hypothesis tested on held-out images, significant ones first (columns
+            ``FINDING_COLUMNS``; ``auroc_ci`` is a (low, high) tuple; ``examples_a``/``examples_b`` are
+            lists of image sources).
+        scores: the score matrix, images x concept ids (rows align with ``images``).
+        images: per image row: ``set`` ("a"/"b"), ``source``, ``key``, ``split`` ("discovery"/"validation"
+            or "all" for verify).
+        skipped: files that could not be used: ``set``, ``source``, ``reason``.
+        duplicates: images present in both sets: ``key``, ``source_a``, ``source_b``.
+        concepts: concept id -> Concept, for every concept in the library.
+    """
+
+    findings: pd.DataFrame
+    scores: pd.DataFrame
+    images: pd.DataFrame
+    skipped: pd.DataFrame
+    duplicates: pd.DataFrame
+    concepts: dict[str, Concept]
+    n_a: int
+    n_b: int
+    seed: int
+    alpha: float
+    backend: str
+    mode: str = "describe"
+    hypothesis: str | None = None
+    matches: list[dict[str, Any]] = field(default_factory=list)
+    n_screened: int = 0
+    sets: dict[str, ImageSet] = field(default_factory=dict, repr=False)
+
+    @property
+    def significant(self) -> pd.DataFrame:
+        """The significant findings that no stronger finding explains."""
+        f = self.findings
+        return f[f["significant"] & f["explained_by"].isna()]
+
+    def load_pixels(self, source: str) -> np.ndarray | None:
+        """Return the RGB pixels of one image of either set by its source, or None if unreadable now."""
+        for image_set in self.sets.values():
+            for ref in image_set.refs:
+                if ref.source == source:
+                    try:
+                        return ref.load().decode().pixels
+                    except UnreadableImage:
+                        return None
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready dictionary (see README, "JSON output")."""
+        from tellapart.report.json_report import result_to_dict
+
+        return result_to_dict(self)
+
+    def to_json(self, path: str | os.PathLike | None = None) -> str:
+        """Return the result as JSON text; also write it atomically to ``path`` if given."""
+        from tellapart.report.json_report import write_json
+
+        return write_json(self, path)
+
+    def to_html(self, path: str | os.PathLike) -> Path:
+        """Write the self-contained HTML report to ``path`` (atomically) and return the path."""
+        from tellapart.report.html import write_html
+
+        return write_html(self, Path(path))
+
+    def __str__(self) -> str:
+        from tellapart.report.table import findings_table
+
+        return findings_table(self)
+
+
+def describe(
+    a: Any,
+    b: Any,
+    *,
+    seed: int = 0,
+    alpha: float = 0.05,
+    max_hypotheses: int = 30,
+    correction: str = "bh",
+    library: ConceptLibrary | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    use_cache: bool = True,
+    progress: bool = True,
+) -> Result:
+    """Find and verify the differences between two image sets.
+
+    Parameters:
+        a, b: the two sets: a folder, a glob pattern, a list of paths, a list of PIL images or arrays, or
+            an ``ImageSet`` (e.g. from ``ImageSet.from_manifest``).
+        seed: fixes the discovery/validation split, so results are reproducible.
+        alpha: a finding is significant when its corrected q-value is below ``alpha``.
+        max_hypotheses: at most this many hypotheses (chosen on the discovery half) are tested on the
+            validation half; all of them count in the multiple-testing correction.
+        correction: "bh" (Benjamini-Hochberg, the default) or "holm".
+        library: the concept library; defaults to the offline backend.
+        cache_dir: where per-image scores are cached (default ``$TELLAPART_CACHE_DIR`` or
+            ``~/.cache/tellapart``); ``use_cache=False`` turns the cache off.
+        progress: show a progress bar while images are processed.
+
+    Returns:
+        A ``Result`` whose ``findings`` DataFrame lists every validated hypothesis, significant first.
+    """
+    _check_alpha(alpha)
+    library = library or ConceptLibrary()
+    sets = {"a": _as_set(a, "A"), "b": _as_set(b, "B")}
+    table = _score(library, sets, cache_dir, use_cache, progress)
+    groups = table.groups
+    tested = test_concepts(
+        table.scores, groups, seed=seed, alpha=alpha, max_hypotheses=max_hypotheses,
+        correction=correction, thresholds=_thresholds(library),
+    )
+    from tellapart.stats import split_discovery_validation
+
+    validation = split_discovery_validation(groups, seed)
+    images = table.images.assign(split=np.where(validation, "validation", "discovery"))
+    findings = _phrase(tested, library.concepts, table.scores, images, validation)
+    return _result(table, images, findings, library, sets, seed=seed, alpha=alpha,
+                   n_screened=int(tested.attrs.get("n_screened", table.scores.shape[1])))
+
+
+def verify(
+    text: str,
+    a: Any,
+    b: Any,
+    *,
+    alpha: float = 0.05,
+    top_k: int = 3,
+    library: ConceptLibrary | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    use_cache: bool = True,
+    progress: bool = True,
+) -> Result:
+    """Test one hypothesis a person wrote (e.g. "set A images are darker") on all images.
+
+    The text is matched to the ``top_k`` closest concepts with the bundled sentence model (the matches and
+    their similarity are in ``Result.matches``); each is tested on every image (no split is needed, since
+    the hypothesis was not derived from these images), two-sided unless the text names a direction, with
+    Benjamini-Hochberg over the ``top_k`` tests.
+    """
+    from tellapart.concepts.text_match import match_concepts, match_direction
+
+    _check_alpha(alpha)
+    if not text or not text.strip():
+        raise ValueError("The hypothesis text is empty: write the difference you expect, e.g. 'darker images'.")
+    library = library or ConceptLibrary()
+    matched = match_concepts(text, list(library.concepts.values()), top_k=top_k)
+    directions = {}
+    matches = []
+    for concept, similarity in matched:
+        sense = match_direction(text, concept)
+        if sense is not None:
+            directions[concept.id] = "a" if sense == "more" else "b"
+        matches.append({"concept": concept.id, "phrase": concept.phrase, "similarity": float(similarity),
+                        "direction": directions.get(concept.id)})
+    sets = {"a": _as_set(a, "A"), "b": _as_set(b, "B")}
+    table = _score(library, sets, cache_dir, use_cache, progress)
+    ids = [m["concept"] for m in matches]
+    tested = test_hypotheses_on_all(
+        table.scores, table.groups, ids, alpha=alpha, directions=directions, thresholds=_thresholds(library)
+    )
+    images = table.images.assign(split="all")
+    everything = np.ones(len(images), dtype=bool)
+    findings = _phrase(tested, library.concepts, table.scores, images, everything)
+    return _result(table, images, findings, library, sets, seed=0, alpha=alpha, n_screened=len(ids),
+                   mode="verify", hypothesis=text, matches=matches)
+
+
+def _check_alpha(alpha: float) -> None:
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+
+
+def _as_set(spec: Any, name: str) -> ImageSet:
+    return spec if isinstance(spec, ImageSet) else ImageSet.from_spec(spec, name=name)
+
+
+def _thresholds(library: ConceptLibrary) -> dict[str, float]:
+    return {cid: c.threshold for cid, c in library.concepts.items() if c.kind == "presence"}
+
+
+def _score(
+    library: ConceptLibrary,
+    sets: dict[str, ImageSet],
+    cache_dir: str | os.PathLike | None,
+    use_cache: bool,
+    progress: bool,
+) -> ScoreTable:
+    """Score both sets (with the cache and a progress bar) and check each has enough readable images."""
+    cache = ScoreCache(cache_dir or default_cache_dir()) if use_cache else None
+    total = sum(len(s.refs) for s in sets.values())
+    bar = _progress_bar(total, progress)
+    try:
+        table = library.score_sets(sets, cache=cache, progress=bar.update if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
+        if cache is not None:
+            cache.close()
+    for label, image_set in sets.items():
+        n = int((table.images["set"] == label).sum())
+        if n < MIN_IMAGES:
+            raise TooFewImagesError(_too_few_message(label, image_set, n, table.skipped))
+    return table
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    if not enabled or total == 0:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="img", desc="Scoring images", leave=False)
+
+
+def _too_few_message(label: str, image_set: ImageSet, n: int, skipped: pd.DataFrame) -> str:
+    mine = skipped[skipped["set"] == label]
+    lines = [
+        f"Set {label.upper()} ({image_set.name}) has {n} readable image{'s' if n != 1 else ''}; "
+        f"at least {MIN_IMAGES} are needed to test differences on held-out images."
+    ]
+    if len(mine):
+        lines.append(f"{len(mine)} file(s) were skipped:")
+        lines += [f"  {row.source}: {row.reason}" for row in mine.head(20).itertuples()]
+        if len(mine) > 20:
+            lines.append(f"  ... and {len(mine) - 20} more")
+    return "\n".join(lines)
+
+
+def _phrase(
+    tested: pd.DataFrame,
+    concepts: dict[str, Concept],
+    scores: pd.DataFrame,
+    images: pd.DataFrame,
+    shown: np.ndarray,
+) -> pd.DataFrame:
+    """Add the sentence, the concept's phrase and kind, and example images to each tested hypothesis."""
+    records = []
+    groups = images["set"].to_numpy()
+    for row in tested.itertuples(index=False):
+        concept = concepts[row.concept]
+        ci = (float(row.auroc_ci_low), float(row.auroc_ci_high))
+        text = finding_sentence(
+            concept, row.direction, float(row.auroc), ci, float(row.q_value),
+            median_a=float(row.median_a), median_b=float(row.median_b),
+            share_a=float(row.share_a), share_b=float(row.share_b),
+        )
+        examples = _examples(scores[row.concept].to_numpy(), groups, shown, images["source"], row.direction)
+        records.append({
+            "text": text, "concept": row.concept, "phrase": concept.phrase, "kind": concept.kind,
+            "direction": row.direction, "auroc": float(row.auroc), "auroc_ci": ci,
+            "p_value": float(row.p_value), "q_value": float(row.q_value),
+            "significant": bool(row.significant),
+            "explained_by": row.explained_by if isinstance(row.explained_by, str) else None,
+            "share_a": float(row.share_a), "share_b": float(row.share_b),
+            "median_a": float(row.median_a), "median_b": float(row.median_b),
+            "examples_a": examples[0], "examples_b": examples[1],
+        })
+    return pd.DataFrame.from_records(records, columns=FINDING_COLUMNS)
+
+
+def _examples(
+    values: np.ndarray, groups: np.ndarray, shown: np.ndarray, sources: pd.Series, direction: str
+) -> tuple[list[str], list[str]]:
+    """The set that shows more of the concept: its highest-scoring images; the other set: its lowest."""
+    picks = []
+    for label in ("a", "b"):
+        rows = np.flatnonzero(shown & (groups == label))
+        order = np.argsort(values[rows], kind="stable")
+        if label == direction:
+            order = order[::-1]
+        picks.append([str(sources.iloc[i]) for i in rows[order[:N_EXAMPLES]]])
+    return picks[0], picks[1]
+
+
+def _result(
+    table: ScoreTable,
+    images: pd.DataFrame,
+    findings: pd.DataFrame,
+    library: ConceptLibrary,
+    sets: dict[str, ImageSet],
+    **fields: Any,
+) -> Result:
+    return Result(
+        findings=findings,
+        scores=table.scores,
+        images=images,
+        skipped=table.skipped,
+        duplicates=_duplicates(images),
+        concepts=library.concepts,
+        n_a=int((images["set"] == "a").sum()),
+        n_b=int((images["set"] == "b").sum()),
+        backend=library.version,
+        sets=sets,
+        **fields,
+    )
+
+
+def _duplicates(images: pd.DataFrame) -> pd.DataFrame:
+    """Images whose content is identical in set A and set B."""
+    a = images[images["set"] == "a"][["key", "source"]]
+    b = images[images["set"] == "b"][["key", "source"]]
+    both = a.merge(b, on="key", suffixes=("_a", "_b"))
+    return both[["key", "source_a", "source_b"]].reset_index(drop=True)
+

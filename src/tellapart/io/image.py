@@ -1,0 +1,36 @@
+"""The two value types that leave `tellapart.io`: a decoded image and a skipped file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """One readable image, ready for concept scorers.
+
+    Attributes:
+        key: content hash of the image (hex sha256 of the file bytes, or of the array for in-memory images).
+        source: where it came from: a file path, or ``"<memory:INDEX>"`` for in-memory images.
+        pixels: H x W x 3 uint8 RGB array, EXIF orientation applied, alpha composited on white,
+            16-bit and palette images converted; downscaled so the longest side is at most
+            ``tellapart.io.decode.ANALYSIS_MAX_SIDE`` (aspect ratio kept).
+        original_size: (width, height) of the image as stored, after EXIF rotation, before downscaling.
+        format: the container format PIL reported ("JPEG", "PNG", ...), or None for in-memory images.
+    """
+
+    key: str
+    source: str
+    pixels: np.ndarray
+    original_size: tuple[int, int]
+    format: str | None = None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that could not be used, and why (a sentence a person can act on)."""
+
+    source: str
+    reason: str

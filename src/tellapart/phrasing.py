@@ -1,0 +1,60 @@
+"""Turning a tested hypothesis into a sentence a person can read and check."""
+
+from __future__ import annotations
+
+import math
+
+from tellapart.concepts.base import Concept
+
+
+def format_q(q: float) -> str:
+    """Return ``"q < 0.001"`` or ``"q = 0.012"`` (two significant digits)."""
+    if q < 0.001:
+        return "q < 0.001"
+    return f"q = {q:.2g}" if q < 0.1 else f"q = {q:.2f}"
+
+
+def format_value(value: float, unit: str = "") -> str:
+    """Return a typical value for a sentence: 3 significant digits, with its unit."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if unit == "%":
+        return f"{value:.0%}"
+    text = f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return f"{text} {unit}".strip() if unit and unit != "%" else text
+
+
+def finding_sentence(
+    concept: Concept,
+    direction: str,
+    auroc: float,
+    ci: tuple[float, float],
+    q_value: float,
+    *,
+    median_a: float = float("nan"),
+    median_b: float = float("nan"),
+    share_a: float = float("nan"),
+    share_b: float = float("nan"),
+    p_label: str = "q",
+) -> str:
+    """Return the plain-language sentence for one finding, always from set A's point of view.
+
+    ``direction`` is "a" when set A shows more of the concept, "b" when set B does; ``auroc`` and
+    ``ci`` are for that stated direction (above 0.5 means the statement holds).
+    """
+    evidence = f"AUROC {auroc:.2f} [{ci[0]:.2f}, {ci[1]:.2f}], {format_q(q_value).replace('q', p_label, 1)}"
+    if concept.kind == "presence":
+        strength = "far " if auroc >= 0.8 else ""
+        how = f"{strength}more often" if direction == "a" else f"{strength}less often"
+        shares = ""
+        if not (math.isnan(share_a) or math.isnan(share_b)):
+            shares = f"{share_a:.0%} vs {share_b:.0%}; "
+        return f"Set A images {concept.phrase} {how} than set B images ({shares}{evidence})"
+    adjective = concept.more if direction == "a" else concept.less
+    if not adjective:
+        adjective = f"{'higher' if direction == 'a' else 'lower'} in {concept.phrase}"
+    medians = (
+        f"median {concept.phrase} {format_value(median_a, concept.unit)} vs "
+        f"{format_value(median_b, concept.unit)}; "
+    )
+    return f"Set A images are {adjective} than set B images ({medians}{evidence})"

@@ -1,0 +1,124 @@
+"""AUROC as the effect size of a concept: how well its score tells set A from set B.
+
+``auroc(a, b)`` is the probability that an image of A scores higher than an image of B, counting ties
+as one half. 0.5 means no difference, 1.0 that every A image scores above every B image, 0.0 the reverse.
+NaN scores are left out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy import optimize, special, stats
+
+
+def _finite(values: ArrayLike) -> np.ndarray:
+    x = np.asarray(values, dtype=np.float64).ravel()
+    return x[~np.isnan(x)]
+
+
+def auroc(scores_a: ArrayLike, scores_b: ArrayLike) -> float:
+    """Return P(score_a > score_b) + 0.5 P(score_a == score_b); NaN if either sample is empty."""
+    a, b = _finite(scores_a), _finite(scores_b)
+    if a.size == 0 or b.size == 0:
+        return float("nan")
+    ranks = stats.rankdata(np.concatenate([a, b]))
+    u_a = ranks[: a.size].sum() - a.size * (a.size + 1) / 2
+    return float(u_a / (a.size * b.size))
+
+
+def _delong_components(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """DeLong's placement values: for each A image the share of B below it, for each B the share of A above.
+
+    Uses the midrank identity of Sun & Xu (2014): rank in the pooled sample minus rank within the own sample
+    counts the other sample's images below (ties as one half).
+    """
+    pooled = stats.rankdata(np.concatenate([a, b]))
+    v_a = (pooled[: a.size] - stats.rankdata(a)) / b.size
+    v_b = 1.0 - (pooled[a.size :] - stats.rankdata(b)) / a.size
+    return v_a, v_b
+
+
+def delong_variance(scores_a: ArrayLike, scores_b: ArrayLike) -> float:
+    """Return DeLong's variance estimate of ``auroc(scores_a, scores_b)``; NaN with fewer than 2 per sample."""
+    a, b = _finite(scores_a), _finite(scores_b)
+    if a.size < 2 or b.size < 2:
+        return float("nan")
+    v_a, v_b = _delong_components(a, b)
+    return float(v_a.var(ddof=1) / a.size + v_b.var(ddof=1) / b.size)
+
+
+def _newcombe_interval(theta_hat: float, n_a: int, n_b: int, z: float) -> tuple[float, float]:
+    """Newcombe's (2006, method 5) score interval: solve (theta_hat - theta)^2 = z^2 V(theta).
+
+    V is the Hanley-McNeil variance with both sample sizes replaced by their mean. Because the variance is
+    taken at the candidate theta rather than at the estimate, the interval stays informative when the
+    estimate is 0, 1 or rests on all-tied scores, where DeLong's estimate collapses to zero.
+    """
+    n_star = (n_a + n_b) / 2
+
+    def excess(theta: float) -> float:
+        spread = 1 + (n_star - 1) * ((1 - theta) / (2 - theta) + theta / (1 + theta))
+        return (theta_hat - theta) ** 2 - z**2 * theta * (1 - theta) * spread / (n_a * n_b)
+
+    eps = 1e-12
+    low = 0.0 if theta_hat <= eps else optimize.brentq(excess, 0.0, min(theta_hat, 1 - eps))
+    high = 1.0 if theta_hat >= 1 - eps else optimize.brentq(excess, max(theta_hat, eps), 1.0)
+    return float(low), float(high)
+
+
+def auroc_ci(scores_a: ArrayLike, scores_b: ArrayLike, level: float = 0.95) -> tuple[float, float]:
+    """Return a two-sided ``level`` confidence interval (low, high) for ``auroc(scores_a, scores_b)``.
+
+    The interval is DeLong's, built on the logit scale and mapped back, so it always lies inside [0, 1],
+    widened where Newcombe's score interval is wider. Near 0 and 1 DeLong's plug-in variance shrinks
+    faster than the real uncertainty (it is exactly zero for a perfect split, and for all-tied scores),
+    which would make one stray image narrow the interval; Newcombe's variance is taken at each candidate
+    value instead, so it stays honest there, e.g. about (0.90, 1.0) for a perfect split of 20 vs 20
+    images. Elsewhere the two agree closely and coverage stays near ``level`` (measured in the tests).
+    (NaN, NaN) if a sample is empty.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    a, b = _finite(scores_a), _finite(scores_b)
+    if a.size == 0 or b.size == 0:
+        return float("nan"), float("nan")
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    theta = auroc(a, b)
+    low, high = _newcombe_interval(theta, a.size, b.size, z)
+    variance = delong_variance(a, b)
+    if 0 < theta < 1 and variance > 0:
+        half_width = z * np.sqrt(variance) / (theta * (1 - theta))
+        centre = special.logit(theta)
+        low = min(low, float(special.expit(centre - half_width)))
+        high = max(high, float(special.expit(centre + half_width)))
+    return low, high
+
+
+def _column_auroc(S_a: np.ndarray, S_b: np.ndarray) -> np.ndarray:
+    """AUROC of every column of two NaN-free matrices, from one pooled ranking."""
+    n_a, n_b = S_a.shape[0], S_b.shape[0]
+    ranks = stats.rankdata(np.concatenate([S_a, S_b], axis=0), axis=0)
+    u_a = ranks[:n_a].sum(axis=0) - n_a * (n_a + 1) / 2
+    return u_a / (n_a * n_b)
+
+
+def auroc_matrix(S_a: np.ndarray, S_b: np.ndarray) -> np.ndarray:
+    """Return the AUROC of each column (concept) of ``S_a`` (A images x k) against ``S_b`` (B images x k).
+
+    Columns without NaN are ranked together in one vectorised pass; a column with NaN is computed on its
+    non-NaN values (NaN if a sample has none left).
+    """
+    S_a = np.asarray(S_a, dtype=np.float64)
+    S_b = np.asarray(S_b, dtype=np.float64)
+    if S_a.ndim != 2 or S_b.ndim != 2 or S_a.shape[1] != S_b.shape[1]:
+        raise ValueError(f"need two matrices with the same columns, got {S_a.shape} and {S_b.shape}")
+    result = np.full(S_a.shape[1], np.nan)
+    if S_a.shape[0] == 0 or S_b.shape[0] == 0:
+        return result
+    has_nan = np.isnan(S_a).any(axis=0) | np.isnan(S_b).any(axis=0)
+    clean = ~has_nan
+    result[clean] = _column_auroc(S_a[:, clean], S_b[:, clean])
+    for j in np.flatnonzero(has_nan):
+        result[j] = auroc(S_a[:, j], S_b[:, j])
+    return result

@@ -1,0 +1,28 @@
+"""Shared real-image fixtures: sets derived from the bundled scikit-image / scikit-learn photographs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session")
+def pool() -> list[np.ndarray]:
+    """120 distinct random crops (96-256 px) of the bundled sample photographs."""
+    from tellapart.synth import bundled_pool
+
+    return bundled_pool(120, seed=0)
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> str:
+    """One score cache for the whole test session, so each image is scored once."""
+    return str(tmp_path_factory.mktemp("score-cache"))
+
+
+@pytest.fixture(scope="session")
+def library():
+    """The default offline concept library (models load lazily, once per session)."""
+    from tellapart.concepts.library import ConceptLibrary
+
+    return ConceptLibrary()
