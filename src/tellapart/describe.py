@@ -66,6 +66,8 @@ class Result:
     matches: list[dict[str, Any]] = field(default_factory=list)
     n_screened: int = 0
     sets: dict[str, ImageSet] = field(default_factory=dict, repr=False)
+    ci_level: float = 0.95
+    _refs: dict[str, Any] | None = field(default=None, init=False, repr=False)
 
     @property
     def significant(self) -> pd.DataFrame:
@@ -75,14 +77,15 @@ class Result:
 
     def load_pixels(self, source: str) -> np.ndarray | None:
         """Return the RGB pixels of one image of either set by its source, or None if unreadable now."""
-        for image_set in self.sets.values():
-            for ref in image_set.refs:
-                if ref.source == source:
-                    try:
-                        return ref.load().decode().pixels
-                    except UnreadableImage:
-                        return None
-        return None
+        if self._refs is None:
+            self._refs = {ref.source: ref for s in self.sets.values() for ref in s.refs}
+        ref = self._refs.get(source)
+        if ref is None:
+            return None
+        try:
+            return ref.load().decode().pixels
+        except UnreadableImage:
+            return None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready dictionary (see README, "JSON output")."""
@@ -141,7 +144,7 @@ def describe(
     """
     _check_alpha(alpha)
     library = library or ConceptLibrary()
-    sets = {"a": _as_set(a, "A"), "b": _as_set(b, "B")}
+    sets = {"a": _as_set(a), "b": _as_set(b)}
     table = _score(library, sets, cache_dir, use_cache, progress)
     groups = table.groups
     tested = test_concepts(
@@ -191,7 +194,7 @@ def verify(
             directions[concept.id] = "a" if sense == "more" else "b"
         matches.append({"concept": concept.id, "phrase": concept.phrase, "similarity": float(similarity),
                         "direction": directions.get(concept.id)})
-    sets = {"a": _as_set(a, "A"), "b": _as_set(b, "B")}
+    sets = {"a": _as_set(a), "b": _as_set(b)}
     table = _score(library, sets, cache_dir, use_cache, progress)
     ids = [m["concept"] for m in matches]
     tested = test_hypotheses_on_all(
@@ -209,8 +212,8 @@ def _check_alpha(alpha: float) -> None:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
 
 
-def _as_set(spec: Any, name: str) -> ImageSet:
-    return spec if isinstance(spec, ImageSet) else ImageSet.from_spec(spec, name=name)
+def _as_set(spec: Any) -> ImageSet:
+    return spec if isinstance(spec, ImageSet) else ImageSet.from_spec(spec)
 
 
 def _thresholds(library: ConceptLibrary) -> dict[str, float]:

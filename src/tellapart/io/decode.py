@@ -71,7 +71,7 @@ def decode_bytes(data: bytes, source: str, key: str) -> DecodedImage:
             _load(img)
             original_size = _oriented_size(img, stored_size)
             rgb = _to_rgb(_apply_orientation(img))
-    return _finish(rgb, key, source, original_size, fmt)
+            return finish_decode(rgb, key, source, original_size, fmt)
 
 
 def decode_object(obj: Image.Image | np.ndarray, source: str, key: str) -> DecodedImage:
@@ -83,7 +83,7 @@ def decode_object(obj: Image.Image | np.ndarray, source: str, key: str) -> Decod
     (a lazily opened PIL image is loaded).
     """
     rgb, original_size, fmt = prepare_object(obj)
-    return _finish(rgb, key, source, original_size, fmt)
+    return finish_decode(rgb, key, source, original_size, fmt)
 
 
 def prepare_object(obj: object) -> tuple[Image.Image, tuple[int, int], str | None]:
@@ -105,9 +105,10 @@ def prepare_object(obj: object) -> tuple[Image.Image, tuple[int, int], str | Non
 def array_to_rgb(arr: np.ndarray) -> np.ndarray:
     """Convert an image array to H x W x 3 uint8 RGB.
 
-    Returns a new array. uint8 is used as is; bool becomes 0/255; uint16 (and other integers with values
-    beyond 0..255) are scaled from their actual min..max to 0..255; floats must lie in [0, 1]. A fourth
-    channel is alpha and is composited on white. Raises `UnreadableImage` with the reason otherwise.
+    Returns the converted array (the input itself if it already is contiguous H x W x 3 uint8). bool
+    becomes 0/255; uint16 (and other integers with values beyond 0..255) are scaled from their actual
+    min..max to 0..255; floats must lie in [0, 1]. A fourth channel is alpha and is composited on white.
+    Raises `UnreadableImage` with the reason otherwise.
     """
     _check_array_shape(arr)
     if arr.ndim == 3 and arr.shape[2] == 1:
@@ -147,7 +148,7 @@ def _check_size(img: Image.Image) -> None:
 
 def _draft_jpeg(img: Image.Image) -> None:
     """Let the JPEG decoder skip detail we would throw away (decodes at 1/2, 1/4 or 1/8 scale)."""
-    if img.format != "JPEG" or max(img.size) <= ANALYSIS_MAX_SIDE:
+    if img.format not in ("JPEG", "MPO") or max(img.size) <= ANALYSIS_MAX_SIDE:
         return
     img.draft("RGB", _target_size(img.size))
 
@@ -197,7 +198,8 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     if mode == "RGB":
         return img
     if mode in _HIGH_DEPTH_MODES:
-        return Image.fromarray(array_to_rgb(np.asarray(img)), "RGB")
+        gray = _stretch_finite(np.asarray(img))
+        return Image.fromarray(gray, "L").convert("RGB")
     if mode in _ALPHA_MODES or (mode in ("P", "L", "RGB") and "transparency" in img.info):
         return _composite_on_white(img.convert("RGBA"))
     try:
@@ -218,9 +220,13 @@ def _target_size(size: tuple[int, int]) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _finish(
+def finish_decode(
     rgb: Image.Image, key: str, source: str, original_size: tuple[int, int], fmt: str | None
 ) -> DecodedImage:
+    """Downscale a full-size RGB image to at most `ANALYSIS_MAX_SIDE` and wrap it.
+
+    Returns the `DecodedImage` (pixels are a writable H x W x 3 uint8 array).
+    """
     if max(rgb.size) > ANALYSIS_MAX_SIDE:
         # reducing_gap: a fast box reduction first, then an antialiased bilinear pass (near-identical output).
         rgb = rgb.resize(_target_size(rgb.size), Image.Resampling.BILINEAR, reducing_gap=3.0)
@@ -275,12 +281,26 @@ def _values_to_uint8(arr: np.ndarray) -> np.ndarray:
 
 
 def _stretch(arr: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Scale the actual value range to 0..255 (16-bit data rarely spans the full 0..65535)."""
+    """Scale the actual value range to 0..255 (16-bit data rarely spans the full 0..65535).
+
+    A constant image has no range; it is placed on the type's nominal scale (1.0 for floats, else 65535).
+    """
     if high == low:
-        level = 0 if high <= 0 else 255 if high >= np.iinfo(np.uint16).max else round(255 * high / 65535)
+        full_scale = 1.0 if arr.dtype.kind == "f" else 65535.0
+        level = int(np.clip(round(255 * high / full_scale), 0, 255))
         return np.full(arr.shape, level, dtype=np.uint8)
     scaled = (arr.astype(np.float32) - low) * (255.0 / (high - low))
     return np.rint(scaled).astype(np.uint8)
+
+
+def _stretch_finite(values: np.ndarray) -> np.ndarray:
+    """16-bit, 32-bit and float images: scale the finite values' actual range to 0..255 (NaN -> 0)."""
+    finite = np.isfinite(values) if values.dtype.kind == "f" else None
+    if finite is not None and not finite.all():
+        if not finite.any():
+            raise UnreadableImage("image holds no finite values (all NaN or infinite)")
+        values = np.where(finite, values, np.nanmin(values[finite]))
+    return _stretch(values, float(values.min()), float(values.max()))
 
 
 def _alpha_fraction(alpha: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ JPEG_QUALITY = 80
 
 
 def thumbnail_data_uri(pixels: np.ndarray, max_side: int = 160) -> str:
-    """Return ``"data:image/jpeg;base64,..."`` for the image shrunk so its longest side is at most ``max_side``.
+    """Return ``"data:image/jpeg;base64,..."``: the image shrunk so its longest side is ``max_side`` at most.
 
     ``pixels`` is an H x W x 3 uint8 RGB array (H x W grayscale and H x W x 4 RGBA are accepted too).
     Images smaller than ``max_side`` are not enlarged.

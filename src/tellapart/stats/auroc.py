@@ -40,7 +40,7 @@ def _delong_components(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def delong_variance(scores_a: ArrayLike, scores_b: ArrayLike) -> float:
-    """Return DeLong's variance estimate of ``auroc(scores_a, scores_b)``; NaN with fewer than 2 per sample."""
+    """Return DeLong's variance estimate of ``auroc(scores_a, scores_b)``; NaN below 2 per sample."""
     a, b = _finite(scores_a), _finite(scores_b)
     if a.size < 2 or b.size < 2:
         return float("nan")
@@ -95,12 +95,30 @@ def auroc_ci(scores_a: ArrayLike, scores_b: ArrayLike, level: float = 0.95) -> t
     return low, high
 
 
-def _column_auroc(S_a: np.ndarray, S_b: np.ndarray) -> np.ndarray:
-    """AUROC of every column of two NaN-free matrices, from one pooled ranking."""
-    n_a, n_b = S_a.shape[0], S_b.shape[0]
-    ranks = stats.rankdata(np.concatenate([S_a, S_b], axis=0), axis=0)
-    u_a = ranks[:n_a].sum(axis=0) - n_a * (n_a + 1) / 2
-    return u_a / (n_a * n_b)
+def rank_sums(S_a: np.ndarray, S_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mann-Whitney U of A for every column of two NaN-free matrices, from one pooled sort per column.
+
+    Returns:
+        ``(u_a, tie_term)``: per column the number of (A, B) pairs where A scores higher, ties counting
+        one half (so ``u_a / (n_a * n_b)`` is the AUROC), and the sum of ``t^3 - t`` over groups of ``t``
+        tied values in the pooled column (the tie correction of the U variance).
+    """
+    n_a = S_a.shape[0]
+    pooled = np.concatenate([S_a, S_b], axis=0)
+    n, k = pooled.shape
+    order = np.argsort(pooled, axis=0)
+    ordered = np.take_along_axis(pooled, order, axis=0)
+    starts = np.ones((n, k), dtype=bool)
+    starts[1:] = ordered[1:] != ordered[:-1]
+    # Number the runs of equal values with ids unique across columns, so one bincount serves all columns.
+    run_id = (np.cumsum(starts, axis=0) - 1 + np.arange(k) * n).ravel()
+    lengths = np.bincount(run_id, minlength=n * k).astype(np.float64)
+    position_sum = np.bincount(run_id, weights=np.repeat(np.arange(n, dtype=np.float64), k), minlength=n * k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_rank = position_sum / lengths + 1
+    rank_sum_a = np.where(order < n_a, mean_rank[run_id].reshape(n, k), 0.0).sum(axis=0)
+    tie_term = (lengths**3 - lengths).reshape(k, n).sum(axis=1)
+    return rank_sum_a - n_a * (n_a + 1) / 2, tie_term
 
 
 def auroc_matrix(S_a: np.ndarray, S_b: np.ndarray) -> np.ndarray:
@@ -118,7 +136,9 @@ def auroc_matrix(S_a: np.ndarray, S_b: np.ndarray) -> np.ndarray:
         return result
     has_nan = np.isnan(S_a).any(axis=0) | np.isnan(S_b).any(axis=0)
     clean = ~has_nan
-    result[clean] = _column_auroc(S_a[:, clean], S_b[:, clean])
+    if clean.any():
+        u_a, _ = rank_sums(S_a[:, clean], S_b[:, clean])
+        result[clean] = u_a / (S_a.shape[0] * S_b.shape[0])
     for j in np.flatnonzero(has_nan):
         result[j] = auroc(S_a[:, j], S_b[:, j])
     return result

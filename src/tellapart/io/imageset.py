@@ -1,0 +1,407 @@
+"""Image sets: which images make up set A or set B, listed without decoding any of them.
+
+An `ImageSet` comes from a folder, a glob pattern, a file, a list of paths or in-memory images, or one group
+of a CSV/Parquet manifest. Files that cannot be used are never dropped silently: they go to ``skipped`` with a
+reason, while listing, or raise `UnreadableImage` when they are read.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from tellapart.io.decode import UnreadableImage, decode_bytes, finish_decode, prepare_object
+from tellapart.io.hashing import array_hash, content_hash
+from tellapart.io.image import DecodedImage, Skipped
+
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(
+    {
+        ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".gif", ".bmp", ".dib", ".tif", ".tiff",
+        ".webp", ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico", ".jp2", ".j2k", ".jpx", ".pcx",
+        ".heic", ".heif", ".avif",
+    }
+)  # fmt: skip
+PATH_COLUMNS = ("path", "filepath", "file_path", "file", "filename", "file_name", "image", "image_path")
+_GLOB_CHARS = frozenset("*?[")
+_MANIFEST_READERS = {".csv": ",", ".tsv": "\t", ".parquet": None, ".pq": None}
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """An image whose bytes have been read and hashed, not yet decoded.
+
+    ``key`` is the content hash: sha256 of the file's bytes, or of the converted RGB array for in-memory
+    images, so the same picture given twice gets the same key.
+    """
+
+    ref: ImageRef
+    key: str
+    _data: bytes | None = field(default=None, repr=False, compare=False)
+    _prepared: Image.Image | None = field(default=None, repr=False, compare=False)
+    _original_size: tuple[int, int] | None = field(default=None, repr=False, compare=False)
+    _format: str | None = field(default=None, repr=False, compare=False)
+
+    def decode(self) -> DecodedImage:
+        """Return the decoded image (RGB uint8, at most ANALYSIS_MAX_SIDE); raises `UnreadableImage`."""
+        if self._prepared is not None:
+            assert self._original_size is not None
+            return finish_decode(self._prepared, self.key, self.ref.source, self._original_size, self._format)
+        return decode_bytes(self._data or b"", self.ref.source, self.key)
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """One image of a set, not yet read: a file (``path``) or an in-memory PIL image / array (``obj``)."""
+
+    source: str
+    path: Path | None
+    obj: object | None = field(default=None, repr=False, compare=False)
+
+    def load(self) -> LoadedImage:
+        """Read the bytes (or convert the in-memory image) and hash them.
+
+        Returns a `LoadedImage`. Raises `UnreadableImage` if the file vanished, cannot be read, or the
+        in-memory object is not an image.
+        """
+        if self.obj is not None:
+            rgb, original_size, fmt = prepare_object(self.obj)
+            key = array_hash(np.asarray(rgb))
+            return LoadedImage(self, key, _prepared=rgb, _original_size=original_size, _format=fmt)
+        if self.path is None:
+            raise UnreadableImage("nothing to read: the reference has neither a path nor an image object")
+        data = _read_bytes(self.path)
+        return LoadedImage(self, content_hash(data), _data=data)
+
+
+@dataclass
+class ImageSet:
+    """The images of one set, listed but not read.
+
+    Attributes:
+        refs: the images, in a stable order (sorted paths for folders and globs, given order for lists).
+        skipped: files excluded while listing, each with a reason.
+        name: a short label for messages (the folder's name, the pattern, ``"label = tumour"``...).
+    """
+
+    refs: list[ImageRef]
+    skipped: list[Skipped] = field(default_factory=list)
+    name: str = "images"
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def __iter__(self) -> Iterator[ImageRef]:
+        return iter(self.refs)
+
+    def __repr__(self) -> str:
+        images = f"{len(self.refs)} image{'s' if len(self.refs) != 1 else ''}"
+        return f"ImageSet({self.name!r}, {images}, {len(self.skipped)} skipped)"
+
+    @classmethod
+    def from_spec(cls, spec: Any, name: str | None = None) -> ImageSet:
+        """Build a set from a folder (recursive), a glob pattern, an image file, a list of paths, a list
+        of PIL images / numpy arrays, an N x H x W (x C) array stack, or an ImageSet (returned as is).
+
+        Returns the set. Raises FileNotFoundError for a path or pattern that matches nothing, and ValueError
+        for a folder without image files, an empty list or an unsupported spec.
+        """
+        if isinstance(spec, ImageSet):
+            return spec
+        if isinstance(spec, (str, os.PathLike)):
+            return _from_path_spec(spec, name)
+        if isinstance(spec, np.ndarray) and spec.dtype.kind in "buif":
+            return _from_array_stack(spec, name)
+        if isinstance(spec, Image.Image):
+            return cls([ImageRef("<memory:0>", None, spec)], [], name or "1 in-memory image")
+        items = _as_list(spec)
+        if items is None:
+            raise ValueError(
+                f"cannot make an image set from a {type(spec).__name__}; give a folder, a glob pattern, an "
+                "image file, a list of paths, a list of PIL images or numpy arrays, or use "
+                "ImageSet.from_manifest for a CSV/Parquet table"
+            )
+        return _from_list(items, name)
+
+    @classmethod
+    def from_manifest(
+        cls, path: str | os.PathLike, group_col: str, value: Any, path_col: str | None = None
+    ) -> ImageSet:
+        """Build a set from the rows of a CSV/TSV/Parquet manifest whose ``group_col`` equals ``value``.
+
+        Returns the set; relative paths resolve against the manifest's folder, and rows whose file does not
+        exist are listed in ``skipped``. ``path_col`` defaults to a column named path, file, filepath,
+        filename or image (case-insensitive). Raises ValueError for a missing column or group value, and
+        FileNotFoundError if the manifest, or every file of the group, does not exist.
+        """
+        manifest = Path(path).expanduser()
+        table = _read_manifest(manifest)
+        _require_column(table, group_col, manifest)
+        column = path_col if path_col is not None else _detect_path_column(table, manifest)
+        _require_column(table, column, manifest)
+        rows = table[_group_mask(table[group_col], value, manifest, group_col)]
+        label = f"{group_col} = {value}"
+        refs, skipped = _refs_from_manifest_rows(rows[column], manifest.absolute().parent)
+        if not refs:
+            _raise_nothing_usable(manifest, label, skipped)
+        return cls(refs, skipped, label)
+
+
+# --- reading ----------------------------------------------------------------------------------------------
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UnreadableImage("file does not exist (moved or deleted after the set was listed)") from None
+    except PermissionError:
+        raise UnreadableImage("cannot read file: permission denied") from None
+    except IsADirectoryError:
+        raise UnreadableImage("this is a folder, not an image file") from None
+    except OSError as exc:
+        raise UnreadableImage(f"cannot read file: {exc.strerror or exc}") from None
+
+
+# --- specs ------------------------------------------------------------------------------------------------
+
+
+def _from_path_spec(spec: str | os.PathLike, name: str | None) -> ImageSet:
+    text = os.fspath(spec)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        refs, skipped = _walk_folder(path)
+        if not refs:
+            _raise_no_images(f"folder {path}", skipped)
+        return ImageSet(refs, skipped, name or path.absolute().name or str(path))
+    if path.exists():
+        ref, reason = _file_ref(path)
+        if ref is None:
+            raise ValueError(
+                f"{path} is {reason}; give a folder, a glob pattern or an image file "
+                "(for a CSV/Parquet table of paths use ImageSet.from_manifest)"
+            )
+        return ImageSet([ref], [], name or path.name)
+    if _GLOB_CHARS & set(text):
+        return _from_glob(os.path.expanduser(text), name)
+    if os.path.lexists(path):
+        raise FileNotFoundError(f"{path} is a broken symbolic link")
+    raise FileNotFoundError(f"no such file or folder: {path}")
+
+
+def _from_glob(pattern: str, name: str | None) -> ImageSet:
+    matches = sorted(glob.glob(pattern, recursive=True))
+    if not matches:
+        raise FileNotFoundError(f"no files match the pattern {pattern!r}")
+    refs, skipped = _collect_paths([Path(m) for m in matches])
+    if not refs:
+        _raise_no_images(f"the files matching {pattern!r}", skipped)
+    return ImageSet(refs, skipped, name or pattern)
+
+
+def _from_list(items: list[Any], name: str | None) -> ImageSet:
+    if not items:
+        raise ValueError("the list of images is empty")
+    refs: list[ImageRef] = []
+    skipped: list[Skipped] = []
+    n_paths = 0
+    for index, item in enumerate(items):
+        if isinstance(item, (str, os.PathLike)):
+            n_paths += 1
+            item_refs, item_skipped = _collect_paths([Path(os.fspath(item)).expanduser()], missing_ok=True)
+            refs += item_refs
+            skipped += item_skipped
+        elif isinstance(item, (Image.Image, np.ndarray)):
+            refs.append(ImageRef(f"<memory:{index}>", None, item))
+        else:
+            raise ValueError(
+                f"item {index} of the list is a {type(item).__name__}; items must be paths, PIL images or "
+                "numpy arrays"
+            )
+    if not refs:
+        _raise_no_images("the list", skipped)
+    kind = "paths" if n_paths == len(items) else "in-memory images" if n_paths == 0 else "images"
+    return ImageSet(refs, skipped, name or f"{len(items)} {kind}")
+
+
+def _from_array_stack(stack: np.ndarray, name: str | None) -> ImageSet:
+    if stack.ndim == 4 or (stack.ndim == 3 and stack.shape[-1] not in (1, 3, 4)):
+        refs = [ImageRef(f"<memory:{i}>", None, stack[i]) for i in range(stack.shape[0])]
+        if not refs:
+            raise ValueError(f"the array stack has shape {stack.shape}, which holds no images")
+        return ImageSet(refs, [], name or f"{len(refs)} in-memory images")
+    raise ValueError(
+        f"a single array of shape {stack.shape} is ambiguous; pass a list of images ([array]) for one image, "
+        "or an N x H x W (x C) stack of images"
+    )
+
+
+def _as_list(spec: Any) -> list[Any] | None:
+    if isinstance(spec, (list, tuple)):
+        return list(spec)
+    if isinstance(spec, (pd.Series, pd.Index)) or (isinstance(spec, np.ndarray) and spec.dtype.kind in "USO"):
+        return list(spec.tolist())
+    return None
+
+
+# --- listing files ----------------------------------------------------------------------------------------
+
+
+def _walk_folder(root: Path) -> tuple[list[ImageRef], list[Skipped]]:
+    """Every non-hidden regular file under ``root`` (recursively), in sorted order."""
+    errors: list[Skipped] = []
+
+    def on_error(exc: OSError) -> None:
+        reason = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
+        errors.append(Skipped(str(exc.filename), f"cannot list folder: {reason}"))
+
+    files: list[Path] = []
+    for folder, dirnames, filenames in os.walk(root.absolute(), onerror=on_error):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        # os.walk does not descend into linked folders (a link loop would never end); say so.
+        errors += [
+            Skipped(os.path.join(folder, d), "symbolic link to a folder, not followed")
+            for d in dirnames
+            if os.path.islink(os.path.join(folder, d))
+        ]
+        files.extend(Path(folder, f) for f in filenames if not f.startswith("."))
+    refs, skipped = _collect_paths(sorted(files))
+    return refs, errors + skipped
+
+
+def _collect_paths(paths: list[Path], missing_ok: bool = False) -> tuple[list[ImageRef], list[Skipped]]:
+    refs: list[ImageRef] = []
+    skipped: list[Skipped] = []
+    for path in paths:
+        if path.is_dir():
+            sub_refs, sub_skipped = _walk_folder(path)
+            refs += sub_refs
+            skipped += sub_skipped
+            continue
+        if missing_ok and not path.exists():
+            skipped.append(Skipped(str(path.absolute()), "file does not exist"))
+            continue
+        ref, reason = _file_ref(path)
+        if ref is None:
+            skipped.append(Skipped(str(path.absolute()), reason))
+        else:
+            refs.append(ref)
+    return refs, skipped
+
+
+def _file_ref(path: Path) -> tuple[ImageRef | None, str]:
+    """An ImageRef for an image file, or None and the reason it is not one."""
+    absolute = path.absolute()
+    if not path.exists():
+        return None, "broken symbolic link" if os.path.lexists(path) else "file does not exist"
+    if not path.is_file():
+        return None, "not a regular file"
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_EXTENSIONS:
+        return None, f"not an image file ({suffix or 'no extension'})"
+    return ImageRef(str(absolute), absolute), ""
+
+
+def _raise_no_images(where: str, skipped: list[Skipped]) -> None:
+    if not skipped:
+        raise ValueError(f"{where} is empty: there are no image files in it")
+    examples = "; ".join(f"{Path(s.source).name}: {s.reason}" for s in skipped[:3])
+    more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    raise ValueError(
+        f"{where} has no image files ({len(skipped)} other files: {examples}{more}); image files have one of "
+        f"the extensions {', '.join(sorted(IMAGE_EXTENSIONS))}"
+    )
+
+
+# --- manifests --------------------------------------------------------------------------------------------
+
+
+def _read_manifest(manifest: Path) -> pd.DataFrame:
+    if not manifest.is_file():
+        raise FileNotFoundError(f"manifest not found: {manifest}")
+    suffix = manifest.suffix.lower()
+    if suffix not in _MANIFEST_READERS:
+        raise ValueError(
+            f"manifest {manifest} must be a .csv, .tsv or .parquet file, not {suffix or 'no extension'}"
+        )
+    if _MANIFEST_READERS[suffix] is None:
+        return pd.read_parquet(manifest)
+    return pd.read_csv(manifest, sep=_MANIFEST_READERS[suffix])
+
+
+def _require_column(table: pd.DataFrame, column: str, manifest: Path) -> None:
+    if column not in table.columns:
+        raise ValueError(
+            f"manifest {manifest} has no column {column!r}; its columns are: {_listing(table.columns)}"
+        )
+
+
+def _detect_path_column(table: pd.DataFrame, manifest: Path) -> str:
+    by_lower = {str(c).lower(): c for c in table.columns}
+    for candidate in PATH_COLUMNS:
+        if candidate in by_lower:
+            return by_lower[candidate]
+    raise ValueError(
+        f"manifest {manifest} has no path column (one named {', '.join(PATH_COLUMNS)}); its columns are: "
+        f"{_listing(table.columns)}; pass path_col= to name it"
+    )
+
+
+def _group_mask(column: pd.Series, value: Any, manifest: Path, group_col: str) -> pd.Series:
+    """Rows whose group equals ``value``; "1" matches 1 and 1 matches "1" (values typed on a command line)."""
+    mask = column == value
+    if not mask.any():
+        mask = column.astype(str).str.strip() == str(value).strip()
+    if not mask.any():
+        counts = column.value_counts(dropna=False)
+        present = ", ".join(f"{v!r} ({n} rows)" for v, n in list(counts.items())[:20])
+        more = f", and {len(counts) - 20} more" if len(counts) > 20 else ""
+        raise ValueError(
+            f"no rows of manifest {manifest} have {group_col} = {value!r}; present values: {present}{more}"
+        )
+    return mask
+
+
+def _refs_from_manifest_rows(cells: pd.Series, base: Path) -> tuple[list[ImageRef], list[Skipped]]:
+    refs: list[ImageRef] = []
+    skipped: list[Skipped] = []
+    for row, cell in cells.items():
+        if not isinstance(cell, str) or not cell.strip():
+            skipped.append(Skipped(f"<manifest row {row}>", "empty path in the manifest"))
+            continue
+        text = cell.strip()
+        if "://" in text:
+            skipped.append(Skipped(text, "URLs are not supported; download the files and list local paths"))
+            continue
+        path = Path(text).expanduser()
+        path = path if path.is_absolute() else base / path
+        ref, reason = _file_ref(path)
+        if ref is None:
+            skipped.append(Skipped(str(path), reason))
+        else:
+            refs.append(ref)
+    return refs, skipped
+
+
+def _raise_nothing_usable(manifest: Path, label: str, skipped: list[Skipped]) -> None:
+    missing = [s for s in skipped if s.reason == "file does not exist"]
+    first = f"; the first is {skipped[0].source} ({skipped[0].reason})" if skipped else ""
+    if missing and len(missing) == len(skipped):
+        raise FileNotFoundError(
+            f"none of the {len(skipped)} files listed for {label} in {manifest} exist (relative paths are "
+            f"resolved against {manifest.absolute().parent}){first}"
+        )
+    raise ValueError(
+        f"none of the {len(skipped)} rows for {label} in {manifest} is a usable image file{first}"
+    )
+
+
+def _listing(columns: Any) -> str:
+    return ", ".join(repr(c) for c in columns)

@@ -1,0 +1,331 @@
+"""The HTML report: one self-contained file (inline CSS, images as data URIs) a person can open and check.
+
+An image that illustrates several findings is embedded once, as a CSS class with a data-URI background,
+and referenced wherever it appears: the file stays small however often the same examples recur.
+
+Every piece of text that comes from the user or their files (set names, paths, skip reasons, the
+hypothesis) is HTML-escaped, attributes included: a file called ``<script>...`` must not run.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tellapart.io.atomic import write_atomic
+from tellapart.phrasing import format_value
+from tellapart.report.json_report import tellapart_version
+from tellapart.report.plots import distribution_plot
+from tellapart.report.table import format_auroc, format_p, plain_sentence, set_title
+from tellapart.report.thumbnails import thumbnail_data_uri
+
+MAX_THUMBNAILS = 6
+MAX_ILLUSTRATED = 20
+THUMBNAIL_SIDE = 160
+
+CSS = """
+:root { --a: #0072B2; --b: #E69F00; --ink: #1d1d1f; --muted: #5f6368; --line: #dadce0; }
+* { box-sizing: border-box; }
+body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink);
+       max-width: 1100px; margin: 0 auto; padding: 24px; background: #fafafa; }
+h1 { font-size: 1.5em; margin: 0 0 4px; } h2 { font-size: 1.2em; margin: 32px 0 8px; }
+h3 { font-size: 1.05em; margin: 0 0 6px; } h4 { font-size: .9em; margin: 10px 0 4px; color: var(--muted); }
+.meta { color: var(--muted); margin: 2px 0; } .set-a { color: var(--a); font-weight: 600; }
+.set-b { color: #b07800; font-weight: 600; } code { font-size: .9em; word-break: break-all; }
+.card { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 16px; margin: 12px 0; }
+.card.explained { opacity: .8; border-style: dashed; }
+.num { display: inline-block; min-width: 1.8em; color: var(--muted); }
+.stats { margin: 2px 0; font-variant-numeric: tabular-nums; }
+.note { color: var(--muted); font-size: .9em; }
+.plot { display: block; max-width: 100%; margin: 8px 0; }
+.thumbs { display: flex; flex-wrap: wrap; gap: 8px; }
+figure { margin: 0; width: 160px; }
+.thumb { width: 160px; background: #eee center / contain no-repeat; border-radius: 4px; }
+figcaption { font-size: .75em; color: var(--muted); overflow-wrap: anywhere; }
+.missing { width: 160px; height: 100px; display: flex; align-items: center; justify-content: center;
+           background: #eee; color: var(--muted); font-size: .8em; border-radius: 4px; }
+table { border-collapse: collapse; width: 100%; background: #fff; font-size: .9em; }
+th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+td { overflow-wrap: anywhere; } summary { cursor: pointer; font-weight: 600; margin: 8px 0; }
+"""
+
+
+def write_html(result: Any, path: Path) -> Path:
+    """Write the self-contained HTML report of ``result`` to ``path`` atomically; return the path.
+
+    Nothing else is created: plots and thumbnails are embedded in the file. The folder must exist.
+    """
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"Cannot write {target}: the folder {target.parent} does not exist.")
+    write_atomic(target, render_html(result))
+    return target
+
+
+def render_html(result: Any) -> str:
+    """Return the HTML report of ``result`` as text."""
+    thumbnails = _Thumbnails(result)
+    body = [
+        _header(result),
+        _verify_section(result) if result.mode == "verify" else "",
+        _findings_section(result, thumbnails),
+        _others_section(result),
+        _skipped_section(result),
+        _duplicates_section(result),
+        f'<p class="note">Made by tellapart {_e(tellapart_version())}.</p>',
+    ]
+    title = f"tellapart: {set_title(result, 'a')} vs {set_title(result, 'b')}"
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_e(title)}</title>\n<style>{CSS}{thumbnails.css()}</style>\n</head>\n<body>\n"
+        + "\n".join(part for part in body if part)
+        + "\n</body>\n</html>\n"
+    )
+
+
+def _e(value: Any) -> str:
+    """Escape text for HTML content and attribute values alike."""
+    return html.escape(str(value), quote=True)
+
+
+def _header(result: Any) -> str:
+    n_tested = len(result.findings)
+    rows = _used_rows(result.images)
+    used_a = int((rows & (result.images["set"] == "a").to_numpy()).sum())
+    used_b = int((rows & (result.images["set"] == "b").to_numpy()).sum())
+    where = (
+        "all images (the hypothesis was not derived from them)" if result.mode == "verify"
+        else f"held-out validation images ({used_a} of set A, {used_b} of set B)"
+    )
+    return (
+        "<header>\n"
+        f'<h1><span class="set-a">{_e(set_title(result, "a"))}</span>: {result.n_a} images vs '
+        f'<span class="set-b">{_e(set_title(result, "b"))}</span>: {result.n_b} images</h1>\n'
+        f'<p class="meta">{int(result.n_screened)} hypotheses screened, {n_tested} tested on {_e(where)}; '
+        f"p-values corrected for all {n_tested} tests; significant when q &lt; {result.alpha:g}.</p>\n"
+        f'<p class="meta">seed {int(result.seed)} &middot; alpha {result.alpha:g} &middot; '
+        f"backend <code>{_e(result.backend)}</code></p>\n</header>"
+    )
+
+
+def _verify_section(result: Any) -> str:
+    rows = "".join(
+        f"<tr><td>{_e(m.get('phrase', ''))}</td><td><code>{_e(m['concept'])}</code></td>"
+        f"<td>{_similarity(m.get('similarity'))}</td></tr>"
+        for m in result.matches
+    )
+    return (
+        f"<h2>Hypothesis</h2>\n<p>&ldquo;{_e(result.hypothesis or '')}&rdquo;</p>\n"
+        "<table><thead><tr><th>matched concept</th><th>id</th><th>similarity</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def _similarity(value: Any) -> str:
+    return f"{float(value):.2f}" if _finite(value) else "n/a"
+
+
+def _findings_section(result: Any, thumbnails: _Thumbnails) -> str:
+    significant = result.findings[result.findings["significant"].astype(bool)]
+    if not len(significant):
+        where = "all images" if result.mode == "verify" else "held-out images"
+        return (
+            "<h2>Findings</h2>\n<p>No significant difference found "
+            f"({len(result.findings)} hypotheses tested on {where}, alpha={result.alpha:g}).</p>"
+        )
+    cards = [
+        _card(result, row, number, thumbnails, illustrate=number <= MAX_ILLUSTRATED)
+        for number, row in enumerate(significant.to_dict(orient="records"), start=1)
+    ]
+    if len(significant) > MAX_ILLUSTRATED:
+        cards.append(f'<p class="note">Findings after the first {MAX_ILLUSTRATED} are shown without '
+                     "plots and images, to keep this file small.</p>")
+    n_explained = int(significant["explained_by"].map(lambda v: isinstance(v, str)).sum())
+    explained = f"; {n_explained} of them explained by a stronger one" if n_explained else ""
+    return f"<h2>Significant findings ({len(significant)}{explained})</h2>\n" + "\n".join(cards)
+
+
+def _card(
+    result: Any, row: dict[str, Any], number: int, thumbnails: _Thumbnails, illustrate: bool
+) -> str:
+    explained = row["explained_by"] if isinstance(row["explained_by"], str) else None
+    parts = [
+        f'<section class="card{" explained" if explained else ""}" id="finding-{number}">',
+        f'<h3><span class="num">{number}.</span>{_e(plain_sentence(str(row["text"])))}</h3>',
+        f'<p class="stats">AUROC {_e(format_auroc(row["auroc"], row["auroc_ci"]))} &middot; '
+        f'{_e(format_p(row["p_value"], "p"))} &middot; {_e(format_p(row["q_value"]))} &middot; '
+        f'set {_e(str(row["direction"]).upper())} shows more of it</p>',
+        f'<p class="stats">{_e(_shares_and_medians(result, row))}</p>',
+    ]
+    if explained:
+        parts.append(f'<p class="note">Explained by: {_e(_phrase_of(result, explained))} &mdash; a stronger '
+                     "finding accounts for this one.</p>")
+    if illustrate:
+        parts.append(_plot(result, row))
+        parts += _strips(row, thumbnails)
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _shares_and_medians(result: Any, row: dict[str, Any]) -> str:
+    concept = result.concepts.get(row["concept"])
+    unit = concept.unit if concept is not None else ""
+    what = row["phrase"] if row["kind"] == "magnitude" else "score"
+    medians = (f"median {what}: {format_value(row['median_a'], unit)} in set A vs "
+               f"{format_value(row['median_b'], unit)} in set B")
+    share_a, share_b = row.get("share_a"), row.get("share_b")
+    if row["kind"] != "presence" or not (_finite(share_a) and _finite(share_b)):
+        return medians
+    return f"shows it: {share_a:.0%} of set A vs {share_b:.0%} of set B images \u00b7 {medians}"
+
+
+def _finite(value: Any) -> bool:
+    """True for a finite real number, numpy scalars included."""
+    return isinstance(value, (int, float, np.number)) and math.isfinite(float(value))
+
+
+def _phrase_of(result: Any, concept_id: str) -> str:
+    concept = result.concepts.get(concept_id)
+    return concept.phrase if concept is not None else concept_id
+
+
+def _used_rows(images: pd.DataFrame) -> np.ndarray:
+    """The image rows the statistics used: the validation half, or every row when split is "all"."""
+    if "split" not in images:
+        return np.ones(len(images), dtype=bool)
+    return images["split"].isin(["validation", "all"]).to_numpy()
+
+
+def _plot(result: Any, row: dict[str, Any]) -> str:
+    concept_id = row["concept"]
+    if concept_id not in result.scores:
+        return '<p class="note">No scores stored for this concept.</p>'
+    values = result.scores[concept_id].to_numpy()
+    used = _used_rows(result.images)
+    groups = result.images["set"].to_numpy()
+    concept = result.concepts.get(concept_id)
+    presence = row["kind"] == "presence"
+    if presence:
+        xlabel = "score (an image shows it at or above the dotted line)"
+    else:
+        xlabel = str(row["phrase"]) + (f" ({concept.unit})" if concept is not None and concept.unit else "")
+    title = f"images that {row['phrase']}" if presence else str(row["phrase"])
+    uri = distribution_plot(
+        values[used & (groups == "a")], values[used & (groups == "b")], title=title,
+        xlabel=xlabel, threshold=concept.threshold if presence and concept is not None else None,
+    )
+    alt = f"Distribution of the scores for {title} in set A and set B"
+    return f'<img class="plot" src="{uri}" alt="{_e(alt)}">'
+
+
+def _strips(row: dict[str, Any], thumbnails: _Thumbnails) -> list[str]:
+    """Two strips of example images; the set that shows more of the concept shows its top scorers."""
+    a_more = row["direction"] == "a"
+    labels = {
+        "a": "Set A images that show it most" if a_more else "Set A images that show it least",
+        "b": "Set B images that show it least" if a_more else "Set B images that show it most",
+    }
+    strips = []
+    for label in ("a", "b"):
+        sources = list(row[f"examples_{label}"] or [])[:MAX_THUMBNAILS]
+        figures = "".join(thumbnails.figure(source) for source in sources) or '<p class="note">None.</p>'
+        strips.append(f"<h4>{labels[label]}</h4>\n<div class=\"thumbs\">{figures}</div>")
+    return strips
+
+
+class _Thumbnails:
+    """Each example image made into a thumbnail once, embedded once as a CSS class, referenced by class."""
+
+    def __init__(self, result: Any) -> None:
+        self._result = result
+        self._classes: dict[str, str | None] = {}
+        self._rules: list[str] = []
+
+    def figure(self, source: str) -> str:
+        """Return a ``<figure>`` with the thumbnail of ``source``, or a placeholder if it cannot be read."""
+        css_class = self._class_of(source)
+        name = Path(source).name or source
+        if css_class:
+            image = (f'<div class="thumb {css_class}" role="img" aria-label="{_e(name)}" '
+                     f'title="{_e(source)}"></div>')
+        else:
+            image = f'<div class="missing" title="{_e(source)}">image not available</div>'
+        return f"<figure>{image}<figcaption>{_e(name)}</figcaption></figure>"
+
+    def css(self) -> str:
+        """Return the CSS rules holding every thumbnail made so far."""
+        return "\n".join(self._rules)
+
+    def _class_of(self, source: str) -> str | None:
+        if source not in self._classes:
+            self._classes[source] = self._make(source, f"t{len(self._classes)}")
+        return self._classes[source]
+
+    def _make(self, source: str, css_class: str) -> str | None:
+        try:
+            pixels = self._result.load_pixels(source)
+            if pixels is None:
+                return None
+            uri = thumbnail_data_uri(pixels, THUMBNAIL_SIDE)
+        except Exception:  # one unreadable example must not stop the whole report
+            return None
+        height, width = pixels.shape[:2]
+        rule = f'.{css_class} {{ background-image: url("{uri}"); aspect-ratio: {width} / {height}; }}'
+        self._rules.append(rule)
+        return css_class
+
+
+def _others_section(result: Any) -> str:
+    others = result.findings[~result.findings["significant"].astype(bool)]
+    if not len(others):
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(plain_sentence(str(r['text'])))}</td>"
+        f"<td>{_e(format_auroc(r['auroc'], r['auroc_ci']))}</td>"
+        f"<td>{_e(format_p(r['p_value'], 'p'))}</td><td>{_e(format_p(r['q_value']))}</td></tr>"
+        for r in others.to_dict(orient="records")
+    )
+    noun = "hypothesis" if len(others) == 1 else "hypotheses"
+    return (
+        f"<h2>Not significant</h2>\n<details><summary>{len(others)} other {noun} tested, none "
+        "significant</summary>\n<table><thead><tr><th>hypothesis</th><th>AUROC [CI]</th><th>p</th>"
+        f"<th>q</th></tr></thead><tbody>{rows}</tbody></table></details>"
+    )
+
+
+def _skipped_section(result: Any) -> str:
+    skipped = result.skipped
+    if skipped is None or not len(skipped):
+        return "<h2>Skipped files</h2>\n<p>None.</p>"
+    rows = "".join(
+        f"<tr><td>{_e(str(r['set']).upper())}</td><td><code>{_e(r['source'])}</code></td>"
+        f"<td>{_e(r['reason'])}</td></tr>"
+        for r in skipped.to_dict(orient="records")
+    )
+    return (
+        f"<h2>Skipped files ({len(skipped)})</h2>\n<table><thead><tr><th>set</th><th>file</th>"
+        f"<th>reason</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def _duplicates_section(result: Any) -> str:
+    duplicates = result.duplicates
+    note = ('<p class="note">The same image in both sets makes the sets look more alike, so a real '
+            "difference can be missed or measured smaller than it is.</p>")
+    if duplicates is None or not len(duplicates):
+        return "<h2>Images in both sets</h2>\n<p>None.</p>"
+    rows = "".join(
+        f"<tr><td><code>{_e(str(r['key'])[:12])}</code></td><td><code>{_e(r['source_a'])}</code></td>"
+        f"<td><code>{_e(r['source_b'])}</code></td></tr>"
+        for r in duplicates.to_dict(orient="records")
+    )
+    return (
+        f"<h2>Images in both sets ({len(duplicates)})</h2>\n{note}\n<table><thead><tr><th>content hash</th>"
+        f"<th>in set A</th><th>in set B</th></tr></thead><tbody>{rows}</tbody></table>"
+    )

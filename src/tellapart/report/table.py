@@ -1,0 +1,163 @@
+"""The terminal rendering of a ``Result``: numbered findings, what else was tested, what was skipped.
+
+Rendered with ``rich`` into a plain string (no colour or control codes), so it reads the same in a
+terminal, a log file or a notebook.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import shutil
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from tellapart.phrasing import format_q
+
+MIN_WIDTH = 80
+MAX_WIDTH = 140
+MAX_LISTED_SKIPS = 3
+
+# The evidence phrasing.finding_sentence appends: "...; AUROC 0.81 [0.72, 0.90], q < 0.001)".
+_EVIDENCE = re.compile(r"(?:; |\()AUROC \S+ \[[^\]]*\], [pq] [<=] [^)]*\)$")
+
+
+def findings_table(result: Any, max_rows: int = 15, *, width: int | None = None) -> str:
+    """Return the findings of ``result`` as plain text for a terminal.
+
+    Lists the significant findings (at most ``max_rows``), numbered, with AUROC [CI] and q; findings a
+    stronger one accounts for are marked "(explained by: ...)". Then how many other hypotheses were
+    tested, and any skipped files and duplicates. ``width`` defaults to the terminal's, within 80-140.
+    """
+    width = width or min(max(shutil.get_terminal_size((100, 24)).columns, MIN_WIDTH), MAX_WIDTH)
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, color_system=None, force_terminal=False,
+                      highlight=False, emoji=False, markup=False, soft_wrap=False)
+    console.print(Text(_headline(result)))
+    if result.mode == "verify":
+        for line in _verify_lines(result):
+            console.print(Text(line))
+    findings = result.findings
+    significant = findings[findings["significant"].astype(bool)]
+    # A verified hypothesis has only a few matches: show each result, significant or not.
+    shown = findings if result.mode == "verify" else significant
+    if len(shown):
+        console.print(_findings_table(result, shown, max_rows))
+    for line in _summary_lines(result, len(significant), max_rows) + _data_lines(result):
+        console.print(Text(line))
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
+
+
+def set_name(result: Any, label: str) -> str | None:
+    """Return the name of set ``label`` ("a"/"b") (e.g. its folder's name), or None if it has none."""
+    image_set = (getattr(result, "sets", None) or {}).get(label)
+    name = getattr(image_set, "name", None)
+    # A set named after its own letter ("A") carries no extra information.
+    return str(name) if name and str(name).upper() != label.upper() else None
+
+
+def set_title(result: Any, label: str) -> str:
+    """Return ``"Set A"`` or, when the set has a name, ``"Set A (cats)"``."""
+    name = set_name(result, label)
+    return f"Set {label.upper()}" + (f" ({name})" if name else "")
+
+
+def plain_sentence(text: str) -> str:
+    """Return a finding's sentence without its trailing "AUROC [CI], q" evidence (shown separately)."""
+    match = _EVIDENCE.search(text)
+    if match is None:
+        return text
+    kept = text[: match.start()]
+    return kept.rstrip() if match.group(0).startswith("(") else kept + ")"
+
+
+def format_auroc(auroc: float, ci: Any) -> str:
+    """Return ``"0.81 [0.72, 0.90]"`` (``"n/a"`` for undefined numbers)."""
+    low, high = (ci if ci is not None else (math.nan, math.nan))
+    return f"{_two(auroc)} [{_two(low)}, {_two(high)}]"
+
+
+def format_p(p: float, label: str = "q") -> str:
+    """Return ``"q < 0.001"``, ``"q = 0.012"`` or, with ``label="p"``, the same for a p-value."""
+    if p is None or not math.isfinite(float(p)):
+        return f"{label} = n/a"
+    return format_q(float(p)).replace("q", label, 1)
+
+
+def _two(value: Any) -> str:
+    return "n/a" if value is None or not math.isfinite(float(value)) else f"{float(value):.2f}"
+
+
+def _headline(result: Any) -> str:
+    return f"{set_title(result, 'a')}: {result.n_a} images vs {set_title(result, 'b')}: {result.n_b} images"
+
+
+def _verify_lines(result: Any) -> list[str]:
+    lines = [f'Hypothesis: "{result.hypothesis}"', "Matched concepts:"]
+    for match in result.matches:
+        similarity = match.get("similarity")
+        shown = "n/a" if similarity is None else _two(similarity)
+        lines.append(f"  - {match.get('phrase', '')} ({match['concept']}), similarity {shown}")
+    return lines
+
+
+def _findings_table(result: Any, rows: Any, max_rows: int) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("Finding", ratio=1, overflow="fold")
+    table.add_column("AUROC [CI]", no_wrap=True)
+    table.add_column("q", no_wrap=True)
+    for number, row in enumerate(rows.head(max_rows).itertuples(index=False), start=1):
+        sentence = plain_sentence(str(row.text))
+        if not row.significant:
+            sentence += " (not significant)"
+        elif isinstance(row.explained_by, str):
+            sentence += f" (explained by: {_phrase_of(result, row.explained_by)})"
+        q = format_p(row.q_value).removeprefix("q ").removeprefix("= ")
+        table.add_row(str(number), Text(sentence), format_auroc(row.auroc, row.auroc_ci), q)
+    return table
+
+
+def _phrase_of(result: Any, concept_id: str) -> str:
+    concept = result.concepts.get(concept_id)
+    return concept.phrase if concept is not None else concept_id
+
+
+def _summary_lines(result: Any, n_significant: int, max_rows: int) -> list[str]:
+    where = "all images" if result.mode == "verify" else "held-out images"
+    n_tested = len(result.findings)
+    if n_significant == 0:
+        noun = "hypothesis" if n_tested == 1 else "hypotheses"
+        return [f"No significant difference found ({n_tested} {noun} tested on {where}, "
+                f"alpha={result.alpha:g})"]
+    lines = []
+    if result.mode == "verify":
+        return lines
+    if n_significant > max_rows:
+        lines.append(f"... and {n_significant - max_rows} more significant findings "
+                     "(all are in the JSON and HTML reports)")
+    rest = n_tested - n_significant
+    if rest:
+        noun = "hypothesis" if rest == 1 else "hypotheses"
+        lines.append(f"{rest} more {noun} tested on {where}, none significant")
+    return lines
+
+
+def _data_lines(result: Any) -> list[str]:
+    lines = []
+    skipped = result.skipped
+    if skipped is not None and len(skipped):
+        shown = "; ".join(f"{r.source} ({r.reason})" for r in skipped.head(MAX_LISTED_SKIPS).itertuples())
+        more = f"; and {len(skipped) - MAX_LISTED_SKIPS} more" if len(skipped) > MAX_LISTED_SKIPS else ""
+        noun = "file" if len(skipped) == 1 else "files"
+        lines.append(f"{len(skipped)} {noun} skipped: {shown}{more}")
+    duplicates = result.duplicates
+    if duplicates is not None and len(duplicates):
+        noun = "image is" if len(duplicates) == 1 else "images are"
+        lines.append(f"{len(duplicates)} {noun} in both sets (duplicates make the sets look more alike)")
+    return lines

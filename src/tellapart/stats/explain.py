@@ -1,0 +1,185 @@
+"""Explaining away: marking findings that are only a side effect of a stronger finding.
+
+"Higher edge density" often just follows from "carries inserted rectangles". A finding j is explained by a
+stronger finding i when j separates A from B on its own (rank test, p < alpha) but no longer does once i is
+accounted for (p >= alpha).
+
+How i is accounted for: a rank-transform analysis of covariance (Conover & Iman, 1982). Both scores are
+ranked over the pooled images, so outliers and monotone transformations (a probability versus its logit)
+do not matter; then j's ranks are regressed on the set label and i's ranks together, and the set label's
+coefficient is t-tested. This is j's A-vs-B difference among images with the same i, with the slope of j
+on i fitted within the sets and its uncertainty included in the test. The slope itself must also be
+significant (j tracks i inside the sets); otherwise a barely significant j would be "explained" by any
+other difference, merely because adjusting for a covariate that differs between the sets costs power.
+
+Residualising j on a slope fitted across both sets at once was rejected: any concept that separates A
+from B perfectly would then "explain" every other difference, because its ranks equal the set labels.
+When i does not vary within the sets, its effect cannot be told apart from the sets' and nothing is
+marked explained.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from tellapart.stats.split import check_groups
+from tellapart.stats.tests import rank_test
+
+
+def _pairwise_rank_ancova(values: np.ndarray, is_a: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Rank ANCOVA of every column (as y) on every other column (as x), for a NaN-free matrix.
+
+    Closed form of regressing y's ranks on (1, set label, x's ranks): the slope is the pooled within-set
+    slope, the set coefficient the difference of the sets' adjusted means.
+
+    Returns:
+        ``(t_set, t_slope, df)``: matrices indexed [x column, y column] of the t statistics of the set
+        coefficient (positive = A higher) and of the slope, NaN where x does not vary within the sets;
+        and the residual degrees of freedom.
+    """
+    ranks = stats.rankdata(values, axis=0)
+    n_a, n_b = int(is_a.sum()), int((~is_a).sum())
+    mean_a, mean_b = ranks[is_a].mean(axis=0), ranks[~is_a].mean(axis=0)
+    centred = ranks - np.where(is_a[:, None], mean_a, mean_b)
+    cross = centred.T @ centred  # [x, y]: within-set sum of products
+    spread = np.diag(cross).copy()
+    df = values.shape[0] - 3
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = cross / spread[:, None]
+        shift = mean_a - mean_b
+        t_set_num = shift[None, :] - slope * shift[:, None]
+        residual_var = np.maximum(spread[None, :] - slope * cross, 0.0) / df
+        var_set = residual_var * (1 / n_a + 1 / n_b + shift[:, None] ** 2 / spread[:, None])
+        t_set = np.where(var_set > 0, t_set_num / np.sqrt(var_set), 0.0)
+        t_slope = np.where(residual_var > 0, slope / np.sqrt(residual_var / spread[:, None]), np.inf)
+    unusable = ~(spread > 1e-9 * max(float(spread.max(initial=0.0)), 1.0))
+    t_set[unusable, :] = np.nan
+    t_slope[unusable, :] = np.nan
+    return t_set, t_slope, df
+
+
+def _rank_ancova(y: np.ndarray, x: np.ndarray, groups: np.ndarray) -> tuple[float, float, int] | None:
+    """Regress the ranks of y on the set label and the ranks of x (NaN-free inputs).
+
+    Returns:
+        ``(t_set, t_slope, df)`` (see ``_pairwise_rank_ancova``), or None when x does not vary within the
+        sets or there are too few images.
+    """
+    if len(y) < 4:
+        return None
+    t_set, t_slope, df = _pairwise_rank_ancova(np.column_stack([x, y]), groups == "a")
+    if np.isnan(t_set[0, 1]):
+        return None
+    return float(t_set[0, 1]), float(t_slope[0, 1]), df
+
+
+def _t_p(t: float, df: int, direction: str | None) -> float:
+    if direction == "a":
+        return float(stats.t.sf(t, df))
+    if direction == "b":
+        return float(stats.t.cdf(t, df))
+    return float(min(1.0, 2 * stats.t.sf(abs(t), df)))
+
+
+def adjusted_separation_p(
+    y: np.ndarray, x: np.ndarray, groups: np.ndarray, direction: str | None = None
+) -> float:
+    """p-value for an A-vs-B difference in ``y`` among images with equal ``x`` (rank-transform ANCOVA).
+
+    ``direction`` "a" tests A higher, "b" B higher, None two-sided. Inputs must be free of NaN.
+
+    Returns:
+        The p-value, or NaN when ``x`` cannot be adjusted for (it does not vary within the sets, or there
+        are too few images).
+    """
+    fit = _rank_ancova(y, x, groups)
+    return float("nan") if fit is None else _t_p(fit[0], fit[2], direction)
+
+
+def _separation_p(values: np.ndarray, groups: np.ndarray, direction: str | None) -> float:
+    """Rank-test p-value of A against B: one-sided in ``direction`` ("a" = A higher), else two-sided."""
+    alternative = {"a": "greater", "b": "less", None: "two-sided"}[direction]
+    return rank_test(values[groups == "a"], values[groups == "b"], alternative)
+
+
+def _decide(t_set: float, t_slope: float, df: int, alpha: float, direction: str | None) -> bool:
+    """Explained: j tracks i within the sets, and j's set difference adjusted for i is not significant."""
+    if np.isnan(t_set):
+        return False
+    return bool(_t_p(t_slope, df, None) < alpha and _t_p(t_set, df, direction) >= alpha)
+
+
+def explains(
+    scores: pd.DataFrame,
+    groups: np.ndarray,
+    stronger: str,
+    weaker: str,
+    alpha: float,
+    direction: str | None = None,
+) -> bool:
+    """Return True when ``stronger`` accounts for ``weaker`` (see the module docstring).
+
+    That is: ``weaker`` separates A from B alone (rank test p < alpha), it tracks ``stronger`` within the
+    sets (rank-ANCOVA slope p < alpha, two-sided), and once ``stronger`` is accounted for it no longer
+    separates them (``adjusted_separation_p`` >= alpha).
+
+    ``direction`` ("a"/"b") makes both tests one-sided in the direction ``weaker`` was claimed in;
+    None tests two-sided. Images where either score is NaN are left out.
+    """
+    labels = check_groups(groups)
+    y = scores[weaker].to_numpy(dtype=np.float64)
+    x = scores[stronger].to_numpy(dtype=np.float64)
+    usable = ~(np.isnan(x) | np.isnan(y))
+    y, x, labels = y[usable], x[usable], labels[usable]
+    if _separation_p(y, labels, direction) >= alpha:
+        return False
+    fit = _rank_ancova(y, x, labels)
+    return fit is not None and _decide(*fit, alpha, direction)
+
+
+def explain_away(
+    scores: pd.DataFrame,
+    groups: np.ndarray,
+    ordered_ids: list[str],
+    alpha: float,
+    directions: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """Find which findings a stronger finding accounts for.
+
+    ``ordered_ids`` lists the findings strongest first; each is checked against every earlier one in that
+    order, and the first that explains it (see ``explains``) is recorded. ``scores`` holds the images to
+    judge on (the validation images in the contract) and ``groups`` their "a"/"b" labels. ``directions``
+    maps ids to the direction each finding was claimed in ("a" = A scores higher); ids without one are
+    tested two-sided.
+
+    Returns:
+        concept id -> id of the stronger finding that accounts for it, for explained findings only.
+    """
+    labels = check_groups(groups)
+    if len(labels) != len(scores):
+        raise ValueError(f"groups has {len(labels)} labels for {len(scores)} rows of scores")
+    directions = directions or {}
+    explained: dict[str, str] = {}
+    if len(ordered_ids) < 2:
+        return explained
+    values = scores[list(ordered_ids)].to_numpy(dtype=np.float64)
+    if np.isnan(values).any() or len(labels) < 4:
+        for position, weaker in enumerate(ordered_ids):
+            for stronger in ordered_ids[:position]:
+                if explains(scores, labels, stronger, weaker, alpha, directions.get(weaker)):
+                    explained[weaker] = stronger
+                    break
+        return explained
+    # No NaN: every pair is fitted on the same images, so all pairs come from one vectorised fit.
+    t_set, t_slope, df = _pairwise_rank_ancova(values, labels == "a")
+    for j, weaker in enumerate(ordered_ids):
+        direction = directions.get(weaker)
+        if j == 0 or _separation_p(values[:, j], labels, direction) >= alpha:
+            continue
+        for i in range(j):
+            if _decide(t_set[i, j], t_slope[i, j], df, alpha, direction):
+                explained[weaker] = ordered_ids[i]
+                break
+    return explained
