@@ -51,7 +51,8 @@ def _magnitude(name: str, phrase: str, more: str, less: str, parent: str, *, uni
                    more=more, less=less, unit=unit, synonyms=synonyms)
 
 
-def _presence(name: str, phrase: str, parent: str, threshold: float, synonyms: tuple[str, ...] = ()) -> Concept:
+def _presence(name: str, phrase: str, parent: str, threshold: float,
+              synonyms: tuple[str, ...] = ()) -> Concept:
     return Concept(id=f"stats.{name}", phrase=phrase, kind="presence", parents=(parent,),
                    threshold=threshold, synonyms=synonyms)
 
@@ -198,7 +199,7 @@ def grayscale_score(pixels: np.ndarray) -> float:
 
 
 def sharpness(luma: np.ndarray) -> float:
-    """Return log10(1 + variance of the Laplacian) of a [0, 1] luma image at the working size (0-255 units)."""
+    """Return log10(1 + variance of the Laplacian) of a [0, 1] luma image, measured in 0-255 units."""
     lap = cv2.Laplacian(luma * 255.0, cv2.CV_32F, ksize=1)
     return float(np.log10(1.0 + lap.var()))
 
@@ -211,20 +212,21 @@ def noise_sigma(luma: np.ndarray) -> float:
     """
     if min(luma.shape) < 8:
         return 0.0
-    residual = np.abs(cv2.filter2D(luma, cv2.CV_32F, _NOISE_MASK))[1:-1, 1:-1]
-    # Judge flatness on a smoothed copy so that the noise itself does not decide which pixels are kept.
-    smooth = cv2.blur(luma, (5, 5))
-    grad = np.abs(cv2.Sobel(smooth, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(smooth, cv2.CV_32F, 0, 1))
-    grad = grad[1:-1, 1:-1]
-    step = max(1, int(np.sqrt(residual.size / 65536)))  # ~65k samples are plenty for a mean
-    residual, grad = residual[::step, ::step].ravel(), grad[::step, ::step].ravel()
+    residual = np.abs(cv2.filter2D(luma, cv2.CV_32F, _NOISE_MASK))
+    step = max(1, round(np.sqrt(residual.size / 65536)))  # ~65k samples are plenty for a mean
+    residual = residual[::step, ::step]
+    # Judge flatness on a smoothed, downsampled copy so the noise itself does not decide which pixels count.
+    coarse = cv2.resize(luma, (residual.shape[1], residual.shape[0]), interpolation=cv2.INTER_AREA)
+    coarse = cv2.blur(coarse, (3, 3))
+    grad = np.abs(cv2.Sobel(coarse, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(coarse, cv2.CV_32F, 0, 1))
+    residual, grad = residual[1:-1, 1:-1].ravel(), grad[1:-1, 1:-1].ravel()
     flat = grad <= np.median(grad[::4])
     # For Gaussian noise E|r| = sqrt(2/pi) * 6 * sigma (the mask's L2 norm is 6).
     return float(np.sqrt(np.pi / 2) * residual[flat].mean() / 6.0)
 
 
 def jpeg_blockiness(luma: np.ndarray) -> float:
-    """Return the 8x8 grid discontinuity ratio: mean step at the strongest of the 8 grid phases over the next one.
+    """Return the 8x8 grid discontinuity ratio: mean step at the strongest of 8 grid phases over the next one.
 
     About 1.0 for images that were never JPEG-compressed (or were resized since); rises with compression.
     Dividing by the runner-up phase, not the median, keeps upsampled images (several strong phases) near 1.
@@ -302,12 +304,14 @@ def vignetting(luma: np.ndarray) -> float:
     h, w = luma.shape
     y, x = np.ogrid[:h, :w]
     r = np.sqrt(((x - (w - 1) / 2) / (w / 2)) ** 2 + ((y - (h - 1) / 2) / (h / 2)) ** 2) / np.sqrt(2)
-    centre = float(luma[r < 0.3].mean())
-    corners = float(luma[r > 0.85].mean())
+    centre_region, corner_region = luma[r < 0.3], luma[r > 0.85]
+    if centre_region.size == 0 or corner_region.size == 0:  # too few pixels to tell centre from corners
+        return 0.0
+    centre, corners = float(centre_region.mean()), float(corner_region.mean())
     return (centre - corners) / (centre + 0.05)
 
 
 def edge_density(small: np.ndarray) -> float:
-    """Return the share of pixels that are Canny edges (thresholds 50/150 on 0-255 luma) at the working size."""
+    """Return the share of pixels that are Canny edges (thresholds 50/150 on 0-255 luma) at working size."""
     gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
     return float((cv2.Canny(gray, 50, 150) > 0).mean())

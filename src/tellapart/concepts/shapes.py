@@ -1,11 +1,13 @@
-"""A detector for small solid-coloured shapes pasted onto images: rectangles, circles (discs, ellipses), lines.
+"""A detector for small solid-coloured shapes pasted onto images: rectangles, circles (and ellipses), lines.
 
-How it works: a pasted shape is a region of one exact colour whose edge is a one-pixel step. We mark every
-2x2 block of pixels whose colour range is within ``FLAT_TOLERANCE``; the blocks that lie wholly inside one
-solid region connect into one component, which is the region itself once each block is given back its four
-pixels. Components of a plausible size are then checked for uniform colour, a sharp and contrasting edge,
-and the fit of a rectangle, an ellipse or a thin bar. Working on 2x2 blocks (not 3x3 neighbourhoods)
-keeps lines down to two pixels thick.
+How it works: a pasted shape is a region of one colour whose edge is a step. We mark every 2x2 block of
+pixels whose colour range is within ``FLAT_TOLERANCE``; the blocks that lie wholly inside one solid region
+connect into one component, which is the region itself once each block is given back its four pixels.
+Two cheap tests over all components (contrast along the outline, compactness of the pixel cloud) leave a
+few candidates, which are checked for uniform colour, a sharp and contrasting edge, and the fit of a
+rectangle, an ellipse or a thin bar. Working on 2x2 blocks (not 3x3 neighbourhoods) keeps lines down to two
+pixels thick; lines one pixel thick are not detected. The tolerances accept light JPEG compression
+(quality ~95); heavier compression smears small shapes beyond recognition.
 """
 
 from __future__ import annotations
@@ -24,15 +26,15 @@ QUADRANTS = ("top_left", "top_right", "bottom_left", "bottom_right")
 _FAMILY_PHRASES = {"rectangle": "a rectangle", "circle": "a circle", "line": "a straight line"}
 _QUADRANT_WORDS = {q: q.replace("_", "-") for q in QUADRANTS}
 
-FLAT_TOLERANCE = 6  # max-min grey levels inside a 2x2 block that still counts as one colour
+FLAT_TOLERANCE = 12  # max-min grey levels inside a 2x2 block that still counts as one colour
 MIN_AREA_FRACTION = 0.0002
 MIN_AREA_PIXELS = 30
 MAX_AREA_FRACTION = 0.15
 SMALL_AREA_FRACTION = 0.01
 MAX_CANDIDATES = 24
-MAX_COLOUR_SPREAD = 4.0  # largest per-channel standard deviation of a "solid" colour
-UNIFORM_SPREAD = 0.0
-STEP_RAMP = (0.0, 0.8)
+MAX_COLOUR_SPREAD = 8.0  # per-channel standard deviation at which a region stops being "solid"
+UNIFORM_SPREAD = 2.0  # ... and up to which it counts as perfectly solid (JPEG noise)
+STEP_RAMP = (0.5, 0.9)
 LINE_LENGTH_RAMP = (12.0, 20.0)  # pixels: shorter thin marks are too common in photos to call lines
 FULL_CONTRAST = 40.0  # grey levels between a shape and its surroundings that earn full confidence
 MIN_EDGE_CONTRAST = 16.0  # mean block spread just outside a candidate, in grey levels
@@ -66,7 +68,8 @@ class Detection:
 
 
 def _build_concepts() -> list[Concept]:
-    concepts = [Concept(id="shape.any", phrase="carry an inserted shape", kind="presence", threshold=THRESHOLD,
+    concepts = [Concept(id="shape.any", phrase="carry an inserted shape", kind="presence",
+                        threshold=THRESHOLD,
                         synonyms=("pasted shape", "overlay", "inserted object", "marker", "sticker"))]
     for family in FAMILIES:
         phrase = _FAMILY_PHRASES[family]
@@ -128,10 +131,14 @@ class ShapeSource:
             if d.family != "line":
                 size = "small" if d.area_fraction < SMALL_AREA_FRACTION else "large"
                 row[col[f"{fid}_{size}"]] = max(row[col[f"{fid}_{size}"]], d.confidence)
-            quadrant = ("top" if d.centre[1] < 0.5 else "bottom") + ("_left" if d.centre[0] < 0.5 else "_right")
+            quadrant = _quadrant(d.centre)
             row[col[f"{fid}_{quadrant}"]] = max(row[col[f"{fid}_{quadrant}"]], d.confidence)
             if d.confidence >= THRESHOLD:
                 row[col[f"{fid}_count"]] += 1
+
+
+def _quadrant(centre: tuple[float, float]) -> str:
+    return ("top" if centre[1] < 0.5 else "bottom") + ("_left" if centre[0] < 0.5 else "_right")
 
 
 def detect_shapes(pixels: np.ndarray) -> list[Detection]:
@@ -190,7 +197,8 @@ def _component_features(spread: np.ndarray, labels: np.ndarray, keep: np.ndarray
     ys, xs = np.divmod(flat_index, labels.shape[1])
     count = np.maximum(np.bincount(index, minlength=size), 1)
     mx, my = (np.bincount(index, v.astype(np.float64), size) / count for v in (xs, ys))
-    sxx, syy, sxy = (np.bincount(index, v.astype(np.float64), size) / count for v in (xs * xs, ys * ys, xs * ys))
+    products = (xs * xs, ys * ys, xs * ys)
+    sxx, syy, sxy = (np.bincount(index, v.astype(np.float64), size) / count for v in products)
     det = (sxx - mx * mx) * (syy - my * my) - (sxy - mx * my) ** 2
     compactness = (count / np.sqrt(np.maximum(det, 1e-9)))[1:]
     return strength, compactness
@@ -199,7 +207,7 @@ def _component_features(spread: np.ndarray, labels: np.ndarray, keep: np.ndarray
 def _examine(pixels: np.ndarray, labels: np.ndarray, stat: np.ndarray, label: int) -> Detection | None:
     h, w = pixels.shape[:2]
     x, y, bw, bh = (int(v) for v in stat[:4])
-    pad = 4
+    pad = 6  # room for the one-pixel growth below and the ring four pixels out
     x0, y0 = max(0, x - pad), max(0, y - pad)
     x1, y1 = min(w, x + bw + 1 + pad), min(h, y + bh + 1 + pad)
     blocks = (labels[y0:y1, x0:x1] == label).astype(np.uint8)
@@ -235,12 +243,13 @@ def _examine(pixels: np.ndarray, labels: np.ndarray, stat: np.ndarray, label: in
     moments = cv2.moments(mask, binaryImage=True)
     area = moments["m00"]
     centre = ((moments["m10"] / area + x0) / w, (moments["m01"] / area + y0) / h)
+    bx, by, bw, bh = cv2.boundingRect(mask)
     return Detection(family, float(confidence), float(area) / (h * w), centre,
-                     (x, y, bw + 1, bh + 1), tuple(float(c) for c in colour))
+                     (bx + x0, by + y0, bw, bh), tuple(float(c) for c in colour))
 
 
 def _shape_fit(mask: np.ndarray) -> tuple[str, float] | None:
-    """Return the best-fitting family and a fit score in [0, 1], or None when the region has no usable outline."""
+    """Return the best-fitting family and its fit score in [0, 1], or None when the region has no outline."""
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     if not contours:
         return None

@@ -36,7 +36,7 @@ import pandas as pd
 from tellapart.stats.auroc import auroc, auroc_ci
 from tellapart.stats.explain import explain_away
 from tellapart.stats.split import check_groups, split_discovery_validation
-from tellapart.stats.tests import correct, mann_whitney_matrix, rank_test
+from tellapart.stats.tests import CORRECTIONS, correct, mann_whitney_matrix, rank_test
 
 # Discovery screen: a concept is validated only if its one-sided rank-test p-value on the discovery half,
 # in the direction observed there, is below this level (the same as a two-sided p below 0.05). Each
@@ -54,6 +54,17 @@ COLUMNS = [
     "explained_by", "discovery_auroc", "median_a", "median_b", "share_a", "share_b", "n_a", "n_b",
     "n_tested",
 ]
+_DTYPES = {
+    "concept": object, "direction": object, "significant": bool, "explained_by": object, "n_a": np.int64,
+    "n_b": np.int64, "n_tested": np.int64,
+}
+
+
+def _check_settings(alpha: float, correction: str) -> None:
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    if correction not in CORRECTIONS:
+        raise ValueError(f"correction must be one of {sorted(CORRECTIONS)}, got {correction!r}")
 
 
 def _check_inputs(scores: pd.DataFrame, groups: np.ndarray, min_per_group: int) -> np.ndarray:
@@ -136,9 +147,9 @@ def _finish(
     explain_directions: dict[str, str],
 ) -> pd.DataFrame:
     """Correct, explain away among significant findings, sort, and return the table."""
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype=_DTYPES.get(c, np.float64)) for c in COLUMNS})
     table = pd.DataFrame.from_records(rows, columns=COLUMNS)
-    if table.empty:
-        return table.astype({"significant": bool, "n_a": int, "n_b": int, "n_tested": int})
     table["q_value"] = correct(table["p_value"].to_numpy(), correction)
     table["significant"] = table["q_value"] < alpha
     table["n_tested"] = len(table)
@@ -178,6 +189,9 @@ def test_concepts(
         the screen), with ``attrs["n_screened"]`` (concepts looked at), ``attrs["n_discovery"]`` and
         ``attrs["n_validation"]`` (images per half).
     """
+    _check_settings(alpha, correction)
+    if not 0 < screen_level <= 1:
+        raise ValueError(f"screen_level must be in (0, 1], got {screen_level}")
     labels = _check_inputs(scores, groups, min_per_group=2)
     if max_hypotheses < 1:
         raise ValueError(f"max_hypotheses must be at least 1, got {max_hypotheses}")
@@ -224,6 +238,7 @@ def test_hypotheses_on_all(
         One row per concept id (columns in the module docstring; ``discovery_auroc`` is NaN), with
         ``attrs["n_screened"]`` = number of distinct ids.
     """
+    _check_settings(alpha, correction)
     labels = _check_inputs(scores, groups, min_per_group=1)
     unique_ids = list(dict.fromkeys(concept_ids))
     missing = [cid for cid in unique_ids if cid not in scores.columns]

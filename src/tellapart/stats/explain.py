@@ -8,9 +8,11 @@ How i is accounted for: a rank-transform analysis of covariance (Conover & Iman,
 ranked over the pooled images, so outliers and monotone transformations (a probability versus its logit)
 do not matter; then j's ranks are regressed on the set label and i's ranks together, and the set label's
 coefficient is t-tested. This is j's A-vs-B difference among images with the same i, with the slope of j
-on i fitted within the sets and its uncertainty included in the test. The slope itself must also be
-significant (j tracks i inside the sets); otherwise a barely significant j would be "explained" by any
-other difference, merely because adjusting for a covariate that differs between the sets costs power.
+on i fitted within the sets and its uncertainty included in the test. Two more conditions ask for positive
+evidence rather than a mere loss of significance, because adjusting for a covariate that differs between
+the sets costs power (a lot of it when i nearly separates the sets): j must track i inside the sets (the
+slope is significant), and at most half of j's difference may remain after the adjustment (the adjusted
+difference of mean ranks is at most ``MAX_REMAINING`` times the unadjusted one).
 
 Residualising j on a slope fitted across both sets at once was rejected: any concept that separates A
 from B perfectly would then "explain" every other difference, because its ranks equal the set labels.
@@ -20,6 +22,8 @@ marked explained.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -27,17 +31,24 @@ from scipy import stats
 from tellapart.stats.split import check_groups
 from tellapart.stats.tests import rank_test
 
+MAX_REMAINING = 0.5
 
-def _pairwise_rank_ancova(values: np.ndarray, is_a: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+
+class _Fit(NamedTuple):
+    """Rank ANCOVA of y on (set, x); arrays indexed [x column, y column] or floats for one pair."""
+
+    t_set: np.ndarray | float  # t of the set coefficient, positive = A higher; NaN if x cannot be used
+    t_slope: np.ndarray | float  # t of the within-set slope of y on x
+    remaining: np.ndarray | float  # adjusted / unadjusted difference of the sets' mean ranks of y
+    df: int
+
+
+def _pairwise_rank_ancova(values: np.ndarray, is_a: np.ndarray) -> _Fit:
     """Rank ANCOVA of every column (as y) on every other column (as x), for a NaN-free matrix.
 
     Closed form of regressing y's ranks on (1, set label, x's ranks): the slope is the pooled within-set
-    slope, the set coefficient the difference of the sets' adjusted means.
-
-    Returns:
-        ``(t_set, t_slope, df)``: matrices indexed [x column, y column] of the t statistics of the set
-        coefficient (positive = A higher) and of the slope, NaN where x does not vary within the sets;
-        and the residual degrees of freedom.
+    slope and the set coefficient the difference of the sets' adjusted mean ranks. Entries are NaN where
+    x does not vary within the sets.
     """
     ranks = stats.rankdata(values, axis=0)
     n_a, n_b = int(is_a.sum()), int((~is_a).sum())
@@ -45,34 +56,30 @@ def _pairwise_rank_ancova(values: np.ndarray, is_a: np.ndarray) -> tuple[np.ndar
     centred = ranks - np.where(is_a[:, None], mean_a, mean_b)
     cross = centred.T @ centred  # [x, y]: within-set sum of products
     spread = np.diag(cross).copy()
+    shift = mean_a - mean_b
     df = values.shape[0] - 3
     with np.errstate(divide="ignore", invalid="ignore"):
         slope = cross / spread[:, None]
-        shift = mean_a - mean_b
-        t_set_num = shift[None, :] - slope * shift[:, None]
+        adjusted = shift[None, :] - slope * shift[:, None]
         residual_var = np.maximum(spread[None, :] - slope * cross, 0.0) / df
         var_set = residual_var * (1 / n_a + 1 / n_b + shift[:, None] ** 2 / spread[:, None])
-        t_set = np.where(var_set > 0, t_set_num / np.sqrt(var_set), 0.0)
+        # Zero residual variance: y's ranks are an exact function of x's and the set.
+        t_set = np.where(var_set > 0, adjusted / np.sqrt(var_set), 0.0)
         t_slope = np.where(residual_var > 0, slope / np.sqrt(residual_var / spread[:, None]), np.inf)
+        remaining = adjusted / shift[None, :]
     unusable = ~(spread > 1e-9 * max(float(spread.max(initial=0.0)), 1.0))
     t_set[unusable, :] = np.nan
-    t_slope[unusable, :] = np.nan
-    return t_set, t_slope, df
+    return _Fit(t_set, t_slope, remaining, df)
 
 
-def _rank_ancova(y: np.ndarray, x: np.ndarray, groups: np.ndarray) -> tuple[float, float, int] | None:
-    """Regress the ranks of y on the set label and the ranks of x (NaN-free inputs).
-
-    Returns:
-        ``(t_set, t_slope, df)`` (see ``_pairwise_rank_ancova``), or None when x does not vary within the
-        sets or there are too few images.
-    """
+def _rank_ancova(y: np.ndarray, x: np.ndarray, groups: np.ndarray) -> _Fit | None:
+    """Rank ANCOVA of y on the set and x (NaN-free inputs); None if x cannot be adjusted for."""
     if len(y) < 4:
         return None
-    t_set, t_slope, df = _pairwise_rank_ancova(np.column_stack([x, y]), groups == "a")
-    if np.isnan(t_set[0, 1]):
+    fit = _pairwise_rank_ancova(np.column_stack([x, y]), groups == "a")
+    if np.isnan(fit.t_set[0, 1]):
         return None
-    return float(t_set[0, 1]), float(t_slope[0, 1]), df
+    return _Fit(float(fit.t_set[0, 1]), float(fit.t_slope[0, 1]), float(fit.remaining[0, 1]), fit.df)
 
 
 def _t_p(t: float, df: int, direction: str | None) -> float:
@@ -94,8 +101,8 @@ def adjusted_separation_p(
         The p-value, or NaN when ``x`` cannot be adjusted for (it does not vary within the sets, or there
         are too few images).
     """
-    fit = _rank_ancova(y, x, groups)
-    return float("nan") if fit is None else _t_p(fit[0], fit[2], direction)
+    fit = _rank_ancova(np.asarray(y, dtype=np.float64), np.asarray(x, dtype=np.float64), np.asarray(groups))
+    return float("nan") if fit is None else _t_p(fit.t_set, fit.df, direction)
 
 
 def _separation_p(values: np.ndarray, groups: np.ndarray, direction: str | None) -> float:
@@ -104,11 +111,16 @@ def _separation_p(values: np.ndarray, groups: np.ndarray, direction: str | None)
     return rank_test(values[groups == "a"], values[groups == "b"], alternative)
 
 
-def _decide(t_set: float, t_slope: float, df: int, alpha: float, direction: str | None) -> bool:
-    """Explained: j tracks i within the sets, and j's set difference adjusted for i is not significant."""
+def _decide(t_set: float, t_slope: float, remaining: float, df: int, alpha: float,
+            direction: str | None) -> bool:
+    """The three conditions of the module docstring, given that j separates the sets on its own."""
     if np.isnan(t_set):
         return False
-    return bool(_t_p(t_slope, df, None) < alpha and _t_p(t_set, df, direction) >= alpha)
+    return bool(
+        _t_p(t_slope, df, None) < alpha
+        and remaining <= MAX_REMAINING
+        and _t_p(t_set, df, direction) >= alpha
+    )
 
 
 def explains(
@@ -121,12 +133,11 @@ def explains(
 ) -> bool:
     """Return True when ``stronger`` accounts for ``weaker`` (see the module docstring).
 
-    That is: ``weaker`` separates A from B alone (rank test p < alpha), it tracks ``stronger`` within the
-    sets (rank-ANCOVA slope p < alpha, two-sided), and once ``stronger`` is accounted for it no longer
-    separates them (``adjusted_separation_p`` >= alpha).
-
-    ``direction`` ("a"/"b") makes both tests one-sided in the direction ``weaker`` was claimed in;
-    None tests two-sided. Images where either score is NaN are left out.
+    That is: ``weaker`` separates A from B alone (rank test p < alpha); it tracks ``stronger`` within the
+    sets (rank-ANCOVA slope p < alpha, two-sided); at most ``MAX_REMAINING`` of its difference remains
+    once ``stronger`` is accounted for; and what remains is not significant (``adjusted_separation_p``
+    >= alpha). ``direction`` ("a"/"b") makes the set tests one-sided in the direction ``weaker`` was
+    claimed in; None tests two-sided. Images where either score is NaN are left out.
     """
     labels = check_groups(groups)
     y = scores[weaker].to_numpy(dtype=np.float64)
@@ -136,7 +147,7 @@ def explains(
     if _separation_p(y, labels, direction) >= alpha:
         return False
     fit = _rank_ancova(y, x, labels)
-    return fit is not None and _decide(*fit, alpha, direction)
+    return fit is not None and _decide(fit.t_set, fit.t_slope, fit.remaining, fit.df, alpha, direction)
 
 
 def explain_away(
@@ -173,13 +184,13 @@ def explain_away(
                     break
         return explained
     # No NaN: every pair is fitted on the same images, so all pairs come from one vectorised fit.
-    t_set, t_slope, df = _pairwise_rank_ancova(values, labels == "a")
+    fit = _pairwise_rank_ancova(values, labels == "a")
     for j, weaker in enumerate(ordered_ids):
         direction = directions.get(weaker)
         if j == 0 or _separation_p(values[:, j], labels, direction) >= alpha:
             continue
         for i in range(j):
-            if _decide(t_set[i, j], t_slope[i, j], df, alpha, direction):
+            if _decide(fit.t_set[i, j], fit.t_slope[i, j], fit.remaining[i, j], fit.df, alpha, direction):
                 explained[weaker] = ordered_ids[i]
                 break
     return explained
