@@ -6,6 +6,10 @@ import math
 
 from tellapart.concepts.base import Concept
 
+# A magnitude concept's more/less text is either an adjective ("darker": "are darker") or a predicate
+# starting with one of these verbs ("carry more rectangles").
+PREDICATE_VERBS = frozenset({"have", "carry", "contain", "show"})
+
 
 def format_q(q: float) -> str:
     """Return ``"q < 0.001"`` or ``"q = 0.012"`` (two significant digits)."""
@@ -57,4 +61,5 @@ def finding_sentence(
         f"median {concept.phrase} {format_value(median_a, concept.unit)} vs "
         f"{format_value(median_b, concept.unit)}; "
     )
-    return f"Set A images are {adjective} than set B images ({medians}{evidence})"
+    verb = "" if adjective.split(" ", 1)[0] in PREDICATE_VERBS else "are "
+    return f"Set A images {verb}{adjective} than set B images ({medians}{evidence})"

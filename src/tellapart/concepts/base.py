@@ -29,8 +29,9 @@ class Concept:
         kind: ``"presence"`` (the image shows it or not; the score is a probability-like number and
             ``threshold`` decides "shows it") or ``"magnitude"`` (a continuous quantity).
         parents: ids of more general concepts (``"semantic.dog"`` -> ``("semantic.canine",)``).
-        more: magnitude only: adjective for "more of it", e.g. ``"brighter"``.
-        less: magnitude only: adjective for "less of it", e.g. ``"darker"``.
+        more: magnitude only: adjective for "more of it", e.g. ``"brighter"``, or a predicate starting
+            with have/carry/contain/show, e.g. ``"carry more rectangles"``.
+        less: magnitude only: the same for "less of it", e.g. ``"darker"``.
         threshold: presence only: score at or above which an image counts as showing the concept.
         unit: how to print a typical value: ``""`` (plain number), ``"px"``, ``"%"``.
     """

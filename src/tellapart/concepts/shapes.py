@@ -89,7 +89,7 @@ def _build_concepts() -> list[Concept]:
                                     kind="presence", parents=(fid,), threshold=THRESHOLD,
                                     synonyms=(f"{family} in the {_QUADRANT_WORDS[quadrant]} corner",)))
         concepts.append(Concept(id=f"{fid}_count", phrase=f"number of {family}s", kind="magnitude",
-                                parents=(fid,), more=f"more {family}s", less=f"fewer {family}s"))
+                                parents=(fid,), more=f"carry more {family}s", less=f"carry fewer {family}s"))
     return concepts
 
 
