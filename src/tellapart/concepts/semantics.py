@@ -47,11 +47,15 @@ def preprocess(images: Sequence[DecodedImage] | Sequence[np.ndarray]) -> torch.T
 def _resize_rgb(pixels: np.ndarray) -> np.ndarray:
     if pixels.ndim == 2:
         pixels = np.repeat(pixels[:, :, None], 3, axis=2)
-    h, w = pixels.shape[:2]
-    shrinking = h >= INPUT_SIZE and w >= INPUT_SIZE
+    pixels = pixels[:, :, :3]
+    # Exact 2x box averages first: OpenCV's area resize is ~3x faster at integer ratios, and a large
+    # image would otherwise cost as much to shrink as a quarter of a forward pass.
+    while min(pixels.shape[:2]) >= 2 * INPUT_SIZE:
+        h, w = pixels.shape[0] // 2 * 2, pixels.shape[1] // 2 * 2
+        pixels = cv2.resize(pixels[:h, :w], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    shrinking = min(pixels.shape[:2]) >= INPUT_SIZE
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    rgb = np.ascontiguousarray(pixels[:, :, :3])
-    return cv2.resize(rgb, (INPUT_SIZE, INPUT_SIZE), interpolation=interpolation)
+    return cv2.resize(np.ascontiguousarray(pixels), (INPUT_SIZE, INPUT_SIZE), interpolation=interpolation)
 
 
 def load_model() -> torch.nn.Module:

@@ -1,13 +1,64 @@
-"""Base pools of real images that install with the package's dependencies (no downloads)."""
+"""Base pools of real images: any folder, and the ones that install with packages (no downloads).
+
+Every pool function returns a list of RGB uint8 arrays, deterministic for its seed. Pools that need an
+optional package raise `PoolUnavailable` (saying what to install) when it is missing, so a benchmark can
+skip them cleanly.
+"""
 
 from __future__ import annotations
 
+import gzip
+import os
+from pathlib import Path
+
 import numpy as np
 
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian package dataset-fashion-mnist
+OPENCLIPART_DIR = Path("/usr/share/openclipart/png")  # Debian package openclipart-png
+FASHION_CLASSES = (
+    "t-shirt",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle_boot",
+)
+TEXTILE_KINDS = ("nominal", "local", "global")
+
+
+class PoolUnavailable(RuntimeError):
+    """A bundled pool whose data package is not installed."""
+
+
 # Sample photographs shipped inside scikit-image's wheel (others there need a download and are left out).
-SKIMAGE_COLOUR = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field",
-                  "colorwheel", "retina", "cat")
-SKIMAGE_GRAY = ("camera", "brick", "grass", "gravel", "moon", "coins", "horse", "clock", "cell", "page", "text")
+SKIMAGE_COLOUR = (
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "immunohistochemistry",
+    "hubble_deep_field",
+    "colorwheel",
+    "retina",
+    "cat",
+)
+SKIMAGE_GRAY = (
+    "camera",
+    "brick",
+    "grass",
+    "gravel",
+    "moon",
+    "coins",
+    "horse",
+    "clock",
+    "cell",
+    "page",
+    "text",
+)
 
 
 def source_images(include_gray: bool = True) -> list[np.ndarray]:
@@ -21,8 +72,9 @@ def source_images(include_gray: bool = True) -> list[np.ndarray]:
     return images
 
 
-def bundled_pool(n: int, seed: int = 0, min_side: int = 96, max_side: int = 256,
-                 include_gray: bool = True) -> list[np.ndarray]:
+def bundled_pool(
+    n: int, seed: int = 0, min_side: int = 96, max_side: int = 256, include_gray: bool = True
+) -> list[np.ndarray]:
     """Return ``n`` distinct random crops (RGB uint8) of the bundled photographs, deterministic for ``seed``.
 
     Each crop takes a random source image, a random square-ish window of 30-90% of its shorter side, and
@@ -58,3 +110,149 @@ def _to_rgb(img: np.ndarray) -> np.ndarray:
     if img.shape[-1] == 4:
         img = img[..., :3]
     return np.ascontiguousarray(img.astype(np.uint8))
+
+
+def _sample(items: list, n: int | None, seed: int, what: str) -> list:
+    """``n`` items picked at random without replacement (all of them, shuffled, when n is None)."""
+    if not items:
+        raise ValueError(f"{what} has no images")
+    if n is not None and n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    if n is not None and n > len(items):
+        raise ValueError(f"{what} has {len(items)} images, fewer than the {n} requested")
+    order = np.random.default_rng(seed).permutation(len(items))
+    return [items[i] for i in order[: len(items) if n is None else n]]
+
+
+def _fit(img: np.ndarray, side: int) -> np.ndarray:
+    """Resize so the longer side is ``side`` px (bilinear; upscales small images too)."""
+    from PIL import Image
+
+    h, w = img.shape[:2]
+    scale = side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(Image.fromarray(img).resize(size, Image.Resampling.BILINEAR))
+
+
+def folder_pool(
+    path: str | os.PathLike, n: int | None = None, seed: int = 0, max_side: int = 256
+) -> list[np.ndarray]:
+    """Return ``n`` random images (all when None) of a folder, decoded to RGB and shrunk to ``max_side``.
+
+    Unreadable files are left out. Raises FileNotFoundError for a missing folder and ValueError when it
+    holds no readable image or fewer than ``n``.
+    """
+    from tellapart.io import ImageSet, UnreadableImage
+
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no such folder: {folder}")
+    try:
+        refs = ImageSet.from_spec(folder).refs
+    except ValueError as error:
+        raise ValueError(f"the pool folder {folder} has no images: {error}") from error
+    images = []
+    for ref in _sample(refs, None, seed, f"the folder {folder}"):
+        try:
+            pixels = ref.load().decode().pixels
+        except UnreadableImage:
+            continue
+        images.append(pixels if max(pixels.shape[:2]) <= max_side else _fit(pixels, max_side))
+        if n is not None and len(images) == n:
+            break
+    return _sample(images, n, seed, f"the folder {folder}")
+
+
+def lfw_pool(faces: bool = True, n: int | None = None, seed: int = 0, side: int = 100) -> list[np.ndarray]:
+    """Return scikit-image's ``lfw_subset`` faces (or its non-face crops when ``faces=False``), grey as RGB,
+    enlarged from 25 px to ``side`` px (100 images of each kind)."""
+    import skimage.data
+
+    data = skimage.data.lfw_subset()
+    part = data[:100] if faces else data[100:]
+    images = [_fit(_to_rgb((np.clip(img, 0, 1) * 255).round().astype(np.uint8)), side) for img in part]
+    return _sample(images, n, seed, "lfw_subset " + ("faces" if faces else "non-faces"))
+
+
+def textile_pool(
+    kind: str = "nominal", n: int | None = None, seed: int = 0, side: int = 160
+) -> list[np.ndarray]:
+    """Return textile images from the PyPI package ``conformal-clip-data``: ``kind`` "nominal" (no defect),
+    "local" (a local defect) or "global" (a global defect). Raises PoolUnavailable when not installed."""
+    if kind not in TEXTILE_KINDS:
+        raise ValueError(f"unknown textile kind {kind!r}; use one of {TEXTILE_KINDS}")
+    try:
+        import conformal_clip_data
+    except ImportError as error:
+        raise PoolUnavailable("textile pools need the PyPI package conformal-clip-data") from error
+    folder = conformal_clip_data.textile_simulated_root() / kind
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    return [_read(p, side) for p in _sample(files, n, seed, f"the textile pool {kind!r}")]
+
+
+def fashion_mnist_pool(label: str, n: int | None = None, seed: int = 0, side: int = 112) -> list[np.ndarray]:
+    """Return Fashion-MNIST test images of one class (``FASHION_CLASSES``), enlarged to ``side`` px, as RGB.
+
+    Reads the Debian package ``dataset-fashion-mnist``; raises PoolUnavailable when it is not installed.
+    """
+    if label not in FASHION_CLASSES:
+        raise ValueError(f"unknown Fashion-MNIST class {label!r}; use one of {FASHION_CLASSES}")
+    images, labels = _fashion_mnist_test()
+    chosen = [i for i in np.flatnonzero(labels == FASHION_CLASSES.index(label))]
+    picked = _sample(chosen, n, seed, f"Fashion-MNIST class {label!r}")
+    # Fashion-MNIST stores white garments on black; shown as is (that is what the data is).
+    return [_fit(_to_rgb(images[i]), side) for i in picked]
+
+
+def _fashion_mnist_test() -> tuple[np.ndarray, np.ndarray]:
+    image_file = FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz"
+    label_file = FASHION_MNIST_DIR / "t10k-labels-idx1-ubyte.gz"
+    if not image_file.exists():
+        raise PoolUnavailable("Fashion-MNIST pools need the Debian package dataset-fashion-mnist")
+    with gzip.open(image_file) as f:
+        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+    with gzip.open(label_file) as f:
+        labels = np.frombuffer(f.read(), np.uint8, offset=8)
+    return images, labels
+
+
+def openclipart_categories() -> list[str]:
+    """Return the category folders of the Debian package ``openclipart-png`` ([] when not installed)."""
+    if not OPENCLIPART_DIR.is_dir():
+        return []
+    return sorted(p.name for p in OPENCLIPART_DIR.iterdir() if p.is_dir())
+
+
+def openclipart_pool(category: str, n: int | None = None, seed: int = 0, side: int = 160) -> list[np.ndarray]:
+    """Return clip-art of one openclipart category (sub-folders included), drawn on white, ``side`` px.
+
+    Raises PoolUnavailable when ``openclipart-png`` is not installed, ValueError for an unknown category.
+    """
+    categories = openclipart_categories()
+    if not categories:
+        raise PoolUnavailable("openclipart pools need the Debian package openclipart-png")
+    if category not in categories:
+        raise ValueError(f"unknown openclipart category {category!r}; use one of {categories}")
+    files = sorted((OPENCLIPART_DIR / category).rglob("*.png"))
+    images = []
+    for path in _sample(files, None, seed, f"openclipart category {category!r}"):
+        try:
+            images.append(_read(path, side))
+        except OSError:
+            continue
+        if n is not None and len(images) == n:
+            break
+    return _sample(images, n, seed, f"openclipart category {category!r}")
+
+
+def _read(path: Path, side: int) -> np.ndarray:
+    """Read an image file as RGB (transparent parts on white), longer side ``side`` px."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.load()
+        if im.mode in ("RGBA", "LA", "P", "PA"):
+            rgba = im.convert("RGBA")
+            canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            im = Image.alpha_composite(canvas, rgba)
+        return _fit(np.asarray(im.convert("RGB")), side)

@@ -1,0 +1,297 @@
+"""Running a suite: score every pair once, run every method on the same scores, score the answers.
+
+Each pair's images are scored once through ``ConceptLibrary.score_sets`` with a score cache (base pool
+images recur across pairs and are scored once), then every method sees the same score matrix, so only the
+method differs. Seconds per pair are the method's own time on that matrix; the shared scoring time is
+reported separately.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tellapart.bench.methods import METHODS, Method
+from tellapart.bench.scoring import MATCH_QUANTILE, MATCH_THRESHOLD, Scorer
+from tellapart.bench.suites import (
+    TIERS,
+    BenchPair,
+    PairFactory,
+    SuiteConfig,
+    get_suite,
+    real_pairs,
+    synthetic_pairs,
+)
+from tellapart.io.atomic import write_atomic
+
+ACC_SECTIONS = (*TIERS, "real", "null")
+
+
+@dataclass
+class BenchReport:
+    """The outcome of a benchmark run.
+
+    Attributes:
+        suite: the suite's config.
+        rows: one row per (pair, method): ``pair``, ``section``, ``x`` (swept value), ``method``,
+            ``acc1``, ``acc5``, ``reported``, ``seconds``, ``findings`` (top 5 "id:direction").
+        pairs: one row per pair: ``pair``, ``section``, ``truth``, ``n_a``, ``n_b``, ``scoring_seconds``.
+        notes: skipped data sources and other remarks.
+        seconds: wall time of the whole run.
+    """
+
+    suite: SuiteConfig
+    seed: int
+    rows: pd.DataFrame
+    pairs: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    n_images_scored: int = 0
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """Return per method: Acc@1 and Acc@5 per section, null false-finding rate, seconds per pair."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, method in METHODS.items():
+            mine = self.rows[self.rows["method"] == name]
+            acc1, acc5 = {}, {}
+            for section in ACC_SECTIONS:
+                part = mine[mine["section"] == section]
+                acc1[section] = _mean(part["acc1"])
+                acc5[section] = _mean(part["acc5"])
+            null = mine[mine["section"] == "null"]
+            out[name] = {
+                "acc@1": acc1,
+                "acc@5": acc5,
+                "null_false_finding_rate": _mean(null["reported"].astype(float)),
+                "n_null_pairs": int(len(null)),
+                "seconds_per_pair": _mean(mine["seconds"]),
+                "reporting_rule": method.reporting_rule,
+            }
+        return out
+
+    def sweeps(self) -> dict[str, dict[str, dict[str, float]]]:
+        """Return {sweep: {method: {x: Acc@5}}} for the purity and concentration sweeps."""
+        out: dict[str, dict[str, dict[str, float]]] = {}
+        for sweep in ("sweep_purity", "sweep_concentration"):
+            part = self.rows[self.rows["section"] == sweep]
+            if part.empty:
+                continue
+            table = part.groupby(["method", "x"])["acc5"].mean()
+            out[sweep.removeprefix("sweep_")] = {
+                method: {f"{x:g}": float(v) for (m, x), v in table.items() if m == method} for method in METHODS
+            }
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready results (top-level ``methods`` keyed by method name)."""
+        counts = self.pairs["section"].value_counts().to_dict() if len(self.pairs) else {}
+        return {
+            "suite": self.suite.name,
+            "config": self.suite.__dict__,
+            "seed": self.seed,
+            "machine": _machine(),
+            "seconds": round(self.seconds, 1),
+            "images_scored": self.n_images_scored,
+            "scoring_seconds_per_pair": _mean(self.pairs["scoring_seconds"]) if len(self.pairs) else None,
+            "pairs_per_section": {k: int(v) for k, v in counts.items()},
+            "match_threshold": {"value": MATCH_THRESHOLD, "quantile_of_unrelated_pairs": MATCH_QUANTILE},
+            "methods": self.summary(),
+            "sweeps": self.sweeps(),
+            "notes": list(self.notes),
+            "pairs": json.loads(self.rows.to_json(orient="records")),
+            "truth": json.loads(self.pairs.to_json(orient="records")),
+        }
+
+    def markdown(self) -> str:
+        """Return the results as a markdown table (one row per method) with the reporting rules below it."""
+        summary = self.summary()
+        head = ["method", *[f"{t} @1 / @5" for t in (*TIERS, "real")], "null false findings", "s / pair"]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for name, row in summary.items():
+            cells = [name] + [f"{_fmt(row['acc@1'][t])} / {_fmt(row['acc@5'][t])}" for t in (*TIERS, "real")]
+            cells += [_fmt(row["null_false_finding_rate"]), f"{row['seconds_per_pair']:.3f}"]
+            lines.append("| " + " | ".join(cells) + " |")
+        counts = self.pairs["section"].value_counts().to_dict() if len(self.pairs) else {}
+        lines += [
+            "",
+            f"Suite `{self.suite.name}`, seed {self.seed}: "
+            + ", ".join(f"{counts.get(s, 0)} {s}" for s in ACC_SECTIONS)
+            + f" pairs; {self.n_images_scored} images scored; {self.seconds:.0f} s in all on {_machine()}.",
+            "Reporting rules (null false findings): "
+            + "; ".join(f"{m.name}: {m.reporting_rule}" for m in METHODS.values()) + ".",
+        ]
+        lines += [f"Note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+def _mean(values: pd.Series) -> float | None:
+    return None if len(values) == 0 else round(float(values.mean()), 4)
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def _machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}, Python {platform.python_version()}"
+
+
+def _evaluate(pair: BenchPair, scores: pd.DataFrame, groups: np.ndarray, methods: list[Method],
+              scorer: Scorer, thresholds: dict[str, float], seed: int) -> list[dict[str, Any]]:
+    rows = []
+    for method in methods:
+        start = time.perf_counter()
+        output = method.run(scores, groups, seed, thresholds)
+        seconds = time.perf_counter() - start
+        reported_findings = output.findings if output.reported or pair.differences else []
+        rows.append({
+            "pair": pair.name, "section": pair.section, "x": pair.x, "method": method.name,
+            "acc1": scorer.accuracy(output.findings if pair.differences else reported_findings,
+                                    pair.differences, 1),
+            "acc5": scorer.accuracy(output.findings if pair.differences else reported_findings,
+                                    pair.differences, 5),
+            "reported": bool(output.reported), "seconds": seconds,
+            "findings": [f"{cid}:{d}" for cid, d in output.findings[:5]],
+        })
+    return rows
+
+
+def run_bench(
+    suite: str | SuiteConfig = "quick",
+    json_path: str | os.PathLike | None = None,
+    out_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    library: Any = None,
+    methods: list[str] | None = None,
+) -> BenchReport:
+    """Run a benchmark suite and return its report.
+
+    Parameters:
+        suite: "quick" (under 5 minutes on 2 cores with an empty cache), "full" (>= 50 pairs per tier,
+            100 images per set), or a ``SuiteConfig``.
+        json_path: also write the JSON results there (atomically).
+        out_dir: also write ``results.json``, ``results.md`` and the sweep plots (PNG) into this folder.
+        seed: makes every pair, split and edit reproducible.
+        progress: show a progress bar over pairs.
+        cache_dir: the score cache (default ``$TELLAPART_CACHE_DIR`` or ``~/.cache/tellapart``).
+        library: the concept library (default: the offline backend).
+        methods: names of the methods to run (default all of ``METHODS``).
+
+    Returns:
+        A ``BenchReport`` with ``.markdown()`` and ``.to_dict()``.
+    """
+    from tellapart.concepts.cache import ScoreCache, default_cache_dir
+    from tellapart.concepts.library import ConceptLibrary
+    from tellapart.io import ImageSet
+
+    config = get_suite(suite)
+    chosen = _methods(methods)
+    started = time.perf_counter()
+    library = library or ConceptLibrary()
+    scorer = Scorer(library.concepts)
+    thresholds = {cid: c.threshold for cid, c in library.concepts.items() if c.kind == "presence"}
+    cache = ScoreCache(cache_dir or default_cache_dir())
+    factory = PairFactory(config, seed)
+    notes = factory.notes
+    rows: list[dict[str, Any]] = []
+    pair_rows: list[dict[str, Any]] = []
+    keys: set[str] = set()
+    bar = _bar(progress, config)
+    try:
+        for pair in _all_pairs(factory, config, seed, notes):
+            start = time.perf_counter()
+            sets = {"a": ImageSet.from_spec(pair.set_a, name="A"), "b": ImageSet.from_spec(pair.set_b, name="B")}
+            table = library.score_sets(sets, cache=cache)
+            keys.update(table.images["key"])
+            scoring = time.perf_counter() - start
+            rows += _evaluate(pair, table.scores, table.groups, chosen, scorer, thresholds, seed)
+            pair_rows.append({"pair": pair.name, "section": pair.section, "x": pair.x,
+                              "truth": [d.to_dict() for d in pair.differences],
+                              "n_a": len(pair.set_a), "n_b": len(pair.set_b), "scoring_seconds": scoring})
+            if bar is not None:
+                bar.update(1)
+    finally:
+        cache.close()
+        if bar is not None:
+            bar.close()
+    report = BenchReport(config, seed, pd.DataFrame(rows), pd.DataFrame(pair_rows), notes,
+                         time.perf_counter() - started, len(keys))
+    _write(report, json_path, out_dir)
+    return report
+
+
+def _methods(names: list[str] | None) -> list[Method]:
+    if names is None:
+        return list(METHODS.values())
+    unknown = [n for n in names if n not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; use any of {list(METHODS)}")
+    return [METHODS[n] for n in names]
+
+
+def _all_pairs(factory: PairFactory, config: SuiteConfig, seed: int, notes: list[str]):
+    yield from synthetic_pairs(factory)
+    yield from real_pairs(config, seed, notes)
+
+
+def _bar(enabled: bool, config: SuiteConfig) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    from tellapart.bench.suites import CONCENTRATION_SWEEP, PURITY_SWEEP
+
+    total = (3 * config.pairs_per_tier + config.null_pairs
+             + config.sweep_pairs * (len(PURITY_SWEEP) + len(CONCENTRATION_SWEEP)))
+    return tqdm(total=total, unit="pair", desc=f"Benchmark ({config.name})", leave=False)
+
+
+def _write(report: BenchReport, json_path: str | os.PathLike | None, out_dir: str | os.PathLike | None) -> None:
+    data = json.dumps(report.to_dict(), indent=2, default=str)
+    if json_path is not None:
+        write_atomic(json_path, data)
+    if out_dir is not None:
+        folder = Path(out_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(folder / "results.json", data)
+        write_atomic(folder / "results.md", report.markdown() + "\n")
+        for sweep, curves in report.sweeps().items():
+            write_atomic(folder / f"sweep_{sweep}.png", _plot(sweep, curves, report.suite.name))
+
+
+def _plot(sweep: str, curves: dict[str, dict[str, float]], suite: str) -> bytes:
+    """A PNG of Acc@5 against the swept knob, one line per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    for method, points in curves.items():
+        xs = sorted(points, key=float)
+        ax.plot([float(x) for x in xs], [points[x] for x in xs], marker="o",
+                linewidth=2.5 if method.startswith("tellapart") else 1.2, label=method)
+    what = "purity (share of A's images edited)" if sweep == "purity" else "concentration (share not diluted)"
+    ax.set_xlabel(what)
+    ax.set_ylabel("Acc@5" + (" (at 0: 1 = nothing reported)" if sweep == "purity" else ""))
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"{sweep.capitalize()} sweep, hard tier ({suite} suite)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()

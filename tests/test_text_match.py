@@ -1,0 +1,84 @@
+"""Matching free-text hypotheses to concepts with the bundled sentence model."""
+
+from __future__ import annotations
+
+import pytest
+
+from tellapart.concepts import text_match
+from tellapart.concepts.base import Concept
+from tellapart.concepts.detectors import DetectorSource
+from tellapart.concepts.semantics import SemanticSource
+from tellapart.concepts.text_match import clean_hypothesis, match_concepts, match_direction
+
+STATS = [
+    Concept("stats.brightness", "brightness", "magnitude", more="brighter", less="darker"),
+    Concept("stats.sharpness", "sharpness", "magnitude", more="sharper", less="blurrier"),
+    Concept("stats.contrast", "contrast", "magnitude", more="higher-contrast", less="lower-contrast"),
+    Concept("stats.saturation", "saturation", "magnitude", more="more saturated", less="less saturated"),
+    Concept("stats.noise", "noise level", "magnitude", more="noisier", less="cleaner"),
+    Concept("stats.resolution", "image size", "magnitude", more="larger", less="smaller"),
+    Concept("stats.grayscale", "are grayscale", "presence", synonyms=("black and white", "monochrome")),
+]
+
+
+@pytest.fixture(scope="module")
+def library() -> list[Concept]:
+    """The stats concepts above plus every real detector and semantic concept (about 1400)."""
+    return STATS + DetectorSource().concepts() + SemanticSource().concepts()
+
+
+def _ids(matches: list[tuple[Concept, float]]) -> list[str]:
+    return [concept.id for concept, _ in matches]
+
+
+def test_dogs(library):
+    matches = match_concepts("images with dogs", library, top_k=3)
+    assert "semantic.dog" in _ids(matches)
+    similarities = [s for _, s in matches]
+    assert similarities == sorted(similarities, reverse=True) and all(-1 <= s <= 1.0001 for s in similarities)
+
+
+def test_darker_means_less_brightness(library):
+    matches = match_concepts("darker images", library)
+    assert _ids(matches)[0] == "stats.brightness"
+    assert match_direction("darker images", matches[0][0]) == "less"
+    assert match_direction("set A images are brighter", matches[0][0]) == "more"
+
+
+def test_blurry_means_less_sharpness(library):
+    matches = match_concepts("blurry photos", library)
+    assert _ids(matches)[0] == "stats.sharpness"
+    assert match_direction("blurry photos", matches[0][0]) == "less"
+    assert match_direction("the pictures are less sharp", matches[0][0]) == "less"
+
+
+def test_more_faces(library):
+    matches = match_concepts("set A has more faces", library)
+    assert "detector.face_count" in _ids(matches)
+    count = next(c for c in library if c.id == "detector.face_count")
+    assert match_direction("set A has more faces", count) == "more"
+    assert match_direction("fewer faces", count) == "less"
+
+
+def test_grayscale_and_semantic_groups(library):
+    assert _ids(match_concepts("black and white photos", library, top_k=1)) == ["stats.grayscale"]
+    assert "semantic.musical_instrument" in _ids(match_concepts("musical instruments", library))
+    assert "semantic.bird" in _ids(match_concepts("pictures of birds", library))
+
+
+def test_presence_concepts_have_no_direction(library):
+    dog = next(c for c in library if c.id == "semantic.dog")
+    assert match_direction("more dogs", dog) is None
+
+
+def test_embeddings_are_cached(library):
+    match_concepts("darker images", library)
+    size = len(text_match._cache)
+    match_concepts("darker images", library)
+    assert len(text_match._cache) == size
+
+
+def test_clean_hypothesis():
+    assert clean_hypothesis("Set A images are darker") == "darker"
+    assert clean_hypothesis("images") == "images"
+    assert match_concepts("anything", []) == []
