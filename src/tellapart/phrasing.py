@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from tellapart.concepts.base import Concept
+from tellapart.stats.contract import MIN_VISIBLE_SHARE
 
 # A magnitude concept's more/less text is either an adjective ("darker": "are darker") or a predicate
 # starting with one of these verbs ("carry more rectangles").
@@ -47,6 +48,10 @@ def finding_sentence(
     ``ci`` are for that stated direction (above 0.5 means the statement holds).
     """
     evidence = f"AUROC {auroc:.2f} [{ci[0]:.2f}, {ci[1]:.2f}], {format_q(q_value).replace('q', p_label, 1)}"
+    if concept.kind == "presence" and max(share_a, share_b) < MIN_VISIBLE_SHARE:
+        how = "higher" if direction == "a" else "lower"
+        return (f"Set A images score {how} than set B images on \u201c{concept.phrase}\u201d, though few images "
+                f"of either set show it outright ({share_a:.0%} vs {share_b:.0%}; {evidence})")
     if concept.kind == "presence":
         strength = "far " if auroc >= 0.8 else ""
         how = f"{strength}more often" if direction == "a" else f"{strength}less often"

@@ -152,13 +152,12 @@ def _evaluate(pair: BenchPair, scores: pd.DataFrame, groups: np.ndarray, methods
         start = time.perf_counter()
         output = method.run(scores, groups, seed, thresholds)
         seconds = time.perf_counter() - start
-        reported_findings = output.findings if output.reported or pair.differences else []
+        # On a null pair only what the method reports counts (its ranking always exists).
+        shown = output.findings if pair.differences or output.reported else []
         rows.append({
             "pair": pair.name, "section": pair.section, "x": pair.x, "method": method.name,
-            "acc1": scorer.accuracy(output.findings if pair.differences else reported_findings,
-                                    pair.differences, 1),
-            "acc5": scorer.accuracy(output.findings if pair.differences else reported_findings,
-                                    pair.differences, 5),
+            "acc1": scorer.accuracy(shown, pair.differences, 1),
+            "acc5": scorer.accuracy(shown, pair.differences, 5),
             "reported": bool(output.reported), "seconds": seconds,
             "findings": [f"{cid}:{d}" for cid, d in output.findings[:5]],
         })

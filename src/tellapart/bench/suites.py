@@ -284,7 +284,7 @@ def real_pairs(config: SuiteConfig, seed: int, notes: list[str]) -> Iterator[Ben
             continue
         used[source] = used.get(source, 0) + 1
         yield BenchPair(f"real-{source}-{name}", "real", a, b, truth, {"source": source, "pair": name})
-    if config.null_pairs == 0:
+    if config.null_pairs == 0 or config.real_pairs == 0:
         return
     for source, name, pool in REAL_NULLS:
         if source in unavailable:

@@ -22,7 +22,12 @@ image. Both return one row per tested hypothesis with these columns:
 - ``n_a``, ``n_b``: tested images per set with a score for the concept (NaN scores are left out).
 - ``n_tested``: number of hypotheses in the correction (the same in every row).
 
-Rows are sorted significant first, then by ``auroc`` (strongest first), then by ``p_value``.
+Rows are sorted significant first, then by strength: ``auroc`` rounded to bins of ``STRENGTH_BIN``
+(findings within one bin are statistically indistinguishable at these sample sizes), then by the caller's
+``priority`` (lower first: e.g. named objects before pixel statistics), then by exact ``auroc`` and
+``p_value``. Before all of that, a presence concept that fewer than ``MIN_VISIBLE_SHARE`` of either set's
+images show outright (its score rises but stays under the threshold) sorts after the other significant
+findings: it is real but hard for a person to see.
 ``DataFrame.attrs["n_screened"]`` holds the number of concepts looked at.
 """
 
@@ -48,6 +53,11 @@ from tellapart.stats.tests import CORRECTIONS, correct, mann_whitney_matrix, ran
 # ``max_hypotheses`` binds first. Null calibration does not depend on the level: validation p-values of
 # null concepts are uniform whatever was selected on the disjoint discovery half.
 SCREEN_LEVEL = 0.025
+
+# Width of the AUROC bins within which findings count as equally strong and the caller's priority decides.
+STRENGTH_BIN = 0.025
+# A presence concept shown outright by less than this share of both sets is ranked after the others.
+MIN_VISIBLE_SHARE = 0.1
 
 COLUMNS = [
     "concept", "direction", "auroc", "auroc_ci_low", "auroc_ci_high", "p_value", "q_value", "significant",
@@ -81,8 +91,17 @@ def _check_inputs(scores: pd.DataFrame, groups: np.ndarray, min_per_group: int) 
     return labels
 
 
+def _strength_bin(auroc_distance: np.ndarray) -> np.ndarray:
+    """Bin index of |AUROC - 0.5| (higher is stronger); equal bins mean "about as strong"."""
+    return np.round(np.asarray(auroc_distance, dtype=np.float64) / STRENGTH_BIN)
+
+
 def _select(
-    values: np.ndarray, labels: np.ndarray, max_hypotheses: int, screen_level: float
+    values: np.ndarray,
+    labels: np.ndarray,
+    max_hypotheses: int,
+    screen_level: float,
+    priority: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Choose columns to validate from discovery images alone.
 
@@ -98,7 +117,7 @@ def _select(
         varies = np.nanmax(values, axis=0) > np.nanmin(values, axis=0)
     eligible = varies & np.isfinite(auc) & (auc != 0.5) & (one_sided < screen_level)
     strength = np.where(eligible, np.abs(auc - 0.5), -1.0)
-    order = np.lexsort((one_sided, -strength))
+    order = np.lexsort((one_sided, -strength, priority, -_strength_bin(strength)))
     chosen = order[: min(int(eligible.sum()), max_hypotheses)]
     return chosen, auc
 
@@ -145,6 +164,7 @@ def _finish(
     alpha: float,
     correction: str,
     explain_directions: dict[str, str],
+    priority: dict[str, int],
 ) -> pd.DataFrame:
     """Correct, explain away among significant findings, sort, and return the table."""
     if not rows:
@@ -153,9 +173,14 @@ def _finish(
     table["q_value"] = correct(table["p_value"].to_numpy(), correction)
     table["significant"] = table["q_value"] < alpha
     table["n_tested"] = len(table)
+    hidden = np.fmax(table["share_a"], table["share_b"]) < MIN_VISIBLE_SHARE  # NaN (magnitude) is False
+    table["_hidden"] = hidden
+    table["_bin"] = _strength_bin(table["auroc"] - 0.5)
+    table["_priority"] = table["concept"].map(lambda cid: priority.get(cid, 0))
     table = table.sort_values(
-        ["significant", "auroc", "p_value", "concept"], ascending=[False, False, True, True], kind="stable"
-    ).reset_index(drop=True)
+        ["significant", "_hidden", "_bin", "_priority", "auroc", "p_value", "concept"],
+        ascending=[False, True, False, True, False, True, True], kind="stable",
+    ).drop(columns=["_hidden", "_bin", "_priority"]).reset_index(drop=True)
     strongest_first = table.loc[table["significant"], "concept"].tolist()
     explained = explain_away(scores, labels, strongest_first, alpha, explain_directions)
     table["explained_by"] = pd.Series([explained.get(cid) for cid in table["concept"]], dtype=object)
@@ -172,6 +197,7 @@ def test_concepts(
     correction: str = "bh",
     thresholds: dict[str, float] | None = None,
     screen_level: float = SCREEN_LEVEL,
+    priority: dict[str, int] | None = None,
 ) -> pd.DataFrame:
     """Find which concepts tell set A from set B, with held-out evidence.
 
@@ -182,7 +208,8 @@ def test_concepts(
     discovery are never chosen. On the validation half only, each hypothesis gets its AUROC, confidence
     interval and one-sided p-value; the p-values are corrected (``correction``: "bh" or "holm") over
     exactly these hypotheses, ``significant`` is ``q_value < alpha``, and significant findings are
-    explained away strongest first on validation images.
+    explained away strongest first on validation images. ``priority`` (concept id -> int, lower first,
+    default 0) orders concepts of about equal strength, in the discovery ranking and in the output.
 
     Returns:
         One row per validated hypothesis (columns in the module docstring; empty when no concept passes
@@ -197,7 +224,10 @@ def test_concepts(
         raise ValueError(f"max_hypotheses must be at least 1, got {max_hypotheses}")
     values = scores.to_numpy(dtype=np.float64)
     validation = split_discovery_validation(labels, seed)
-    chosen, discovery_auc = _select(values[~validation], labels[~validation], max_hypotheses, screen_level)
+    priority = priority or {}
+    ranks = np.array([priority.get(cid, 0) for cid in scores.columns], dtype=np.int64)
+    chosen, discovery_auc = _select(values[~validation], labels[~validation], max_hypotheses, screen_level,
+                                    ranks)
 
     thresholds = thresholds or {}
     validation_labels = labels[validation]
@@ -212,7 +242,7 @@ def test_concepts(
         row["discovery_auroc"] = float(shown if direction == "a" else 1 - shown)
         rows.append(row)
     table = _finish(rows, scores.iloc[np.flatnonzero(validation)], validation_labels, alpha, correction,
-                    directions)
+                    directions, priority)
     table.attrs.update(n_screened=int(scores.shape[1]), n_discovery=int((~validation).sum()),
                        n_validation=int(validation.sum()), seed=seed, screen_level=screen_level)
     return table
@@ -227,6 +257,7 @@ def test_hypotheses_on_all(
     directions: dict[str, str] | None = None,
     thresholds: dict[str, float] | None = None,
     correction: str = "bh",
+    priority: dict[str, int] | None = None,
 ) -> pd.DataFrame:
     """Test hypotheses stated before the data was seen, on all images (no split is needed).
 
@@ -256,7 +287,7 @@ def test_hypotheses_on_all(
         row["discovery_auroc"] = float("nan")
         rows.append(row)
     stated = {cid: d for cid, d in directions.items() if cid in unique_ids}
-    table = _finish(rows, scores, labels, alpha, correction, stated)
+    table = _finish(rows, scores, labels, alpha, correction, stated, priority or {})
     table.attrs.update(n_screened=len(unique_ids))
     return table
 

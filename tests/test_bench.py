@@ -1,0 +1,124 @@
+"""The benchmark: peers and tellapart on one score matrix, VisDiff-style scoring, a small real run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tellapart.bench import METHODS, MATCH_THRESHOLD, Scorer, SuiteConfig, calibrate_match_threshold, run_bench
+from tellapart.bench.suites import get_suite
+from tellapart.concepts.detectors import DetectorSource
+from tellapart.concepts.image_stats import ImageStatsSource
+from tellapart.concepts.library import ConceptLibrary
+from tellapart.concepts.shapes import ShapeSource
+from tellapart.synth import Difference, get_family
+
+TINY = SuiteConfig("tiny", n_per_set=12, pairs_per_tier=1, null_pairs=1, sweep_pairs=0, real_pairs=0,
+                   real_per_set=10, pool_size=30)
+
+
+@pytest.fixture(scope="module")
+def library() -> ConceptLibrary:
+    return ConceptLibrary()
+
+
+def _matrix(shift: float, n: int = 40, k: int = 200, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=(2 * n, k))
+    values[:n, 0] += shift
+    groups = np.array(["a"] * n + ["b"] * n)
+    return pd.DataFrame(values, columns=[f"c{j}" for j in range(k)]), groups
+
+
+def test_every_method_finds_a_clear_shift_first():
+    scores, groups = _matrix(shift=2.0)
+    for name, method in METHODS.items():
+        out = method.run(scores, groups, 0, {})
+        assert out.findings[0] == ("c0", "a"), name
+        assert out.reported, name
+    flipped = method.run(scores, np.where(groups == "a", "b", "a"), 0, {})
+    assert flipped.findings[0] == ("c0", "b")
+
+
+def test_on_pure_noise_tellapart_stays_silent_and_uncorrected_peers_do_not():
+    silent = {name: 0 for name in METHODS}
+    for seed in range(5):
+        scores, groups = _matrix(shift=0.0, seed=seed)
+        for name, method in METHODS.items():
+            silent[name] += not method.run(scores, groups, seed, {}).reported
+    assert silent["tellapart"] >= 4 and silent["tellapart-holm"] >= 4
+    assert silent["visdiff-t-test"] == 0  # 200 uncorrected tests at 0.05: something always passes
+
+
+def test_scoring_credits(library):
+    scorer = Scorer(library.concepts)
+    rect = get_family("rectangle").difference(0.5)
+    assert scorer.credit("shape.rectangle", "a", rect) == 1.0
+    assert scorer.credit("shape.rectangle", "b", rect) == 0.0
+    assert scorer.credit("shape.rectangle_small", "a", rect) == 0.5  # child through Concept.parents
+    assert scorer.credit("stats.noise", "a", rect) == 0.0
+    dog = Difference("category", ("semantic.dog",), "a", "Set A images show dogs")
+    assert scorer.credit("semantic.beagle", "a", dog) == 0.5  # WordNet child
+    assert scorer.credit("semantic.bicycle_built_for_two", "a", dog) == 0.0
+    # Text match: "carry a straight line" vs a short-text truth stays below the threshold, while the
+    # triangle truth is close enough to "carry a rectangle".
+    assert scorer.similarity("shape.line", get_family("text").difference(0.5)) < MATCH_THRESHOLD
+    assert scorer.credit("shape.rectangle", "a", get_family("triangle").difference(0.5)) == 0.5
+    blur = get_family("blur").difference(0.5)
+    assert scorer.accuracy([("stats.noise", "a"), ("stats.sharpness", "b")], [blur], 1) == 0.0
+    assert scorer.accuracy([("stats.noise", "a"), ("stats.sharpness", "b")], [blur], 5) == 1.0
+    assert scorer.accuracy([], [], 1) == 1.0 and scorer.accuracy([("stats.noise", "a")], [], 1) == 0.0
+
+
+def test_calibration_on_a_small_library():
+    concepts = list(ConceptLibrary([ImageStatsSource(), ShapeSource()]).concepts.values())
+    threshold = calibrate_match_threshold(concepts, quantile=0.99)
+    assert 0.3 < threshold < 0.95
+
+
+def test_bad_suite_and_method_names():
+    with pytest.raises(ValueError, match="unknown suite"):
+        get_suite("huge")
+    with pytest.raises(ValueError, match="at least 10"):
+        SuiteConfig("x", n_per_set=4, pairs_per_tier=1, null_pairs=1, sweep_pairs=1, real_pairs=1,
+                    real_per_set=10, pool_size=30)
+    with pytest.raises(ValueError, match="unknown methods"):
+        run_bench(TINY, methods=["magic"], progress=False)
+
+
+def test_tiny_run_with_the_full_library(tmp_path, library):
+    json_path = tmp_path / "bench.json"
+    report = run_bench(TINY, json_path=json_path, out_dir=tmp_path / "out", seed=1, progress=False,
+                       cache_dir=tmp_path / "cache", library=library)
+    data = json.loads(json_path.read_text())
+    assert set(data["methods"]) == set(METHODS)
+    for row in data["methods"].values():
+        assert set(row["acc@1"]) >= {"easy", "medium", "hard"} and set(row["acc@5"]) >= {"easy", "medium", "hard"}
+        assert 0 <= row["null_false_finding_rate"] <= 1 and row["seconds_per_pair"] >= 0
+        assert row["acc@5"]["easy"] >= row["acc@1"]["easy"]
+    assert data["pairs_per_section"] == {"easy": 1, "medium": 1, "hard": 1, "null": 1}
+    assert (tmp_path / "out" / "results.md").read_text().startswith("| method |")
+    assert "| tellapart |" in report.markdown()
+    # A second run hits the cache for every image and gives the same answers.
+    again = run_bench(TINY, seed=1, progress=False, cache_dir=tmp_path / "cache", library=library)
+    pd.testing.assert_frame_equal(report.rows.drop(columns="seconds"), again.rows.drop(columns="seconds"))
+
+
+def test_sweeps_real_pairs_and_plots(tmp_path):
+    small = ConceptLibrary([ImageStatsSource(), ShapeSource(), DetectorSource()])
+    config = SuiteConfig("small", n_per_set=12, pairs_per_tier=0, null_pairs=1, sweep_pairs=1, real_pairs=1,
+                         real_per_set=12, pool_size=30)
+    report = run_bench(config, out_dir=tmp_path, seed=2, progress=False, cache_dir=tmp_path / "cache",
+                       library=small, methods=["tellapart", "visdiff-auroc"])
+    sweeps = report.sweeps()
+    assert set(sweeps["purity"]["tellapart"]) == {"1", "0.75", "0.5", "0.25", "0"}
+    assert set(sweeps["concentration"]["visdiff-auroc"]) == {"1", "0.75", "0.5", "0.25"}
+    for sweep in ("purity", "concentration"):
+        assert (tmp_path / f"sweep_{sweep}.png").read_bytes()[:4] == b"\x89PNG"
+    real = report.rows[report.rows["section"] == "real"]
+    # lfw ships with scikit-image, so at least the faces pair always runs, and the face detector finds it.
+    faces = real[(real["pair"] == "real-lfw-faces-vs-nonfaces") & (real["method"] == "visdiff-auroc")]
+    assert len(faces) == 1 and faces["acc5"].iloc[0] == 1.0
