@@ -20,7 +20,8 @@ from tellapart.synth import bundled_pool
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=100, help="number of random splits (default 100)")
     parser.add_argument("--n", type=int, default=40, help="images per set (default 40)")
     parser.add_argument("--pool-seed", type=int, default=1, help="seed of the image pool (default 1)")

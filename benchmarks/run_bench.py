@@ -20,8 +20,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    report = run_bench(args.suite, args.json_path, args.out_dir, seed=args.seed, progress=not args.quiet,
-                       cache_dir=args.cache_dir)
+    report = run_bench(
+        args.suite,
+        args.json_path,
+        args.out_dir,
+        seed=args.seed,
+        progress=not args.quiet,
+        cache_dir=args.cache_dir,
+    )
     print(report.markdown())
     print(f"\n{time.perf_counter() - start:.0f} s", file=sys.stderr)
     return 0

@@ -8,7 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tellapart.bench import METHODS, MATCH_THRESHOLD, Scorer, SuiteConfig, calibrate_match_threshold, run_bench
+from tellapart.bench import (
+    MATCH_THRESHOLD,
+    METHODS,
+    Scorer,
+    SuiteConfig,
+    calibrate_match_threshold,
+    run_bench,
+)
 from tellapart.bench.suites import get_suite
 from tellapart.concepts.detectors import DetectorSource
 from tellapart.concepts.image_stats import ImageStatsSource
@@ -16,8 +23,16 @@ from tellapart.concepts.library import ConceptLibrary
 from tellapart.concepts.shapes import ShapeSource
 from tellapart.synth import Difference, get_family
 
-TINY = SuiteConfig("tiny", n_per_set=12, pairs_per_tier=1, null_pairs=1, sweep_pairs=0, real_pairs=0,
-                   real_per_set=10, pool_size=30)
+TINY = SuiteConfig(
+    "tiny",
+    n_per_set=12,
+    pairs_per_tier=1,
+    null_pairs=1,
+    sweep_pairs=0,
+    real_pairs=0,
+    real_per_set=10,
+    pool_size=30,
+)
 
 
 @pytest.fixture(scope="module")
@@ -83,20 +98,39 @@ def test_bad_suite_and_method_names():
     with pytest.raises(ValueError, match="unknown suite"):
         get_suite("huge")
     with pytest.raises(ValueError, match="at least 10"):
-        SuiteConfig("x", n_per_set=4, pairs_per_tier=1, null_pairs=1, sweep_pairs=1, real_pairs=1,
-                    real_per_set=10, pool_size=30)
+        SuiteConfig(
+            "x",
+            n_per_set=4,
+            pairs_per_tier=1,
+            null_pairs=1,
+            sweep_pairs=1,
+            real_pairs=1,
+            real_per_set=10,
+            pool_size=30,
+        )
     with pytest.raises(ValueError, match="unknown methods"):
         run_bench(TINY, methods=["magic"], progress=False)
 
 
 def test_tiny_run_with_the_full_library(tmp_path, library):
     json_path = tmp_path / "bench.json"
-    report = run_bench(TINY, json_path=json_path, out_dir=tmp_path / "out", seed=1, progress=False,
-                       cache_dir=tmp_path / "cache", library=library)
+    report = run_bench(
+        TINY,
+        json_path=json_path,
+        out_dir=tmp_path / "out",
+        seed=1,
+        progress=False,
+        cache_dir=tmp_path / "cache",
+        library=library,
+    )
     data = json.loads(json_path.read_text())
     assert set(data["methods"]) == set(METHODS)
     for row in data["methods"].values():
-        assert set(row["acc@1"]) >= {"easy", "medium", "hard"} and set(row["acc@5"]) >= {"easy", "medium", "hard"}
+        assert set(row["acc@1"]) >= {"easy", "medium", "hard"} and set(row["acc@5"]) >= {
+            "easy",
+            "medium",
+            "hard",
+        }
         assert 0 <= row["null_false_finding_rate"] <= 1 and row["seconds_per_pair"] >= 0
         assert row["acc@5"]["easy"] >= row["acc@1"]["easy"]
     assert data["pairs_per_section"] == {"easy": 1, "medium": 1, "hard": 1, "null": 1}
@@ -109,10 +143,25 @@ def test_tiny_run_with_the_full_library(tmp_path, library):
 
 def test_sweeps_real_pairs_and_plots(tmp_path):
     small = ConceptLibrary([ImageStatsSource(), ShapeSource(), DetectorSource()])
-    config = SuiteConfig("small", n_per_set=12, pairs_per_tier=0, null_pairs=1, sweep_pairs=1, real_pairs=1,
-                         real_per_set=12, pool_size=30)
-    report = run_bench(config, out_dir=tmp_path, seed=2, progress=False, cache_dir=tmp_path / "cache",
-                       library=small, methods=["tellapart", "visdiff-auroc"])
+    config = SuiteConfig(
+        "small",
+        n_per_set=12,
+        pairs_per_tier=0,
+        null_pairs=1,
+        sweep_pairs=1,
+        real_pairs=1,
+        real_per_set=12,
+        pool_size=30,
+    )
+    report = run_bench(
+        config,
+        out_dir=tmp_path,
+        seed=2,
+        progress=False,
+        cache_dir=tmp_path / "cache",
+        library=small,
+        methods=["tellapart", "visdiff-auroc"],
+    )
     sweeps = report.sweeps()
     assert set(sweeps["purity"]["tellapart"]) == {"1", "0.75", "0.5", "0.25", "0"}
     assert set(sweeps["concentration"]["visdiff-auroc"]) == {"1", "0.75", "0.5", "0.25"}

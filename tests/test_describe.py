@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 
 import tellapart
-from tellapart.synth import darken, make_pair, paste_rectangle
+from tellapart.synth import darken, paste_rectangle
 
 
 def _top(result: tellapart.Result) -> str:
     significant = result.significant
-    assert len(significant), f"nothing significant; tested:\n{result.findings[['concept', 'auroc', 'q_value']]}"
+    tested = result.findings[["concept", "auroc", "q_value"]]
+    assert len(significant), f"nothing significant; tested:\n{tested}"
     return significant.iloc[0]["concept"]
 
 

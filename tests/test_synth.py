@@ -1,4 +1,4 @@
-"""The difference generator: families change what they claim, pairs keep every knob, bad input fails clearly."""
+"""The difference generator: families change what they claim, pairs keep every knob, bad input fails."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from tellapart.synth import (
     FAMILY_NAMES,
     bundled_pool,
     darken,
+    edits,
     folder_pool,
     get_family,
     lfw_pool,
@@ -24,7 +25,6 @@ from tellapart.synth import (
     paste_rectangle,
     write_pair,
 )
-from tellapart.synth import edits
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +50,19 @@ def test_every_family_edits_real_photos_deterministically():
         assert family.difference(0.8).concepts and family.difference(0.8).sentence
 
 
-@pytest.mark.parametrize(("name", "source", "expect_higher"), [
-    ("blur", ImageStatsSource(), False), ("noise", ImageStatsSource(), True),
-    ("brightness_down", ImageStatsSource(), False), ("tint_blue", ImageStatsSource(), True),
-    ("jpeg", ImageStatsSource(), True), ("border", ImageStatsSource(), True),
-    ("rectangle", ShapeSource(), True), ("circle", ShapeSource(), True),
-])
+@pytest.mark.parametrize(
+    ("name", "source", "expect_higher"),
+    [
+        ("blur", ImageStatsSource(), False),
+        ("noise", ImageStatsSource(), True),
+        ("brightness_down", ImageStatsSource(), False),
+        ("tint_blue", ImageStatsSource(), True),
+        ("jpeg", ImageStatsSource(), True),
+        ("border", ImageStatsSource(), True),
+        ("rectangle", ShapeSource(), True),
+        ("circle", ShapeSource(), True),
+    ],
+)
 def test_families_move_their_truth_concept(pool, name, source, expect_higher):
     family = get_family(name)
     rng = np.random.default_rng(0)
@@ -71,7 +78,10 @@ def test_strength_orders_the_effect():
     img = skimage.data.coffee()[::2, ::2].copy()
     weak = get_family("blur").apply(img, np.random.default_rng(0), 0.1)
     strong = get_family("blur").apply(img, np.random.default_rng(0), 1.0)
-    assert np.abs(np.diff(strong.astype(float), axis=1)).mean() < np.abs(np.diff(weak.astype(float), axis=1)).mean()
+    assert (
+        np.abs(np.diff(strong.astype(float), axis=1)).mean()
+        < np.abs(np.diff(weak.astype(float), axis=1)).mean()
+    )
 
 
 def test_bad_knobs_and_names_fail_clearly(pool):
@@ -103,8 +113,16 @@ def test_bad_knobs_and_names_fail_clearly(pool):
 
 def test_purity_concentration_and_multiple_edits(pool):
     dilution = lfw_pool(False, n=20, side=128)
-    pair = make_edited_pair(pool, [("noise", 0.8), ("border", 0.8)], 12, 12, seed=3, purity=0.5,
-                            concentration=0.75, dilution=dilution)
+    pair = make_edited_pair(
+        pool,
+        [("noise", 0.8), ("border", 0.8)],
+        12,
+        12,
+        seed=3,
+        purity=0.5,
+        concentration=0.75,
+        dilution=dilution,
+    )
     assert len(pair.set_a) == len(pair.set_b) == 12
     assert [d.family for d in pair.differences] == ["noise", "border"]
     originals = {img.tobytes() for img in pool} | {img.tobytes() for img in dilution}
@@ -114,8 +132,16 @@ def test_purity_concentration_and_multiple_edits(pool):
     assert all(img.tobytes() in originals for img in pair.set_b)
     from_dilution = {img.tobytes() for img in dilution}
     assert sum(img.tobytes() in from_dilution for img in pair.set_b) == 3
-    again = make_edited_pair(pool, [("noise", 0.8), ("border", 0.8)], 12, 12, seed=3, purity=0.5,
-                             concentration=0.75, dilution=dilution)
+    again = make_edited_pair(
+        pool,
+        [("noise", 0.8), ("border", 0.8)],
+        12,
+        12,
+        seed=3,
+        purity=0.5,
+        concentration=0.75,
+        dilution=dilution,
+    )
     assert all(np.array_equal(x, y) for x, y in zip(pair.set_a, again.set_a, strict=True))
     null = make_edited_pair(pool, [("noise", 0.8)], 12, 12, seed=3, purity=0.0)
     assert null.is_null and null.truth["null"] and all(img.tobytes() in originals for img in null.set_a)
@@ -128,7 +154,10 @@ def test_make_pair_and_write_pair_round_trip(pool, tmp_path):
     folder_a, folder_b = write_pair(pair.set_a, pair.set_b, tmp_path / "pair", pair.truth)
     assert len(list(folder_a.glob("*.png"))) == 8 and len(list(folder_b.glob("*.png"))) == 8
     truth = json.loads((tmp_path / "pair" / "truth.json").read_text())
-    assert truth["differences"][0]["concepts"] == ["shape.circle"] and truth["differences"][0]["direction"] == "a"
+    assert (
+        truth["differences"][0]["concepts"] == ["shape.circle"]
+        and truth["differences"][0]["direction"] == "a"
+    )
     back = folder_pool(folder_a)
     assert len(back) == 8 and {x.tobytes() for x in back} == {x.tobytes() for x in pair.set_a}
     with pytest.raises(FileNotFoundError):

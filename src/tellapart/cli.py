@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "place on every set-A image, describes the two sets and writes the report.",
     )
     demo.add_argument("--out", type=Path, default=Path("tellapart-demo"),
-                      help="folder for the demo images, report.html and findings.json (default ./tellapart-demo)")
+                      help="folder for the demo images, report.html and findings.json "
+                           "(default ./tellapart-demo)")
     demo.add_argument("--n", type=int, default=40, help="images per set (default 40)")
     demo.add_argument("--seed", type=int, default=0, help="seed for the images and the split (default 0)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -97,7 +98,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=float, default=0.05,
                         help="significance level for corrected q-values (default 0.05)")
     parser.add_argument("--cache-dir", type=Path,
-                        help="where per-image scores are cached (default $TELLAPART_CACHE_DIR, else OUT/cache)")
+                        help="where per-image scores are cached "
+                             "(default $TELLAPART_CACHE_DIR, else OUT/cache)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the score cache")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

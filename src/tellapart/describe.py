@@ -183,9 +183,15 @@ def verify(
 
     _check_alpha(alpha)
     if not text or not text.strip():
-        raise ValueError("The hypothesis text is empty: write the difference you expect, e.g. 'darker images'.")
+        raise ValueError("The hypothesis text is empty: write the difference you expect, "
+                         "e.g. 'darker images'.")
     library = library or ConceptLibrary()
-    matched = match_concepts(text, list(library.concepts.values()), top_k=top_k)
+    store = ScoreCache(cache_dir or default_cache_dir()) if use_cache else None
+    try:
+        matched = match_concepts(text, list(library.concepts.values()), top_k=top_k, store=store)
+    finally:
+        if store is not None:
+            store.close()
     directions = {}
     matches = []
     for concept, similarity in matched:

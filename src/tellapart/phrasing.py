@@ -50,8 +50,9 @@ def finding_sentence(
     evidence = f"AUROC {auroc:.2f} [{ci[0]:.2f}, {ci[1]:.2f}], {format_q(q_value).replace('q', p_label, 1)}"
     if concept.kind == "presence" and max(share_a, share_b) < MIN_VISIBLE_SHARE:
         how = "higher" if direction == "a" else "lower"
-        return (f"Set A images score {how} than set B images on \u201c{concept.phrase}\u201d, though few images "
-                f"of either set show it outright ({share_a:.0%} vs {share_b:.0%}; {evidence})")
+        return (f"Set A images score {how} than set B images on \u201c{concept.phrase}\u201d, "
+                f"though few images of either set show it outright "
+                f"({share_a:.0%} vs {share_b:.0%}; {evidence})")
     if concept.kind == "presence":
         strength = "far " if auroc >= 0.8 else ""
         how = f"{strength}more often" if direction == "a" else f"{strength}less often"

@@ -7,6 +7,16 @@ from tellapart.bench.scoring import MATCH_THRESHOLD, Scorer, calibrate_match_thr
 from tellapart.bench.suites import SUITES, BenchPair, SuiteConfig, get_suite
 
 __all__ = [
-    "MATCH_THRESHOLD", "METHODS", "SUITES", "BenchPair", "BenchReport", "Method", "MethodOutput", "Scorer",
-    "SuiteConfig", "calibrate_match_threshold", "get_suite", "run_bench",
+    "MATCH_THRESHOLD",
+    "METHODS",
+    "SUITES",
+    "BenchPair",
+    "BenchReport",
+    "Method",
+    "MethodOutput",
+    "Scorer",
+    "SuiteConfig",
+    "calibrate_match_threshold",
+    "get_suite",
+    "run_bench",
 ]

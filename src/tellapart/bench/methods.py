@@ -89,8 +89,10 @@ def visdiff_auroc(scores: pd.DataFrame, groups: np.ndarray, seed: int, threshold
     return MethodOutput(_ranked(scores.columns, strength, auc - 0.5), top + 0.5 >= AUROC_REPORT)
 
 
-def visdiff_diff_of_means(scores: pd.DataFrame, groups: np.ndarray, seed: int, thresholds: dict) -> MethodOutput:
-    """Rank concepts by the difference of set means of min-max scaled scores; report when the top is >= 0.1."""
+def visdiff_diff_of_means(
+    scores: pd.DataFrame, groups: np.ndarray, seed: int, thresholds: dict
+) -> MethodOutput:
+    """Rank concepts by the difference of set means of min-max scaled scores; report when the top >= 0.1."""
     values = _clean(scores)
     low, high = values.min(axis=0), values.max(axis=0)
     span = np.where(high > low, high - low, 1.0)
@@ -114,7 +116,7 @@ def visdiff_t_test(scores: pd.DataFrame, groups: np.ndarray, seed: int, threshol
 
 
 def domino(scores: pd.DataFrame, groups: np.ndarray, seed: int, thresholds: dict) -> MethodOutput:
-    """Rank concepts by |slice mean - dataset mean| of z-scored scores (set A is the slice); report >= 0.25."""
+    """Rank concepts by |slice mean - dataset mean| of z-scored scores (A is the slice); report >= 0.25."""
     values = _clean(scores)
     sd = values.std(axis=0)
     z = (values - values.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
@@ -125,8 +127,15 @@ def domino(scores: pd.DataFrame, groups: np.ndarray, seed: int, thresholds: dict
 
 def _tellapart(correction: str) -> Callable[[pd.DataFrame, np.ndarray, int, dict], MethodOutput]:
     def run(scores: pd.DataFrame, groups: np.ndarray, seed: int, thresholds: dict) -> MethodOutput:
-        table = test_concepts(scores, groups, seed=seed, alpha=0.05, max_hypotheses=30,
-                              correction=correction, thresholds=thresholds)
+        table = test_concepts(
+            scores,
+            groups,
+            seed=seed,
+            alpha=0.05,
+            max_hypotheses=30,
+            correction=correction,
+            thresholds=thresholds,
+        )
         significant = table[table["significant"]]
         unexplained = significant[significant["explained_by"].isna()]
         explained = significant[significant["explained_by"].notna()]
@@ -139,12 +148,22 @@ def _tellapart(correction: str) -> Callable[[pd.DataFrame, np.ndarray, int, dict
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
-        Method("tellapart", "any finding with Benjamini-Hochberg q < 0.05 on held-out images", _tellapart("bh")),
-        Method("tellapart-holm", "any finding with Holm-adjusted p < 0.05 on held-out images", _tellapart("holm")),
-        Method("visdiff-auroc", f"top AUROC >= {AUROC_REPORT} or <= {1 - AUROC_REPORT:.1f} (all images)",
-               visdiff_auroc),
-        Method("visdiff-diff-of-means", f"top difference of min-max scaled means >= {DIFF_OF_MEANS_REPORT}",
-               visdiff_diff_of_means),
+        Method(
+            "tellapart", "any finding with Benjamini-Hochberg q < 0.05 on held-out images", _tellapart("bh")
+        ),
+        Method(
+            "tellapart-holm", "any finding with Holm-adjusted p < 0.05 on held-out images", _tellapart("holm")
+        ),
+        Method(
+            "visdiff-auroc",
+            f"top AUROC >= {AUROC_REPORT} or <= {1 - AUROC_REPORT:.1f} (all images)",
+            visdiff_auroc,
+        ),
+        Method(
+            "visdiff-diff-of-means",
+            f"top difference of min-max scaled means >= {DIFF_OF_MEANS_REPORT}",
+            visdiff_diff_of_means,
+        ),
         Method("visdiff-t-test", f"any uncorrected Welch t-test p < {T_TEST_REPORT}", visdiff_t_test),
         Method("domino", f"top |slice mean - dataset mean| >= {DOMINO_REPORT} standard deviations", domino),
     )

@@ -57,10 +57,17 @@ class BenchReport:
     seconds: float = 0.0
     n_images_scored: int = 0
 
+    @property
+    def method_names(self) -> list[str]:
+        """The methods that ran, in ``METHODS`` order."""
+        ran = set(self.rows["method"]) if len(self.rows) else set()
+        return [name for name in METHODS if name in ran]
+
     def summary(self) -> dict[str, dict[str, Any]]:
         """Return per method: Acc@1 and Acc@5 per section, null false-finding rate, seconds per pair."""
         out: dict[str, dict[str, Any]] = {}
-        for name, method in METHODS.items():
+        for name in self.method_names:
+            method = METHODS[name]
             mine = self.rows[self.rows["method"] == name]
             acc1, acc5 = {}, {}
             for section in ACC_SECTIONS:
@@ -87,7 +94,8 @@ class BenchReport:
                 continue
             table = part.groupby(["method", "x"])["acc5"].mean()
             out[sweep.removeprefix("sweep_")] = {
-                method: {f"{x:g}": float(v) for (m, x), v in table.items() if m == method} for method in METHODS
+                method: {f"{x:g}": float(v) for (m, x), v in table.items() if m == method}
+                for method in self.method_names
             }
         return out
 
@@ -127,7 +135,8 @@ class BenchReport:
             + ", ".join(f"{counts.get(s, 0)} {s}" for s in ACC_SECTIONS)
             + f" pairs; {self.n_images_scored} images scored; {self.seconds:.0f} s in all on {_machine()}.",
             "Reporting rules (null false findings): "
-            + "; ".join(f"{m.name}: {m.reporting_rule}" for m in METHODS.values()) + ".",
+            + "; ".join(f"{name}: {METHODS[name].reporting_rule}" for name in self.method_names)
+            + ".",
         ]
         lines += [f"Note: {note}" for note in self.notes]
         return "\n".join(lines)
@@ -142,11 +151,19 @@ def _fmt(value: float | None) -> str:
 
 
 def _machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}, Python {platform.python_version()}"
+    cores = os.cpu_count()
+    return f"{platform.machine()}, {cores} cores, {platform.system()}, Python {platform.python_version()}"
 
 
-def _evaluate(pair: BenchPair, scores: pd.DataFrame, groups: np.ndarray, methods: list[Method],
-              scorer: Scorer, thresholds: dict[str, float], seed: int) -> list[dict[str, Any]]:
+def _evaluate(
+    pair: BenchPair,
+    scores: pd.DataFrame,
+    groups: np.ndarray,
+    methods: list[Method],
+    scorer: Scorer,
+    thresholds: dict[str, float],
+    seed: int,
+) -> list[dict[str, Any]]:
     rows = []
     for method in methods:
         start = time.perf_counter()
@@ -154,13 +171,19 @@ def _evaluate(pair: BenchPair, scores: pd.DataFrame, groups: np.ndarray, methods
         seconds = time.perf_counter() - start
         # On a null pair only what the method reports counts (its ranking always exists).
         shown = output.findings if pair.differences or output.reported else []
-        rows.append({
-            "pair": pair.name, "section": pair.section, "x": pair.x, "method": method.name,
-            "acc1": scorer.accuracy(shown, pair.differences, 1),
-            "acc5": scorer.accuracy(shown, pair.differences, 5),
-            "reported": bool(output.reported), "seconds": seconds,
-            "findings": [f"{cid}:{d}" for cid, d in output.findings[:5]],
-        })
+        rows.append(
+            {
+                "pair": pair.name,
+                "section": pair.section,
+                "x": pair.x,
+                "method": method.name,
+                "acc1": scorer.accuracy(shown, pair.differences, 1),
+                "acc5": scorer.accuracy(shown, pair.differences, 5),
+                "reported": bool(output.reported),
+                "seconds": seconds,
+                "findings": [f"{cid}:{d}" for cid, d in output.findings[:5]],
+            }
+        )
     return rows
 
 
@@ -211,22 +234,40 @@ def run_bench(
     try:
         for pair in _all_pairs(factory, config, seed, notes):
             start = time.perf_counter()
-            sets = {"a": ImageSet.from_spec(pair.set_a, name="A"), "b": ImageSet.from_spec(pair.set_b, name="B")}
+            sets = {
+                "a": ImageSet.from_spec(pair.set_a, name="A"),
+                "b": ImageSet.from_spec(pair.set_b, name="B"),
+            }
             table = library.score_sets(sets, cache=cache)
             keys.update(table.images["key"])
             scoring = time.perf_counter() - start
             rows += _evaluate(pair, table.scores, table.groups, chosen, scorer, thresholds, seed)
-            pair_rows.append({"pair": pair.name, "section": pair.section, "x": pair.x,
-                              "truth": [d.to_dict() for d in pair.differences],
-                              "n_a": len(pair.set_a), "n_b": len(pair.set_b), "scoring_seconds": scoring})
+            pair_rows.append(
+                {
+                    "pair": pair.name,
+                    "section": pair.section,
+                    "x": pair.x,
+                    "truth": [d.to_dict() for d in pair.differences],
+                    "n_a": len(pair.set_a),
+                    "n_b": len(pair.set_b),
+                    "scoring_seconds": scoring,
+                }
+            )
             if bar is not None:
                 bar.update(1)
     finally:
         cache.close()
         if bar is not None:
             bar.close()
-    report = BenchReport(config, seed, pd.DataFrame(rows), pd.DataFrame(pair_rows), notes,
-                         time.perf_counter() - started, len(keys))
+    report = BenchReport(
+        config,
+        seed,
+        pd.DataFrame(rows),
+        pd.DataFrame(pair_rows),
+        notes,
+        time.perf_counter() - started,
+        len(keys),
+    )
     _write(report, json_path, out_dir)
     return report
 
@@ -252,12 +293,17 @@ def _bar(enabled: bool, config: SuiteConfig) -> Any:
 
     from tellapart.bench.suites import CONCENTRATION_SWEEP, PURITY_SWEEP
 
-    total = (3 * config.pairs_per_tier + config.null_pairs
-             + config.sweep_pairs * (len(PURITY_SWEEP) + len(CONCENTRATION_SWEEP)))
+    total = (
+        3 * config.pairs_per_tier
+        + config.null_pairs
+        + config.sweep_pairs * (len(PURITY_SWEEP) + len(CONCENTRATION_SWEEP))
+    )
     return tqdm(total=total, unit="pair", desc=f"Benchmark ({config.name})", leave=False)
 
 
-def _write(report: BenchReport, json_path: str | os.PathLike | None, out_dir: str | os.PathLike | None) -> None:
+def _write(
+    report: BenchReport, json_path: str | os.PathLike | None, out_dir: str | os.PathLike | None
+) -> None:
     data = json.dumps(report.to_dict(), indent=2, default=str)
     if json_path is not None:
         write_atomic(json_path, data)
@@ -280,8 +326,13 @@ def _plot(sweep: str, curves: dict[str, dict[str, float]], suite: str) -> bytes:
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     for method, points in curves.items():
         xs = sorted(points, key=float)
-        ax.plot([float(x) for x in xs], [points[x] for x in xs], marker="o",
-                linewidth=2.5 if method.startswith("tellapart") else 1.2, label=method)
+        ax.plot(
+            [float(x) for x in xs],
+            [points[x] for x in xs],
+            marker="o",
+            linewidth=2.5 if method.startswith("tellapart") else 1.2,
+            label=method,
+        )
     what = "purity (share of A's images edited)" if sweep == "purity" else "concentration (share not diluted)"
     ax.set_xlabel(what)
     ax.set_ylabel("Acc@5" + (" (at 0: 1 = nothing reported)" if sweep == "purity" else ""))

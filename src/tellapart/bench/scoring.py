@@ -142,8 +142,9 @@ def calibrate_match_threshold(concepts: Iterable[Concept], quantile: float = MAT
     vectors = embed([c.phrase for c in listed])
     upper = np.triu_indices(len(listed), 1)
     similarity = (vectors @ vectors.T)[upper]
-    unrelated = np.array([not related(listed[i].id, listed[j].id, by_id) for i, j in zip(*upper)], dtype=bool)
+    unrelated = np.array(
+        [not related(listed[i].id, listed[j].id, by_id) for i, j in zip(*upper, strict=True)], dtype=bool
+    )
     if not unrelated.any():
         raise ValueError("need at least two unrelated concepts to calibrate")
     return float(np.quantile(similarity[unrelated], quantile))
-

@@ -84,10 +84,26 @@ class SuiteConfig:
 
 
 SUITES = {
-    "quick": SuiteConfig("quick", n_per_set=24, pairs_per_tier=6, null_pairs=6, sweep_pairs=2, real_pairs=1,
-                         real_per_set=20, pool_size=150),
-    "full": SuiteConfig("full", n_per_set=100, pairs_per_tier=50, null_pairs=50, sweep_pairs=10, real_pairs=3,
-                        real_per_set=100, pool_size=600),
+    "quick": SuiteConfig(
+        "quick",
+        n_per_set=24,
+        pairs_per_tier=6,
+        null_pairs=6,
+        sweep_pairs=2,
+        real_pairs=1,
+        real_per_set=20,
+        pool_size=150,
+    ),
+    "full": SuiteConfig(
+        "full",
+        n_per_set=100,
+        pairs_per_tier=50,
+        null_pairs=50,
+        sweep_pairs=10,
+        real_pairs=3,
+        real_per_set=100,
+        pool_size=600,
+    ),
 }
 
 
@@ -138,8 +154,9 @@ class PairFactory:
     def base(self) -> list[np.ndarray]:
         """The bundled colour photographs' crops every synthetic pair is drawn from."""
         if self._base is None:
-            self._base = bundled_pool(self.config.pool_size, seed=self.seed, min_side=128, max_side=224,
-                                      include_gray=False)
+            self._base = bundled_pool(
+                self.config.pool_size, seed=self.seed, min_side=128, max_side=224, include_gray=False
+            )
         return self._base
 
     @property
@@ -154,9 +171,17 @@ class PairFactory:
                 self._dilution = bundled_pool(need, seed=self.seed + 1, min_side=128, max_side=224)
         return self._dilution
 
-    def synthetic(self, section: str, spec: TierSpec, index: int, kinds: list[str], purity: float | None = None,
-                  concentration: float | None = None, x: float | None = None, n_edits: int | None = None
-                  ) -> BenchPair:
+    def synthetic(
+        self,
+        section: str,
+        spec: TierSpec,
+        index: int,
+        kinds: list[str],
+        purity: float | None = None,
+        concentration: float | None = None,
+        x: float | None = None,
+        n_edits: int | None = None,
+    ) -> BenchPair:
         """One synthetic pair; ``purity``/``concentration``/``n_edits`` override the tier's draw."""
         rng = np.random.default_rng([self.seed, zlib.crc32(section.encode()), index])
         if n_edits is None:
@@ -167,12 +192,20 @@ class PairFactory:
         edits = [(name, _draw(rng, spec.strength)) for name in names]
         purity = _draw(rng, spec.purity) if purity is None else purity
         concentration = _draw(rng, spec.concentration) if concentration is None else concentration
-        pair = make_edited_pair(self.base, edits, self.config.n_per_set, self.config.n_per_set,
-                                seed=int(rng.integers(2**31)), purity=purity, concentration=concentration,
-                                dilution=self.dilution if concentration < 1 else None)
+        pair = make_edited_pair(
+            self.base,
+            edits,
+            self.config.n_per_set,
+            self.config.n_per_set,
+            seed=int(rng.integers(2**31)),
+            purity=purity,
+            concentration=concentration,
+            dilution=self.dilution if concentration < 1 else None,
+        )
         label = "+".join(names) if pair.differences else "null"
-        return BenchPair(f"{section}-{index:03d}-{label}", section, pair.set_a, pair.set_b, pair.differences,
-                         pair.truth, x)
+        return BenchPair(
+            f"{section}-{index:03d}-{label}", section, pair.set_a, pair.set_b, pair.differences, pair.truth, x
+        )
 
     def kinds(self, section: str) -> list[str]:
         """The family kinds in a seeded random order (pairs cycle through them)."""
@@ -194,23 +227,48 @@ def synthetic_pairs(factory: PairFactory) -> Iterator[BenchPair]:
     for purity in PURITY_SWEEP:
         kinds = factory.kinds("sweep")
         for i in range(config.sweep_pairs):
-            yield factory.synthetic("sweep_purity", hard, i, kinds, purity=purity, concentration=1.0, x=purity,
-                                    n_edits=1)
+            yield factory.synthetic(
+                "sweep_purity", hard, i, kinds, purity=purity, concentration=1.0, x=purity, n_edits=1
+            )
     for concentration in CONCENTRATION_SWEEP:
         kinds = factory.kinds("sweep")
         for i in range(config.sweep_pairs):
-            yield factory.synthetic("sweep_concentration", hard, i, kinds, purity=1.0,
-                                    concentration=concentration, x=concentration, n_edits=1)
+            yield factory.synthetic(
+                "sweep_concentration",
+                hard,
+                i,
+                kinds,
+                purity=1.0,
+                concentration=concentration,
+                x=concentration,
+                n_edits=1,
+            )
 
 
 def _diff(concepts: tuple[str, ...], direction: str, sentence: str) -> Difference:
     return Difference("category", concepts, direction, sentence)
 
 
-FOOTWEAR = ("semantic.footwear", "semantic.shoe", "semantic.running_shoe", "semantic.sandal",
-            "semantic.cowboy_boot", "semantic.clog", "semantic.loafer")
-GARMENTS = ("semantic.garment", "semantic.clothing", "semantic.jersey", "semantic.sweater", "semantic.coat",
-            "semantic.jean", "semantic.sweatshirt", "semantic.cardigan", "semantic.trench_coat")
+FOOTWEAR = (
+    "semantic.footwear",
+    "semantic.shoe",
+    "semantic.running_shoe",
+    "semantic.sandal",
+    "semantic.cowboy_boot",
+    "semantic.clog",
+    "semantic.loafer",
+)
+GARMENTS = (
+    "semantic.garment",
+    "semantic.clothing",
+    "semantic.jersey",
+    "semantic.sweater",
+    "semantic.coat",
+    "semantic.jean",
+    "semantic.sweatshirt",
+    "semantic.cardigan",
+    "semantic.trench_coat",
+)
 BAGS = ("semantic.bag", "semantic.purse", "semantic.mailbag", "semantic.backpack", "semantic.container")
 
 # (data source, name, pool for A, pool for B, the answer). Pools are callables (n, seed) -> images.
@@ -234,28 +292,89 @@ def _lfw(faces: bool) -> Callable[[int, int], list]:
 
 
 REAL_PAIRS: list[Real] = [
-    ("lfw", "faces-vs-nonfaces", _lfw(True), _lfw(False),
-     [_diff(("detector.face", "detector.frontal_face", "semantic.person"), "a", "Set A images show faces")]),
-    ("fashion-mnist", "sneaker-vs-shirt", _fashion("sneaker"), _fashion("shirt"),
-     [_diff(FOOTWEAR, "a", "Set A images show shoes"), _diff(GARMENTS, "b", "Set B images show garments")]),
-    ("fashion-mnist", "bag-vs-sandal", _fashion("bag"), _fashion("sandal"),
-     [_diff(BAGS, "a", "Set A images show bags"), _diff(FOOTWEAR, "b", "Set B images show sandals")]),
-    ("fashion-mnist", "trouser-vs-pullover", _fashion("trouser"), _fashion("pullover"),
-     [_diff(("semantic.jean",), "a", "Set A images show trousers"),
-      _diff(("semantic.sweater", "semantic.sweatshirt", "semantic.cardigan"), "b", "Set B images show pullovers")]),
-    ("openclipart", "animals-vs-transportation", _clipart("animals"), _clipart("transportation"),
-     [_diff(("semantic.animal",), "a", "Set A images show animals"),
-      _diff(("semantic.conveyance", "semantic.vehicle"), "b", "Set B images show vehicles")]),
-    ("openclipart", "food-vs-people", _clipart("food"), _clipart("people"),
-     [_diff(("semantic.food",), "a", "Set A images show food"),
-      _diff(("semantic.person", "detector.face"), "b", "Set B images show people")]),
-    ("openclipart", "animals-vs-buildings", _clipart("animals"), _clipart("buildings"),
-     [_diff(("semantic.animal",), "a", "Set A images show animals"),
-      _diff(("semantic.building", "semantic.structure"), "b", "Set B images show buildings")]),
-    ("textiles", "local-defect-vs-nominal", _textile("local"), _textile("nominal"),
-     [_diff(("learned.defect",), "a", "Set A textiles show a local defect")]),
-    ("textiles", "global-defect-vs-nominal", _textile("global"), _textile("nominal"),
-     [_diff(("learned.defect",), "a", "Set A textiles show a global defect")]),
+    (
+        "lfw",
+        "faces-vs-nonfaces",
+        _lfw(True),
+        _lfw(False),
+        [
+            _diff(
+                ("detector.face", "detector.frontal_face", "semantic.person"), "a", "Set A images show faces"
+            )
+        ],
+    ),
+    (
+        "fashion-mnist",
+        "sneaker-vs-shirt",
+        _fashion("sneaker"),
+        _fashion("shirt"),
+        [_diff(FOOTWEAR, "a", "Set A images show shoes"), _diff(GARMENTS, "b", "Set B images show garments")],
+    ),
+    (
+        "fashion-mnist",
+        "bag-vs-sandal",
+        _fashion("bag"),
+        _fashion("sandal"),
+        [_diff(BAGS, "a", "Set A images show bags"), _diff(FOOTWEAR, "b", "Set B images show sandals")],
+    ),
+    (
+        "fashion-mnist",
+        "trouser-vs-pullover",
+        _fashion("trouser"),
+        _fashion("pullover"),
+        [
+            _diff(("semantic.jean",), "a", "Set A images show trousers"),
+            _diff(
+                ("semantic.sweater", "semantic.sweatshirt", "semantic.cardigan"),
+                "b",
+                "Set B images show pullovers",
+            ),
+        ],
+    ),
+    (
+        "openclipart",
+        "animals-vs-transportation",
+        _clipart("animals"),
+        _clipart("transportation"),
+        [
+            _diff(("semantic.animal",), "a", "Set A images show animals"),
+            _diff(("semantic.conveyance", "semantic.vehicle"), "b", "Set B images show vehicles"),
+        ],
+    ),
+    (
+        "openclipart",
+        "food-vs-people",
+        _clipart("food"),
+        _clipart("people"),
+        [
+            _diff(("semantic.food",), "a", "Set A images show food"),
+            _diff(("semantic.person", "detector.face"), "b", "Set B images show people"),
+        ],
+    ),
+    (
+        "openclipart",
+        "animals-vs-buildings",
+        _clipart("animals"),
+        _clipart("buildings"),
+        [
+            _diff(("semantic.animal",), "a", "Set A images show animals"),
+            _diff(("semantic.building", "semantic.structure"), "b", "Set B images show buildings"),
+        ],
+    ),
+    (
+        "textiles",
+        "local-defect-vs-nominal",
+        _textile("local"),
+        _textile("nominal"),
+        [_diff(("learned.defect",), "a", "Set A textiles show a local defect")],
+    ),
+    (
+        "textiles",
+        "global-defect-vs-nominal",
+        _textile("global"),
+        _textile("nominal"),
+        [_diff(("learned.defect",), "a", "Set A textiles show a global defect")],
+    ),
 ]
 # One null pair per source: two disjoint draws from the same pool.
 REAL_NULLS = [
@@ -294,4 +413,6 @@ def real_pairs(config: SuiteConfig, seed: int, notes: list[str]) -> Iterator[Ben
         except PoolUnavailable as error:
             notes.append(f"skipped {source} null pair: {error}")
             continue
-        yield BenchPair(f"null-{source}-{name}", "null", both[:n], both[n:], [], {"source": source, "pair": name})
+        yield BenchPair(
+            f"null-{source}-{name}", "null", both[:n], both[n:], [], {"source": source, "pair": name}
+        )

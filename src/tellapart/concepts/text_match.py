@@ -14,6 +14,7 @@ import threading
 import numpy as np
 
 from tellapart.concepts.base import Concept
+from tellapart.concepts.cache import ScoreCache
 
 # Never reach for the network: the model ships in a package. Set before transformers is imported.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -53,13 +54,29 @@ def load_model():
         return _model
 
 
-def embed(texts: list[str]) -> np.ndarray:
-    """Return float32 (len(texts), dim) unit-length embeddings; each distinct text is embedded once."""
+EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+EMBEDDING_DIM = 384
+_EMBEDDING_COLUMNS = tuple(f"dim{i}" for i in range(EMBEDDING_DIM))
+
+
+def embed(texts: list[str], store: ScoreCache | None = None) -> np.ndarray:
+    """Return float32 (len(texts), dim) unit-length embeddings; each distinct text is embedded once.
+
+    Embeddings live in memory for the process and, when ``store`` is given, in that score cache too, so
+    later runs skip the sentence model for texts it has seen.
+    """
     missing = sorted({t for t in texts if t not in _cache})
+    if missing and store is not None:
+        _cache.update(store.get(missing, "text-embedding", EMBEDDING_MODEL, _EMBEDDING_COLUMNS))
+        missing = [t for t in missing if t not in _cache]
     if missing:
-        vectors = load_model().encode(missing, batch_size=128, normalize_embeddings=True)
-        _cache.update(zip(missing, np.asarray(vectors, dtype=np.float32), strict=True))
-    return np.stack([_cache[t] for t in texts]) if texts else np.zeros((0, 384), dtype=np.float32)
+        vectors = np.asarray(load_model().encode(missing, batch_size=128, normalize_embeddings=True),
+                             dtype=np.float32)
+        fresh = dict(zip(missing, vectors, strict=True))
+        _cache.update(fresh)
+        if store is not None:
+            store.put(fresh.items(), "text-embedding", EMBEDDING_MODEL, _EMBEDDING_COLUMNS)
+    return np.stack([_cache[t] for t in texts]) if texts else np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
 
 
 def concept_texts(concept: Concept) -> list[str]:
@@ -76,18 +93,21 @@ def clean_hypothesis(text: str) -> str:
     return " ".join(kept) if kept else text.strip().lower()
 
 
-def match_concepts(text: str, concepts: list[Concept], top_k: int = 3) -> list[tuple[Concept, float]]:
+def match_concepts(
+    text: str, concepts: list[Concept], top_k: int = 3, store: ScoreCache | None = None
+) -> list[tuple[Concept, float]]:
     """Return the ``top_k`` concepts whose texts are most similar to ``text``, with their cosine similarity.
 
     A concept's similarity is the best over its texts (see `concept_texts`), compared with both the text as
-    written and the text without filler words; ties keep the order of ``concepts``.
+    written and the text without filler words; ties keep the order of ``concepts``. ``store`` keeps the
+    concept texts' embeddings between runs (see `embed`).
     """
     if not concepts:
         return []
     queries = embed(list(dict.fromkeys([text.strip(), clean_hypothesis(text)])))
     per_concept = [concept_texts(c) for c in concepts]
     flat = [t for texts in per_concept for t in texts]
-    similarities = (embed(flat) @ queries.T).max(axis=1)
+    similarities = (embed(flat, store) @ queries.T).max(axis=1)
     owner = np.repeat(np.arange(len(concepts)), [len(texts) for texts in per_concept])
     best = np.full(len(concepts), -np.inf, dtype=np.float32)
     np.maximum.at(best, owner, similarities)
