@@ -25,7 +25,7 @@ from pathlib import Path
 
 
 def _peak_mb() -> float:
-    """Peak resident memory of this process in MB (VmHWM: unlike ru_maxrss it is not inherited across exec)."""
+    """Peak resident memory of this process in MB (VmHWM, which unlike ru_maxrss is not inherited)."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
