@@ -64,6 +64,27 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--top-k", type=int, default=3, metavar="K",
                         help="test the K concepts closest to the text (default 3)")
 
+    bench = sub.add_parser(
+        "bench", help="measure tellapart and peer methods on differences with known answers",
+        description="Run a benchmark suite: synthetic differences (easy/medium/hard tiers), real category "
+                    "pairs, identical-set (null) pairs and purity/concentration sweeps; tellapart and the "
+                    "peer methods (VisDiff's AUROC, difference-of-means and t-test rankings, Domino) run on "
+                    "the same concept scores. Prints a markdown table.",
+        epilog="examples:\n  tellapart bench                      # quick suite, under 5 minutes\n"
+               "  tellapart bench --suite full --out bench-results/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bench.add_argument("--suite", choices=["quick", "full"], default="quick",
+                       help="quick (a few minutes) or full (>= 50 pairs per tier, ~100 images per set)")
+    bench.add_argument("--json", type=Path, metavar="FILE", help="also write the JSON results here")
+    bench.add_argument("--out", type=Path,
+                       help="folder for results.json, results.md and the sweep plots")
+    bench.add_argument("--seed", type=int, default=0, help="seed for every pair and split (default 0)")
+    bench.add_argument("--cache-dir", type=Path,
+                       help="score cache (default $TELLAPART_CACHE_DIR, else OUT/cache, "
+                            "else ~/.cache/tellapart)")
+    bench.add_argument("--quiet", action="store_true", help="no progress bar")
+
     demo = sub.add_parser(
         "demo", help="build two sets with a known difference from bundled images and describe them",
         description="Builds 40 vs 40 images from bundled photos, pastes a small red rectangle at a random "
@@ -183,7 +204,23 @@ def _run_demo(args, parser) -> int:
     return 0
 
 
-COMMANDS = {"describe": _run_describe, "verify": _run_verify, "demo": _run_demo}
+def _run_bench(args, parser) -> int:
+    import os
+
+    from tellapart.bench import run_bench
+
+    cache_dir = args.cache_dir
+    if cache_dir is None and not os.environ.get("TELLAPART_CACHE_DIR") and args.out is not None:
+        cache_dir = args.out / "cache"
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+    report = run_bench(args.suite, args.json, args.out, seed=args.seed, progress=not args.quiet,
+                       cache_dir=cache_dir)
+    print(report.markdown())
+    return 0
+
+
+COMMANDS = {"describe": _run_describe, "verify": _run_verify, "bench": _run_bench, "demo": _run_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -149,7 +149,7 @@ def describe(
     groups = table.groups
     tested = test_concepts(
         table.scores, groups, seed=seed, alpha=alpha, max_hypotheses=max_hypotheses,
-        correction=correction, thresholds=_thresholds(library), priority=_priority(library),
+        correction=correction, thresholds=library.thresholds(), priority=library.priority(),
     )
     from tellapart.stats import split_discovery_validation
 
@@ -204,7 +204,7 @@ def verify(
     table = _score(library, sets, cache_dir, use_cache, progress)
     ids = [m["concept"] for m in matches]
     tested = test_hypotheses_on_all(
-        table.scores, table.groups, ids, alpha=alpha, directions=directions, thresholds=_thresholds(library)
+        table.scores, table.groups, ids, alpha=alpha, directions=directions, thresholds=library.thresholds()
     )
     images = table.images.assign(split="all")
     everything = np.ones(len(images), dtype=bool)
@@ -220,28 +220,6 @@ def _check_alpha(alpha: float) -> None:
 
 def _as_set(spec: Any) -> ImageSet:
     return spec if isinstance(spec, ImageSet) else ImageSet.from_spec(spec)
-
-
-def _priority(library: ConceptLibrary) -> dict[str, int]:
-    """Which of two about equally strong findings a person would want named first (lower first).
-
-    Detected objects and inserted marks, then named semantic categories, then pixel statistics, then
-    single ImageNet classes (1000 narrow labels, the noisiest evidence).
-    """
-    has_children = {parent for c in library.concepts.values() for parent in c.parents}
-
-    def rank(concept: Concept) -> int:
-        if concept.source == "stats":
-            return 2
-        if concept.source == "semantic":
-            return 1 if concept.id in has_children else 3
-        return 0
-
-    return {cid: rank(c) for cid, c in library.concepts.items()}
-
-
-def _thresholds(library: ConceptLibrary) -> dict[str, float]:
-    return {cid: c.threshold for cid, c in library.concepts.items() if c.kind == "presence"}
 
 
 def _score(

@@ -59,7 +59,7 @@ class Method:
 
     name: str
     reporting_rule: str
-    run: Callable[[pd.DataFrame, np.ndarray, int, dict[str, float]], MethodOutput]
+    run: Callable[[pd.DataFrame, np.ndarray, int, dict[str, float], dict[str, int]], MethodOutput]
 
 
 def _clean(scores: pd.DataFrame) -> np.ndarray:
@@ -80,7 +80,9 @@ def _ranked(columns: pd.Index, strength: np.ndarray, sign: np.ndarray) -> list[t
     return [(str(columns[j]), "a" if sign[j] > 0 else "b") for j in order if np.isfinite(strength[j])]
 
 
-def visdiff_auroc(scores: pd.DataFrame, groups: np.ndarray, seed: int, thresholds: dict) -> MethodOutput:
+def visdiff_auroc(
+    scores: pd.DataFrame, groups: np.ndarray, seed: int, thresholds: dict, priority: dict
+) -> MethodOutput:
     """Rank concepts by |AUROC - 0.5| on all images; report when the top AUROC is >= 0.7 (or <= 0.3)."""
     values = _clean(scores)
     auc, _ = mann_whitney_matrix(values[groups == "a"], values[groups == "b"])
@@ -90,7 +92,7 @@ def visdiff_auroc(scores: pd.DataFrame, groups: np.ndarray, seed: int, threshold
 
 
 def visdiff_diff_of_means(
-    scores: pd.DataFrame, groups: np.ndarray, seed: int, thresholds: dict
+    scores: pd.DataFrame, groups: np.ndarray, seed: int, thresholds: dict, priority: dict
 ) -> MethodOutput:
     """Rank concepts by the difference of set means of min-max scaled scores; report when the top >= 0.1."""
     values = _clean(scores)
@@ -102,7 +104,9 @@ def visdiff_diff_of_means(
     return MethodOutput(_ranked(scores.columns, np.abs(diff), diff), top >= DIFF_OF_MEANS_REPORT)
 
 
-def visdiff_t_test(scores: pd.DataFrame, groups: np.ndarray, seed: int, thresholds: dict) -> MethodOutput:
+def visdiff_t_test(
+    scores: pd.DataFrame, groups: np.ndarray, seed: int, thresholds: dict, priority: dict
+) -> MethodOutput:
     """Rank concepts by Welch's t-test p-value; report when any uncorrected p < 0.05."""
     values = _clean(scores)
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
@@ -115,7 +119,9 @@ def visdiff_t_test(scores: pd.DataFrame, groups: np.ndarray, seed: int, threshol
     return MethodOutput(_ranked(scores.columns, strength, np.nan_to_num(t)), bool((p < T_TEST_REPORT).any()))
 
 
-def domino(scores: pd.DataFrame, groups: np.ndarray, seed: int, thresholds: dict) -> MethodOutput:
+def domino(
+    scores: pd.DataFrame, groups: np.ndarray, seed: int, thresholds: dict, priority: dict
+) -> MethodOutput:
     """Rank concepts by |slice mean - dataset mean| of z-scored scores (A is the slice); report >= 0.25."""
     values = _clean(scores)
     sd = values.std(axis=0)
@@ -125,8 +131,10 @@ def domino(scores: pd.DataFrame, groups: np.ndarray, seed: int, thresholds: dict
     return MethodOutput(_ranked(scores.columns, np.abs(projection), projection), top >= DOMINO_REPORT)
 
 
-def _tellapart(correction: str) -> Callable[[pd.DataFrame, np.ndarray, int, dict], MethodOutput]:
-    def run(scores: pd.DataFrame, groups: np.ndarray, seed: int, thresholds: dict) -> MethodOutput:
+def _tellapart(correction: str) -> Callable[[pd.DataFrame, np.ndarray, int, dict, dict], MethodOutput]:
+    def run(
+    scores: pd.DataFrame, groups: np.ndarray, seed: int, thresholds: dict, priority: dict
+) -> MethodOutput:
         table = test_concepts(
             scores,
             groups,
@@ -135,6 +143,7 @@ def _tellapart(correction: str) -> Callable[[pd.DataFrame, np.ndarray, int, dict
             max_hypotheses=30,
             correction=correction,
             thresholds=thresholds,
+            priority=priority,
         )
         significant = table[table["significant"]]
         unexplained = significant[significant["explained_by"].isna()]

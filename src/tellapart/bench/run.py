@@ -162,12 +162,13 @@ def _evaluate(
     methods: list[Method],
     scorer: Scorer,
     thresholds: dict[str, float],
+    priority: dict[str, int],
     seed: int,
 ) -> list[dict[str, Any]]:
     rows = []
     for method in methods:
         start = time.perf_counter()
-        output = method.run(scores, groups, seed, thresholds)
+        output = method.run(scores, groups, seed, thresholds, priority)
         seconds = time.perf_counter() - start
         # On a null pair only what the method reports counts (its ranking always exists).
         shown = output.findings if pair.differences or output.reported else []
@@ -223,7 +224,8 @@ def run_bench(
     started = time.perf_counter()
     library = library or ConceptLibrary()
     scorer = Scorer(library.concepts)
-    thresholds = {cid: c.threshold for cid, c in library.concepts.items() if c.kind == "presence"}
+    thresholds = library.thresholds()
+    priority = library.priority()
     cache = ScoreCache(cache_dir or default_cache_dir())
     factory = PairFactory(config, seed)
     notes = factory.notes
@@ -241,7 +243,7 @@ def run_bench(
             table = library.score_sets(sets, cache=cache)
             keys.update(table.images["key"])
             scoring = time.perf_counter() - start
-            rows += _evaluate(pair, table.scores, table.groups, chosen, scorer, thresholds, seed)
+            rows += _evaluate(pair, table.scores, table.groups, chosen, scorer, thresholds, priority, seed)
             pair_rows.append(
                 {
                     "pair": pair.name,

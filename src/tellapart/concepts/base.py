@@ -56,6 +56,8 @@ class ConceptSource(Protocol):
     """A family of concepts scored together (one model pass or one set of pixel statistics).
 
     ``name`` and ``version`` key the score cache: bump ``version`` whenever scores would change.
+    A source may set ``background = True`` (a model whose native code releases the GIL) to be run in a
+    worker thread beside the other sources.
     """
 
     name: str

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -34,6 +35,29 @@ def default_cache_dir() -> Path:
     return base / "tellapart"
 
 
+def _connect(path: Path, patience: float = 60.0) -> sqlite3.Connection:
+    """Open the cache database in WAL mode and create its tables.
+
+    Switching to WAL and creating tables need a moment of exclusive access, for which SQLite's busy
+    timeout does not always wait when another process is doing the same; retry until ``patience`` runs out.
+    """
+    deadline = time.monotonic() + patience
+    delay = 0.05
+    while True:
+        db = sqlite3.connect(path, timeout=patience, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            return db
+        except sqlite3.OperationalError as error:
+            db.close()
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
 class ScoreCache:
     """Per-image concept scores stored by (content hash, source name, source version).
 
@@ -45,10 +69,7 @@ class ScoreCache:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / "scores.sqlite3"
-        self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = _connect(self.path)
         self._checked: dict[tuple[str, str], bool] = {}
 
     def close(self) -> None:

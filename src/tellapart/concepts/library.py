@@ -8,6 +8,7 @@ does not grow with the number of images, and a second run on the same files deco
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -66,6 +67,28 @@ class ConceptLibrary:
         self.backend = backend
         self._columns = {s.name: [c.id for c in s.concepts()] for s in self.sources}
         self.concepts: dict[str, Concept] = {c.id: c for s in self.sources for c in s.concepts()}
+        self._pool: ThreadPoolExecutor | None = None
+
+    def thresholds(self) -> dict[str, float]:
+        """Presence concept id -> the score at or above which an image counts as showing it."""
+        return {cid: c.threshold for cid, c in self.concepts.items() if c.kind == "presence"}
+
+    def priority(self) -> dict[str, int]:
+        """Concept id -> which of two about equally strong findings a person wants named first (lower first).
+
+        Detected objects and inserted marks, then named semantic categories, then pixel statistics, then
+        single ImageNet classes (1000 narrow labels, the noisiest evidence).
+        """
+        has_children = {parent for c in self.concepts.values() for parent in c.parents}
+
+        def rank(concept: Concept) -> int:
+            if concept.source == "stats":
+                return 2
+            if concept.source == "semantic":
+                return 1 if concept.id in has_children else 3
+            return 0
+
+        return {cid: rank(c) for cid, c in self.concepts.items()}
 
     @property
     def version(self) -> str:
@@ -113,6 +136,11 @@ class ConceptLibrary:
         ]
         return pd.concat(parts, axis=1)
 
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tellapart-model")
+        return self._pool
+
     def _score_batch(
         self, refs: Sequence[ImageRef], cache: ScoreCache | None
     ) -> tuple[list[tuple[LoadedImage, np.ndarray]], list[Skipped]]:
@@ -139,16 +167,22 @@ class ConceptLibrary:
                 except UnreadableImage as error:
                     failed.append(Skipped(item.ref.source, error.reason))
 
+        work = {}
         for source in self.sources:
-            found = per_source[source.name]
-            todo = [decoded[k] for k in dict.fromkeys(keys) if k not in found and k in decoded]
-            if not todo:
-                continue
-            values = np.asarray(source.score(todo), dtype=np.float32)
-            fresh = {image.key: values[i] for i, image in enumerate(todo)}
-            found.update(fresh)
+            done = per_source[source.name]
+            todo = [decoded[k] for k in dict.fromkeys(keys) if k not in done and k in decoded]
+            if todo:
+                work[source.name] = (source, todo)
+        # The model-backed sources run in a worker thread while the pixel sources run here: both release
+        # the GIL in their native code, so the two cores stay busy.
+        pending = {name: self._executor().submit(source.score, todo)
+                   for name, (source, todo) in work.items() if getattr(source, "background", False)}
+        for name, (source, todo) in work.items():
+            values = pending[name].result() if name in pending else source.score(todo)
+            fresh = {image.key: row for image, row in zip(todo, np.asarray(values, np.float32), strict=True)}
+            per_source[name].update(fresh)
             if cache is not None:
-                cache.put(fresh.items(), source.name, source.version, self._columns[source.name])
+                cache.put(fresh.items(), name, source.version, self._columns[name])
 
         scored = []
         for item in loaded:

@@ -113,6 +113,7 @@ class SemanticSource:
 
     name = "semantic"
     version = "1"
+    background = True  # the concept library may run this source in a worker thread, beside pixel sources
 
     def __init__(self, include_classes: bool = True, batch_size: int = DEFAULT_BATCH_SIZE):
         self.include_classes = include_classes
