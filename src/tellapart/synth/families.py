@@ -236,8 +236,10 @@ def _global_families() -> list[Family]:
             ("stats.grayscale",),
             "a",
             "Set A images are grayscale",
-            "a share s of the colour is removed (s = 1: fully grayscale)",
-            lambda im, r, s: edits.adjust_saturation(im, 1 - s),
+            # Partly desaturated images are not grayscale (that is saturation_down): this edit is all or
+            # nothing, and purity makes it rarer.
+            "all colour is removed, at any strength (make it subtler with purity)",
+            lambda im, r, s: edits.adjust_saturation(im, 0.0),
         ),
         Family(
             "blur",
