@@ -25,6 +25,10 @@ def format_value(value: float, unit: str = "") -> str:
         return "n/a"
     if unit == "%":
         return f"{value:.0%}"
+    if unit == "log10 px":  # scores stored as log10(pixel count); people read pixel counts
+        return f"{10 ** value:,.0f} px"
+    if unit == "log ratio":  # scores stored as ln(width / height); people read "4:3"
+        return f"{math.exp(value):.2f}:1"
     text = f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
     return f"{text} {unit}".strip() if unit and unit != "%" else text
 

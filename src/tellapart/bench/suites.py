@@ -403,6 +403,9 @@ def real_pairs(config: SuiteConfig, seed: int, notes: list[str]) -> Iterator[Ben
             unavailable.add(source)
             notes.append(f"skipped {source} pairs: {error}")
             continue
+        except ValueError as error:  # a category smaller than the sets asked for
+            notes.append(f"skipped {source} {name}: {error}")
+            continue
         used[source] = used.get(source, 0) + 1
         yield BenchPair(f"real-{source}-{name}", "real", a, b, truth, {"source": source, "pair": name})
     if config.null_pairs == 0 or config.real_pairs == 0:
@@ -412,7 +415,7 @@ def real_pairs(config: SuiteConfig, seed: int, notes: list[str]) -> Iterator[Ben
             continue
         try:
             both = pool(2 * n, seed + 2)
-        except PoolUnavailable as error:
+        except (PoolUnavailable, ValueError) as error:
             notes.append(f"skipped {source} null pair: {error}")
             continue
         yield BenchPair(

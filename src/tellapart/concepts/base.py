@@ -33,7 +33,8 @@ class Concept:
             with have/carry/contain/show, e.g. ``"carry more rectangles"``.
         less: magnitude only: the same for "less of it", e.g. ``"darker"``.
         threshold: presence only: score at or above which an image counts as showing the concept.
-        unit: how to print a typical value: ``""`` (plain number), ``"px"``, ``"%"``.
+        unit: how to print a typical value: ``""`` (plain number), ``"px"``, ``"%"``, ``"log10 px"``
+            (the score is log10 of a pixel count) or ``"log ratio"`` (the score is ln of a ratio).
     """
 
     id: str

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tellapart.io.decode import UnreadableImage
+
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian package dataset-fashion-mnist
 OPENCLIPART_DIR = Path("/usr/share/openclipart/png")  # Debian package openclipart-png
 FASHION_CLASSES = (
@@ -238,7 +240,7 @@ def openclipart_pool(category: str, n: int | None = None, seed: int = 0, side: i
     for path in _sample(files, None, seed, f"openclipart category {category!r}"):
         try:
             images.append(_read(path, side))
-        except OSError:
+        except (OSError, UnreadableImage):
             continue
         if n is not None and len(images) == n:
             break
@@ -246,13 +248,11 @@ def openclipart_pool(category: str, n: int | None = None, seed: int = 0, side: i
 
 
 def _read(path: Path, side: int) -> np.ndarray:
-    """Read an image file as RGB (transparent parts on white), longer side ``side`` px."""
-    from PIL import Image
+    """Read an image file safely as RGB (transparent parts on white), longer side ``side`` px.
 
-    with Image.open(path) as im:
-        im.load()
-        if im.mode in ("RGBA", "LA", "P", "PA"):
-            rgba = im.convert("RGBA")
-            canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            im = Image.alpha_composite(canvas, rgba)
-        return _fit(np.asarray(im.convert("RGB")), side)
+    Goes through tellapart's own decoder, so oversized files (some clip-art PNGs have 170 million
+    pixels) are refused from their header instead of being decoded; raises UnreadableImage.
+    """
+    from tellapart.io.decode import decode_bytes
+
+    return _fit(decode_bytes(path.read_bytes(), str(path), key="").pixels, side)
