@@ -59,7 +59,7 @@ def test_concepts_are_well_formed():
             assert c.more and c.less and c.more != c.less, c.id
     hues = [c for c in concepts if "stats.colour_cast" in c.parents]
     assert {c.id for c in hues} >= {f"stats.{h}_tint" for h in ("red", "yellow", "green", "blue", "purple")}
-    assert next(c for c in concepts if c.id == "stats.resolution").unit == "px"
+    assert next(c for c in concepts if c.id == "stats.resolution").unit == "log10 px"
 
 
 def test_score_shape_dtype_and_finiteness(photos):

@@ -7,7 +7,7 @@ AUROC with CI, rank test, Benjamini-Hochberg, explaining-away) -> phrased findin
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from tellapart.concepts.base import Concept
 from tellapart.concepts.cache import ScoreCache, default_cache_dir
 from tellapart.concepts.library import ConceptLibrary, ScoreTable
 from tellapart.io import ImageSet, UnreadableImage
-from tellapart.phrasing import finding_sentence
+from tellapart.phrasing import finding_sentence, format_q
 from tellapart.stats import test_concepts, test_hypotheses_on_all
 
 MIN_IMAGES = 10
@@ -48,6 +48,18 @@ class Result:
         skipped: files that could not be used: ``set``, ``source``, ``reason``.
         duplicates: images present in both sets: ``key``, ``source_a``, ``source_b``.
         concepts: concept id -> Concept, for every concept in the library.
+        overall: "is there any difference at all?", answered from the images themselves (describe only;
+            None for verify, or when the library has no embedding source). A classifier trained on the
+            discovery half's image embeddings is scored on the validation half; keys:
+            ``status`` ("none", "named_only", "unexplained", "partly", "explained" or "unavailable"),
+            ``text`` (one honest sentence), ``significant`` (one-sided p < alpha), ``auroc`` and
+            ``auroc_ci`` (the classifier on held-out images), ``p_value``, ``named_auroc`` (the same kind
+            of model on the significant, unexplained findings' scores), ``explained_share``
+            (clip((named_auroc - 0.5) / (auroc - 0.5), 0, 1), None when auroc <= 0.5), ``named_concepts``,
+            ``most_a_like`` / ``most_b_like`` (sources of the held-out set-A images the classifier finds
+            most A-like, of set B most B-like), ``n_features``, ``n_discovery``, ``n_validation``, ``c``
+            (the regularisation chosen), ``reason`` (why it did not run, else None).
+            See ``tellapart.stats.classifier``.
     """
 
     findings: pd.DataFrame
@@ -67,6 +79,7 @@ class Result:
     n_screened: int = 0
     sets: dict[str, ImageSet] = field(default_factory=dict, repr=False)
     ci_level: float = 0.95
+    overall: dict[str, Any] | None = None
     _refs: dict[str, Any] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -144,7 +157,7 @@ def describe(
     """
     _check_alpha(alpha)
     library = library or ConceptLibrary()
-    sets = {"a": _as_set(a), "b": _as_set(b)}
+    sets = _as_sets(a, b)
     table = _score(library, sets, cache_dir, use_cache, progress)
     groups = table.groups
     tested = test_concepts(
@@ -156,8 +169,9 @@ def describe(
     validation = split_discovery_validation(groups, seed)
     images = table.images.assign(split=np.where(validation, "validation", "discovery"))
     findings = _phrase(tested, library.concepts, table.scores, images, validation)
+    overall = _overall(table, images, validation, findings, library.embedding_blocks, seed=seed, alpha=alpha)
     return _result(table, images, findings, library, sets, seed=seed, alpha=alpha,
-                   n_screened=int(tested.attrs.get("n_screened", table.scores.shape[1])))
+                   n_screened=int(tested.attrs.get("n_screened", table.scores.shape[1])), overall=overall)
 
 
 def verify(
@@ -200,7 +214,7 @@ def verify(
             directions[concept.id] = "a" if sense == "more" else "b"
         matches.append({"concept": concept.id, "phrase": concept.phrase, "similarity": float(similarity),
                         "direction": directions.get(concept.id)})
-    sets = {"a": _as_set(a), "b": _as_set(b)}
+    sets = _as_sets(a, b)
     table = _score(library, sets, cache_dir, use_cache, progress)
     ids = [m["concept"] for m in matches]
     tested = test_hypotheses_on_all(
@@ -218,8 +232,20 @@ def _check_alpha(alpha: float) -> None:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
 
 
-def _as_set(spec: Any) -> ImageSet:
-    return spec if isinstance(spec, ImageSet) else ImageSet.from_spec(spec)
+def _as_sets(a: Any, b: Any) -> dict[str, ImageSet]:
+    """Both sets as ImageSets; in-memory images are named per set ("<memory:A3>") so sources stay unique."""
+    sets = {}
+    for label, spec in (("a", a), ("b", b)):
+        image_set = spec if isinstance(spec, ImageSet) else ImageSet.from_spec(spec)
+        if any(ref.path is None for ref in image_set.refs):
+            prefix = f"<memory:{label.upper()}"
+            refs = [
+                ref if ref.path is not None else replace(ref, source=ref.source.replace("<memory:", prefix))
+                for ref in image_set.refs
+            ]
+            image_set = ImageSet(refs, image_set.skipped, image_set.name)
+        sets[label] = image_set
+    return sets
 
 
 def _score(
@@ -299,6 +325,96 @@ def _phrase(
             "examples_a": examples[0], "examples_b": examples[1],
         })
     return pd.DataFrame.from_records(records, columns=FINDING_COLUMNS)
+
+
+def _overall(
+    table: ScoreTable,
+    images: pd.DataFrame,
+    validation: np.ndarray,
+    findings: pd.DataFrame,
+    blocks: tuple[int, ...] | None,
+    *,
+    seed: int,
+    alpha: float,
+) -> dict[str, Any] | None:
+    """Test for any difference from the image embeddings, and how much of it the named findings explain."""
+    if table.embeddings is None:
+        return None
+    from tellapart.stats.classifier import difference_test
+
+    named = findings[findings["significant"] & findings["explained_by"].isna()]
+    named_ids = list(dict.fromkeys(named["concept"]))
+    test = difference_test(table.embeddings, table.groups, validation,
+                           named_scores=table.scores[named_ids].to_numpy(), blocks=blocks, seed=seed,
+                           alpha=alpha)
+    sources = images["source"]
+    overall: dict[str, Any] = {
+        "status": _overall_status(test, len(named_ids)),
+        "text": "",
+        "significant": bool(test["significant"]),
+        "auroc": float(test["auroc"]),
+        "auroc_ci": tuple(float(v) for v in test["auroc_ci"]),
+        "p_value": float(test["p_value"]),
+        "named_auroc": test["named_auroc"],
+        "explained_share": test["explained_share"],
+        "named_concepts": named_ids,
+        "most_a_like": [str(sources.iloc[i]) for i in test["most_a_like"]],
+        "most_b_like": [str(sources.iloc[i]) for i in test["most_b_like"]],
+        "n_features": int(test["n_features"]),
+        "n_discovery": int(test["n_discovery"]),
+        "n_validation": int(test["n_validation"]),
+        "c": float(test["c"]),
+        "reason": test["reason"],
+    }
+    overall["text"] = overall_sentence(overall)
+    return overall
+
+
+# The named findings "explain" the difference when they reproduce at least this share of the image
+# classifier's separation above chance.
+EXPLAINED_SHARE = 0.8
+
+
+def _overall_status(test: dict[str, Any], n_named: int) -> str:
+    if test["reason"]:
+        return "unavailable"
+    if not test["significant"]:
+        return "named_only" if n_named else "none"
+    share = test["explained_share"] or 0.0
+    if n_named == 0 or share == 0.0:
+        return "unexplained"
+    return "explained" if share >= EXPLAINED_SHARE else "partly"
+
+
+def overall_sentence(overall: dict[str, Any]) -> str:
+    """Return the one-line answer to "is there any difference at all?" for ``Result.overall``."""
+    status = overall["status"]
+    if status == "unavailable":
+        return f"The whole-image difference test did not run: {overall['reason']}."
+    low, high = overall["auroc_ci"]
+    evidence = f"image classifier AUROC {overall['auroc']:.2f} [{low:.2f}, {high:.2f}] on held-out images"
+    p = _format_p(overall["p_value"])
+    share = overall["explained_share"]
+    if status == "none":
+        return (f"No difference detected: a classifier trained on the images themselves tells the sets apart "
+                f"no better than chance ({evidence}, {p}), and no named finding is significant.")
+    if status == "named_only":
+        return (f"The image classifier alone did not detect a difference ({evidence}, {p}); the named "
+                "findings are the evidence.")
+    if status == "unexplained":
+        return (f"A difference exists that no named finding describes: {evidence} ({p}); see the images it "
+                "finds most A-like and most B-like.")
+    if status == "partly":
+        return (f"A difference exists that the named findings explain only partly: {evidence} ({p}), "
+                f"named findings explain {share:.0%} of it.")
+    return (f"A difference exists and the named findings explain it: {evidence} ({p}), named findings "
+            f"explain {share:.0%} of it.")
+
+
+def _format_p(p: float) -> str:
+    if not np.isfinite(p):
+        return "p = n/a"
+    return format_q(p).replace("q", "p", 1)
 
 
 def _examples(

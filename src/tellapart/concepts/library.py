@@ -3,11 +3,16 @@
 Images are streamed in batches: each batch is read and hashed, looked up in the score cache, decoded
 only if some source still needs it, scored, written back to the cache, and dropped. Memory therefore
 does not grow with the number of images, and a second run on the same files decodes nothing.
+
+A source may also be an embedding source (it has ``embedding_name``, ``embedding_version``,
+``embedding_dim`` and ``take_embeddings``, like the semantic source): the feature vectors its ``score`` call
+computed on the way are cached under their own source name and returned beside the score matrix, never as
+concepts. Such a source counts as done for an image only when both its scores and its embedding are cached.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -41,11 +46,15 @@ class ScoreTable:
         scores: images x concept ids (float32), one row per readable image.
         images: one row per readable image: ``set`` ("a"/"b"), ``source`` and ``key`` (content hash).
         skipped: one row per file that could not be used: ``set``, ``source``, ``reason``.
+        embeddings: float32 images x features (rows aligned with ``scores``), the backbone's pooled
+            features of each image; None when the library has no embedding source. A row is NaN when the
+            source gave no embedding for that image.
     """
 
     scores: pd.DataFrame
     images: pd.DataFrame
     skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["set", "source", "reason"]))
+    embeddings: np.ndarray | None = None
 
     @property
     def groups(self) -> np.ndarray:
@@ -68,6 +77,12 @@ class ConceptLibrary:
         self._columns = {s.name: [c.id for c in s.concepts()] for s in self.sources}
         self.concepts: dict[str, Concept] = {c.id: c for s in self.sources for c in s.concepts()}
         self._pool: ThreadPoolExecutor | None = None
+        # The first source that yields embeddings as a by-product of scoring (the semantic source).
+        self._embedder: ConceptSource | None = next(
+            (s for s in self.sources if getattr(s, "embedding_name", None)), None
+        )
+        dim = int(getattr(self._embedder, "embedding_dim", 0))
+        self._embedding_columns = [f"dim{i}" for i in range(dim)]
 
     def thresholds(self) -> dict[str, float]:
         """Presence concept id -> the score at or above which an image counts as showing it."""
@@ -91,6 +106,13 @@ class ConceptLibrary:
         return {cid: rank(c) for cid, c in self.concepts.items()}
 
     @property
+    def embedding_blocks(self) -> tuple[int, ...] | None:
+        """Return the widths of the embedding's blocks (one per network stage), or None without embeddings."""
+        if self._embedder is None:
+            return None
+        return tuple(getattr(self._embedder, "embedding_blocks", (len(self._embedding_columns),)))
+
+    @property
     def version(self) -> str:
         """A string naming the backend and every source version (changes whenever scores would)."""
         return ";".join([self.backend] + [f"{s.name}={s.version}" for s in self.sources])
@@ -108,6 +130,7 @@ class ConceptLibrary:
         files finished after each batch.
         """
         blocks: list[np.ndarray] = []
+        embedded: list[np.ndarray] = []
         rows: list[tuple[str, str, str]] = []
         skipped: list[tuple[str, str, str]] = []
         for label, image_set in sets.items():
@@ -115,17 +138,23 @@ class ConceptLibrary:
             for batch in _batches(image_set.refs, batch_size):
                 scored, failed = self._score_batch(batch, cache)
                 skipped += [(label, s.source, s.reason) for s in failed]
-                for loaded, vector in scored:
+                for loaded, vector, embedding in scored:
                     rows.append((label, loaded.ref.source, loaded.key))
                     blocks.append(vector)
+                    embedded.append(embedding)
                 if progress is not None:
                     progress(len(batch))
         columns = [cid for s in self.sources for cid in self._columns[s.name]]
         matrix = np.vstack(blocks) if blocks else np.empty((0, len(columns)), dtype=np.float32)
+        embeddings = None
+        if self._embedder is not None:
+            width = len(self._embedding_columns)
+            embeddings = np.vstack(embedded) if embedded else np.empty((0, width), dtype=np.float32)
         return ScoreTable(
             scores=pd.DataFrame(matrix, columns=columns),
             images=pd.DataFrame(rows, columns=["set", "source", "key"]),
             skipped=pd.DataFrame(skipped, columns=["set", "source", "reason"]),
+            embeddings=embeddings,
         )
 
     def score_images(self, images: Sequence[DecodedImage]) -> pd.DataFrame:
@@ -143,8 +172,9 @@ class ConceptLibrary:
 
     def _score_batch(
         self, refs: Sequence[ImageRef], cache: ScoreCache | None
-    ) -> tuple[list[tuple[LoadedImage, np.ndarray]], list[Skipped]]:
-        """Return (loaded image, full score vector) for the readable refs, and the unreadable ones."""
+    ) -> tuple[list[tuple[LoadedImage, np.ndarray, np.ndarray | None]], list[Skipped]]:
+        """Return (loaded image, full score vector, embedding or None) for the readable refs, and the
+        unreadable ones."""
         loaded: list[LoadedImage] = []
         failed: list[Skipped] = []
         for ref in refs:
@@ -157,6 +187,11 @@ class ConceptLibrary:
         for source in self.sources:
             columns = self._columns[source.name]
             per_source[source.name] = cache.get(keys, source.name, source.version, columns) if cache else {}
+        embeddings = self._cached_embeddings(keys, cache)
+        if self._embedder is not None:
+            # Without its embedding an image goes through the model again: that one pass yields both.
+            found = per_source[self._embedder.name]
+            per_source[self._embedder.name] = {k: v for k, v in found.items() if k in embeddings}
 
         missing = {k for k in keys if any(k not in found for found in per_source.values())}
         decoded: dict[str, DecodedImage] = {}
@@ -180,6 +215,10 @@ class ConceptLibrary:
         for name, (source, todo) in work.items():
             values = pending[name].result() if name in pending else source.score(todo)
             fresh = {image.key: row for image, row in zip(todo, np.asarray(values, np.float32), strict=True)}
+            if source is self._embedder:
+                # Stored before the scores, so cached scores always come with their embedding and a run
+                # killed in between resumes with exactly the images whose scores are missing.
+                self._store_embeddings(fresh.keys(), embeddings, cache)
             per_source[name].update(fresh)
             if cache is not None:
                 cache.put(fresh.items(), name, source.version, self._columns[name])
@@ -188,8 +227,30 @@ class ConceptLibrary:
         for item in loaded:
             if all(item.key in per_source[s.name] for s in self.sources):
                 vector = np.concatenate([per_source[s.name][item.key] for s in self.sources])
-                scored.append((item, vector))
+                scored.append((item, vector, self._embedding_of(item.key, embeddings)))
         return scored, failed
+
+    def _cached_embeddings(self, keys: Sequence[str], cache: ScoreCache | None) -> dict[str, np.ndarray]:
+        if self._embedder is None or cache is None:
+            return {}
+        source = self._embedder
+        return cache.get(keys, source.embedding_name, source.embedding_version, self._embedding_columns)
+
+    def _store_embeddings(
+        self, keys: Iterable[str], embeddings: dict[str, np.ndarray], cache: ScoreCache | None
+    ) -> None:
+        """Collect the embedder's embeddings of its last ``score`` call into ``embeddings`` and the cache."""
+        source = self._embedder
+        fresh = {k: np.asarray(v, dtype=np.float32) for k, v in source.take_embeddings(list(keys)).items()}
+        embeddings.update(fresh)
+        if cache is not None and fresh:
+            cache.put(fresh.items(), source.embedding_name, source.embedding_version, self._embedding_columns)
+
+    def _embedding_of(self, key: str, embeddings: dict[str, np.ndarray]) -> np.ndarray | None:
+        if self._embedder is None:
+            return None
+        found = embeddings.get(key)
+        return found if found is not None else np.full(len(self._embedding_columns), np.nan, np.float32)
 
 
 def _batches(items: Sequence[ImageRef], size: int) -> Iterator[Sequence[ImageRef]]:

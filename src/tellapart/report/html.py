@@ -74,6 +74,7 @@ def render_html(result: Any) -> str:
         _header(result),
         _verify_section(result) if result.mode == "verify" else "",
         _findings_section(result, thumbnails),
+        _overall_section(result, thumbnails),
         _others_section(result),
         _skipped_section(result),
         _duplicates_section(result),
@@ -279,6 +280,29 @@ class _Thumbnails:
         rule = f'.{css_class} {{ background-image: url("{uri}"); aspect-ratio: {width} / {height}; }}'
         self._rules.append(rule)
         return css_class
+
+
+def _overall_section(result: Any, thumbnails: _Thumbnails) -> str:
+    """The answer to "is there any difference at all?" from the image classifier, with its extreme images."""
+    overall = getattr(result, "overall", None)
+    if not overall:
+        return ""
+    parts = [
+        '<h2>Is there any difference at all?</h2>\n<section class="card" id="overall">',
+        f"<p>{_e(overall['text'])}</p>",
+        '<p class="note">An L2-regularised logistic regression learned to tell the sets apart from the '
+        "images' features (the bundled backbone's pooled embedding) on the discovery half only, and was "
+        "scored on the held-out validation half. The named findings' share is how much of its separation "
+        "above chance a model of the same kind reproduces from the significant findings' scores alone.</p>",
+    ]
+    if overall.get("most_a_like") or overall.get("most_b_like"):
+        for label, key, what in (("a", "most_a_like", "most A-like"), ("b", "most_b_like", "most B-like")):
+            sources = list(overall.get(key) or [])[:MAX_THUMBNAILS]
+            figures = "".join(thumbnails.figure(source) for source in sources) or '<p class="note">None.</p>'
+            title = f"Held-out {set_title(result, label)} images the classifier finds {what}"
+            parts.append(f"<h4>{_e(title)}</h4>\n<div class=\"thumbs\">{figures}</div>")
+    parts.append("</section>")
+    return "\n".join(parts)
 
 
 def _others_section(result: Any) -> str:

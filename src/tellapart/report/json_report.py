@@ -20,6 +20,27 @@ indented by two spaces. Top level::
       "findings":    [finding, ...] in the order of ``Result.findings`` (significant first)
       "skipped":     [{"set": "a" | "b", "source": str, "reason": str}, ...]
       "duplicates":  [{"key": str, "source_a": str, "source_b": str}, ...]  images present in both sets
+      "overall":     overall | null  is there any difference at all? (describe with the default backend;
+                                    null for verify and for libraries without embeddings)
+    }
+
+``overall`` answers from the images themselves (see ``tellapart.stats.classifier``)::
+
+    {
+      "status":          "none" | "named_only" | "unexplained" | "partly" | "explained" | "unavailable",
+      "text":            str,          the one-line answer shown in the terminal and the report
+      "significant":     bool,         the image classifier's one-sided p_value < alpha
+      "auroc":           float | null, classifier trained on discovery embeddings, scored on validation
+      "auroc_ci":        [float | null, float | null],
+      "p_value":         float | null, one-sided Mann-Whitney: held-out A images score more A-like than B
+      "named_auroc":     float | null, the same model on the significant, unexplained findings' scores
+      "explained_share": float | null, clip((named_auroc - 0.5) / (auroc - 0.5), 0, 1); null if auroc <= 0.5
+      "named_concepts":  [str, ...],   the findings behind named_auroc
+      "most_a_like":     [str, ...],   held-out set-A images the classifier finds most A-like (sources)
+      "most_b_like":     [str, ...],   held-out set-B images it finds most B-like
+      "n_features":      int,  "n_discovery": int,  "n_validation": int,
+      "c":               float | null, the regularisation chosen by cross-validation on discovery
+      "reason":          str | null    why the test did not run (status "unavailable")
     }
 
 Each finding::
@@ -87,7 +108,7 @@ def result_to_dict(result: Any) -> dict[str, Any]:
     """Return the JSON-ready dictionary of a ``Result`` (schema in this module's docstring)."""
     findings = [finding_to_dict(row) for row in _records(result.findings)]
     verify = result.mode == "verify"
-    return {
+    document = {
         "version": tellapart_version(),
         "mode": str(result.mode),
         "hypothesis": str(result.hypothesis) if verify and result.hypothesis is not None else None,
@@ -109,6 +130,38 @@ def result_to_dict(result: Any) -> dict[str, Any]:
             for r in _records(result.duplicates)
         ],
     }
+    document["overall"] = overall_to_dict(getattr(result, "overall", None))
+    return document
+
+
+OVERALL_FIELDS = [
+    "status", "text", "significant", "auroc", "auroc_ci", "p_value", "named_auroc", "explained_share",
+    "named_concepts", "most_a_like", "most_b_like", "n_features", "n_discovery", "n_validation", "c",
+    "reason",
+]
+
+
+def overall_to_dict(overall: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Return ``Result.overall`` in the JSON schema's field order (None stays None; NaN becomes null)."""
+    if overall is None:
+        return None
+    reason = overall.get("reason")
+    out = {
+        "status": str(overall["status"]),
+        "text": str(overall["text"]),
+        "significant": bool(overall["significant"]),
+        "auroc_ci": [_number(v) for v in overall.get("auroc_ci") or (None, None)],
+        "named_concepts": [str(c) for c in overall.get("named_concepts", [])],
+        "most_a_like": [str(s) for s in overall.get("most_a_like", [])],
+        "most_b_like": [str(s) for s in overall.get("most_b_like", [])],
+        "n_features": int(overall.get("n_features", 0)),
+        "n_discovery": int(overall.get("n_discovery", 0)),
+        "n_validation": int(overall.get("n_validation", 0)),
+        "reason": str(reason) if reason is not None else None,
+    }
+    out.update({name: _number(overall.get(name)) for name in ("auroc", "p_value", "named_auroc",
+                                                               "explained_share", "c")})
+    return {name: out[name] for name in OVERALL_FIELDS}
 
 
 def finding_to_dict(row: dict[str, Any]) -> dict[str, Any]:

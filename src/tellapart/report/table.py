@@ -32,7 +32,9 @@ def findings_table(result: Any, max_rows: int = 15, *, width: int | None = None)
 
     Lists the significant findings (at most ``max_rows``), numbered, with AUROC [CI] and q; findings a
     stronger one accounts for are marked "(explained by: ...)". Then how many other hypotheses were
-    tested, and any skipped files and duplicates. ``width`` defaults to the terminal's, within 80-140.
+    tested, the one-line answer to "is there any difference at all?" from the image classifier
+    (``Result.overall``), and any skipped files and duplicates. ``width`` defaults to the terminal's,
+    within 80-140.
     """
     width = width or min(max(shutil.get_terminal_size((100, 24)).columns, MIN_WIDTH), MAX_WIDTH)
     buffer = io.StringIO()
@@ -48,7 +50,8 @@ def findings_table(result: Any, max_rows: int = 15, *, width: int | None = None)
     shown = findings if result.mode == "verify" else significant
     if len(shown):
         console.print(_findings_table(result, shown, max_rows))
-    for line in _summary_lines(result, len(significant), max_rows) + _data_lines(result):
+    lines = _summary_lines(result, len(significant), max_rows) + _overall_lines(result) + _data_lines(result)
+    for line in lines:
         console.print(Text(line))
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
 
@@ -146,6 +149,11 @@ def _summary_lines(result: Any, n_significant: int, max_rows: int) -> list[str]:
         noun = "hypothesis" if rest == 1 else "hypotheses"
         lines.append(f"{rest} more {noun} tested on {where}, none significant")
     return lines
+
+
+def _overall_lines(result: Any) -> list[str]:
+    overall = getattr(result, "overall", None)
+    return [f"Overall: {overall['text']}"] if overall and overall.get("text") else []
 
 
 def _data_lines(result: Any) -> list[str]:

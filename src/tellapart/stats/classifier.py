@@ -1,0 +1,259 @@
+"""Is there any difference at all? A classifier learns it from image embeddings; held-out images judge it.
+
+A concept can only find a difference somebody named. This test needs no name: an L2-regularised logistic
+regression learns to tell set A from set B on the discovery half of the images (their backbone embeddings,
+standardised; the regularisation strength chosen by cross-validation within discovery), and is scored on the
+validation half, which it never saw. An embedding made of blocks of different widths (one per network
+stage) has each block scaled by 1 / sqrt(width) after standardising, so every block weighs the same in the
+penalty and the wide head does not drown out the earlier stages. The classifier's validation AUROC and a
+one-sided Mann-Whitney p-value (do held-out images of A score higher than those of B?) say whether the sets
+differ in any way the embedding can see. Nothing of the validation half is used before it is scored, so the
+p-value is exact under "no difference" whatever the model learned.
+
+Then: how much of that signal do the named findings account for? The same kind of model is fitted on the
+scores of the significant, unexplained findings (discovery half) and scored on validation. The explained
+share is
+
+    explained_share = clip((AUROC_named - 0.5) / (AUROC_images - 0.5), 0, 1)
+
+i.e. the part of the image classifier's separation above chance that the named findings alone reproduce
+(1 = they separate the sets as well as the images do; 0 = not at all, or there are none). It is undefined
+(None) when the image classifier does no better than chance. The findings were declared significant on the
+same validation images, so ``AUROC_named`` leans optimistic: the share is a description, not a test.
+
+Numbers only: embeddings and scores in, statistics and row indices out.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.preprocessing import StandardScaler
+
+from tellapart.stats.auroc import auroc, auroc_ci
+from tellapart.stats.split import check_groups
+from tellapart.stats.tests import rank_test
+
+# Inverse regularisation strengths tried by cross-validation (on standardised, block-scaled features): with
+# many more features than images, weakly regularised fits (large C) separated edited sets best.
+C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+MAX_FOLDS = 5
+N_EXAMPLES = 6
+
+
+def difference_test(
+    embeddings: ArrayLike,
+    groups: ArrayLike,
+    validation_mask: ArrayLike,
+    named_scores: ArrayLike | None = None,
+    seed: int = 0,
+    alpha: float = 0.05,
+    n_examples: int = N_EXAMPLES,
+    blocks: tuple[int, ...] | None = None,
+) -> dict[str, Any]:
+    """Test whether a classifier trained on the discovery half tells A from B on the validation half.
+
+    Parameters:
+        embeddings: images x features (e.g. the backbone's pooled features). Rows with a non-finite value
+            are left out.
+        groups: "a" or "b" per row.
+        validation_mask: True for validation rows, False for discovery rows.
+        named_scores: images x named findings (the concept scores of the significant, unexplained findings),
+            or None / zero columns when there are none. NaN scores are filled with the discovery median.
+        seed: seeds the cross-validation folds.
+        alpha: ``significant`` is ``p_value < alpha``.
+        n_examples: how many validation images of each set to return as most A-like / most B-like.
+        blocks: widths of the embedding's consecutive column blocks (summing to the number of columns);
+            None = one block.
+
+    Returns:
+        A dict:
+        ``auroc``, ``auroc_ci`` (low, high), ``p_value``, ``significant``: the image classifier on
+        validation images (AUROC of its A-vs-B decision value, 0.5 = chance; one-sided Mann-Whitney p);
+        ``named_auroc``: the named findings' model on validation (0.5 when there are none; None when the
+        test could not run); ``explained_share`` (see the module docstring; None when undefined);
+        ``n_named``: number of named findings used; ``c``: the regularisation chosen;
+        ``n_features``, ``n_discovery``, ``n_validation``: what the classifier saw;
+        ``most_a_like``: row indices of the validation images of set A with the highest decision values,
+        highest first; ``most_b_like``: of set B with the lowest, lowest first;
+        ``decision``: the decision value of every row (NaN for discovery and left-out rows);
+        ``reason``: None, or why the test could not run (then the numbers are NaN / None).
+    """
+    X = np.asarray(embeddings, dtype=np.float64)
+    labels = check_groups(np.asarray(groups))
+    validation = np.asarray(validation_mask, dtype=bool)
+    if X.ndim != 2 or X.shape[0] != labels.shape[0] or validation.shape != labels.shape:
+        raise ValueError(f"embeddings {X.shape}, groups {labels.shape} and validation_mask "
+                         f"{validation.shape} must have one row per image")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    y = labels == "a"
+    usable = np.isfinite(X).all(axis=1)
+    train, test = usable & ~validation, usable & validation
+    result = _empty(X.shape[1], int(train.sum()), int(test.sum()), len(labels))
+    reason = _cannot_run(y, train, test)
+    if reason:
+        return {**result, "reason": reason}
+
+    model = fit_classifier(X[train], y[train], seed, blocks)
+    decision = model.decision_function(X[test])
+    result["decision"][test] = decision
+    a_values, b_values = decision[y[test]], decision[~y[test]]
+    image_auroc = auroc(a_values, b_values)
+    result.update(
+        auroc=image_auroc,
+        auroc_ci=auroc_ci(a_values, b_values),
+        p_value=rank_test(a_values, b_values, "greater"),
+        c=model.C,
+    )
+    result["significant"] = bool(result["p_value"] < alpha)
+    result["most_a_like"], result["most_b_like"] = _extremes(result["decision"], y, test, n_examples)
+
+    named = _as_named(named_scores, len(labels))
+    result["n_named"] = int(named.shape[1])
+    result["named_auroc"] = named_auroc(named, y, train, test, seed)
+    result["explained_share"] = explained_share(result["named_auroc"], image_auroc)
+    return result
+
+
+def fit_classifier(
+    X: np.ndarray, y: np.ndarray, seed: int = 0, blocks: tuple[int, ...] | None = None
+) -> EmbeddingClassifier:
+    """Return a fitted classifier: standardise, scale each block by 1 / sqrt(width), L2 logistic regression.
+
+    ``y`` is boolean (True = set A). C is the value of ``C_GRID`` with the best pooled out-of-fold AUROC in
+    stratified cross-validation (folds shuffled with ``seed``; ties go to the stronger regularisation); with
+    fewer than 2 images of a set, the middle of the grid.
+    """
+    weights = _block_weights(X.shape[1], blocks)
+    folds = min(MAX_FOLDS, int(y.sum()), int((~y).sum()))
+    best_c = C_GRID[len(C_GRID) // 2]
+    if folds >= 2:
+        Z = StandardScaler().fit_transform(X) * weights
+        splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(Z, y))
+        best = -np.inf
+        for c in C_GRID:
+            out_of_fold = np.empty(len(y))
+            for fit_rows, held_rows in splits:
+                model = _logistic(c).fit(Z[fit_rows], y[fit_rows])
+                out_of_fold[held_rows] = model.decision_function(Z[held_rows])
+            score = auroc(out_of_fold[y], out_of_fold[~y])
+            if score > best + 1e-9:
+                best, best_c = score, c
+    return EmbeddingClassifier(StandardScaler().fit(X), weights, best_c).fit(X, y)
+
+
+class EmbeddingClassifier:
+    """Standardise with a fitted scaler, weight the columns, then an L2 logistic regression with ``C = c``."""
+
+    def __init__(self, scaler: StandardScaler, weights: np.ndarray, c: float) -> None:
+        self.scaler, self.weights, self.C = scaler, weights, float(c)
+        self.model = _logistic(self.C)
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> EmbeddingClassifier:
+        """Fit the logistic regression on the transformed ``X``; return self."""
+        self.model.fit(self._transform(X), y)
+        return self
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """Return the log-odds that each row belongs to set A."""
+        return self.model.decision_function(self._transform(X))
+
+    def _transform(self, X: np.ndarray) -> np.ndarray:
+        return self.scaler.transform(X) * self.weights
+
+
+def _logistic(c: float) -> LogisticRegression:
+    return LogisticRegression(C=c, max_iter=5000)
+
+
+def _block_weights(n_columns: int, blocks: tuple[int, ...] | None) -> np.ndarray:
+    blocks = tuple(blocks) if blocks else (n_columns,)
+    if sum(blocks) != n_columns or min(blocks) < 1:
+        raise ValueError(f"blocks {blocks} do not add up to the {n_columns} embedding columns")
+    return np.concatenate([np.full(width, 1.0 / np.sqrt(width)) for width in blocks])
+
+
+def named_auroc(
+    named: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, seed: int = 0
+) -> float:
+    """Return the validation AUROC of the same model fitted on the named findings' scores (discovery rows).
+
+    0.5 when there are no named findings; a single finding is scored directly in the direction the
+    discovery half shows (the model would only rescale it).
+    """
+    if named.shape[1] == 0:
+        return 0.5
+    named = _fill_nan(named, train)
+    if named.shape[1] == 1:
+        values = named[:, 0]
+        sign = 1.0 if auroc(values[train & y], values[train & ~y]) >= 0.5 else -1.0
+        decision = sign * values[test]
+    else:
+        decision = fit_classifier(named[train], y[train], seed).decision_function(named[test])
+    return auroc(decision[y[test]], decision[~y[test]])
+
+
+def explained_share(named: float | None, images: float | None) -> float | None:
+    """Return clip((named - 0.5) / (images - 0.5), 0, 1); None when undefined (images <= 0.5 or missing)."""
+    if named is None or images is None or not math.isfinite(named) or not math.isfinite(images):
+        return None
+    if images <= 0.5:
+        return None
+    return float(np.clip((named - 0.5) / (images - 0.5), 0.0, 1.0))
+
+
+def _empty(n_features: int, n_discovery: int, n_validation: int, n_rows: int) -> dict[str, Any]:
+    nan = float("nan")
+    return {
+        "auroc": nan, "auroc_ci": (nan, nan), "p_value": nan, "significant": False, "named_auroc": None,
+        "explained_share": None, "n_named": 0, "c": nan, "n_features": int(n_features),
+        "n_discovery": n_discovery, "n_validation": n_validation, "most_a_like": [], "most_b_like": [],
+        "decision": np.full(n_rows, np.nan), "reason": None,
+    }
+
+
+def _cannot_run(y: np.ndarray, train: np.ndarray, test: np.ndarray) -> str | None:
+    for name, rows in (("discovery", train), ("validation", test)):
+        for label, members in (("A", y), ("B", ~y)):
+            if (rows & members).sum() < 2:
+                return f"fewer than 2 usable images of set {label} in the {name} half"
+    return None
+
+
+def _extremes(
+    decision: np.ndarray, y: np.ndarray, test: np.ndarray, n: int
+) -> tuple[list[int], list[int]]:
+    a_rows = np.flatnonzero(test & y)
+    b_rows = np.flatnonzero(test & ~y)
+    most_a = a_rows[np.argsort(-decision[a_rows], kind="stable")][:n]
+    most_b = b_rows[np.argsort(decision[b_rows], kind="stable")][:n]
+    return [int(i) for i in most_a], [int(i) for i in most_b]
+
+
+def _as_named(named_scores: ArrayLike | None, n_rows: int) -> np.ndarray:
+    if named_scores is None:
+        return np.empty((n_rows, 0))
+    named = np.asarray(named_scores, dtype=np.float64)
+    if named.ndim == 1:
+        named = named[:, None]
+    if named.shape[0] != n_rows:
+        raise ValueError(f"named_scores has {named.shape[0]} rows for {n_rows} images")
+    return named
+
+
+def _fill_nan(named: np.ndarray, train: np.ndarray) -> np.ndarray:
+    """Replace NaN by the column's discovery median (0 when the column has none there)."""
+    if not np.isnan(named).any():
+        return named
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        medians = np.nanmedian(named[train], axis=0)
+    medians = np.where(np.isnan(medians), 0.0, medians)
+    return np.where(np.isnan(named), medians, named)
