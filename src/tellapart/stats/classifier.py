@@ -132,10 +132,12 @@ def fit_classifier(
     fewer than 2 images of a set, the middle of the grid.
     """
     weights = _block_weights(X.shape[1], blocks)
+    scaler = StandardScaler().fit(X)
+    basis = _row_space(scaler.transform(X) * weights)
     folds = min(MAX_FOLDS, int(y.sum()), int((~y).sum()))
     best_c = C_GRID[len(C_GRID) // 2]
     if folds >= 2:
-        Z = StandardScaler().fit_transform(X) * weights
+        Z = scaler.transform(X) * weights @ basis
         splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(Z, y))
         best = -np.inf
         for c in C_GRID:
@@ -146,14 +148,33 @@ def fit_classifier(
             score = auroc(out_of_fold[y], out_of_fold[~y])
             if score > best + 1e-9:
                 best, best_c = score, c
-    return EmbeddingClassifier(StandardScaler().fit(X), weights, best_c).fit(X, y)
+    return EmbeddingClassifier(scaler, weights, best_c, basis).fit(X, y)
+
+
+def _row_space(Z: np.ndarray) -> np.ndarray:
+    """Orthonormal basis (columns) of the span of the rows of ``Z``; the identity when rows outnumber columns.
+
+    With more features than images, an L2 logistic regression's weights lie in the span of the training rows
+    (the penalty removes any other component), so fitting in these coordinates gives the same decision
+    function as fitting on all the features, several times faster.
+    """
+    n, d = Z.shape
+    if n >= d:
+        return np.eye(d)
+    _, singular, vt = np.linalg.svd(Z, full_matrices=False)
+    keep = singular > singular[0] * 1e-10 if singular.size else singular.astype(bool)
+    return vt[keep].T
 
 
 class EmbeddingClassifier:
-    """Standardise with a fitted scaler, weight the columns, then an L2 logistic regression with ``C = c``."""
+    """Standardise with a fitted scaler, weight the columns, project on ``basis`` (see `_row_space`), then an
+    L2 logistic regression with ``C = c``."""
 
-    def __init__(self, scaler: StandardScaler, weights: np.ndarray, c: float) -> None:
+    def __init__(
+        self, scaler: StandardScaler, weights: np.ndarray, c: float, basis: np.ndarray | None = None
+    ) -> None:
         self.scaler, self.weights, self.C = scaler, weights, float(c)
+        self.basis = np.eye(len(weights)) if basis is None else basis
         self.model = _logistic(self.C)
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> EmbeddingClassifier:
@@ -166,7 +187,7 @@ class EmbeddingClassifier:
         return self.model.decision_function(self._transform(X))
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
-        return self.scaler.transform(X) * self.weights
+        return self.scaler.transform(X) * self.weights @ self.basis
 
 
 def _logistic(c: float) -> LogisticRegression:
