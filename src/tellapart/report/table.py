@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tellapart.phrasing import format_q
+from tellapart.stats.contract import MIN_VISIBLE_SHARE
 
 MIN_WIDTH = 80
 MAX_WIDTH = 140
@@ -31,7 +32,8 @@ def findings_table(result: Any, max_rows: int = 15, *, width: int | None = None)
     """Return the findings of ``result`` as plain text for a terminal.
 
     Lists the significant findings (at most ``max_rows``), numbered, with AUROC [CI] and q; findings a
-    stronger one accounts for are marked "(explained by: ...)". Then how many other hypotheses were
+    stronger one accounts for come next, marked "(explained by: ...)", and differences few images show
+    outright last. Then how many other hypotheses were
     tested, the one-line answer to "is there any difference at all?" from the image classifier
     (``Result.overall``), and any skipped files and duplicates. ``width`` defaults to the terminal's,
     within 80-140.
@@ -115,15 +117,31 @@ def _findings_table(result: Any, rows: Any, max_rows: int) -> Table:
     table.add_column("Finding", ratio=1, overflow="fold")
     table.add_column("AUROC [CI]", no_wrap=True)
     table.add_column("q", no_wrap=True)
-    for number, row in enumerate(rows.head(max_rows).itertuples(index=False), start=1):
-        sentence = plain_sentence(str(row.text))
-        if not row.significant:
-            sentence += " (not significant)"
-        elif isinstance(row.explained_by, str):
-            sentence += f" (explained by: {_phrase_of(result, row.explained_by)})"
-        q = format_p(row.q_value).removeprefix("q ").removeprefix("= ")
-        table.add_row(str(number), Text(sentence), format_auroc(row.auroc, row.auroc_ci), q)
+    rows = rows.head(max_rows)
+    explained = rows["explained_by"].map(lambda value: isinstance(value, str)).to_numpy(dtype=bool)
+    faint = ((rows["kind"] == "presence") & (rows[["share_a", "share_b"]].max(axis=1) < MIN_VISIBLE_SHARE)
+             ).to_numpy(dtype=bool) & ~explained
+    # Findings of their own first; then side effects of a stronger finding (each saying whose), then
+    # differences few images show outright.
+    groups = [rows[~explained & ~faint], rows[explained], rows[faint]]
+    number = 0
+    for group in groups:
+        if number and len(group):
+            table.add_section()
+        for row in group.itertuples(index=False):
+            number += 1
+            table.add_row(*_cells(result, row, number))
     return table
+
+
+def _cells(result: Any, row: Any, number: int) -> tuple[str, Text, str, str]:
+    sentence = plain_sentence(str(row.text))
+    if not row.significant:
+        sentence += " (not significant)"
+    elif isinstance(row.explained_by, str):
+        sentence += f" (explained by: {_phrase_of(result, row.explained_by)})"
+    q = format_p(row.q_value).removeprefix("q ").removeprefix("= ")
+    return str(number), Text(sentence), format_auroc(row.auroc, row.auroc_ci), q
 
 
 def _phrase_of(result: Any, concept_id: str) -> str:
