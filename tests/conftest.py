@@ -26,3 +26,22 @@ def library():
     from tellapart.concepts.library import ConceptLibrary
 
     return ConceptLibrary()
+
+
+def _count_scored(source):
+    """Make a real concept source count the images it scores (in ``source.scored``); return it."""
+    original = source.score
+    source.scored = 0
+
+    def score(images):
+        source.scored += len(images)
+        return original(images)
+
+    source.score = score
+    return source
+
+
+@pytest.fixture
+def count_scored():
+    """A function that makes a real concept source count the images it scores (``source.scored``)."""
+    return _count_scored

@@ -22,18 +22,6 @@ from tellapart.io import ImageSet
 ROOT = Path(__file__).parents[1]
 
 
-class CountingSource(ImageStatsSource):
-    """The real image-statistics source, counting how many images it had to score."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.scored = 0
-
-    def score(self, images):
-        self.scored += len(images)
-        return super().score(images)
-
-
 def _folder(images, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for i, img in enumerate(images):
@@ -46,8 +34,8 @@ def _rows(cache_dir: Path, source: str) -> int:
         return db.execute("SELECT COUNT(*) FROM scores WHERE source=?", (source,)).fetchone()[0]
 
 
-def test_second_run_scores_nothing_and_gives_the_same_matrix(pool, tmp_path):
-    counting = CountingSource()
+def test_second_run_scores_nothing_and_gives_the_same_matrix(pool, tmp_path, count_scored):
+    counting = count_scored(ImageStatsSource())
     library = ConceptLibrary([counting])
     sets = {"a": ImageSet.from_spec(pool[:20]), "b": ImageSet.from_spec(pool[20:40])}
     cache = ScoreCache(tmp_path / "cache")
@@ -58,8 +46,8 @@ def test_second_run_scores_nothing_and_gives_the_same_matrix(pool, tmp_path):
     np.testing.assert_array_equal(first.scores.to_numpy(), second.scores.to_numpy())
 
 
-def test_a_new_source_version_misses_the_cache(pool, tmp_path):
-    counting = CountingSource()
+def test_a_new_source_version_misses_the_cache(pool, tmp_path, count_scored):
+    counting = count_scored(ImageStatsSource())
     sets = {"a": ImageSet.from_spec(pool[:5])}
     cache = ScoreCache(tmp_path / "cache")
     ConceptLibrary([counting]).score_sets(sets, cache=cache)

@@ -20,18 +20,6 @@ from tellapart.stats import difference_test, explained_share, split_discovery_va
 from tellapart.synth import make_edited_pair
 
 
-class CountingSemantics(SemanticSource):
-    """The real semantic source, counting the images it ran through the model."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.scored = 0
-
-    def score(self, images):
-        self.scored += len(images)
-        return super().score(images)
-
-
 def _describe(pair, cache_dir, library, seed=0) -> tellapart.Result:
     return tellapart.describe(pair.set_a, pair.set_b, seed=seed, cache_dir=cache_dir, library=library,
                               progress=False)
@@ -50,8 +38,8 @@ def test_features_are_what_the_classifier_head_reads(pool):
     np.testing.assert_allclose(head, expected, atol=1e-5)
 
 
-def test_embeddings_come_with_the_scores_and_are_cached(pool, tmp_path):
-    semantic = CountingSemantics()
+def test_embeddings_come_with_the_scores_and_are_cached(pool, tmp_path, count_scored):
+    semantic = count_scored(SemanticSource())
     library = ConceptLibrary([semantic])
     sets = {"a": ImageSet.from_spec(pool[:6]), "b": ImageSet.from_spec(pool[4:10])}  # pool[4:6] twice
     cache = ScoreCache(tmp_path / "cache")
