@@ -19,7 +19,7 @@ from tellapart.concepts.cache import ScoreCache, default_cache_dir
 from tellapart.concepts.library import ConceptLibrary, ScoreTable
 from tellapart.io import ImageSet, UnreadableImage
 from tellapart.phrasing import finding_sentence, format_q
-from tellapart.stats import test_concepts, test_hypotheses_on_all
+from tellapart.stats import split_discovery_validation, test_concepts, test_hypotheses_on_all
 
 MIN_IMAGES = 10
 N_EXAMPLES = 6
@@ -164,8 +164,6 @@ def describe(
         table.scores, groups, seed=seed, alpha=alpha, max_hypotheses=max_hypotheses,
         correction=correction, thresholds=library.thresholds(), priority=library.priority(),
     )
-    from tellapart.stats import split_discovery_validation
-
     validation = split_discovery_validation(groups, seed)
     images = table.images.assign(split=np.where(validation, "validation", "discovery"))
     findings = _phrase(tested, library.concepts, table.scores, images, validation)
