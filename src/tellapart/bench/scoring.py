@@ -31,7 +31,7 @@ MATCH_QUANTILE = 0.99
 
 # Truth ids the library does not define yet, with the library concepts they specialise.
 EXTRA_PARENTS = {
-    "shape.triangle": ("shape.any",),
+    "learned.triangle": ("shape.any",),
     "learned.text": ("shape.any",),
     "learned.logo": ("shape.any",),
 }

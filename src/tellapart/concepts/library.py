@@ -12,6 +12,7 @@ concepts. Such a source counts as done for an image only when both its scores an
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import pandas as pd
 
 from tellapart.concepts.base import Concept, ConceptSource
 from tellapart.concepts.cache import ScoreCache
+from tellapart.concepts.learned import LearnedDetectors, shipped_available
 from tellapart.io import ImageRef, ImageSet, LoadedImage, UnreadableImage
 from tellapart.io.image import DecodedImage, Skipped
 
@@ -71,7 +73,12 @@ class ConceptLibrary:
         backend: a name recorded in results.
     """
 
-    def __init__(self, sources: Sequence[ConceptSource] | None = None, backend: str = BACKEND) -> None:
+    def __init__(
+        self,
+        sources: Sequence[ConceptSource] | None = None,
+        backend: str = BACKEND,
+        learned: LearnedDetectors | str | os.PathLike | None = "shipped",
+    ) -> None:
         self.sources = list(default_sources() if sources is None else sources)
         self.backend = backend
         self._columns = {s.name: [c.id for c in s.concepts()] for s in self.sources}
@@ -83,6 +90,28 @@ class ConceptLibrary:
         )
         dim = int(getattr(self._embedder, "embedding_dim", 0))
         self._embedding_columns = [f"dim{i}" for i in range(dim)]
+        self.learned = self._load_learned(learned)
+        if self.learned is not None:
+            self.concepts.update({c.id: c for c in self.learned.concepts})
+
+    def _load_learned(self, learned: LearnedDetectors | str | os.PathLike | None) -> LearnedDetectors | None:
+        """The learned detectors to derive from the embeddings ("shipped": the package's, if it has them)."""
+        if learned is None or self._embedder is None:
+            return None
+        if isinstance(learned, str) and learned == "shipped":
+            if not shipped_available():
+                return None
+            learned = LearnedDetectors.load()
+        elif not isinstance(learned, LearnedDetectors):
+            learned = LearnedDetectors.load(learned)
+        wanted = getattr(self._embedder, "embedding_version", None)
+        if learned.embedding_version != wanted or learned.weights.shape[1] != len(self._embedding_columns):
+            raise ValueError(
+                f"the learned detectors were trained on embedding version {learned.embedding_version} "
+                f"({learned.weights.shape[1]} features), but this library computes version {wanted} "
+                f"({len(self._embedding_columns)} features): retrain them with `tellapart train`"
+            )
+        return learned
 
     def thresholds(self) -> dict[str, float]:
         """Presence concept id -> the score at or above which an image counts as showing it."""
@@ -115,7 +144,10 @@ class ConceptLibrary:
     @property
     def version(self) -> str:
         """A string naming the backend and every source version (changes whenever scores would)."""
-        return ";".join([self.backend] + [f"{s.name}={s.version}" for s in self.sources])
+        parts = [self.backend] + [f"{s.name}={s.version}" for s in self.sources]
+        if self.learned is not None:
+            parts.append(f"learned={self.learned.version}")
+        return ";".join(parts)
 
     def score_sets(
         self,
@@ -150,6 +182,10 @@ class ConceptLibrary:
         if self._embedder is not None:
             width = len(self._embedding_columns)
             embeddings = np.vstack(embedded) if embedded else np.empty((0, width), dtype=np.float32)
+        if self.learned is not None:
+            # Derived from the (cached) embeddings: a matrix product, so not cached themselves.
+            matrix = np.hstack([matrix, self.learned.score_embeddings(embeddings)])
+            columns += [c.id for c in self.learned.concepts]
         return ScoreTable(
             scores=pd.DataFrame(matrix, columns=columns),
             images=pd.DataFrame(rows, columns=["set", "source", "key"]),

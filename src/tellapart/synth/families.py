@@ -5,7 +5,7 @@ notices. What a strength means in the edit's own unit is in each family's ``knob
 = 0.4 + 3.6 s px"). The ground truth is the concept id(s) of tellapart's library that name the difference,
 the direction ("a": the edited set A shows more of it; "b": less) and a reference sentence. Families no
 concept of today's library names (triangle, text, logo, rotation, zoom) still carry honest truth ids
-(``shape.triangle``, ``learned.text``...): no method scored on today's library can find them.
+(``learned.triangle``, ``learned.text``...): no method scored on today's library can find them.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def _shape_families(colour: str, position: str) -> list[Family]:
         ),
         Family(
             "triangle",
-            ("shape.triangle",),
+            ("learned.triangle",),
             "a",
             f"Set A images carry a solid triangle{where}",
             "base = height = (0.05 + 0.2 s) x shorter image side",
