@@ -120,13 +120,14 @@ class ConceptLibrary:
     def priority(self) -> dict[str, int]:
         """Concept id -> which of two about equally strong findings a person wants named first (lower first).
 
-        Detected objects and inserted marks, then named semantic categories, then pixel statistics, then
-        single ImageNet classes (1000 narrow labels, the noisiest evidence).
+        Detected objects and inserted marks, then named semantic categories, then pixel statistics and
+        learned detectors (trained on synthetic edits of photos, they also answer to a domain's style, e.g.
+        "logo" for clip-art), then single ImageNet classes (1000 narrow labels, the noisiest evidence).
         """
         has_children = {parent for c in self.concepts.values() for parent in c.parents}
 
         def rank(concept: Concept) -> int:
-            if concept.source == "stats":
+            if concept.source in ("stats", "learned"):
                 return 2
             if concept.source == "semantic":
                 return 1 if concept.id in has_children else 3
