@@ -104,7 +104,7 @@ class ConceptLibrary:
             learned = LearnedDetectors.load()
         elif not isinstance(learned, LearnedDetectors):
             learned = LearnedDetectors.load(learned)
-        wanted = getattr(self._embedder, "embedding_version", None)
+        wanted = self.embedding_version
         if learned.embedding_version != wanted or learned.weights.shape[1] != len(self._embedding_columns):
             raise ValueError(
                 f"the learned detectors were trained on embedding version {learned.embedding_version} "
@@ -134,6 +134,11 @@ class ConceptLibrary:
             return 0
 
         return {cid: rank(c) for cid, c in self.concepts.items()}
+
+    @property
+    def embedding_version(self) -> str | None:
+        """The cache version of the embeddings this library computes, or None without embeddings."""
+        return getattr(self._embedder, "embedding_version", None)
 
     @property
     def embedding_blocks(self) -> tuple[int, ...] | None:

@@ -103,9 +103,8 @@ def train_detectors(
         Concept(f"learned.{f.family}", f.phrase, "presence", parents=f.parents, synonyms=f.synonyms)
         for f in families
     )
-    embedder = library._embedder
     return LearnedDetectors(concepts, np.vstack(weights).astype(np.float32), np.asarray(biases, np.float32),
-                            embedder.embedding_version, info)
+                            library.embedding_version, info)
 
 
 def _embedding_library():
