@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(verify)
     verify.add_argument("--top-k", type=int, default=3, metavar="K",
                         help="test the K concepts closest to the text (default 3)")
+    verify.add_argument("--save", action="store_true",
+                        help="if the hypothesis holds, keep it in the findings store: later runs look for "
+                             "it in new data as the concept saved.<hypothesis>")
 
     bench = sub.add_parser(
         "bench", help="measure tellapart and peer methods on differences with known answers",
@@ -145,6 +148,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the score cache")
     parser.add_argument("--detectors", type=Path, metavar="FILE",
                         help="learned detectors from `tellapart train` (default: the shipped ones)")
+    parser.add_argument("--findings-store", type=Path, metavar="FILE",
+                        help="saved findings to offer as concepts, and where `verify --save` keeps them "
+                             "(default $TELLAPART_FINDINGS, else ~/.local/share/tellapart/findings.npz)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -178,10 +184,12 @@ def _cache_dir(args: argparse.Namespace) -> Path:
 
 
 def _library(args: argparse.Namespace):
-    """The default concept library, with the user's learned detectors when --detectors is given."""
+    """The default concept library, with --detectors and the saved findings (if the store exists)."""
     from tellapart.concepts.library import ConceptLibrary
+    from tellapart.findings_store import default_store_path
 
-    return ConceptLibrary(learned=args.detectors) if args.detectors else None
+    store = args.findings_store or default_store_path()
+    return ConceptLibrary(learned=args.detectors or "shipped", findings=store if store.is_file() else None)
 
 
 def _write_outputs(result, out: Path, json_path: Path | None) -> None:
@@ -211,6 +219,12 @@ def _run_verify(args, parser) -> int:
     result = verify(args.text, a, b, alpha=args.alpha, top_k=args.top_k, library=_library(args),
                     cache_dir=_cache_dir(args), use_cache=not args.no_cache, progress=not args.quiet)
     _write_outputs(result, args.out, args.json)
+    if args.save:
+        from tellapart.findings_store import default_store_path, save_finding
+
+        store = args.findings_store or default_store_path()
+        concept = save_finding(result, store)
+        print(f"Saved as the concept {concept.id} in {store}: later runs look for it.")
     return 0
 
 

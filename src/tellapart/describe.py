@@ -79,6 +79,9 @@ class Result:
     n_screened: int = 0
     sets: dict[str, ImageSet] = field(default_factory=dict, repr=False)
     ci_level: float = 0.95
+    embeddings: np.ndarray | None = field(default=None, repr=False)
+    embedding_blocks: tuple[int, ...] | None = None
+    embedding_version: str | None = None
     overall: dict[str, Any] | None = None
     _refs: dict[str, Any] | None = field(default=None, init=False, repr=False)
 
@@ -448,6 +451,9 @@ def _result(
         n_b=int((images["set"] == "b").sum()),
         backend=library.version,
         sets=sets,
+        embeddings=table.embeddings,
+        embedding_blocks=library.embedding_blocks,
+        embedding_version=library.embedding_version,
         **fields,
     )
 

@@ -71,6 +71,9 @@ class ConceptLibrary:
         sources: the concept sources; defaults to the offline backend (image statistics, inserted shapes,
             OpenCV detectors, ImageNet semantics rolled up WordNet).
         backend: a name recorded in results.
+        learned: detectors learned from synthetic edits, read from the embedding: "shipped" (the
+            package's), a file from ``tellapart train``, or None.
+        findings: saved findings (``tellapart verify --save``): a store file, or None.
     """
 
     def __init__(
@@ -78,6 +81,7 @@ class ConceptLibrary:
         sources: Sequence[ConceptSource] | None = None,
         backend: str = BACKEND,
         learned: LearnedDetectors | str | os.PathLike | None = "shipped",
+        findings: LearnedDetectors | str | os.PathLike | None = None,
     ) -> None:
         self.sources = list(default_sources() if sources is None else sources)
         self.backend = backend
@@ -90,7 +94,7 @@ class ConceptLibrary:
         )
         dim = int(getattr(self._embedder, "embedding_dim", 0))
         self._embedding_columns = [f"dim{i}" for i in range(dim)]
-        self.learned = self._load_learned(learned)
+        self.learned = _combine(self._load_learned(learned), self._load_learned(findings))
         if self.learned is not None:
             self.concepts.update({c.id: c for c in self.learned.concepts})
 
@@ -293,6 +297,20 @@ class ConceptLibrary:
             return None
         found = embeddings.get(key)
         return found if found is not None else np.full(len(self._embedding_columns), np.nan, np.float32)
+
+
+def _combine(*parts: LearnedDetectors | None) -> LearnedDetectors | None:
+    """One set of embedding detectors from several (learned ones, saved findings); None if there are none."""
+    present = [p for p in parts if p is not None]
+    if len(present) <= 1:
+        return present[0] if present else None
+    return LearnedDetectors(
+        tuple(c for p in present for c in p.concepts),
+        np.vstack([p.weights for p in present]),
+        np.concatenate([p.bias for p in present]),
+        present[0].embedding_version,
+        {"parts": [p.info for p in present]},
+    )
 
 
 def _batches(items: Sequence[ImageRef], size: int) -> Iterator[Sequence[ImageRef]]:

@@ -93,7 +93,7 @@ def train_detectors(
     for family in families:
         y = labels == family.family
         model = fit_classifier(X, y, seed=seed, blocks=library.embedding_blocks)
-        w, b = _fold(model)
+        w, b = fold_classifier(model)
         weights.append(w)
         biases.append(b)
         positives = X_test[test_labels == family.family] @ w + b
@@ -134,8 +134,8 @@ def _embed(
     return table.embeddings.astype(np.float64), table.images["set"].to_numpy()
 
 
-def _fold(model) -> tuple[np.ndarray, float]:
-    """The fitted classifier as one linear function of the raw embedding: (weights, bias)."""
+def fold_classifier(model) -> tuple[np.ndarray, float]:
+    """Return a fitted ``stats.classifier`` model as one linear function of the raw embedding: (w, b)."""
     coef = model.model.coef_.ravel()
     direction = model.basis @ coef * model.weights / model.scaler.scale_
     bias = float(model.model.intercept_[0] - model.scaler.mean_ @ direction)
