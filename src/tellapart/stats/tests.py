@@ -96,6 +96,13 @@ def _as_p_values(p_values: ArrayLike) -> np.ndarray:
     return p
 
 
+def _ascending(p_values: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validated p-values, an all-NaN array for the adjusted ones, and the non-NaN indices, smallest first."""
+    p = _as_p_values(p_values)
+    present = np.flatnonzero(~np.isnan(p))
+    return p, np.full(p.shape, np.nan), present[np.argsort(p[present], kind="stable")]
+
+
 def benjamini_hochberg(p_values: ArrayLike) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values (q-values) for the given p-values, in their order.
 
@@ -106,13 +113,10 @@ def benjamini_hochberg(p_values: ArrayLike) -> np.ndarray:
     Returns:
         A float array of q-values, the same length as ``p_values``.
     """
-    p = _as_p_values(p_values)
-    q = np.full(p.shape, np.nan)
-    present = np.flatnonzero(~np.isnan(p))
-    m = present.size
+    p, q, order = _ascending(p_values)
+    m = order.size
     if m == 0:
         return q
-    order = present[np.argsort(p[present], kind="stable")]
     scaled = p[order] * m / np.arange(1, m + 1)
     q[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
     return q
@@ -128,13 +132,10 @@ def holm(p_values: ArrayLike) -> np.ndarray:
     Returns:
         A float array of adjusted p-values, the same length as ``p_values``.
     """
-    p = _as_p_values(p_values)
-    q = np.full(p.shape, np.nan)
-    present = np.flatnonzero(~np.isnan(p))
-    m = present.size
+    p, q, order = _ascending(p_values)
+    m = order.size
     if m == 0:
         return q
-    order = present[np.argsort(p[present], kind="stable")]
     scaled = np.minimum(p[order] * (m - np.arange(m)), 1.0)
     q[order] = np.maximum.accumulate(scaled)
     return q
