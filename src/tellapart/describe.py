@@ -18,7 +18,7 @@ from tellapart.concepts.base import Concept
 from tellapart.concepts.cache import ScoreCache, default_cache_dir
 from tellapart.concepts.library import ConceptLibrary, ScoreTable
 from tellapart.io import ImageSet, UnreadableImage
-from tellapart.phrasing import finding_sentence, format_q
+from tellapart.phrasing import finding_sentence, format_p
 from tellapart.stats import split_discovery_validation, test_concepts, test_hypotheses_on_all
 
 MIN_IMAGES = 10
@@ -394,7 +394,7 @@ def overall_sentence(overall: dict[str, Any]) -> str:
         return f"The whole-image difference test did not run: {overall['reason']}."
     low, high = overall["auroc_ci"]
     evidence = f"image classifier AUROC {overall['auroc']:.2f} [{low:.2f}, {high:.2f}] on held-out images"
-    p = _format_p(overall["p_value"])
+    p = format_p(overall["p_value"], "p")
     share = overall["explained_share"]
     if status == "none":
         return (f"No difference detected: a classifier trained on the images themselves tells the sets apart "
@@ -410,12 +410,6 @@ def overall_sentence(overall: dict[str, Any]) -> str:
                 f"named findings explain {share:.0%} of it.")
     return (f"A difference exists and the named findings explain it: {evidence} ({p}), named findings "
             f"explain {share:.0%} of it.")
-
-
-def _format_p(p: float) -> str:
-    if not np.isfinite(p):
-        return "p = n/a"
-    return format_q(p).replace("q", "p", 1)
 
 
 def _examples(

@@ -12,11 +12,15 @@ from tellapart.stats.contract import MIN_VISIBLE_SHARE
 PREDICATE_VERBS = frozenset({"have", "carry", "contain", "show"})
 
 
-def format_q(q: float) -> str:
-    """Return ``"q < 0.001"`` or ``"q = 0.012"`` (two significant digits)."""
-    if q < 0.001:
-        return "q < 0.001"
-    return f"q = {q:.2g}" if q < 0.1 else f"q = {q:.2f}"
+def format_p(p: float | None, label: str = "q") -> str:
+    """Return ``"q < 0.001"``, ``"q = 0.012"`` (two significant digits) or ``"q = n/a"``; ``label="p"``
+    gives the same for a p-value."""
+    if p is None or not math.isfinite(float(p)):
+        return f"{label} = n/a"
+    p = float(p)
+    if p < 0.001:
+        return f"{label} < 0.001"
+    return f"{label} = {p:.2g}" if p < 0.1 else f"{label} = {p:.2f}"
 
 
 def format_value(value: float, unit: str = "") -> str:
@@ -51,7 +55,7 @@ def finding_sentence(
     ``direction`` is "a" when set A shows more of the concept, "b" when set B does; ``auroc`` and
     ``ci`` are for that stated direction (above 0.5 means the statement holds).
     """
-    evidence = f"AUROC {auroc:.2f} [{ci[0]:.2f}, {ci[1]:.2f}], {format_q(q_value).replace('q', p_label, 1)}"
+    evidence = f"AUROC {auroc:.2f} [{ci[0]:.2f}, {ci[1]:.2f}], {format_p(q_value, p_label)}"
     if concept.kind == "presence" and max(share_a, share_b) < MIN_VISIBLE_SHARE:
         how = "higher" if direction == "a" else "lower"
         return (f"Set A images score {how} than set B images on \u201c{concept.phrase}\u201d, "

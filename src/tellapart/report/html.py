@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 from tellapart.io.atomic import write_atomic
-from tellapart.phrasing import format_value
+from tellapart.phrasing import format_p, format_value
 from tellapart.report.json_report import tellapart_version
 from tellapart.report.plots import distribution_plot
-from tellapart.report.table import format_auroc, format_p, plain_sentence, set_title
+from tellapart.report.table import format_auroc, plain_sentence, set_title
 from tellapart.report.thumbnails import thumbnail_data_uri
 
 MAX_THUMBNAILS = 6

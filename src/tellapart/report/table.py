@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tellapart.phrasing import format_q
+from tellapart.phrasing import format_p
 from tellapart.stats.contract import MIN_VISIBLE_SHARE
 
 MIN_WIDTH = 80
@@ -85,13 +85,6 @@ def format_auroc(auroc: float, ci: Any) -> str:
     """Return ``"0.81 [0.72, 0.90]"`` (``"n/a"`` for undefined numbers)."""
     low, high = (ci if ci is not None else (math.nan, math.nan))
     return f"{_two(auroc)} [{_two(low)}, {_two(high)}]"
-
-
-def format_p(p: float, label: str = "q") -> str:
-    """Return ``"q < 0.001"``, ``"q = 0.012"`` or, with ``label="p"``, the same for a p-value."""
-    if p is None or not math.isfinite(float(p)):
-        return f"{label} = n/a"
-    return format_q(float(p)).replace("q", label, 1)
 
 
 def _two(value: Any) -> str:
