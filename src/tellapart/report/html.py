@@ -116,16 +116,19 @@ def _header(result: Any) -> str:
 
 
 def _verify_section(result: Any) -> str:
-    rows = "".join(
-        f"<tr><td>{_e(m.get('phrase', ''))}</td><td><code>{_e(m['concept'])}</code></td>"
-        f"<td>{_similarity(m.get('similarity'))}</td></tr>"
-        for m in result.matches
-    )
+    rows = [(_e(m.get("phrase", "")), f"<code>{_e(m['concept'])}</code>", _similarity(m.get("similarity")))
+            for m in result.matches]
     return (
         f"<h2>Hypothesis</h2>\n<p>&ldquo;{_e(result.hypothesis or '')}&rdquo;</p>\n"
-        "<table><thead><tr><th>matched concept</th><th>id</th><th>similarity</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>"
+        + _table(("matched concept", "id", "similarity"), rows)
     )
+
+
+def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """An HTML table; ``headers`` are plain text, ``rows`` hold cells that are already escaped HTML."""
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _similarity(value: Any) -> str:
@@ -309,17 +312,13 @@ def _others_section(result: Any) -> str:
     others = result.findings[~result.findings["significant"].astype(bool)]
     if not len(others):
         return ""
-    rows = "".join(
-        f"<tr><td>{_e(plain_sentence(str(r['text'])))}</td>"
-        f"<td>{_e(format_auroc(r['auroc'], r['auroc_ci']))}</td>"
-        f"<td>{_e(format_p(r['p_value'], 'p'))}</td><td>{_e(format_p(r['q_value']))}</td></tr>"
-        for r in others.to_dict(orient="records")
-    )
+    rows = [(_e(plain_sentence(str(r["text"]))), _e(format_auroc(r["auroc"], r["auroc_ci"])),
+             _e(format_p(r["p_value"], "p")), _e(format_p(r["q_value"])))
+            for r in others.to_dict(orient="records")]
     noun = "hypothesis" if len(others) == 1 else "hypotheses"
     return (
         f"<h2>Not significant</h2>\n<details><summary>{len(others)} other {noun} tested, none "
-        "significant</summary>\n<table><thead><tr><th>hypothesis</th><th>AUROC [CI]</th><th>p</th>"
-        f"<th>q</th></tr></thead><tbody>{rows}</tbody></table></details>"
+        "significant</summary>\n" + _table(("hypothesis", "AUROC [CI]", "p", "q"), rows) + "</details>"
     )
 
 
@@ -327,15 +326,9 @@ def _skipped_section(result: Any) -> str:
     skipped = result.skipped
     if skipped is None or not len(skipped):
         return "<h2>Skipped files</h2>\n<p>None.</p>"
-    rows = "".join(
-        f"<tr><td>{_e(str(r['set']).upper())}</td><td><code>{_e(r['source'])}</code></td>"
-        f"<td>{_e(r['reason'])}</td></tr>"
-        for r in skipped.to_dict(orient="records")
-    )
-    return (
-        f"<h2>Skipped files ({len(skipped)})</h2>\n<table><thead><tr><th>set</th><th>file</th>"
-        f"<th>reason</th></tr></thead><tbody>{rows}</tbody></table>"
-    )
+    rows = [(_e(str(r["set"]).upper()), f"<code>{_e(r['source'])}</code>", _e(r["reason"]))
+            for r in skipped.to_dict(orient="records")]
+    return f"<h2>Skipped files ({len(skipped)})</h2>\n" + _table(("set", "file", "reason"), rows)
 
 
 def _duplicates_section(result: Any) -> str:
@@ -344,12 +337,7 @@ def _duplicates_section(result: Any) -> str:
             "difference can be missed or measured smaller than it is.</p>")
     if duplicates is None or not len(duplicates):
         return "<h2>Images in both sets</h2>\n<p>None.</p>"
-    rows = "".join(
-        f"<tr><td><code>{_e(str(r['key'])[:12])}</code></td><td><code>{_e(r['source_a'])}</code></td>"
-        f"<td><code>{_e(r['source_b'])}</code></td></tr>"
-        for r in duplicates.to_dict(orient="records")
-    )
-    return (
-        f"<h2>Images in both sets ({len(duplicates)})</h2>\n{note}\n<table><thead><tr><th>content hash</th>"
-        f"<th>in set A</th><th>in set B</th></tr></thead><tbody>{rows}</tbody></table>"
-    )
+    rows = [tuple(f"<code>{_e(value)}</code>" for value in (str(r["key"])[:12], r["source_a"], r["source_b"]))
+            for r in duplicates.to_dict(orient="records")]
+    return (f"<h2>Images in both sets ({len(duplicates)})</h2>\n{note}\n"
+            + _table(("content hash", "in set A", "in set B"), rows))
