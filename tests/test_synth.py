@@ -113,16 +113,8 @@ def test_bad_knobs_and_names_fail_clearly(pool):
 
 def test_purity_concentration_and_multiple_edits(pool):
     dilution = lfw_pool(False, n=20, side=128)
-    pair = make_edited_pair(
-        pool,
-        [("noise", 0.8), ("border", 0.8)],
-        12,
-        12,
-        seed=3,
-        purity=0.5,
-        concentration=0.75,
-        dilution=dilution,
-    )
+    settings = dict(seed=3, purity=0.5, concentration=0.75, dilution=dilution)
+    pair = make_edited_pair(pool, [("noise", 0.8), ("border", 0.8)], 12, 12, **settings)
     assert len(pair.set_a) == len(pair.set_b) == 12
     assert [d.family for d in pair.differences] == ["noise", "border"]
     originals = {img.tobytes() for img in pool} | {img.tobytes() for img in dilution}
@@ -132,16 +124,7 @@ def test_purity_concentration_and_multiple_edits(pool):
     assert all(img.tobytes() in originals for img in pair.set_b)
     from_dilution = {img.tobytes() for img in dilution}
     assert sum(img.tobytes() in from_dilution for img in pair.set_b) == 3
-    again = make_edited_pair(
-        pool,
-        [("noise", 0.8), ("border", 0.8)],
-        12,
-        12,
-        seed=3,
-        purity=0.5,
-        concentration=0.75,
-        dilution=dilution,
-    )
+    again = make_edited_pair(pool, [("noise", 0.8), ("border", 0.8)], 12, 12, **settings)
     assert all(np.array_equal(x, y) for x, y in zip(pair.set_a, again.set_a, strict=True))
     null = make_edited_pair(pool, [("noise", 0.8)], 12, 12, seed=3, purity=0.0)
     assert null.is_null and null.truth["null"] and all(img.tobytes() in originals for img in null.set_a)
