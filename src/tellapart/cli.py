@@ -173,14 +173,15 @@ def _resolve_sets(args: argparse.Namespace, parser: argparse.ArgumentParser):
     return args.set_a, args.set_b
 
 
-def _cache_dir(args: argparse.Namespace) -> Path:
+def _cache_dir(args: argparse.Namespace) -> Path | None:
+    """--cache-dir, else $TELLAPART_CACHE_DIR, else OUT/cache (None without --out: the library default)."""
     import os
 
     if args.cache_dir is not None:
         return args.cache_dir
     if os.environ.get("TELLAPART_CACHE_DIR"):
         return Path(os.environ["TELLAPART_CACHE_DIR"])
-    return args.out / "cache"
+    return args.out / "cache" if args.out is not None else None
 
 
 def _library(args: argparse.Namespace):
@@ -249,17 +250,12 @@ def _run_demo(args, parser) -> int:
 
 
 def _run_bench(args, parser) -> int:
-    import os
-
     from tellapart.bench import run_bench
 
-    cache_dir = args.cache_dir
-    if cache_dir is None and not os.environ.get("TELLAPART_CACHE_DIR") and args.out is not None:
-        cache_dir = args.out / "cache"
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
     report = run_bench(args.suite, args.json, args.out, seed=args.seed, progress=not args.quiet,
-                       cache_dir=cache_dir)
+                       cache_dir=_cache_dir(args))
     print(report.markdown())
     return 0
 
