@@ -11,6 +11,7 @@ import pytest
 from tellapart.bench import (
     MATCH_THRESHOLD,
     METHODS,
+    PairContext,
     Scorer,
     SuiteConfig,
     calibrate_match_threshold,
@@ -51,10 +52,10 @@ def _matrix(shift: float, n: int = 40, k: int = 200, seed: int = 0) -> tuple[pd.
 def test_every_method_finds_a_clear_shift_first():
     scores, groups = _matrix(shift=2.0)
     for name, method in METHODS.items():
-        out = method.run(scores, groups, 0, {}, {})
+        out = method.run(scores, groups, PairContext(0, {}, {}))
         assert out.findings[0] == ("c0", "a"), name
         assert out.reported, name
-    flipped = method.run(scores, np.where(groups == "a", "b", "a"), 0, {}, {})
+    flipped = method.run(scores, np.where(groups == "a", "b", "a"), PairContext(0, {}, {}))
     assert flipped.findings[0] == ("c0", "b")
 
 
@@ -63,7 +64,7 @@ def test_on_pure_noise_tellapart_stays_silent_and_uncorrected_peers_do_not():
     for seed in range(5):
         scores, groups = _matrix(shift=0.0, seed=seed)
         for name, method in METHODS.items():
-            silent[name] += not method.run(scores, groups, seed, {}, {}).reported
+            silent[name] += not method.run(scores, groups, PairContext(seed, {}, {})).reported
     assert silent["tellapart"] >= 4 and silent["tellapart-holm"] >= 4
     assert silent["visdiff-t-test"] == 0  # 200 uncorrected tests at 0.05: something always passes
 

@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="test at most N hypotheses on the validation half (default 30)")
     describe.add_argument("--correction", choices=["bh", "holm"], default="bh",
                           help="multiple-testing correction: Benjamini-Hochberg (default) or Holm")
+    describe.add_argument("--describer", metavar="FILE",
+                          help="learned describer from `tellapart train` (default: the shipped one); "
+                               "'none' orders hypotheses by discovery AUROC instead")
 
     verify = sub.add_parser(
         "verify", help="test one hypothesis you wrote, e.g. 'set A images are darker'",
@@ -89,24 +92,36 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quiet", action="store_true", help="no progress bar")
 
     train = sub.add_parser(
-        "train", help="train detectors for edits no built-in concept names, on your own images if you like",
-        description="Train tellapart's learned detectors (overlaid text, clip-art logo, triangle, rotation, "
-                    "zoom): each family's edit is applied to images of a pool at random strengths, and a "
-                    "linear detector on the bundled backbone's embedding learns to recognise it. Train on "
-                    "your own images (--pool) so the detectors know your domain, then use them with "
-                    "`tellapart describe --detectors FILE`.",
-        epilog="examples:\n  tellapart train --pool xrays/ --out xray-detectors.npz\n"
-               "  tellapart train --out src/tellapart/data/learned_detectors.npz   # the shipped detectors",
+        "train", help="train the learned detectors and the describer, on your own images if you like",
+        description="Train what tellapart learns from synthetic differences. (1) Learned detectors: each "
+                    "synth family's edit is applied to images of a pool at random strengths, and a linear "
+                    "detector on the bundled backbone's embedding learns to recognise it. (2) The learned "
+                    "describer: pairs of sets with known edits are assembled from a bank of edited pool "
+                    "images scored by the whole library, and a small network learns which screened "
+                    "concepts are the true differences, with a curriculum (strong, pure, single edits "
+                    "first; then subtler, rarer, more diluted and more numerous). Writes OUT/"
+                    "learned_detectors.npz, OUT/describer.npz and OUT/curriculum.csv (the learning log). "
+                    "Use them with `tellapart describe --detectors OUT/learned_detectors.npz "
+                    "--describer OUT/describer.npz`.",
+        epilog="examples:\n  tellapart train --pool xrays/ --out xray-trained/\n"
+               "  tellapart train --findings --out my-trained/   # also learn from your saved findings\n"
+               "  tellapart train --out src/tellapart/data        # reproduce the shipped files",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     train.add_argument("--pool", type=Path,
                        help="a folder of base images (default: crops of the bundled sample photos)")
-    train.add_argument("--out", type=Path, default=Path("learned_detectors.npz"),
-                       help="where to write the detectors (default ./learned_detectors.npz)")
+    train.add_argument("--out", type=Path, default=Path("tellapart-trained"),
+                       help="folder for the trained files (default ./tellapart-trained)")
+    train.add_argument("--findings", nargs="?", type=Path, const=True, default=None, metavar="STORE",
+                       help="add the findings saved with `verify --save` as concepts and as describer "
+                            "training tasks (default store: $TELLAPART_FINDINGS, else "
+                            "~/.local/share/tellapart/findings.npz)")
     train.add_argument("--n-per-family", type=int, default=120, metavar="N",
-                       help="edited training images per family (default 120)")
-    train.add_argument("--seed", type=int, default=0, help="seed of the edits and the split (default 0)")
-    train.add_argument("--cache-dir", type=Path, help="embedding cache (default: none)")
+                       help="edited training images per family for the detectors (default 120)")
+    train.add_argument("--seed", type=int, default=0,
+                       help="seed of the edits, splits and training; same seed, same files (default 0)")
+    train.add_argument("--cache-dir", type=Path,
+                       help="score cache (default $TELLAPART_CACHE_DIR, else ~/.cache/tellapart)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     demo = sub.add_parser(
@@ -208,7 +223,8 @@ def _run_describe(args, parser) -> int:
     a, b = _resolve_sets(args, parser)
     result = describe(a, b, seed=args.seed, alpha=args.alpha, max_hypotheses=args.max_hypotheses,
                       correction=args.correction, library=_library(args), cache_dir=_cache_dir(args),
-                      use_cache=not args.no_cache, progress=not args.quiet)
+                      use_cache=not args.no_cache, progress=not args.quiet,
+                      describer=_describer(args.describer))
     _write_outputs(result, args.out, args.json)
     return 0
 
@@ -260,23 +276,59 @@ def _run_bench(args, parser) -> int:
     return 0
 
 
-def _run_train(args, parser) -> int:
-    from tellapart.concepts.cache import ScoreCache
-    from tellapart.synth import bundled_pool
-    from tellapart.synth.pools import folder_pool
-    from tellapart.train import train_detectors
+def _describer(value: str | None):
+    """--describer: None -> the shipped one, "none" -> untrained ordering, else a path."""
+    if value is None:
+        return "shipped"
+    return None if value.lower() == "none" else Path(value)
 
-    pool = folder_pool(args.pool) if args.pool else bundled_pool(TRAIN_POOL_SIZE, seed=args.seed + 1)
-    cache = ScoreCache(args.cache_dir) if args.cache_dir else None
-    detectors = train_detectors(pool, n_per_family=args.n_per_family, seed=args.seed, cache=cache,
-                                progress=not args.quiet)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    detectors.save(args.out)
-    print(f"Trained {len(detectors.concepts)} detectors on {len(pool)} base images; held-out AUROC "
-          "(edited vs unedited images):")
-    for name, value in detectors.info["held_out_auroc"].items():
-        print(f"  learned.{name:<10} {value:.3f}")
-    print(f"Written: {args.out}")
+
+def _run_train(args, parser) -> int:
+    import time
+
+    from tellapart.concepts.cache import ScoreCache, default_cache_dir
+    from tellapart.concepts.library import ConceptLibrary
+    from tellapart.findings_store import default_store_path
+    from tellapart.synth import FAMILY_NAMES, bundled_pool
+    from tellapart.synth.pools import folder_pool
+    from tellapart.train import build_bank, train_describer, train_detectors, training_pools
+
+    started = time.perf_counter()
+    findings = None
+    if args.findings is not None:
+        findings = default_store_path() if args.findings is True else args.findings
+        if not findings.is_file():
+            parser.error(f"no saved findings at {findings}: save some with `tellapart verify ... --save`")
+    user_pool = folder_pool(args.pool) if args.pool else None
+    pool = user_pool if user_pool is not None else bundled_pool(TRAIN_POOL_SIZE, seed=args.seed + 1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    cache = ScoreCache(args.cache_dir or default_cache_dir())
+    try:
+        detectors = train_detectors(pool, n_per_family=args.n_per_family, seed=args.seed, cache=cache,
+                                    progress=not args.quiet)
+        detectors.save(args.out / "learned_detectors.npz")
+        print(f"Trained {len(detectors.concepts)} detectors on {len(pool)} base images; held-out AUROC "
+              "(edited vs unedited images):")
+        for name, value in detectors.info["held_out_auroc"].items():
+            print(f"  learned.{name:<16} {value:.3f}")
+        library = ConceptLibrary(learned=detectors, findings=findings)
+        base, dilution, note = training_pools(args.seed, user_pool)
+        bank = build_bank(base, dilution, FAMILY_NAMES, library, seed=args.seed, cache=cache,
+                          progress=not args.quiet)
+    finally:
+        cache.close()
+    describer, log = train_describer(bank, seed=args.seed, progress=not args.quiet)
+    describer.save(args.out / "describer.npz")
+    log.to_csv(args.out / "curriculum.csv", index=False)
+    print(f"\nTrained the describer on {len(base)} base images x {len(FAMILY_NAMES)} families ({note}).")
+    print("Curriculum (held-out Acc@1 on the stage being trained, and on the hardest stage):")
+    for row in log.groupby("stage", sort=False).tail(1).itertuples():
+        print(f"  {row.stage:<12} after {row.tasks_seen:>5} tasks: {row.stage_accuracy:.2f}  "
+              f"(hard: {row.hard_accuracy:.2f})")
+    held_out = describer.info["held_out_top1"]
+    print("Held-out Acc@1 per stage, trained vs ordering by strength: " + ", ".join(
+        f"{k} {held_out['trained'][k]:.2f}/{held_out['by_strength'][k]:.2f}" for k in held_out["trained"]))
+    print(f"Written to {args.out}/ in {time.perf_counter() - started:.0f} s.")
     return 0
 
 

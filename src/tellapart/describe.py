@@ -16,10 +16,12 @@ import pandas as pd
 
 from tellapart.concepts.base import Concept
 from tellapart.concepts.cache import ScoreCache, default_cache_dir
+from tellapart.concepts.learned import LearnedDetectors
 from tellapart.concepts.library import ConceptLibrary, ScoreTable
 from tellapart.io import ImageSet, UnreadableImage
 from tellapart.phrasing import finding_sentence, format_p
 from tellapart.stats import split_discovery_validation, test_concepts, test_hypotheses_on_all
+from tellapart.stats.describer import LearnedDescriber, load_describer
 
 MIN_IMAGES = 10
 N_EXAMPLES = 6
@@ -60,6 +62,8 @@ class Result:
             most A-like, of set B most B-like), ``n_features``, ``n_discovery``, ``n_validation``, ``c``
             (the regularisation chosen), ``reason`` (why it did not run, else None).
             See ``tellapart.stats.classifier``.
+        learned: the library's embedding detectors (learned ones and saved findings), or None; the HTML
+            report draws where they fire on the example images (``LearnedDetectors.localise``).
     """
 
     findings: pd.DataFrame
@@ -83,6 +87,7 @@ class Result:
     embedding_blocks: tuple[int, ...] | None = None
     embedding_version: str | None = None
     overall: dict[str, Any] | None = None
+    learned: LearnedDetectors | None = field(default=None, repr=False)
     _refs: dict[str, Any] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -136,6 +141,7 @@ def describe(
     max_hypotheses: int = 30,
     correction: str = "bh",
     library: ConceptLibrary | None = None,
+    describer: LearnedDescriber | str | os.PathLike | None = "shipped",
     cache_dir: str | os.PathLike | None = None,
     use_cache: bool = True,
     progress: bool = True,
@@ -151,6 +157,10 @@ def describe(
             validation half; all of them count in the multiple-testing correction.
         correction: "bh" (Benjamini-Hochberg, the default) or "holm".
         library: the concept library; defaults to the offline backend.
+        describer: what chooses and orders the hypotheses on the discovery half: "shipped" (the learned
+            describer trained on synthetic pairs, ``tellapart.stats.describer``), a path to one made by
+            ``tellapart train``, a ``LearnedDescriber``, or None (order by discovery AUROC and concept
+            kind). It never touches the validation half, so p-values mean the same either way.
         cache_dir: where per-image scores are cached (default ``$TELLAPART_CACHE_DIR`` or
             ``~/.cache/tellapart``); ``use_cache=False`` turns the cache off.
         progress: show a progress bar while images are processed.
@@ -161,18 +171,24 @@ def describe(
     _check_alpha(alpha)
     library = library or ConceptLibrary()
     sets = _as_sets(a, b)
+    describer = load_describer(describer)
     table = _score(library, sets, cache_dir, use_cache, progress)
     groups = table.groups
+    thresholds = library.thresholds()
+    ranker = (None if describer is None
+              else describer.ranker(library.concepts, table.scores.columns, thresholds))
     tested = test_concepts(
         table.scores, groups, seed=seed, alpha=alpha, max_hypotheses=max_hypotheses,
-        correction=correction, thresholds=library.thresholds(), priority=library.priority(),
+        correction=correction, thresholds=thresholds, priority=library.priority(), ranker=ranker,
     )
     validation = split_discovery_validation(groups, seed)
     images = table.images.assign(split=np.where(validation, "validation", "discovery"))
     findings = _phrase(tested, library.concepts, table.scores, images, validation)
     overall = _overall(table, images, validation, findings, library.embedding_blocks, seed=seed, alpha=alpha)
+    backend = library.version + ("" if describer is None else f"; describer {describer.version}")
     return _result(table, images, findings, library, sets, seed=seed, alpha=alpha,
-                   n_screened=int(tested.attrs.get("n_screened", table.scores.shape[1])), overall=overall)
+                   n_screened=int(tested.attrs.get("n_screened", table.scores.shape[1])), overall=overall,
+                   backend=backend)
 
 
 def verify(
@@ -443,12 +459,12 @@ def _result(
         concepts=library.concepts,
         n_a=int((images["set"] == "a").sum()),
         n_b=int((images["set"] == "b").sum()),
-        backend=library.version,
         sets=sets,
         embeddings=table.embeddings,
         embedding_blocks=library.embedding_blocks,
         embedding_version=library.embedding_version,
-        **fields,
+        learned=library.learned,
+        **{"backend": library.version, **fields},
     )
 
 

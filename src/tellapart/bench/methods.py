@@ -18,10 +18,12 @@ image-text similarities, so that only the method differs:
   of the (z-scored) concept scores, i.e. the mean difference projected on each concept; set A is the
   slice. Ranked by absolute projection. Reports when the top projection is >= 0.25 pooled standard
   deviations (with equal set sizes: a standardised mean difference of 0.5, Cohen's "medium").
-- ``tellapart``: tellapart's full method (``stats.test_concepts``: discovery/validation split, rank test,
-  Benjamini-Hochberg at alpha 0.05, explaining-away); its findings are its significant ones only, those
-  explained by a stronger finding moved after the unexplained ones. Reports when anything is significant.
-  ``tellapart-holm`` is the same with Holm's correction.
+- ``tellapart``: tellapart's full method (``stats.test_concepts``: discovery/validation split, the
+  shipped learned describer choosing and ordering hypotheses on discovery, rank test, Benjamini-Hochberg
+  at alpha 0.05, explaining-away); its findings are its significant ones only, those explained by a
+  stronger finding moved after the unexplained ones. Reports when anything is significant.
+  ``tellapart-holm`` is the same with Holm's correction; ``tellapart-untrained`` the same without the
+  learned describer (hypotheses ordered by discovery AUROC and concept kind).
 
 Peers always output their full ranking (as in VisDiff's protocol); tellapart outputs only what passed.
 """
@@ -59,7 +61,18 @@ class Method:
 
     name: str
     reporting_rule: str
-    run: Callable[[pd.DataFrame, np.ndarray, int, dict[str, float], dict[str, int]], MethodOutput]
+    run: Callable[[pd.DataFrame, np.ndarray, PairContext], MethodOutput]
+
+
+@dataclass(frozen=True)
+class PairContext:
+    """What a method may know besides the scores: the seed, the library's presence thresholds and
+    priorities, and the learned describer's ranker for these columns (None without one)."""
+
+    seed: int
+    thresholds: dict[str, float]
+    priority: dict[str, int]
+    ranker: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None
 
 
 def _clean(scores: pd.DataFrame) -> np.ndarray:
@@ -80,9 +93,7 @@ def _ranked(columns: pd.Index, strength: np.ndarray, sign: np.ndarray) -> list[t
     return [(str(columns[j]), "a" if sign[j] > 0 else "b") for j in order if np.isfinite(strength[j])]
 
 
-def visdiff_auroc(
-    scores: pd.DataFrame, groups: np.ndarray, seed: int, thresholds: dict, priority: dict
-) -> MethodOutput:
+def visdiff_auroc(scores: pd.DataFrame, groups: np.ndarray, context: PairContext) -> MethodOutput:
     """Rank concepts by |AUROC - 0.5| on all images; report when the top AUROC is >= 0.7 (or <= 0.3)."""
     values = _clean(scores)
     auc, _ = mann_whitney_matrix(values[groups == "a"], values[groups == "b"])
@@ -91,9 +102,7 @@ def visdiff_auroc(
     return MethodOutput(_ranked(scores.columns, strength, auc - 0.5), top + 0.5 >= AUROC_REPORT)
 
 
-def visdiff_diff_of_means(
-    scores: pd.DataFrame, groups: np.ndarray, seed: int, thresholds: dict, priority: dict
-) -> MethodOutput:
+def visdiff_diff_of_means(scores: pd.DataFrame, groups: np.ndarray, context: PairContext) -> MethodOutput:
     """Rank concepts by the difference of set means of min-max scaled scores; report when the top >= 0.1."""
     values = _clean(scores)
     low, high = values.min(axis=0), values.max(axis=0)
@@ -104,9 +113,7 @@ def visdiff_diff_of_means(
     return MethodOutput(_ranked(scores.columns, np.abs(diff), diff), top >= DIFF_OF_MEANS_REPORT)
 
 
-def visdiff_t_test(
-    scores: pd.DataFrame, groups: np.ndarray, seed: int, thresholds: dict, priority: dict
-) -> MethodOutput:
+def visdiff_t_test(scores: pd.DataFrame, groups: np.ndarray, context: PairContext) -> MethodOutput:
     """Rank concepts by Welch's t-test p-value; report when any uncorrected p < 0.05."""
     values = _clean(scores)
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
@@ -119,9 +126,7 @@ def visdiff_t_test(
     return MethodOutput(_ranked(scores.columns, strength, np.nan_to_num(t)), bool((p < T_TEST_REPORT).any()))
 
 
-def domino(
-    scores: pd.DataFrame, groups: np.ndarray, seed: int, thresholds: dict, priority: dict
-) -> MethodOutput:
+def domino(scores: pd.DataFrame, groups: np.ndarray, context: PairContext) -> MethodOutput:
     """Rank concepts by |slice mean - dataset mean| of z-scored scores (A is the slice); report >= 0.25."""
     values = _clean(scores)
     sd = values.std(axis=0)
@@ -131,19 +136,20 @@ def domino(
     return MethodOutput(_ranked(scores.columns, np.abs(projection), projection), top >= DOMINO_REPORT)
 
 
-def _tellapart(correction: str) -> Callable[[pd.DataFrame, np.ndarray, int, dict, dict], MethodOutput]:
-    def run(
-    scores: pd.DataFrame, groups: np.ndarray, seed: int, thresholds: dict, priority: dict
-) -> MethodOutput:
+def _tellapart(
+    correction: str, trained: bool
+) -> Callable[[pd.DataFrame, np.ndarray, PairContext], MethodOutput]:
+    def run(scores: pd.DataFrame, groups: np.ndarray, context: PairContext) -> MethodOutput:
         table = test_concepts(
             scores,
             groups,
-            seed=seed,
+            seed=context.seed,
             alpha=0.05,
             max_hypotheses=30,
             correction=correction,
-            thresholds=thresholds,
-            priority=priority,
+            thresholds=context.thresholds,
+            priority=context.priority,
+            ranker=context.ranker if trained else None,
         )
         significant = table[table["significant"]]
         unexplained = significant[significant["explained_by"].isna()]
@@ -158,10 +164,16 @@ METHODS: dict[str, Method] = {
     m.name: m
     for m in (
         Method(
-            "tellapart", "any finding with Benjamini-Hochberg q < 0.05 on held-out images", _tellapart("bh")
+            "tellapart", "any finding with Benjamini-Hochberg q < 0.05 on held-out images",
+            _tellapart("bh", trained=True),
         ),
         Method(
-            "tellapart-holm", "any finding with Holm-adjusted p < 0.05 on held-out images", _tellapart("holm")
+            "tellapart-untrained", "any finding with Benjamini-Hochberg q < 0.05 on held-out images",
+            _tellapart("bh", trained=False),
+        ),
+        Method(
+            "tellapart-holm", "any finding with Holm-adjusted p < 0.05 on held-out images",
+            _tellapart("holm", trained=True),
         ),
         Method(
             "visdiff-auroc",

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tellapart.bench.methods import METHODS, Method
+from tellapart.bench.methods import METHODS, Method, PairContext
 from tellapart.bench.scoring import MATCH_QUANTILE, MATCH_THRESHOLD, Scorer
 from tellapart.bench.suites import (
     TIERS,
@@ -161,14 +161,12 @@ def _evaluate(
     groups: np.ndarray,
     methods: list[Method],
     scorer: Scorer,
-    thresholds: dict[str, float],
-    priority: dict[str, int],
-    seed: int,
+    context: PairContext,
 ) -> list[dict[str, Any]]:
     rows = []
     for method in methods:
         start = time.perf_counter()
-        output = method.run(scores, groups, seed, thresholds, priority)
+        output = method.run(scores, groups, context)
         seconds = time.perf_counter() - start
         # On a null pair only what the method reports counts (its ranking always exists).
         shown = output.findings if pair.differences or output.reported else []
@@ -198,6 +196,8 @@ def run_bench(
     cache_dir: str | os.PathLike | None = None,
     library: Any = None,
     methods: list[str] | None = None,
+    describer: Any = "shipped",
+    families: list[str] | None = None,
 ) -> BenchReport:
     """Run a benchmark suite and return its report.
 
@@ -211,6 +211,10 @@ def run_bench(
         cache_dir: the score cache (default ``$TELLAPART_CACHE_DIR`` or ``~/.cache/tellapart``).
         library: the concept library (default: the offline backend).
         methods: names of the methods to run (default all of ``METHODS``).
+        describer: the learned describer of the trained tellapart methods ("shipped", a path, a
+            ``LearnedDescriber``; None runs them untrained).
+        families: only synthetic pairs whose edits all come from these families (the held-out-family
+            protocol); real pairs are kept. Default: every family.
 
     Returns:
         A ``BenchReport`` with ``.markdown()`` and ``.to_dict()``.
@@ -218,6 +222,7 @@ def run_bench(
     from tellapart.concepts.cache import ScoreCache, default_cache_dir
     from tellapart.concepts.library import ConceptLibrary
     from tellapart.io import ImageSet
+    from tellapart.stats.describer import load_describer
 
     config = get_suite(suite)
     chosen = _methods(methods)
@@ -226,8 +231,9 @@ def run_bench(
     scorer = Scorer(library.concepts)
     thresholds = library.thresholds()
     priority = library.priority()
+    describer = load_describer(describer)
     cache = ScoreCache(cache_dir or default_cache_dir())
-    factory = PairFactory(config, seed)
+    factory = PairFactory(config, seed, families=families)
     notes = factory.notes
     rows: list[dict[str, Any]] = []
     pair_rows: list[dict[str, Any]] = []
@@ -243,7 +249,10 @@ def run_bench(
             table = library.score_sets(sets, cache=cache)
             keys.update(table.images["key"])
             scoring = time.perf_counter() - start
-            rows += _evaluate(pair, table.scores, table.groups, chosen, scorer, thresholds, priority, seed)
+            ranker = None if describer is None else describer.ranker(library.concepts, table.scores.columns,
+                                                                     thresholds)
+            context = PairContext(seed, thresholds, priority, ranker)
+            rows += _evaluate(pair, table.scores, table.groups, chosen, scorer, context)
             pair_rows.append(
                 {
                     "pair": pair.name,

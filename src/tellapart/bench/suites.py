@@ -138,16 +138,27 @@ def _draw(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
     return float(bounds[0] if bounds[0] == bounds[1] else rng.uniform(*bounds))
 
 
-def _family_name(kind: str, rng: np.random.Generator) -> str:
-    return f"tint_{HUES[int(rng.integers(len(HUES)))]}" if kind == "tint" else kind
+def _family_name(kind: str, rng: np.random.Generator, hues: tuple[str, ...] = HUES) -> str:
+    return f"tint_{hues[int(rng.integers(len(hues)))]}" if kind == "tint" else kind
 
 
 class PairFactory:
-    """Builds every pair of a suite from shared pools (made once, lazily)."""
+    """Builds every pair of a suite from shared pools (made once, lazily).
 
-    def __init__(self, config: SuiteConfig, seed: int) -> None:
+    ``families`` restricts synthetic pairs to edits from these family names (None: all of them).
+    """
+
+    def __init__(self, config: SuiteConfig, seed: int, families: list[str] | None = None) -> None:
         self.config = config
         self.seed = seed
+        unknown = sorted(set(families or ()) - set(FAMILY_NAMES))
+        if unknown:
+            raise ValueError(f"unknown families {unknown}; use any of {list(FAMILY_NAMES)}")
+        allowed = set(families or FAMILY_NAMES)
+        self.hues = tuple(h for h in HUES if f"tint_{h}" in allowed)
+        self.allowed_kinds = tuple(k for k in KINDS if k in allowed or (k == "tint" and self.hues))
+        if not self.allowed_kinds:
+            raise ValueError("no families left to draw pairs from")
         self.notes: list[str] = []
         self._base: list[np.ndarray] | None = None
         self._dilution: list[np.ndarray] | None = None
@@ -188,7 +199,7 @@ class PairFactory:
         rng = np.random.default_rng([self.seed, zlib.crc32(section.encode()), index])
         if n_edits is None:
             n_edits = 2 if rng.random() < spec.two_edit_share else 1
-        names = [_family_name(kinds[(index * 2 + j) % len(kinds)], rng) for j in range(n_edits)]
+        names = [_family_name(kinds[(index * 2 + j) % len(kinds)], rng, self.hues) for j in range(n_edits)]
         if len(set(names)) < len(names):
             names = names[:1]
         edits = [(name, _draw(rng, spec.strength)) for name in names]
@@ -212,7 +223,7 @@ class PairFactory:
     def kinds(self, section: str) -> list[str]:
         """The family kinds in a seeded random order (pairs cycle through them)."""
         rng = np.random.default_rng([self.seed, zlib.crc32(section.encode()), 7])
-        return [KINDS[i] for i in rng.permutation(len(KINDS))]
+        return [self.allowed_kinds[i] for i in rng.permutation(len(self.allowed_kinds))]
 
 
 def synthetic_pairs(factory: PairFactory) -> Iterator[BenchPair]:

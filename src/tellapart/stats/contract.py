@@ -16,6 +16,8 @@ image. Both return one row per tested hypothesis with these columns:
 - ``explained_by``: None, or the id of a stronger significant finding that accounts for this one
   (see ``tellapart.stats.explain``). Only significant findings are checked.
 - ``discovery_auroc``: the same AUROC on the discovery half (NaN in ``test_hypotheses_on_all``).
+- ``describer_score``: the learned describer's score on the discovery half (higher: more likely the cause
+  of the difference; NaN without a describer).
 - ``median_a``, ``median_b``: median score per set on the tested images.
 - ``share_a``, ``share_b``: share of each set's tested images scoring at or above the concept's
   threshold (presence concepts given in ``thresholds``; NaN otherwise).
@@ -27,7 +29,8 @@ Rows are sorted significant first, then by strength: ``auroc`` rounded to bins o
 ``priority`` (lower first: e.g. named objects before pixel statistics), then by exact ``auroc`` and
 ``p_value``. Before all of that, a presence concept that fewer than ``MIN_VISIBLE_SHARE`` of either set's
 images show outright (its score rises but stays under the threshold) sorts after the other significant
-findings: it is real but hard for a person to see.
+findings: it is real but hard for a person to see. With a learned describer (``ranker``), significant
+findings are sorted by its discovery score instead, which has learned all of this from synthetic pairs.
 ``DataFrame.attrs["n_screened"]`` holds the number of concepts looked at.
 """
 
@@ -39,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from tellapart.stats.auroc import auroc, auroc_ci
+from tellapart.stats.describer import DESCRIBER_SCREEN_LEVEL, Ranker
 from tellapart.stats.explain import explain_away
 from tellapart.stats.split import check_groups, split_discovery_validation
 from tellapart.stats.tests import CORRECTIONS, correct, mann_whitney_matrix, rank_test
@@ -61,8 +65,8 @@ MIN_VISIBLE_SHARE = 0.1
 
 COLUMNS = [
     "concept", "direction", "auroc", "auroc_ci_low", "auroc_ci_high", "p_value", "q_value", "significant",
-    "explained_by", "discovery_auroc", "median_a", "median_b", "share_a", "share_b", "n_a", "n_b",
-    "n_tested",
+    "explained_by", "discovery_auroc", "describer_score", "median_a", "median_b", "share_a", "share_b", "n_a",
+    "n_b", "n_tested",
 ]
 _DTYPES = {
     "concept": object, "direction": object, "significant": bool, "explained_by": object, "n_a": np.int64,
@@ -96,30 +100,50 @@ def _strength_bin(auroc_distance: np.ndarray) -> np.ndarray:
     return np.round(np.asarray(auroc_distance, dtype=np.float64) / STRENGTH_BIN)
 
 
+def screen(values: np.ndarray, labels: np.ndarray, screen_level: float = SCREEN_LEVEL
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The discovery screen: which columns vary and separate A from B at ``screen_level`` (one-sided).
+
+    Returns:
+        ``(eligible, auroc, one_sided_p)`` per column: a bool mask, the A-vs-B AUROC and the one-sided
+        p-value in the direction observed.
+    """
+    auc, two_sided = mann_whitney_matrix(values[labels == "a"], values[labels == "b"], "two-sided")
+    one_sided = np.minimum(two_sided / 2, 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        varies = np.nanmax(values, axis=0) > np.nanmin(values, axis=0)
+    eligible = varies & np.isfinite(auc) & (auc != 0.5) & (one_sided < screen_level)
+    return eligible, auc, one_sided
+
+
 def _select(
     values: np.ndarray,
     labels: np.ndarray,
     max_hypotheses: int,
     screen_level: float,
     priority: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+    ranker: Ranker | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Choose columns to validate from discovery images alone.
 
     Returns:
-        ``(columns, discovery_auroc)``: column indices, furthest AUROC from 0.5 first, and the A-vs-B
-        AUROC of every column on discovery.
+        ``(columns, discovery_auroc, describer_score)``: column indices in ranking order (the describer's
+        when ``ranker`` is given, else furthest AUROC from 0.5 first with ``priority`` breaking near-ties),
+        the A-vs-B AUROC of every column on discovery, and the describer's score of every column (NaN for
+        columns it did not score, or all NaN without a ranker).
     """
-    S_a, S_b = values[labels == "a"], values[labels == "b"]
-    auc, two_sided = mann_whitney_matrix(S_a, S_b, "two-sided")
-    one_sided = np.minimum(two_sided / 2, 1.0)  # in the direction observed on discovery
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
-        varies = np.nanmax(values, axis=0) > np.nanmin(values, axis=0)
-    eligible = varies & np.isfinite(auc) & (auc != 0.5) & (one_sided < screen_level)
+    eligible, auc, one_sided = screen(values, labels, screen_level)
     strength = np.where(eligible, np.abs(auc - 0.5), -1.0)
-    order = np.lexsort((one_sided, -strength, priority, -_strength_bin(strength)))
+    described = np.full(values.shape[1], np.nan)
+    if ranker is not None and eligible.any():
+        candidates = np.flatnonzero(eligible)
+        described[candidates] = ranker(values, labels, candidates)
+        order = candidates[np.lexsort((-strength[candidates], -described[candidates]))]
+    else:
+        order = np.lexsort((one_sided, -strength, priority, -_strength_bin(strength)))
     chosen = order[: min(int(eligible.sum()), max_hypotheses)]
-    return chosen, auc
+    return chosen, auc, described
 
 
 def _row(
@@ -165,6 +189,7 @@ def _finish(
     correction: str,
     explain_directions: dict[str, str],
     priority: dict[str, int],
+    described: bool = False,
 ) -> pd.DataFrame:
     """Correct, explain away among significant findings, sort, and return the table."""
     if not rows:
@@ -177,10 +202,14 @@ def _finish(
     table["_hidden"] = hidden
     table["_bin"] = _strength_bin(table["auroc"] - 0.5)
     table["_priority"] = table["concept"].map(lambda cid: priority.get(cid, 0))
-    table = table.sort_values(
-        ["significant", "_hidden", "_bin", "_priority", "auroc", "p_value", "concept"],
-        ascending=[False, True, False, True, False, True, True], kind="stable",
-    ).drop(columns=["_hidden", "_bin", "_priority"]).reset_index(drop=True)
+    if described:
+        keys = ["significant", "describer_score", "auroc", "p_value", "concept"]
+        ascending = [False, False, False, True, True]
+    else:
+        keys = ["significant", "_hidden", "_bin", "_priority", "auroc", "p_value", "concept"]
+        ascending = [False, True, False, True, False, True, True]
+    table = table.sort_values(keys, ascending=ascending, kind="stable").drop(
+        columns=["_hidden", "_bin", "_priority"]).reset_index(drop=True)
     strongest_first = table.loc[table["significant"], "concept"].tolist()
     explained = explain_away(scores, labels, strongest_first, alpha, explain_directions)
     table["explained_by"] = pd.Series([explained.get(cid) for cid in table["concept"]], dtype=object)
@@ -196,8 +225,9 @@ def test_concepts(
     max_hypotheses: int = 30,
     correction: str = "bh",
     thresholds: dict[str, float] | None = None,
-    screen_level: float = SCREEN_LEVEL,
+    screen_level: float | None = None,
     priority: dict[str, int] | None = None,
+    ranker: Ranker | None = None,
 ) -> pd.DataFrame:
     """Find which concepts tell set A from set B, with held-out evidence.
 
@@ -210,6 +240,10 @@ def test_concepts(
     exactly these hypotheses, ``significant`` is ``q_value < alpha``, and significant findings are
     explained away strongest first on validation images. ``priority`` (concept id -> int, lower first,
     default 0) orders concepts of about equal strength, in the discovery ranking and in the output.
+    ``ranker`` (a learned describer's ``LearnedDescriber.ranker``) replaces that ordering: called with the
+    discovery scores, labels and the screened column indices, it returns one score per column (higher
+    first), which chooses the hypotheses and orders the significant findings and the explaining-away.
+    ``screen_level`` defaults to ``SCREEN_LEVEL`` without a ranker and ``DESCRIBER_SCREEN_LEVEL`` with one.
 
     Returns:
         One row per validated hypothesis (columns in the module docstring; empty when no concept passes
@@ -217,6 +251,8 @@ def test_concepts(
         ``attrs["n_validation"]`` (images per half).
     """
     _check_settings(alpha, correction)
+    if screen_level is None:
+        screen_level = SCREEN_LEVEL if ranker is None else DESCRIBER_SCREEN_LEVEL
     if not 0 < screen_level <= 1:
         raise ValueError(f"screen_level must be in (0, 1], got {screen_level}")
     labels = _check_inputs(scores, groups, min_per_group=2)
@@ -226,8 +262,8 @@ def test_concepts(
     validation = split_discovery_validation(labels, seed)
     priority = priority or {}
     ranks = np.array([priority.get(cid, 0) for cid in scores.columns], dtype=np.int64)
-    chosen, discovery_auc = _select(values[~validation], labels[~validation], max_hypotheses, screen_level,
-                                    ranks)
+    chosen, discovery_auc, described = _select(values[~validation], labels[~validation], max_hypotheses,
+                                               screen_level, ranks, ranker)
 
     thresholds = thresholds or {}
     validation_labels = labels[validation]
@@ -240,9 +276,10 @@ def test_concepts(
                    thresholds.get(concept_id))
         shown = discovery_auc[column]
         row["discovery_auroc"] = float(shown if direction == "a" else 1 - shown)
+        row["describer_score"] = float(described[column])
         rows.append(row)
     table = _finish(rows, scores.iloc[np.flatnonzero(validation)], validation_labels, alpha, correction,
-                    directions, priority)
+                    directions, priority, described=ranker is not None)
     table.attrs.update(n_screened=int(scores.shape[1]), n_discovery=int((~validation).sum()),
                        n_validation=int(validation.sum()), seed=seed, screen_level=screen_level)
     return table
@@ -285,6 +322,7 @@ def test_hypotheses_on_all(
         row = _row(concept_id, scores[concept_id].to_numpy(dtype=np.float64), labels,
                    directions.get(concept_id), thresholds.get(concept_id))
         row["discovery_auroc"] = float("nan")
+        row["describer_score"] = float("nan")
         rows.append(row)
     stated = {cid: d for cid, d in directions.items() if cid in unique_ids}
     table = _finish(rows, scores, labels, alpha, correction, stated, priority or {})

@@ -1,0 +1,253 @@
+"""The learned describer: which screened concepts are the *cause* of a difference, from discovery data only.
+
+On the discovery half, many concepts tell A from B: the true difference, its side effects (a pasted
+rectangle raises edge density and shifts colour), and chance. The untrained ranking orders them by AUROC
+distance with a fixed source priority. The learned describer instead scores each concept from a small set
+of features of the discovery images (how strongly and how consistently it separates the sets, whether only
+some images move, how it compares with and correlates with the strongest concepts, what kind of concept it
+is) with a small neural network trained on pairs of sets whose differences tellapart made itself
+(``tellapart.train.describer``, with a curriculum).
+
+Its scores only *order* the hypotheses, on discovery data: which ones are validated, in which order they
+are reported and explained away. Every reported effect size and p-value still comes from the validation
+half, corrected over every hypothesis tested, so a describer can cost power but never validity.
+
+The shipped weights are ``tellapart/data/describer.npz`` (made by ``tellapart train``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats as scipy_stats
+
+from tellapart.stats.tests import mann_whitney_matrix
+
+SHIPPED = "describer.npz"
+# With a describer, concepts are screened more loosely on discovery (one-sided p below this), because the
+# describer, not the p-value alone, decides which few become hypotheses.
+DESCRIBER_SCREEN_LEVEL = 0.1
+# Concept kinds the describer tells apart (by id prefix); semantic concepts are split into categories
+# (nodes with children) and single ImageNet classes.
+KINDS = ("stats", "shape", "detector", "semantic_category", "semantic_class", "learned", "saved", "other")
+TOP_CONTEXT = 10  # correlations are measured against this many strongest concepts
+FEATURES = (
+    "strength", "log_p", "relative_strength", "strength_rank", "effect_size", "tail_share", "median_share",
+    "visible_share_gap", "has_threshold", "nan_share", "corr_with_stronger", "corr_with_top", "is_general",
+    *(f"kind_{k}" for k in KINDS),
+)
+
+Ranker = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def concept_kinds(
+    concept_ids: Sequence[str], categories: set[str] | frozenset[str] = frozenset()
+) -> np.ndarray:
+    """Return int (n, 2): the index into ``KINDS`` of each concept id, and 1 when it is ``categories``
+    (the ids some concept names as its parent: a more general concept), else 0."""
+    out = np.empty((len(concept_ids), 2), dtype=np.int64)
+    for j, cid in enumerate(concept_ids):
+        source = cid.split(".", 1)[0]
+        if source == "semantic":
+            kind = "semantic_category" if cid in categories else "semantic_class"
+        else:
+            kind = source if source in KINDS else "other"
+        out[j] = KINDS.index(kind), cid in categories
+    return out
+
+
+def _filled(values: np.ndarray) -> np.ndarray:
+    """NaN replaced by the column median (all-NaN columns by 0)."""
+    if not np.isnan(values).any():
+        return values
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        medians = np.nan_to_num(np.nanmedian(values, axis=0))
+    return np.where(np.isnan(values), medians, values)
+
+
+def _within_set_ranks(values: np.ndarray, is_a: np.ndarray) -> np.ndarray:
+    """Per column, ranks within each set, standardised: the set difference removed before correlating."""
+    out = np.empty_like(values)
+    for mask in (is_a, ~is_a):
+        ranks = scipy_stats.rankdata(values[mask], axis=0)
+        ranks -= ranks.mean(axis=0)
+        sd = ranks.std(axis=0)
+        out[mask] = ranks / np.where(sd > 0, sd, 1.0)
+    return out
+
+
+def discovery_features(
+    values: np.ndarray,
+    labels: np.ndarray,
+    kinds: np.ndarray,
+    thresholds: np.ndarray,
+    candidates: np.ndarray,
+) -> np.ndarray:
+    """Return float32 (n_candidates, len(FEATURES)): the describer's view of each candidate column.
+
+    Parameters:
+        values: discovery scores (images x concepts), NaN allowed.
+        labels: "a" / "b" per row.
+        kinds: ``concept_kinds`` of every column (kind index, is a general concept).
+        thresholds: presence threshold per column (NaN for magnitude concepts).
+        candidates: indices of the columns to describe (those that passed the discovery screen).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    is_a = np.asarray(labels) == "a"
+    candidates = np.asarray(candidates, dtype=np.int64)
+    out = np.zeros((len(candidates), len(FEATURES)), dtype=np.float64)
+    if len(candidates) == 0:
+        return out.astype(np.float32)
+    raw = values[:, candidates]
+    nan_share = np.isnan(raw).mean(axis=0)
+    S = _filled(raw)
+    auc, p = mann_whitney_matrix(S[is_a], S[~is_a], "two-sided")
+    auc = np.nan_to_num(auc, nan=0.5)
+    strength = 2 * np.abs(auc - 0.5)
+    a_higher = auc >= 0.5
+    S_a, S_b = S[is_a], S[~is_a]
+    mean_a, mean_b = S_a.mean(axis=0), S_b.mean(axis=0)
+    pooled_sd = np.sqrt((S_a.var(axis=0) + S_b.var(axis=0)) / 2)
+    effect = np.abs(mean_a - mean_b) / np.where(pooled_sd > 0, pooled_sd, np.inf)
+
+    tail, median_share = np.empty(len(candidates)), np.empty(len(candidates))
+    for j in range(len(candidates)):
+        higher, lower = (S_a[:, j], S_b[:, j]) if a_higher[j] else (S_b[:, j], S_a[:, j])
+        tail[j] = np.mean(higher > np.quantile(lower, 0.9))
+        median_share[j] = np.mean(higher > np.median(lower))
+
+    threshold = np.asarray(thresholds, dtype=np.float64)[candidates]
+    has_threshold = np.isfinite(threshold)
+    safe = np.where(has_threshold, threshold, np.inf)
+    share_a, share_b = (S_a >= safe).mean(axis=0), (S_b >= safe).mean(axis=0)
+    visible_gap = np.where(has_threshold, np.abs(share_a - share_b), 0.0)
+
+    order = np.argsort(-strength, kind="stable")
+    rank = np.empty(len(candidates), dtype=np.float64)
+    rank[order] = np.arange(len(candidates))
+    top = order[:TOP_CONTEXT]
+    Z = _within_set_ranks(S, is_a)
+    corr = np.abs(Z.T @ Z[:, top]) / len(S)  # (candidates, top)
+    corr[top, np.arange(len(top))] = 0.0  # a concept's correlation with itself
+    stronger = rank[top][None, :] < rank[:, None]
+    corr_stronger = np.where(stronger, corr, 0.0).max(axis=1)
+
+    out[:, 0] = strength
+    out[:, 1] = np.minimum(-np.log10(np.maximum(p, 1e-300)), 12.0) / 12.0
+    out[:, 2] = strength / max(float(strength.max()), 1e-9)
+    out[:, 3] = np.log1p(rank) / np.log(100.0)
+    out[:, 4] = np.minimum(effect, 4.0) / 4.0
+    out[:, 5] = tail
+    out[:, 6] = median_share
+    out[:, 7] = visible_gap
+    out[:, 8] = has_threshold
+    out[:, 9] = nan_share
+    out[:, 10] = np.minimum(corr_stronger, 1.0)
+    out[:, 11] = np.minimum(corr.max(axis=1), 1.0)
+    kinds = np.asarray(kinds)[candidates]
+    out[:, 12] = kinds[:, 1]
+    out[np.arange(len(candidates)), 13 + kinds[:, 0]] = 1.0
+    return out.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class LearnedDescriber:
+    """A small network scoring how likely each screened concept is a true difference (higher first).
+
+    score = w2 . tanh(W1 x + b1) + b2 on the ``FEATURES`` of ``discovery_features``.
+
+    Attributes:
+        W1, b1, w2, b2: the network's weights (float32).
+        info: how it was trained (seed, families, curriculum log, held-out accuracy).
+    """
+
+    W1: np.ndarray
+    b1: np.ndarray
+    w2: np.ndarray
+    b2: float
+    info: dict
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """Return float64 (n,) scores for feature rows (n, len(FEATURES)); higher = more likely the cause."""
+        x = np.asarray(features, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != len(FEATURES):
+            raise ValueError(f"expected (n, {len(FEATURES)}) features, got {x.shape}")
+        hidden = np.tanh(x @ self.W1.T.astype(np.float64) + self.b1)
+        return hidden @ self.w2.astype(np.float64) + float(self.b2)
+
+    def ranker(self, concepts: Mapping[str, Any], columns: Sequence[str],
+               thresholds: Mapping[str, float]) -> Ranker:
+        """Return ``rank(values, labels, candidates) -> scores`` for a score matrix with ``columns``.
+
+        ``concepts`` maps ids to objects with ``parents`` (the library's concepts: semantic ids that are
+        some concept's parent count as categories); ``thresholds`` holds the presence thresholds. This is
+        what ``stats.test_concepts(ranker=...)`` calls on the discovery half.
+        """
+        categories = {parent for concept in concepts.values() for parent in concept.parents}
+        kinds = concept_kinds(list(columns), categories)
+        threshold = np.array([thresholds.get(cid, np.nan) for cid in columns], dtype=np.float64)
+
+        def rank(values: np.ndarray, labels: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+            return self.score(discovery_features(values, labels, kinds, threshold, candidates))
+
+        return rank
+
+    @property
+    def version(self) -> str:
+        """A short digest of the weights (recorded in results)."""
+        import hashlib
+
+        blob = b"".join(np.ascontiguousarray(a, dtype=np.float32).tobytes()
+                        for a in (self.W1, self.b1, self.w2, np.float32([self.b2])))
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the describer to ``path`` (.npz, atomically); return the path."""
+        import io
+
+        from tellapart.io.atomic import write_atomic
+
+        meta = np.frombuffer(json.dumps({"features": list(FEATURES), "info": self.info},
+                                        sort_keys=True).encode(), dtype=np.uint8)
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, W1=self.W1.astype(np.float32), b1=self.b1.astype(np.float32),
+                            w2=self.w2.astype(np.float32), b2=np.float32([self.b2]), meta=meta)
+        return write_atomic(path, buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None) -> LearnedDescriber:
+        """Load a describer from ``path``, or the shipped one when None; ValueError if its features differ."""
+        if path is None:
+            with resources.as_file(resources.files("tellapart").joinpath("data", SHIPPED)) as shipped:
+                return cls.load(shipped)
+        with np.load(path) as data:
+            meta = json.loads(bytes(data["meta"]).decode())
+            arrays = {k: data[k].astype(np.float32) for k in ("W1", "b1", "w2", "b2")}
+        if tuple(meta["features"]) != FEATURES:
+            raise ValueError(f"{path}: made for other features ({meta['features']}); retrain with "
+                             "`tellapart train`")
+        return cls(arrays["W1"], arrays["b1"], arrays["w2"], float(arrays["b2"][0]), meta.get("info", {}))
+
+
+def shipped_describer_available() -> bool:
+    """True when the package ships a trained describer."""
+    return resources.files("tellapart").joinpath("data", SHIPPED).is_file()
+
+
+def load_describer(describer: LearnedDescriber | str | os.PathLike | None) -> LearnedDescriber | None:
+    """Resolve a ``describer`` argument: "shipped" (the package's, None if it has none), a path, an
+    instance, or None (the untrained ranking)."""
+    if describer is None or isinstance(describer, LearnedDescriber):
+        return describer
+    if isinstance(describer, str) and describer == "shipped":
+        return LearnedDescriber.load() if shipped_describer_available() else None
+    return LearnedDescriber.load(describer)

@@ -1,0 +1,463 @@
+"""Train the learned describer on synthetic pairs of sets, with a curriculum.
+
+1. A *bank* of scored images: every base image of a pool, unedited, and once per synth family, edited at
+   a random strength (plus unedited images of a third pool that dilutes sets). Every row is scored once by
+   the full concept library (cached by content hash).
+2. *Tasks*: pairs of sets assembled from bank rows with known differences, exactly as the benchmark draws
+   them (strength, purity, concentration, one or two edits; A and B randomly swapped so the describer
+   cannot learn "set A is the edited one"). Only a task's discovery view is used: the concepts passing the
+   discovery screen (``stats.contract.screen``), their ``discovery_features`` and which are true.
+   Approximation: an image drawn for two edits carries one of them (each bank row carries one edit).
+3. *Training*: the describer's scores over a task's candidates go through a softmax; the loss is minus the
+   log of the probability mass on the true concepts (Acc@1 is what this optimises). Adam, full batches of
+   tasks, deterministic for a seed.
+4. *Curriculum*: stages from the benchmark's easy tier to its hard tier (strong, pure, single edits first;
+   then smaller, rarer, more diluted and more numerous). Training stays on a stage (with a share of
+   earlier stages' tasks, so it does not forget) until held-out Acc@1 on that stage passes its threshold
+   or stops improving; every evaluation is logged. ``curriculum=False`` draws every batch from all stages
+   alike, with the same number of tasks: the curves of the two are what ``benchmarks/curriculum.py`` shows.
+
+Held-out accuracy is measured on tasks built from base images no training task uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from tellapart.stats.contract import screen
+from tellapart.stats.describer import (
+    DESCRIBER_SCREEN_LEVEL,
+    FEATURES,
+    LearnedDescriber,
+    concept_kinds,
+    discovery_features,
+)
+
+HIDDEN = 16
+STRENGTH_RANGE = (0.08, 1.0)  # every bank edit is drawn at a strength in this range
+DISCOVERY_SIZES = (20, 30, 50)  # images per set in a task's discovery half (bench: 40 or 100 per set)
+EVAL_TASKS = 80  # held-out tasks per stage
+FINDING_TASKS = 20  # training tasks per saved finding (``tellapart train --findings``)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """How a curriculum stage draws its tasks (ranges sampled uniformly per task)."""
+
+    name: str
+    strength: tuple[float, float]
+    purity: tuple[float, float]
+    concentration: tuple[float, float]
+    two_edit_share: float
+    advance_at: float  # share of the stage's reachable held-out Acc@1 that moves training to the next one
+
+
+def curriculum_stages() -> tuple[Stage, ...]:
+    """The stages, easiest first; the first, third and last are the benchmark's tiers."""
+    from tellapart.bench.suites import TIER_SPECS
+
+    easy, medium, hard = (TIER_SPECS[t] for t in ("easy", "medium", "hard"))
+    return (
+        Stage("easy", easy.strength, easy.purity, easy.concentration, easy.two_edit_share, 0.8),
+        Stage("easy-medium", (0.5, 0.85), (0.8, 1.0), (0.9, 1.0), 0.1, 0.75),
+        Stage("medium", medium.strength, medium.purity, medium.concentration, 0.25, 0.7),
+        Stage("medium-hard", (0.2, 0.5), (0.4, 0.75), (0.6, 0.9), 0.4, 0.7),
+        Stage("hard", hard.strength, hard.purity, hard.concentration, hard.two_edit_share, 2.0),
+    )
+
+
+@dataclass
+class Bank:
+    """Scored images for assembling tasks.
+
+    Attributes:
+        scores: float32 (rows, concepts).
+        concept_ids: the columns.
+        kinds: ``concept_kinds`` of the columns; thresholds: presence threshold per column (NaN if none).
+        base: base image index per row (-1 for dilution rows); family: the edit ("" when unedited);
+        strength: the edit's strength (NaN when unedited).
+    """
+
+    scores: np.ndarray
+    concept_ids: list[str]
+    kinds: np.ndarray
+    thresholds: np.ndarray
+    base: np.ndarray
+    family: np.ndarray
+    strength: np.ndarray
+    truths: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
+
+    def rows(self, base: int, family: str) -> int:
+        """Index of the row of ``base`` with edit ``family`` ("" = unedited)."""
+        return int(self._index[(base, family)])
+
+    def __post_init__(self) -> None:
+        pairs = zip(self.base, self.family, strict=True)
+        self._index = {(int(b), str(f)): i for i, (b, f) in enumerate(pairs) if b >= 0}
+
+    @property
+    def n_bases(self) -> int:
+        return int(self.base.max()) + 1
+
+    @property
+    def families(self) -> list[str]:
+        return sorted({f for f in self.family if f})
+
+
+def build_bank(
+    pool: Sequence[np.ndarray],
+    dilution: Sequence[np.ndarray],
+    families: Sequence[str],
+    library,
+    *,
+    seed: int = 0,
+    cache=None,
+    progress: bool = True,
+) -> Bank:
+    """Edit every pool image once per family (random strength), score everything; return the bank."""
+    from tellapart.io import ImageSet
+    from tellapart.synth import get_family
+
+    rng = np.random.default_rng(seed + 7)
+    images, base, family, strength = [], [], [], []
+    for i, image in enumerate(pool):
+        images.append(image)
+        base.append(i), family.append(""), strength.append(np.nan)
+        for name in families:
+            s = float(rng.uniform(*STRENGTH_RANGE))
+            images.append(get_family(name).apply(image, rng, s))
+            base.append(i), family.append(name), strength.append(s)
+    for image in dilution:
+        images.append(image)
+        base.append(-1), family.append(""), strength.append(np.nan)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(images), unit="img", desc="Scoring the training bank", leave=False)
+    try:
+        table = library.score_sets({"bank": ImageSet.from_spec(images, name="bank")}, cache=cache,
+                                   progress=bar.update if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    if len(table.images) != len(images):
+        raise RuntimeError(f"{len(images) - len(table.images)} bank images could not be scored")
+    ids = list(table.scores.columns)
+    has_children = {parent for c in library.concepts.values() for parent in c.parents}
+    thresholds = library.thresholds()
+    truths = {}
+    for name in families:
+        difference = get_family(name).difference(1.0)
+        truths[name] = (tuple(difference.concepts), difference.direction)
+    return Bank(
+        table.scores.to_numpy(dtype=np.float32), ids, concept_kinds(ids, has_children),
+        np.array([thresholds.get(c, np.nan) for c in ids], dtype=np.float64),
+        np.asarray(base), np.asarray(family, dtype=object), np.asarray(strength), truths,
+    )
+
+
+@dataclass
+class Task:
+    """One synthetic pair seen through the discovery screen: candidate features and which are true."""
+
+    features: np.ndarray
+    positive: np.ndarray
+    families: tuple[str, ...]
+    stage: str
+
+
+def _pick_edited(bank: Bank, bases: np.ndarray, name: str, count: int, bounds: tuple[float, float],
+                 rng: np.random.Generator) -> np.ndarray:
+    """``count`` of ``bases`` to edit with ``name``, preferring rows whose strength lies in ``bounds``."""
+    strengths = np.array([bank.strength[bank.rows(int(b), name)] for b in bases])
+    centre = (bounds[0] + bounds[1]) / 2
+    distance = np.where((strengths >= bounds[0]) & (strengths <= bounds[1]), 0.0, np.abs(strengths - centre))
+    order = np.lexsort((rng.random(len(bases)), distance))
+    return order[:count]
+
+
+def make_task(bank: Bank, stage: Stage, bases: np.ndarray, families: Sequence[str],
+              rng: np.random.Generator) -> Task:
+    """Draw one pair from ``bases`` (base image indices) with edits from ``families``; return its task."""
+    n = int(rng.choice([s for s in DISCOVERY_SIZES if 2 * s <= len(bases)] or [len(bases) // 2]))
+    n_edits = 2 if rng.random() < stage.two_edit_share and len(families) > 1 else 1
+    names = list(rng.choice(list(families), n_edits, replace=False))
+    purity, concentration = (float(rng.uniform(*r)) for r in (stage.purity, stage.concentration))
+    primary = max(2, round(concentration * n))
+    chosen = rng.choice(bases, 2 * primary, replace=False)
+    a_bases, b_bases = chosen[:primary], chosen[primary:]
+    a_rows = np.array([bank.rows(int(b), "") for b in a_bases])
+    n_edit = max(1, round(purity * primary))
+    for name in names:
+        for i in _pick_edited(bank, a_bases, name, n_edit, stage.strength, rng):
+            if bank.family[a_rows[i]] == "" or rng.random() < 0.5:
+                a_rows[i] = bank.rows(int(a_bases[i]), name)
+    b_rows = np.array([bank.rows(int(b), "") for b in b_bases])
+    extra = n - primary
+    if extra > 0:
+        dilution = np.flatnonzero(bank.base < 0)
+        picked = rng.choice(dilution, 2 * extra, replace=len(dilution) < 2 * extra)
+        a_rows, b_rows = np.concatenate([a_rows, picked[:extra]]), np.concatenate([b_rows, picked[extra:]])
+    swapped = rng.random() < 0.5
+    if swapped:
+        a_rows, b_rows = b_rows, a_rows
+    values = bank.scores[np.concatenate([a_rows, b_rows])].astype(np.float64)
+    labels = np.array(["a"] * len(a_rows) + ["b"] * len(b_rows))
+    eligible, auc, _ = screen(values, labels, DESCRIBER_SCREEN_LEVEL)
+    candidates = np.flatnonzero(eligible)
+    features = discovery_features(values, labels, bank.kinds, bank.thresholds, candidates)
+    positive = np.zeros(len(candidates), dtype=bool)
+    for name in names:
+        concepts, direction = bank.truths[name]
+        if swapped:
+            direction = "b" if direction == "a" else "a"
+        for k, column in enumerate(candidates):
+            observed = "a" if auc[column] > 0.5 else "b"
+            if bank.concept_ids[column] in concepts and observed == direction:
+                positive[k] = True
+    return Task(features, positive, tuple(names), stage.name)
+
+
+def finding_tasks(bank: Bank, bases: np.ndarray, count: int, seed: int) -> list[Task]:
+    """Tasks whose difference is a saved finding (a ``saved.*`` column of the bank), ``count`` per finding.
+
+    A saved finding is a direction a user validated on real data; its task draws set A from the unedited
+    bank images that score highest on it and set B from the rest, so the describer learns to name such a
+    finding when it is the cause (and its side effects after it).
+    """
+    rng = np.random.default_rng(seed)
+    clean = np.array([bank.rows(int(b), "") for b in bases])
+    tasks = []
+    for column, cid in enumerate(bank.concept_ids):
+        if not cid.startswith("saved."):
+            continue
+        order = clean[np.argsort(-bank.scores[clean, column], kind="stable")]
+        top, rest = order[: len(order) // 3], order[len(order) // 3:]
+        for _ in range(count):
+            n = min(20, len(top))
+            a_rows, b_rows = rng.choice(top, n, replace=False), rng.choice(rest, n, replace=False)
+            swapped = rng.random() < 0.5
+            if swapped:
+                a_rows, b_rows = b_rows, a_rows
+            values = bank.scores[np.concatenate([a_rows, b_rows])].astype(np.float64)
+            labels = np.array(["a"] * n + ["b"] * n)
+            eligible, auc, _ = screen(values, labels, DESCRIBER_SCREEN_LEVEL)
+            candidates = np.flatnonzero(eligible)
+            positive = (candidates == column) & ((auc[candidates] > 0.5) != swapped)
+            tasks.append(Task(discovery_features(values, labels, bank.kinds, bank.thresholds, candidates),
+                              positive, (cid,), "finding"))
+    return tasks
+
+
+def make_tasks(bank: Bank, stage: Stage, bases: np.ndarray, families: Sequence[str], count: int,
+               seed: int) -> list[Task]:
+    """``count`` tasks of ``stage``, deterministic for ``seed``."""
+    rng = np.random.default_rng(seed)
+    return [make_task(bank, stage, bases, families, rng) for _ in range(count)]
+
+
+def top1_accuracy(describer: LearnedDescriber | None, tasks: Sequence[Task]) -> float:
+    """Share of tasks whose top-scored candidate is a true difference (no candidate: a miss).
+
+    With ``describer=None``, the untrained ordering by discovery strength is scored instead.
+    """
+    hits = 0
+    for task in tasks:
+        if len(task.positive) == 0:
+            continue
+        scores = task.features[:, 0] if describer is None else describer.score(task.features)
+        hits += bool(task.positive[int(np.argmax(scores))])
+    return hits / max(len(tasks), 1)
+
+
+def _as_describer(params: dict, info: dict) -> LearnedDescriber:
+    return LearnedDescriber(params["W1"].detach().numpy().copy(), params["b1"].detach().numpy().copy(),
+                            params["w2"].detach().numpy().copy(), float(params["b2"].detach()), info)
+
+
+def _loss(params: dict, tasks: Sequence[Task]):
+    import torch
+
+    total, counted = torch.zeros(()), 0
+    for task in tasks:
+        if not task.positive.any():
+            continue
+        x = torch.from_numpy(task.features.astype(np.float32))
+        scores = torch.tanh(x @ params["W1"].T + params["b1"]) @ params["w2"] + params["b2"]
+        positive = torch.from_numpy(task.positive)
+        total = total + torch.logsumexp(scores, 0) - torch.logsumexp(scores[positive], 0)
+        counted += 1
+    return total / max(counted, 1)
+
+
+def fit_describer(
+    train_tasks: dict[str, list[Task]],
+    eval_tasks: dict[str, list[Task]],
+    stages: Sequence[Stage],
+    *,
+    curriculum: bool = True,
+    n_batches: int = 300,
+    batch_size: int = 16,
+    eval_every: int = 10,
+    patience: int = 4,
+    review_share: float = 0.25,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[LearnedDescriber, pd.DataFrame]:
+    """Train a describer from pre-made tasks; return it and its learning log.
+
+    The log has one row per evaluation: ``batch``, ``tasks_seen``, ``stage`` (the stage being trained;
+    "all" without curriculum), ``stage_accuracy`` (held-out Acc@1 on it), ``hard_accuracy`` (held-out
+    Acc@1 on the last stage) and ``curriculum``. A stage's *reachable* accuracy is the share of its
+    held-out tasks where a true concept passes the screen at all; training moves on when
+    ``advance_at`` of it is reached or after ``patience`` evaluations without progress.
+    """
+    import torch
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    generator = torch.Generator().manual_seed(seed)
+    n_features = len(FEATURES)
+    params = {
+        "W1": (torch.randn(HIDDEN, n_features, generator=generator) * 0.3).requires_grad_(),
+        "b1": torch.zeros(HIDDEN, requires_grad=True),
+        "w2": (torch.randn(HIDDEN, generator=generator) * 0.3).requires_grad_(),
+        "b2": torch.zeros((), requires_grad=True),
+    }
+    optimiser = torch.optim.Adam(params.values(), lr=0.01)
+    names = [s.name for s in stages]
+    reachable = {name: float(np.mean([t.positive.any() for t in tasks]))
+                 for name, tasks in eval_tasks.items()}
+    current, best, stale = 0, -1.0, 0
+    log = []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_batches, unit="batch", desc="Training the describer", leave=False)
+    for batch in range(1, n_batches + 1):
+        picks = []
+        for _ in range(batch_size):
+            if curriculum:
+                k = current if current == 0 or rng.random() > review_share else int(rng.integers(current))
+            else:
+                k = int(rng.integers(len(stages)))
+            pool = train_tasks[names[k]]
+            picks.append(pool[int(rng.integers(len(pool)))])
+        optimiser.zero_grad()
+        loss = _loss(params, picks)
+        loss.backward()
+        optimiser.step()
+        if bar is not None:
+            bar.update(1)
+        if batch % eval_every == 0 or batch == n_batches:
+            model = _as_describer(params, {})
+            stage_accuracy = (top1_accuracy(model, eval_tasks[names[current]]) if curriculum else
+                              float(np.mean([top1_accuracy(model, eval_tasks[n]) for n in names])))
+            log.append({"batch": batch, "tasks_seen": batch * batch_size,
+                        "stage": names[current] if curriculum else "all", "stage_accuracy": stage_accuracy,
+                        "hard_accuracy": top1_accuracy(model, eval_tasks[names[-1]]),
+                        "loss": float(loss.detach()), "curriculum": curriculum})
+            if curriculum and current < len(stages) - 1:
+                stale = 0 if stage_accuracy > best else stale + 1
+                best = max(best, stage_accuracy)
+                goal = stages[current].advance_at * reachable[names[current]]
+                if stage_accuracy >= goal or stale >= patience:
+                    current, best, stale = current + 1, -1.0, 0
+    if bar is not None:
+        bar.close()
+    return _as_describer(params, {}), pd.DataFrame(log)
+
+
+def split_bases(n_bases: int, seed: int, held_out: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """Base image indices for training tasks and for held-out evaluation tasks."""
+    order = np.random.default_rng(seed).permutation(n_bases)
+    n_eval = max(20, int(n_bases * held_out))
+    return np.sort(order[n_eval:]), np.sort(order[:n_eval])
+
+
+def train_describer(
+    bank: Bank,
+    *,
+    families: Sequence[str] | None = None,
+    seed: int = 0,
+    curriculum: bool = True,
+    tasks_per_stage: int = 400,
+    n_batches: int = 300,
+    progress: bool = True,
+    compare: bool = False,
+) -> tuple[LearnedDescriber, pd.DataFrame]:
+    """Train the describer on ``bank`` tasks of ``families`` (default all); return it and its log.
+
+    Saved findings among the bank's columns (a bank built with ``ConceptLibrary(findings=...)``) add
+    ``finding_tasks`` to every stage's training tasks.
+
+    With ``compare=True`` a describer without curriculum is trained on the same tasks with the same
+    compute and its evaluations are appended to the log (``curriculum`` False); the returned describer is
+    the curriculum one (or the no-curriculum one when ``curriculum=False``).
+    """
+    families = list(families or bank.families)
+    stages = curriculum_stages()
+    train_bases, eval_bases = split_bases(bank.n_bases, seed)
+    train_tasks, eval_tasks = {}, {}
+    iterator = stages
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(stages, unit="stage", desc="Making training tasks", leave=False)
+    saved = finding_tasks(bank, train_bases, FINDING_TASKS, seed * 101 + 99)
+    for k, stage in enumerate(iterator):
+        train_tasks[stage.name] = make_tasks(bank, stage, train_bases, families, tasks_per_stage,
+                                             seed * 101 + k)
+        train_tasks[stage.name] += saved  # findings users validated are trained on at every stage
+        eval_tasks[stage.name] = make_tasks(bank, stage, eval_bases, families, EVAL_TASKS,
+                                            seed * 101 + 50 + k)
+    runs = [curriculum, not curriculum] if compare else [curriculum]
+    logs, chosen = [], None
+    for flag in runs:
+        model, log = fit_describer(train_tasks, eval_tasks, stages, curriculum=flag, n_batches=n_batches,
+                                   seed=seed, progress=progress)
+        logs.append(log)
+        if flag == curriculum:
+            chosen = model
+    log = pd.concat(logs, ignore_index=True)
+    untrained = {s.name: top1_accuracy(None, eval_tasks[s.name]) for s in stages}
+    trained = {s.name: top1_accuracy(chosen, eval_tasks[s.name]) for s in stages}
+    info = {
+        "seed": seed, "families": families, "curriculum": curriculum, "tasks_per_stage": tasks_per_stage,
+        "saved_findings": sorted({t.families[0] for t in saved}),
+        "n_batches": n_batches, "stages": [s.__dict__ for s in stages],
+        "held_out_top1": {"trained": trained, "by_strength": untrained},
+        "log": log.to_dict(orient="records"),
+    }
+    return LearnedDescriber(chosen.W1, chosen.b1, chosen.w2, chosen.b2, info), log
+
+
+BANK_SIZE = 160  # base images of the default bank (each edited once per family)
+
+
+def training_pools(seed: int, pool: Sequence[np.ndarray] | None = None, size: int = BANK_SIZE
+                   ) -> tuple[list[np.ndarray], list[np.ndarray], str]:
+    """Base images and diluting images for a bank, and a note on where they came from.
+
+    ``pool`` (e.g. a user's own images) is used as the base when given, else crops of the bundled photos;
+    the diluting images are textiles when ``conformal-clip-data`` is installed, else grey-inclusive crops.
+    """
+    from tellapart.synth.pools import PoolUnavailable, bundled_pool, textile_pool
+
+    base = list(pool) if pool is not None else bundled_pool(size, seed=seed + 1234, min_side=128,
+                                                              max_side=224, include_gray=False)
+    base = base[:size]
+    if len(base) < 60:
+        raise ValueError(f"the pool has {len(base)} images; training the describer needs at least 60")
+    try:
+        dilution, note = textile_pool("nominal", 100, seed=seed + 1235), "dilution: textiles"
+    except PoolUnavailable:
+        dilution = bundled_pool(100, seed=seed + 1235, min_side=128, max_side=224)
+        note = "dilution: bundled crops (install conformal-clip-data for textiles)"
+    return base, dilution, note
