@@ -26,7 +26,7 @@ from tellapart.concepts.library import ConceptLibrary
 from tellapart.synth.families import FAMILY_NAMES
 from tellapart.train.describer import build_bank, train_describer, training_pools
 
-HELD_OUT = ("circle", "line", "blur", "saturation", "jpeg", "border", "tint_green", "tint_blue", "zoom",
+HELD_OUT = ("circle", "line", "blur", "saturation_down", "jpeg", "border", "tint_green", "tint_blue", "zoom",
             "text")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,10 @@ import tellapart
 from tellapart.concepts.learned import LearnedDetectors
 from tellapart.concepts.library import ConceptLibrary
 from tellapart.synth import get_family
+from tellapart.synth.families import FAMILY_NAMES
 from tellapart.train import LEARNED_FAMILIES, train_detectors
+
+SHIPPED_FILE = Path(tellapart.__file__).parent / "data" / "learned_detectors.npz"
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +41,19 @@ def test_training_is_deterministic_and_learns(small_training, tmp_path):
 def test_shipped_detectors_are_small_and_part_of_the_default_library():
     library = ConceptLibrary()
     assert library.learned is not None
-    assert {"learned.text", "learned.logo", "learned.triangle", "learned.rotation", "learned.zoom"} <= set(
-        library.concepts)
-    assert library.learned.weights.nbytes < 20 * 2**20
-    assert min(library.learned.info["held_out_auroc"].values()) > 0.8
+    # One detector per synth edit family, each with a phrase, synonyms, and its hand-written parent.
+    assert {f"learned.{name}" for name in FAMILY_NAMES} <= set(library.concepts)
+    assert [c.id for c in library.learned.concepts] == [f"learned.{f.family}" for f in LEARNED_FAMILIES]
+    for family in LEARNED_FAMILIES:
+        concept = library.concepts[f"learned.{family.family}"]
+        assert concept.phrase and concept.synonyms and concept.kind == "presence"
+        truth = get_family(family.family).concepts
+        if not truth[0].startswith("learned."):  # a hand-written concept names it: that is the parent
+            assert set(truth) & set(concept.parents) and set(concept.parents) <= set(library.concepts)
+    assert len({c.phrase for c in library.learned.concepts}) == len(library.learned.concepts)
+    assert SHIPPED_FILE.stat().st_size < 2 * 2**20
+    aurocs = library.learned.info["held_out_auroc"]
+    assert set(aurocs) == set(FAMILY_NAMES) and min(aurocs.values()) > 0.8
     assert "learned=" in library.version
 
 

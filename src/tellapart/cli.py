@@ -48,8 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(describe)
     describe.add_argument("--seed", type=int, default=0,
                           help="seed of the discovery/validation split; same seed, same result (default 0)")
-    describe.add_argument("--max-hypotheses", type=int, default=30, metavar="N",
-                          help="test at most N hypotheses on the validation half (default 30)")
+    describe.add_argument("--max-hypotheses", type=int, default=None, metavar="N",
+                          help="test at most N hypotheses on the validation half (default 10 with the "
+                               "learned describer, 30 without)")
     describe.add_argument("--correction", choices=["bh", "holm"], default="bh",
                           help="multiple-testing correction: Benjamini-Hochberg (default) or Holm")
     describe.add_argument("--describer", metavar="FILE",

@@ -138,7 +138,7 @@ def describe(
     *,
     seed: int = 0,
     alpha: float = 0.05,
-    max_hypotheses: int = 30,
+    max_hypotheses: int | None = None,
     correction: str = "bh",
     library: ConceptLibrary | None = None,
     describer: LearnedDescriber | str | os.PathLike | None = "shipped",
@@ -154,7 +154,8 @@ def describe(
         seed: fixes the discovery/validation split, so results are reproducible.
         alpha: a finding is significant when its corrected q-value is below ``alpha``.
         max_hypotheses: at most this many hypotheses (chosen on the discovery half) are tested on the
-            validation half; all of them count in the multiple-testing correction.
+            validation half; all of them count in the multiple-testing correction (default 10 with a
+            learned describer, 30 without).
         correction: "bh" (Benjamini-Hochberg, the default) or "holm".
         library: the concept library; defaults to the offline backend.
         describer: what chooses and orders the hypotheses on the discovery half: "shipped" (the learned

@@ -145,7 +145,6 @@ def _tellapart(
             groups,
             seed=context.seed,
             alpha=0.05,
-            max_hypotheses=30,
             correction=correction,
             thresholds=context.thresholds,
             priority=context.priority,

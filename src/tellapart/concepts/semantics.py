@@ -208,20 +208,54 @@ class SemanticSource:
 
 
 def _forward(model: torch.nn.Module, tensor: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """EfficientNet's ``extract_features`` unrolled, keeping the stage outputs ``EMBEDDING_BLOCKS`` name."""
-    wanted = {index for _, index, _ in EMBEDDING_BLOCKS if index is not None}
-    pooled = []
+    """Pooled features (the embedding) and class probabilities: `_block_maps` averaged over space."""
     with torch.inference_mode():
-        x = model._swish(model._bn0(model._conv_stem(tensor)))
-        for index, block in enumerate(model._blocks):
-            rate = model._global_params.drop_connect_rate
-            x = block(x, drop_connect_rate=rate * index / len(model._blocks) if rate else rate)
-            if index in wanted:
-                pooled.append(x.mean(dim=(2, 3)))
-        head = model._swish(model._bn1(model._conv_head(x))).mean(dim=(2, 3))
-        probabilities = torch.softmax(model._fc(head), dim=1)
-        features = torch.cat([*pooled, head], dim=1)
+        maps = _block_maps(model, tensor)
+        pooled = [block.mean(dim=(2, 3)) for block in maps]
+        probabilities = torch.softmax(model._fc(pooled[-1]), dim=1)
+        features = torch.cat(pooled, dim=1)
     return features.numpy(), probabilities.numpy()
+
+
+def _block_maps(model: torch.nn.Module, tensor: torch.Tensor) -> list[torch.Tensor]:
+    """EfficientNet's ``extract_features`` unrolled: the output map of each of ``EMBEDDING_BLOCKS``, in order.
+
+    Each is (n, width, h, w): the stages at 28, 14, 14, 7 and 7 px for a 224 px input, the head at 7 px.
+    Call inside ``torch.inference_mode()``.
+    """
+    wanted = {index for _, index, _ in EMBEDDING_BLOCKS if index is not None}
+    maps = []
+    x = model._swish(model._bn0(model._conv_stem(tensor)))
+    for index, block in enumerate(model._blocks):
+        rate = model._global_params.drop_connect_rate
+        x = block(x, drop_connect_rate=rate * index / len(model._blocks) if rate else rate)
+        if index in wanted:
+            maps.append(x)
+    maps.append(model._swish(model._bn1(model._conv_head(x))))
+    return maps
+
+
+def feature_maps(
+    images: Sequence[DecodedImage] | Sequence[np.ndarray], batch_size: int = DEFAULT_BATCH_SIZE
+) -> list[np.ndarray]:
+    """Return the spatial features behind the embedding: one float32 (n, width, h, w) array per block.
+
+    Same model, preprocessing and forward pass as the embedding (``SemanticSource.score``): averaging block
+    ``k`` over its last two axes gives exactly that block's columns of the embedding, in the order of
+    ``EMBEDDING_BLOCKS``. Location (i, j) of a block's grid covers the same share of the whole frame at
+    every block (the image is resized to 224 x 224 as a whole, no crop), so a map can be resized straight to
+    the image's own height and width.
+    """
+    model = load_model()
+    parts: list[list[np.ndarray]] = [[] for _ in EMBEDDING_BLOCKS]
+    for start in range(0, len(images), batch_size):
+        with torch.inference_mode():
+            maps = _block_maps(model, preprocess(images[start : start + batch_size]))
+            for collected, block in zip(parts, maps, strict=True):
+                collected.append(block.contiguous().numpy())
+    if not parts[0]:
+        return [np.empty((0, width, 0, 0), np.float32) for _, _, width in EMBEDDING_BLOCKS]
+    return [np.concatenate(collected) for collected in parts]
 
 
 def _concept_for(node: Node, by_id: dict[str, Node]) -> Concept:

@@ -22,7 +22,7 @@ from tellapart.phrasing import format_p, format_value
 from tellapart.report.json_report import tellapart_version
 from tellapart.report.plots import distribution_plot
 from tellapart.report.table import format_auroc, plain_sentence, set_title
-from tellapart.report.thumbnails import thumbnail_data_uri
+from tellapart.report.thumbnails import heat_from_maps, overlay_data_uri, thumbnail_data_uri
 
 MAX_THUMBNAILS = 6
 MAX_ILLUSTRATED = 20
@@ -229,16 +229,25 @@ def _plot(result: Any, row: dict[str, Any]) -> str:
 
 
 def _strips(row: dict[str, Any], thumbnails: _Thumbnails) -> list[str]:
-    """Two strips of example images; the set that shows more of the concept shows its top scorers."""
+    """Two strips of example images; the set that shows more of the concept shows its top scorers.
+
+    For a learned detector (or a saved finding) the images carry a heat overlay: where it finds the concept.
+    """
     a_more = row["direction"] == "a"
     labels = {
         "a": "Set A images that show it most" if a_more else "Set A images that show it least",
         "b": "Set B images that show it least" if a_more else "Set B images that show it most",
     }
+    examples = {label: list(row[f"examples_{label}"] or [])[:MAX_THUMBNAILS] for label in ("a", "b")}
+    overlays = thumbnails.overlays(str(row["concept"]), examples["a"] + examples["b"])
     strips = []
+    if overlays:
+        strips.append('<p class="note">Highlighted: where the learned detector finds it (red to yellow = '
+                      "weaker to stronger evidence, on one scale for all these images; no colour = no "
+                      "evidence for it there).</p>")
     for label in ("a", "b"):
-        sources = list(row[f"examples_{label}"] or [])[:MAX_THUMBNAILS]
-        figures = "".join(thumbnails.figure(source) for source in sources) or '<p class="note">None.</p>'
+        figures = "".join(thumbnails.figure(source, overlays.get(source)) for source in examples[label])
+        figures = figures or '<p class="note">None.</p>'
         strips.append(f"<h4>{labels[label]}</h4>\n<div class=\"thumbs\">{figures}</div>")
     return strips
 
@@ -251,9 +260,10 @@ class _Thumbnails:
         self._classes: dict[str, str | None] = {}
         self._rules: list[str] = []
 
-    def figure(self, source: str) -> str:
-        """Return a ``<figure>`` with the thumbnail of ``source``, or a placeholder if it cannot be read."""
-        css_class = self._class_of(source)
+    def figure(self, source: str, css_class: str | None = None) -> str:
+        """Return a ``<figure>`` with the thumbnail of ``source`` (or the given thumbnail class, e.g. an
+        overlay from `overlays`), or a placeholder if it cannot be read."""
+        css_class = css_class or self._class_of(source)
         name = Path(source).name or source
         if css_class:
             image = (f'<div class="thumb {css_class}" role="img" aria-label="{_e(name)}" '
@@ -271,6 +281,40 @@ class _Thumbnails:
             self._classes[source] = self._make(source, f"t{len(self._classes)}")
         return self._classes[source]
 
+    def overlays(self, concept_id: str, sources: list[str]) -> dict[str, str]:
+        """Source -> CSS class of its thumbnail with the heat map of ``concept_id`` drawn over it.
+
+        Empty unless ``concept_id`` is one of the result's embedding detectors (``Result.learned``) and the
+        backbone runs; images that cannot be read now are left out (they get the usual placeholder). The
+        maps of one call share a heat scale, so the strips compare images honestly.
+        """
+        detectors = getattr(self._result, "learned", None)
+        if detectors is None or concept_id not in {c.id for c in detectors.concepts}:
+            return {}
+        pixels = {}
+        for source in dict.fromkeys(sources):
+            try:
+                found = self._result.load_pixels(source)
+            except Exception:  # one unreadable example must not stop the whole report
+                found = None
+            if found is not None:
+                pixels[source] = found
+        if not pixels:
+            return {}
+        try:
+            maps = detectors.localise(list(pixels.values()), concept_id, (THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        except Exception:  # no backbone here, or detectors for another embedding: plain thumbnails
+            return {}
+        classes = {}
+        for (source, image), heat in zip(pixels.items(), heat_from_maps(maps), strict=True):
+            css_class = f"h{len(self._rules)}"
+            try:
+                self._add_rule(css_class, overlay_data_uri(image, heat, THUMBNAIL_SIDE), image.shape)
+            except Exception:
+                continue
+            classes[source] = css_class
+        return classes
+
     def _make(self, source: str, css_class: str) -> str | None:
         try:
             pixels = self._result.load_pixels(source)
@@ -279,10 +323,14 @@ class _Thumbnails:
             uri = thumbnail_data_uri(pixels, THUMBNAIL_SIDE)
         except Exception:  # one unreadable example must not stop the whole report
             return None
-        height, width = pixels.shape[:2]
-        rule = f'.{css_class} {{ background-image: url("{uri}"); aspect-ratio: {width} / {height}; }}'
-        self._rules.append(rule)
+        self._add_rule(css_class, uri, pixels.shape)
         return css_class
+
+    def _add_rule(self, css_class: str, uri: str, shape: tuple[int, ...]) -> None:
+        height, width = shape[:2]
+        self._rules.append(
+            f'.{css_class} {{ background-image: url("{uri}"); aspect-ratio: {width} / {height}; }}'
+        )
 
 
 def _overall_section(result: Any, thumbnails: _Thumbnails) -> str:

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from tellapart.stats.auroc import auroc, auroc_ci
-from tellapart.stats.describer import DESCRIBER_SCREEN_LEVEL, Ranker
+from tellapart.stats.describer import DESCRIBER_MAX_HYPOTHESES, DESCRIBER_SCREEN_LEVEL, Ranker
 from tellapart.stats.explain import explain_away
 from tellapart.stats.split import check_groups, split_discovery_validation
 from tellapart.stats.tests import CORRECTIONS, correct, mann_whitney_matrix, rank_test
@@ -57,6 +57,7 @@ from tellapart.stats.tests import CORRECTIONS, correct, mann_whitney_matrix, ran
 # ``max_hypotheses`` binds first. Null calibration does not depend on the level: validation p-values of
 # null concepts are uniform whatever was selected on the disjoint discovery half.
 SCREEN_LEVEL = 0.025
+MAX_HYPOTHESES = 30  # validated hypotheses without a learned describer
 
 # Width of the AUROC bins within which findings count as equally strong and the caller's priority decides.
 STRENGTH_BIN = 0.025
@@ -222,7 +223,7 @@ def test_concepts(
     *,
     seed: int,
     alpha: float = 0.05,
-    max_hypotheses: int = 30,
+    max_hypotheses: int | None = None,
     correction: str = "bh",
     thresholds: dict[str, float] | None = None,
     screen_level: float | None = None,
@@ -243,7 +244,8 @@ def test_concepts(
     ``ranker`` (a learned describer's ``LearnedDescriber.ranker``) replaces that ordering: called with the
     discovery scores, labels and the screened column indices, it returns one score per column (higher
     first), which chooses the hypotheses and orders the significant findings and the explaining-away.
-    ``screen_level`` defaults to ``SCREEN_LEVEL`` without a ranker and ``DESCRIBER_SCREEN_LEVEL`` with one.
+    ``screen_level`` defaults to ``SCREEN_LEVEL`` without a ranker and ``DESCRIBER_SCREEN_LEVEL`` with one;
+    ``max_hypotheses`` to ``MAX_HYPOTHESES`` without and ``DESCRIBER_MAX_HYPOTHESES`` with one.
 
     Returns:
         One row per validated hypothesis (columns in the module docstring; empty when no concept passes
@@ -253,6 +255,8 @@ def test_concepts(
     _check_settings(alpha, correction)
     if screen_level is None:
         screen_level = SCREEN_LEVEL if ranker is None else DESCRIBER_SCREEN_LEVEL
+    if max_hypotheses is None:
+        max_hypotheses = MAX_HYPOTHESES if ranker is None else DESCRIBER_MAX_HYPOTHESES
     if not 0 < screen_level <= 1:
         raise ValueError(f"screen_level must be in (0, 1], got {screen_level}")
     labels = _check_inputs(scores, groups, min_per_group=2)

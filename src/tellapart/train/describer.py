@@ -32,6 +32,7 @@ from tellapart.stats.contract import screen
 from tellapart.stats.describer import (
     DESCRIBER_SCREEN_LEVEL,
     FEATURES,
+    KINDS,
     LearnedDescriber,
     concept_kinds,
     discovery_features,
@@ -42,6 +43,7 @@ STRENGTH_RANGE = (0.08, 1.0)  # every bank edit is drawn at a strength in this r
 DISCOVERY_SIZES = (20, 30, 50)  # images per set in a task's discovery half (bench: 40 or 100 per set)
 EVAL_TASKS = 80  # held-out tasks per stage
 FINDING_TASKS = 20  # training tasks per saved finding (``tellapart train --findings``)
+CONTENT_COLUMNS, CONTENT_TASKS = 40, 3  # content-difference tasks: columns, tasks per column
 
 
 @dataclass(frozen=True)
@@ -223,19 +225,18 @@ def make_task(bank: Bank, stage: Stage, bases: np.ndarray, families: Sequence[st
     return Task(features, positive, tuple(names), stage.name)
 
 
-def finding_tasks(bank: Bank, bases: np.ndarray, count: int, seed: int) -> list[Task]:
-    """Tasks whose difference is a saved finding (a ``saved.*`` column of the bank), ``count`` per finding.
+def split_tasks(bank: Bank, bases: np.ndarray, columns: Sequence[int], count: int, seed: int,
+                stage: str) -> list[Task]:
+    """Tasks whose difference is what a concept column measures in unedited images, ``count`` per column.
 
-    A saved finding is a direction a user validated on real data; its task draws set A from the unedited
-    bank images that score highest on it and set B from the rest, so the describer learns to name such a
-    finding when it is the cause (and its side effects after it).
+    Set A is drawn from the unedited bank images scoring in the top third on the column, set B from the
+    rest: a difference of content (a saved finding's direction, a category such as "animal"), with that
+    column as the truth and every concept that correlates with it as a side effect.
     """
     rng = np.random.default_rng(seed)
     clean = np.array([bank.rows(int(b), "") for b in bases])
     tasks = []
-    for column, cid in enumerate(bank.concept_ids):
-        if not cid.startswith("saved."):
-            continue
+    for column in columns:
         order = clean[np.argsort(-bank.scores[clean, column], kind="stable")]
         top, rest = order[: len(order) // 3], order[len(order) // 3:]
         for _ in range(count):
@@ -250,8 +251,21 @@ def finding_tasks(bank: Bank, bases: np.ndarray, count: int, seed: int) -> list[
             candidates = np.flatnonzero(eligible)
             positive = (candidates == column) & ((auc[candidates] > 0.5) != swapped)
             tasks.append(Task(discovery_features(values, labels, bank.kinds, bank.thresholds, candidates),
-                              positive, (cid,), "finding"))
+                              positive, (bank.concept_ids[column],), stage))
     return tasks
+
+
+def content_columns(bank: Bank, count: int, seed: int) -> list[int]:
+    """Up to ``count`` semantic-category and detector columns that vary among the unedited bank images."""
+    clean = (bank.family == "") & (bank.base >= 0)
+    kinds = bank.kinds[:, 0]
+    wanted = np.isin(kinds, [KINDS.index("semantic_category"), KINDS.index("detector")])
+    spread = np.nanstd(bank.scores[clean], axis=0)
+    pool = np.flatnonzero(wanted & (spread > 0.02))
+    if len(pool) == 0:
+        return []
+    rng = np.random.default_rng(seed)
+    return sorted(rng.choice(pool, min(count, len(pool)), replace=False).tolist())
 
 
 def make_tasks(bank: Bank, stage: Stage, bases: np.ndarray, families: Sequence[str], count: int,
@@ -394,8 +408,8 @@ def train_describer(
 ) -> tuple[LearnedDescriber, pd.DataFrame]:
     """Train the describer on ``bank`` tasks of ``families`` (default all); return it and its log.
 
-    Saved findings among the bank's columns (a bank built with ``ConceptLibrary(findings=...)``) add
-    ``finding_tasks`` to every stage's training tasks.
+    Every stage's training tasks also hold ``split_tasks`` of content differences (``content_columns``)
+    and of the saved findings among the bank's columns (a bank built with ``ConceptLibrary(findings=...)``).
 
     With ``compare=True`` a describer without curriculum is trained on the same tasks with the same
     compute and its evaluations are appended to the log (``curriculum`` False); the returned describer is
@@ -410,11 +424,17 @@ def train_describer(
         from tqdm.auto import tqdm
 
         iterator = tqdm(stages, unit="stage", desc="Making training tasks", leave=False)
-    saved = finding_tasks(bank, train_bases, FINDING_TASKS, seed * 101 + 99)
+    saved_columns = [j for j, cid in enumerate(bank.concept_ids) if cid.startswith("saved.")]
+    saved = split_tasks(bank, train_bases, saved_columns, FINDING_TASKS, seed * 101 + 99, "finding")
+    # Content differences (categories, detected objects) so the describer does not learn that only
+    # edits are ever the cause.
+    content = split_tasks(bank, train_bases, content_columns(bank, CONTENT_COLUMNS, seed), CONTENT_TASKS,
+                          seed * 101 + 98, "content")
     for k, stage in enumerate(iterator):
         train_tasks[stage.name] = make_tasks(bank, stage, train_bases, families, tasks_per_stage,
                                              seed * 101 + k)
-        train_tasks[stage.name] += saved  # findings users validated are trained on at every stage
+        # Findings users validated and content differences are trained on at every stage.
+        train_tasks[stage.name] += saved + content
         eval_tasks[stage.name] = make_tasks(bank, stage, eval_bases, families, EVAL_TASKS,
                                             seed * 101 + 50 + k)
     runs = [curriculum, not curriculum] if compare else [curriculum]
