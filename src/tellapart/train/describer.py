@@ -205,6 +205,16 @@ def make_task(bank: Bank, stage: Stage, bases: np.ndarray, families: Sequence[st
         dilution = np.flatnonzero(bank.base < 0)
         picked = rng.choice(dilution, 2 * extra, replace=len(dilution) < 2 * extra)
         a_rows, b_rows = np.concatenate([a_rows, picked[:extra]]), np.concatenate([b_rows, picked[extra:]])
+    return _task(bank, a_rows, b_rows, [bank.truths[name] for name in names], tuple(names), stage.name, rng)
+
+
+def _task(bank: Bank, a_rows: np.ndarray, b_rows: np.ndarray, truths: Sequence[tuple[tuple[str, ...], str]],
+          names: tuple[str, ...], stage: str, rng: np.random.Generator) -> Task:
+    """The task of a pair of bank rows whose set A carries ``truths`` ((concept ids, direction) each).
+
+    The sets are swapped at random (truth directions flip with them), so set A is not always the edited
+    one; the candidates are the columns passing the describer's discovery screen.
+    """
     swapped = rng.random() < 0.5
     if swapped:
         a_rows, b_rows = b_rows, a_rows
@@ -212,17 +222,15 @@ def make_task(bank: Bank, stage: Stage, bases: np.ndarray, families: Sequence[st
     labels = np.array(["a"] * len(a_rows) + ["b"] * len(b_rows))
     eligible, auc, _ = screen(values, labels, DESCRIBER_SCREEN_LEVEL)
     candidates = np.flatnonzero(eligible)
-    features = discovery_features(values, labels, bank.kinds, bank.thresholds, candidates)
+    observed = np.where(auc[candidates] > 0.5, "a", "b")
+    ids = np.array(bank.concept_ids, dtype=object)[candidates]
     positive = np.zeros(len(candidates), dtype=bool)
-    for name in names:
-        concepts, direction = bank.truths[name]
+    for concepts, direction in truths:
         if swapped:
             direction = "b" if direction == "a" else "a"
-        for k, column in enumerate(candidates):
-            observed = "a" if auc[column] > 0.5 else "b"
-            if bank.concept_ids[column] in concepts and observed == direction:
-                positive[k] = True
-    return Task(features, positive, tuple(names), stage.name)
+        positive |= np.isin(ids, list(concepts)) & (observed == direction)
+    features = discovery_features(values, labels, bank.kinds, bank.thresholds, candidates)
+    return Task(features, positive, names, stage)
 
 
 def split_tasks(bank: Bank, bases: np.ndarray, columns: Sequence[int], count: int, seed: int,
@@ -242,16 +250,8 @@ def split_tasks(bank: Bank, bases: np.ndarray, columns: Sequence[int], count: in
         for _ in range(count):
             n = min(20, len(top))
             a_rows, b_rows = rng.choice(top, n, replace=False), rng.choice(rest, n, replace=False)
-            swapped = rng.random() < 0.5
-            if swapped:
-                a_rows, b_rows = b_rows, a_rows
-            values = bank.scores[np.concatenate([a_rows, b_rows])].astype(np.float64)
-            labels = np.array(["a"] * n + ["b"] * n)
-            eligible, auc, _ = screen(values, labels, DESCRIBER_SCREEN_LEVEL)
-            candidates = np.flatnonzero(eligible)
-            positive = (candidates == column) & ((auc[candidates] > 0.5) != swapped)
-            tasks.append(Task(discovery_features(values, labels, bank.kinds, bank.thresholds, candidates),
-                              positive, (bank.concept_ids[column],), stage))
+            cid = bank.concept_ids[column]
+            tasks.append(_task(bank, a_rows, b_rows, [((cid,), "a")], (cid,), stage, rng))
     return tasks
 
 
