@@ -18,7 +18,6 @@ gives a map whose mean is exactly the logit: an exact class-activation map, no g
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from importlib import resources
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from tellapart.concepts.base import Concept
+from tellapart.io.npz import read_npz, write_npz
 
 SHIPPED = "learned_detectors.npz"
 LOCALISE_BATCH = 8
@@ -113,20 +113,13 @@ class LearnedDetectors:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the detectors to ``path`` (.npz, atomically); return the path."""
-        import io
-
-        from tellapart.io.atomic import write_atomic
-
         meta = {
             "concepts": [_concept_to_dict(c) for c in self.concepts],
             "embedding_version": self.embedding_version,
             "info": self.info,
         }
-        buffer = io.BytesIO()
-        packed_meta = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
-        np.savez_compressed(buffer, weights=self.weights.astype(np.float32),
-                            bias=self.bias.astype(np.float32), meta=packed_meta)
-        return write_atomic(path, buffer.getvalue())
+        return write_npz(path, meta, weights=self.weights.astype(np.float32),
+                         bias=self.bias.astype(np.float32))
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> LearnedDetectors:
@@ -134,9 +127,8 @@ class LearnedDetectors:
         if path is None:
             with resources.as_file(resources.files("tellapart").joinpath("data", SHIPPED)) as shipped:
                 return cls.load(shipped)
-        with np.load(path) as data:
-            meta = json.loads(bytes(data["meta"]).decode())
-            weights, bias = data["weights"].astype(np.float32), data["bias"].astype(np.float32)
+        arrays, meta = read_npz(path)
+        weights, bias = arrays["weights"], arrays["bias"]
         concepts = tuple(Concept(**_tuples(c)) for c in meta["concepts"])
         if weights.shape[0] != len(concepts) or bias.shape != (len(concepts),):
             raise ValueError(f"{path}: {weights.shape[0]} detectors but {len(concepts)} concepts")

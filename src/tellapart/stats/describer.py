@@ -17,7 +17,6 @@ The shipped weights are ``tellapart/data/describer.npz`` (made by ``tellapart tr
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as scipy_stats
 
+from tellapart.io.npz import read_npz, write_npz
 from tellapart.stats.tests import mann_whitney_matrix
 
 SHIPPED = "describer.npz"
@@ -216,16 +216,9 @@ class LearnedDescriber:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the describer to ``path`` (.npz, atomically); return the path."""
-        import io
-
-        from tellapart.io.atomic import write_atomic
-
-        meta = np.frombuffer(json.dumps({"features": list(FEATURES), "info": self.info},
-                                        sort_keys=True).encode(), dtype=np.uint8)
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, W1=self.W1.astype(np.float32), b1=self.b1.astype(np.float32),
-                            w2=self.w2.astype(np.float32), b2=np.float32([self.b2]), meta=meta)
-        return write_atomic(path, buffer.getvalue())
+        return write_npz(path, {"features": list(FEATURES), "info": self.info},
+                         W1=self.W1.astype(np.float32), b1=self.b1.astype(np.float32),
+                         w2=self.w2.astype(np.float32), b2=np.float32([self.b2]))
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> LearnedDescriber:
@@ -233,9 +226,7 @@ class LearnedDescriber:
         if path is None:
             with resources.as_file(resources.files("tellapart").joinpath("data", SHIPPED)) as shipped:
                 return cls.load(shipped)
-        with np.load(path) as data:
-            meta = json.loads(bytes(data["meta"]).decode())
-            arrays = {k: data[k].astype(np.float32) for k in ("W1", "b1", "w2", "b2")}
+        arrays, meta = read_npz(path)
         if tuple(meta["features"]) != FEATURES:
             raise ValueError(f"{path}: made for other features ({meta['features']}); retrain with "
                              "`tellapart train`")
