@@ -56,10 +56,11 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    pool, dilution, note = training_pools(args.seed)
+    pools = training_pools(args.seed)
     cache = ScoreCache(default_cache_dir())
     try:
-        bank = build_bank(pool, dilution, FAMILY_NAMES, ConceptLibrary(), seed=args.seed, cache=cache)
+        bank = build_bank(pools.base, pools.dilution, FAMILY_NAMES, ConceptLibrary(), content=pools.content,
+                          seed=args.seed, cache=cache)
     finally:
         cache.close()
     banked = time.perf_counter()
@@ -68,7 +69,7 @@ def main() -> None:
     plot(log, args.out / "curriculum.png")
     final = log.groupby("curriculum").tail(1).set_index("curriculum")
     summary = {
-        "bank_rows": int(bank.scores.shape[0]), "note": note,
+        "bank_rows": int(bank.scores.shape[0]), "note": pools.note,
         "bank_seconds": round(banked - started, 1), "train_seconds": round(time.perf_counter() - banked, 1),
         "final_hard_accuracy": {"curriculum": float(final.loc[True, "hard_accuracy"]),
                                 "no_curriculum": float(final.loc[False, "hard_accuracy"])},

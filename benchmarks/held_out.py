@@ -53,10 +53,11 @@ def main() -> None:
     trained_on = [f for f in FAMILY_NAMES if f not in HELD_OUT]
     library = restricted_library(HELD_OUT)
     started = time.perf_counter()
-    pool, dilution, _ = training_pools(args.seed)
+    pools = training_pools(args.seed)
     cache = ScoreCache(default_cache_dir())
     try:
-        bank = build_bank(pool, dilution, FAMILY_NAMES, library, seed=args.seed, cache=cache)
+        bank = build_bank(pools.base, pools.dilution, FAMILY_NAMES, library, content=pools.content,
+                          seed=args.seed, cache=cache)
     finally:
         cache.close()
     describer, log = train_describer(bank, families=trained_on, seed=args.seed)

@@ -313,15 +313,17 @@ def _run_train(args, parser) -> int:
         for name, value in detectors.info["held_out_auroc"].items():
             print(f"  learned.{name:<16} {value:.3f}")
         library = ConceptLibrary(learned=detectors, findings=findings)
-        base, dilution, note = training_pools(args.seed, user_pool)
-        bank = build_bank(base, dilution, FAMILY_NAMES, library, seed=args.seed, cache=cache,
+        pools = training_pools(args.seed, user_pool)
+        bank = build_bank(pools.base, pools.dilution, FAMILY_NAMES, library, content=pools.content,
+                          seed=args.seed, cache=cache,
                           progress=not args.quiet)
     finally:
         cache.close()
     describer, log = train_describer(bank, seed=args.seed, progress=not args.quiet)
     describer.save(args.out / "describer.npz")
     log.to_csv(args.out / "curriculum.csv", index=False)
-    print(f"\nTrained the describer on {len(base)} base images x {len(FAMILY_NAMES)} families ({note}).")
+    print(f"\nTrained the describer on {len(pools.base)} base images x {len(FAMILY_NAMES)} families "
+          f"({pools.note}).")
     print("Curriculum (held-out Acc@1 on the stage being trained, and on the hardest stage):")
     for row in log.groupby("stage", sort=False).tail(1).itertuples():
         print(f"  {row.stage:<12} after {row.tasks_seen:>5} tasks: {row.stage_accuracy:.2f}  "

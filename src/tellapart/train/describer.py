@@ -44,6 +44,10 @@ DISCOVERY_SIZES = (20, 30, 50)  # images per set in a task's discovery half (ben
 EVAL_TASKS = 80  # held-out tasks per stage
 FINDING_TASKS = 20  # training tasks per saved finding (``tellapart train --findings``)
 CONTENT_COLUMNS, CONTENT_TASKS = 40, 3  # content-difference tasks: columns, tasks per column
+CONTRAST_TASKS = 120  # tasks contrasting two content columns
+
+
+DILUTION, CONTENT = -1, -2  # ``Bank.base`` of the rows of the diluting and the content pools
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,8 @@ class Bank:
         scores: float32 (rows, concepts).
         concept_ids: the columns.
         kinds: ``concept_kinds`` of the columns; thresholds: presence threshold per column (NaN if none).
-        base: base image index per row (-1 for dilution rows); family: the edit ("" when unedited);
+        base: base image index per row (``DILUTION`` / ``CONTENT`` for rows of those pools); family: the
+            edit ("" when unedited);
         strength: the edit's strength (NaN when unedited).
     """
 
@@ -102,6 +107,11 @@ class Bank:
         self._index = {(int(b), str(f)): i for i, (b, f) in enumerate(pairs) if b >= 0}
 
     @property
+    def content_rows(self) -> np.ndarray:
+        """The rows of the content pool (unedited images of another domain, for content tasks)."""
+        return np.flatnonzero(self.base == CONTENT)
+
+    @property
     def n_bases(self) -> int:
         return int(self.base.max()) + 1
 
@@ -116,11 +126,16 @@ def build_bank(
     families: Sequence[str],
     library,
     *,
+    content: Sequence[np.ndarray] = (),
     seed: int = 0,
     cache=None,
     progress: bool = True,
 ) -> Bank:
-    """Edit every pool image once per family (random strength), score everything; return the bank."""
+    """Edit every pool image once per family (random strength), score everything; return the bank.
+
+    ``dilution`` images are added unedited to dilute sets; ``content`` images (unedited, another domain)
+    only serve content tasks.
+    """
     from tellapart.io import ImageSet
     from tellapart.synth import get_family
 
@@ -133,9 +148,10 @@ def build_bank(
             s = float(rng.uniform(*STRENGTH_RANGE))
             images.append(get_family(name).apply(image, rng, s))
             base.append(i), family.append(name), strength.append(s)
-    for image in dilution:
-        images.append(image)
-        base.append(-1), family.append(""), strength.append(np.nan)
+    for marker, extra in ((DILUTION, dilution), (CONTENT, content)):
+        for image in extra:
+            images.append(image)
+            base.append(marker), family.append(""), strength.append(np.nan)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -202,7 +218,7 @@ def make_task(bank: Bank, stage: Stage, bases: np.ndarray, families: Sequence[st
     b_rows = np.array([bank.rows(int(b), "") for b in b_bases])
     extra = n - primary
     if extra > 0:
-        dilution = np.flatnonzero(bank.base < 0)
+        dilution = np.flatnonzero(bank.base == DILUTION)
         picked = rng.choice(dilution, 2 * extra, replace=len(dilution) < 2 * extra)
         a_rows, b_rows = np.concatenate([a_rows, picked[:extra]]), np.concatenate([b_rows, picked[extra:]])
     return _task(bank, a_rows, b_rows, [bank.truths[name] for name in names], tuple(names), stage.name, rng)
@@ -233,20 +249,29 @@ def _task(bank: Bank, a_rows: np.ndarray, b_rows: np.ndarray, truths: Sequence[t
     return Task(features, positive, names, stage)
 
 
-def split_tasks(bank: Bank, bases: np.ndarray, columns: Sequence[int], count: int, seed: int,
-                stage: str) -> list[Task]:
-    """Tasks whose difference is what a concept column measures in unedited images, ``count`` per column.
+def clean_rows(bank: Bank, bases: np.ndarray) -> np.ndarray:
+    """The unedited rows of ``bases``."""
+    return np.array([bank.rows(int(b), "") for b in bases])
 
-    Set A is drawn from the unedited bank images scoring in the top third on the column, set B from the
-    rest: a difference of content (a saved finding's direction, a category such as "animal"), with that
-    column as the truth and every concept that correlates with it as a side effect.
+
+def _top_third(bank: Bank, rows: np.ndarray, column: int) -> tuple[np.ndarray, np.ndarray]:
+    """``rows`` split into the third scoring highest on ``column`` and the rest."""
+    order = rows[np.argsort(-bank.scores[rows, column], kind="stable")]
+    return order[: len(order) // 3], order[len(order) // 3:]
+
+
+def split_tasks(bank: Bank, rows: np.ndarray, columns: Sequence[int], count: int, seed: int,
+                stage: str) -> list[Task]:
+    """Tasks whose difference is what a concept column measures in unedited ``rows``, ``count`` per column.
+
+    Set A is drawn from the rows scoring in the top third on the column, set B from the rest: a
+    difference of content (a saved finding's direction, a category such as "animal"), with that column
+    as the truth and every concept that correlates with it as a side effect.
     """
     rng = np.random.default_rng(seed)
-    clean = np.array([bank.rows(int(b), "") for b in bases])
     tasks = []
     for column in columns:
-        order = clean[np.argsort(-bank.scores[clean, column], kind="stable")]
-        top, rest = order[: len(order) // 3], order[len(order) // 3:]
+        top, rest = _top_third(bank, rows, column)
         for _ in range(count):
             n = min(20, len(top))
             a_rows, b_rows = rng.choice(top, n, replace=False), rng.choice(rest, n, replace=False)
@@ -255,17 +280,51 @@ def split_tasks(bank: Bank, bases: np.ndarray, columns: Sequence[int], count: in
     return tasks
 
 
-def content_columns(bank: Bank, count: int, seed: int) -> list[int]:
-    """Up to ``count`` semantic-category and detector columns that vary among the unedited bank images."""
-    clean = (bank.family == "") & (bank.base >= 0)
+def contrast_tasks(bank: Bank, rows: np.ndarray, columns: Sequence[int], count: int, seed: int,
+                   stage: str) -> list[Task]:
+    """``count`` tasks of two content columns each: set A high on one, set B high on the other.
+
+    The shape of a real category pair ("animals vs vehicles"): both columns are true differences (in
+    opposite directions), and every pixel statistic or learned detector that differs with them, however
+    strongly, is a side effect.
+    """
+    rng = np.random.default_rng(seed)
+    top = {c: set(_top_third(bank, rows, c)[0].tolist()) for c in columns}
+    tasks = []
+    for _ in range(20 * count):
+        if len(columns) < 2 or len(tasks) == count:
+            break
+        first, second = (int(c) for c in rng.choice(columns, 2, replace=False))
+        a_pool, b_pool = sorted(top[first] - top[second]), sorted(top[second] - top[first])
+        n = min(20, len(a_pool), len(b_pool))
+        if n < 8:
+            continue
+        a_rows, b_rows = rng.choice(a_pool, n, replace=False), rng.choice(b_pool, n, replace=False)
+        ids = (bank.concept_ids[first], bank.concept_ids[second])
+        tasks.append(_task(bank, a_rows, b_rows, [((ids[0],), "a"), ((ids[1],), "b")], ids, stage, rng))
+    return tasks
+
+
+def content_columns(bank: Bank, rows: np.ndarray, count: int, seed: int) -> list[int]:
+    """Up to ``count`` semantic-category and detector columns that vary among ``rows``."""
     kinds = bank.kinds[:, 0]
     wanted = np.isin(kinds, [KINDS.index("semantic_category"), KINDS.index("detector")])
-    spread = np.nanstd(bank.scores[clean], axis=0)
+    spread = np.nanstd(bank.scores[rows], axis=0)
     pool = np.flatnonzero(wanted & (spread > 0.02))
     if len(pool) == 0:
         return []
     rng = np.random.default_rng(seed)
     return sorted(rng.choice(pool, min(count, len(pool)), replace=False).tolist())
+
+
+def content_tasks(bank: Bank, rows: np.ndarray, seed: int) -> list[Task]:
+    """Content-split and content-contrast tasks on the unedited ``rows`` (empty with under 60 rows)."""
+    if len(rows) < 60:
+        return []
+    tasks = split_tasks(bank, rows, content_columns(bank, rows, CONTENT_COLUMNS, seed), CONTENT_TASKS,
+                        seed + 1, "content")
+    return tasks + contrast_tasks(bank, rows, content_columns(bank, rows, CONTENT_COLUMNS, seed + 2),
+                                  CONTRAST_TASKS, seed + 3, "content")
 
 
 def make_tasks(bank: Bank, stage: Stage, bases: np.ndarray, families: Sequence[str], count: int,
@@ -425,11 +484,12 @@ def train_describer(
 
         iterator = tqdm(stages, unit="stage", desc="Making training tasks", leave=False)
     saved_columns = [j for j, cid in enumerate(bank.concept_ids) if cid.startswith("saved.")]
-    saved = split_tasks(bank, train_bases, saved_columns, FINDING_TASKS, seed * 101 + 99, "finding")
-    # Content differences (categories, detected objects) so the describer does not learn that only
-    # edits are ever the cause.
-    content = split_tasks(bank, train_bases, content_columns(bank, CONTENT_COLUMNS, seed), CONTENT_TASKS,
-                          seed * 101 + 98, "content")
+    saved = split_tasks(bank, clean_rows(bank, train_bases), saved_columns, FINDING_TASKS, seed * 101 + 99,
+                        "finding")
+    # Content differences (categories, detected objects), in the base pool and in the content pool of
+    # another domain, so the describer does not learn that only edits are ever the cause.
+    content = (content_tasks(bank, clean_rows(bank, train_bases), seed * 101 + 90)
+               + content_tasks(bank, bank.content_rows, seed * 101 + 80))
     for k, stage in enumerate(iterator):
         train_tasks[stage.name] = make_tasks(bank, stage, train_bases, families, tasks_per_stage,
                                              seed * 101 + k)
@@ -459,16 +519,33 @@ def train_describer(
 
 
 BANK_SIZE = 160  # base images of the default bank (each edited once per family)
+# Clip-art categories for the content pool: none of them is in the benchmark's real pairs, which stay
+# unseen (animals, buildings, food, people, transportation).
+CONTENT_CATEGORIES = ("plants", "tools", "electronics", "office", "recreation", "computer", "education",
+                      "geography", "signs_and_symbols", "unsorted")
+CONTENT_PER_CATEGORY = 40
+
+
+@dataclass
+class TrainingPools:
+    """The images of a bank: ``base`` (edited once per family), ``dilution`` and ``content`` (unedited)."""
+
+    base: list[np.ndarray]
+    dilution: list[np.ndarray]
+    content: list[np.ndarray]
+    note: str
 
 
 def training_pools(seed: int, pool: Sequence[np.ndarray] | None = None, size: int = BANK_SIZE
-                   ) -> tuple[list[np.ndarray], list[np.ndarray], str]:
-    """Base images and diluting images for a bank, and a note on where they came from.
+                   ) -> TrainingPools:
+    """The pools of the default bank, with a note on where they came from.
 
-    ``pool`` (e.g. a user's own images) is used as the base when given, else crops of the bundled photos;
-    the diluting images are textiles when ``conformal-clip-data`` is installed, else grey-inclusive crops.
+    ``pool`` (e.g. a user's own images) is used as the base when given, else crops of the bundled photos.
+    The diluting images are textiles when ``conformal-clip-data`` is installed, else grey-inclusive
+    crops. The content pool is clip-art of ``CONTENT_CATEGORIES`` when ``openclipart-png`` is installed
+    (else empty), so content tasks also come from a domain other than photos.
     """
-    from tellapart.synth.pools import PoolUnavailable, bundled_pool, textile_pool
+    from tellapart.synth.pools import PoolUnavailable, bundled_pool, openclipart_pool, textile_pool
 
     base = list(pool) if pool is not None else bundled_pool(size, seed=seed + 1234, min_side=128,
                                                               max_side=224, include_gray=False)
@@ -476,8 +553,15 @@ def training_pools(seed: int, pool: Sequence[np.ndarray] | None = None, size: in
     if len(base) < 60:
         raise ValueError(f"the pool has {len(base)} images; training the describer needs at least 60")
     try:
-        dilution, note = textile_pool("nominal", 100, seed=seed + 1235), "dilution: textiles"
+        dilution, notes = textile_pool("nominal", 100, seed=seed + 1235), ["dilution: textiles"]
     except PoolUnavailable:
         dilution = bundled_pool(100, seed=seed + 1235, min_side=128, max_side=224)
-        note = "dilution: bundled crops (install conformal-clip-data for textiles)"
-    return base, dilution, note
+        notes = ["dilution: bundled crops (install conformal-clip-data for textiles)"]
+    content = []
+    try:
+        for k, category in enumerate(CONTENT_CATEGORIES):
+            content += openclipart_pool(category, CONTENT_PER_CATEGORY, seed=seed + 1236 + k)
+        notes.append(f"content: {len(content)} clip-art images")
+    except PoolUnavailable:
+        notes.append("content: none (install openclipart-png for clip-art)")
+    return TrainingPools(base, dilution, content, "; ".join(notes))
