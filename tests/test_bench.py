@@ -89,6 +89,28 @@ def test_scoring_credits(library):
     assert scorer.accuracy([], [], 1) == 1.0 and scorer.accuracy([("stats.noise", "a")], [], 1) == 0.0
 
 
+def test_learned_detectors_that_state_the_truth_earn_full_credit(library):
+    scorer = Scorer(library.concepts)
+    blur = get_family("blur").difference(0.5)
+    assert scorer.credit("learned.blur", "a", blur) == 1.0  # the edit's own detector, in the edited set
+    assert scorer.credit("learned.blur", "b", blur) == 0.0
+    assert scorer.credit("learned.downscale", "a", blur) == 1.0  # a family with the same answer
+    brighter = get_family("brightness_up").difference(0.5)
+    assert scorer.credit("learned.brightness_down", "b", brighter) == 1.0  # "B looks darkened"
+    assert scorer.credit("learned.brightness_down", "a", brighter) == 0.0
+    assert scorer.credit("learned.contrast_down", "b", brighter) == 0.0  # a side effect, not the edit
+
+
+def test_multi_edit_recall_and_precision(library):
+    scorer = Scorer(library.concepts)
+    truths = [get_family("blur").difference(0.5), get_family("rectangle").difference(0.5)]
+    found = [("stats.sharpness", "b", False), ("stats.edge_density", "b", True), ("stats.noise", "a", False)]
+    recall, precision = scorer.recall_precision(found, truths)
+    assert recall == 0.5  # the rectangle was missed
+    assert precision == pytest.approx(2 / 3)  # noise is neither an edit nor marked explained
+    assert scorer.recall_precision([], truths) == (0.0, None)
+
+
 def test_calibration_on_a_small_library():
     concepts = list(ConceptLibrary([ImageStatsSource(), ShapeSource()]).concepts.values())
     threshold = calibrate_match_threshold(concepts, quantile=0.99)
@@ -134,7 +156,11 @@ def test_tiny_run_with_the_full_library(tmp_path, library):
         }
         assert 0 <= row["null_false_finding_rate"] <= 1 and row["seconds_per_pair"] >= 0
         assert row["acc@5"]["easy"] >= row["acc@1"]["easy"]
-    assert data["pairs_per_section"] == {"easy": 1, "medium": 1, "hard": 1, "null": 1}
+    assert data["pairs_per_section"] == {"easy": 1, "medium": 1, "hard": 1, "multi": 1, "null": 1}
+    for name in ("tellapart", "tellapart-untrained", "tellapart-holm"):
+        multi = data["methods"][name]["multi_edit"]
+        assert multi["n_pairs"] == 1 and 0 <= multi["recall"] <= 1
+    assert data["methods"]["visdiff-auroc"]["multi_edit"]["recall"] is None  # it tests nothing
     assert (tmp_path / "out" / "results.md").read_text().startswith("| method |")
     assert "| tellapart |" in report.markdown()
     # A second run hits the cache for every image and gives the same answers.

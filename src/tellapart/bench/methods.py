@@ -49,10 +49,15 @@ TOP = 10  # findings kept per method (Acc@5 needs 5)
 
 @dataclass
 class MethodOutput:
-    """A method's answer for one pair: findings strongest first, and whether it reports a difference."""
+    """A method's answer for one pair: findings strongest first, and whether it reports a difference.
+
+    ``significant`` (methods that test their findings): every significant finding as (concept,
+    direction, explained), where explained means it is marked as explained by a stronger finding.
+    """
 
     findings: list[tuple[str, str]]
     reported: bool
+    significant: list[tuple[str, str, bool]] | None = None
 
 
 @dataclass(frozen=True)
@@ -153,8 +158,10 @@ def _tellapart(
         significant = table[table["significant"]]
         unexplained = significant[significant["explained_by"].isna()]
         explained = significant[significant["explained_by"].notna()]
-        findings = [(r.concept, r.direction) for r in pd.concat([unexplained, explained]).itertuples()]
-        return MethodOutput(findings[:TOP], bool(len(significant)))
+        ordered = pd.concat([unexplained, explained])
+        findings = [(r.concept, r.direction) for r in ordered.itertuples()]
+        marked = [(r.concept, r.direction, isinstance(r.explained_by, str)) for r in ordered.itertuples()]
+        return MethodOutput(findings[:TOP], bool(len(significant)), marked)
 
     return run
 

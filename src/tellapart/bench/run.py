@@ -23,6 +23,7 @@ import pandas as pd
 from tellapart.bench.methods import METHODS, Method, PairContext
 from tellapart.bench.scoring import MATCH_QUANTILE, MATCH_THRESHOLD, Scorer
 from tellapart.bench.suites import (
+    MULTI,
     TIERS,
     BenchPair,
     PairFactory,
@@ -33,7 +34,7 @@ from tellapart.bench.suites import (
 )
 from tellapart.io.atomic import write_atomic
 
-ACC_SECTIONS = (*TIERS, "real", "null")
+ACC_SECTIONS = (*TIERS, MULTI, "real", "null")
 
 
 @dataclass
@@ -43,7 +44,8 @@ class BenchReport:
     Attributes:
         suite: the suite's config.
         rows: one row per (pair, method): ``pair``, ``section``, ``x`` (swept value), ``method``,
-            ``acc1``, ``acc5``, ``reported``, ``seconds``, ``findings`` (top 5 "id:direction").
+            ``acc1``, ``acc5``, ``reported``, ``seconds``, ``findings`` (top 5 "id:direction"),
+            ``recall`` and ``precision`` (multi-edit pairs of methods that test their findings, else None).
         pairs: one row per pair: ``pair``, ``section``, ``truth``, ``n_a``, ``n_b``, ``scoring_seconds``.
         notes: skipped data sources and other remarks.
         seconds: wall time of the whole run.
@@ -64,7 +66,8 @@ class BenchReport:
         return [name for name in METHODS if name in ran]
 
     def summary(self) -> dict[str, dict[str, Any]]:
-        """Return per method: Acc@1 and Acc@5 per section, null false-finding rate, seconds per pair."""
+        """Return per method: Acc@1 and Acc@5 per section, multi-edit recall and precision, null
+        false-finding rate, seconds per pair."""
         out: dict[str, dict[str, Any]] = {}
         for name in self.method_names:
             method = METHODS[name]
@@ -75,9 +78,12 @@ class BenchReport:
                 acc1[section] = _mean(part["acc1"])
                 acc5[section] = _mean(part["acc5"])
             null = mine[mine["section"] == "null"]
+            multi = mine[mine["section"] == MULTI]
             out[name] = {
                 "acc@1": acc1,
                 "acc@5": acc5,
+                "multi_edit": {key: _mean(multi[key].dropna()) if key in multi else None
+                               for key in ("recall", "precision")} | {"n_pairs": int(len(multi))},
                 "null_false_finding_rate": _mean(null["reported"].astype(float)),
                 "n_null_pairs": int(len(null)),
                 "seconds_per_pair": _mean(mine["seconds"]),
@@ -138,6 +144,12 @@ class BenchReport:
             + "; ".join(f"{name}: {METHODS[name].reporting_rule}" for name in self.method_names)
             + ".",
         ]
+        multi = [f"{name} {_fmt(row['multi_edit']['recall'])} / {_fmt(row['multi_edit']['precision'])}"
+                 for name, row in summary.items() if row["multi_edit"]["recall"] is not None]
+        if multi:
+            lines.append("Multi-edit pairs (2-3 medium-tier edits each), recall / precision of the "
+                         "significant findings (precision counts true edits and findings marked explained): "
+                         + "; ".join(multi) + ".")
         lines += [f"Note: {note}" for note in self.notes]
         return "\n".join(lines)
 
@@ -170,6 +182,9 @@ def _evaluate(
         seconds = time.perf_counter() - start
         # On a null pair only what the method reports counts (its ranking always exists).
         shown = output.findings if pair.differences or output.reported else []
+        recall = precision = None
+        if pair.section == MULTI and output.significant is not None:
+            recall, precision = scorer.recall_precision(output.significant, pair.differences)
         rows.append(
             {
                 "pair": pair.name,
@@ -181,6 +196,8 @@ def _evaluate(
                 "reported": bool(output.reported),
                 "seconds": seconds,
                 "findings": [f"{cid}:{d}" for cid, d in output.findings[:5]],
+                "recall": recall,
+                "precision": precision,
             }
         )
     return rows
@@ -305,7 +322,7 @@ def _bar(enabled: bool, config: SuiteConfig) -> Any:
     from tellapart.bench.suites import CONCENTRATION_SWEEP, PURITY_SWEEP
 
     total = (
-        3 * config.pairs_per_tier
+        (len(TIERS) + 1) * config.pairs_per_tier
         + config.null_pairs
         + config.sweep_pairs * (len(PURITY_SWEEP) + len(CONCENTRATION_SWEEP))
     )

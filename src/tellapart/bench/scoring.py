@@ -2,7 +2,11 @@
 
 A finding (concept id, direction) earns, for one true difference:
 
-- 1 when its id is one of the difference's concept ids and the direction agrees;
+- 1 when its id is one of the difference's concept ids and the direction agrees, or it is a learned
+  detector that states the same difference (``detector_answers``: the detector of the edit's own family
+  found more in the edited set A, or of a family with the same answer, e.g. ``learned.downscale`` for a
+  blur, or the opposite answer found more in set B, e.g. ``learned.brightness_down`` in B for a
+  brightening). Any other finding of a synth family's learned detector earns 0;
 - 0.5 when the direction agrees and it is a near miss: the two ids are a WordNet parent/child (any
   ancestor, via ``concepts.wordnet.is_related``), one is an ancestor of the other through the library's
   ``Concept.parents`` (``shape.rectangle_small`` vs ``shape.rectangle``), or the bundled sentence model
@@ -15,12 +19,14 @@ A pair's Acc@k is the best credit among the top k findings over any of its true 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from tellapart.concepts.base import Concept
-from tellapart.synth.families import Difference
+from tellapart.concepts.learned import detector_id
+from tellapart.synth.families import FAMILY_NAMES, Difference, get_family
 
 # Calibrated with `calibrate_match_threshold` on the 1430 concepts of the offline library (Oct 2025):
 # the 99th percentile of the phrase similarity of 1.02 million pairs of concepts that are NOT related
@@ -35,6 +41,25 @@ EXTRA_PARENTS = {
     "learned.text": ("shape.any",),
     "learned.logo": ("shape.any",),
 }
+
+
+DETECTOR_FAMILIES = frozenset(detector_id(family) for family in FAMILY_NAMES)
+
+
+@functools.cache
+def detector_answers(truth: Difference) -> frozenset[tuple[str, str]]:
+    """Return the learned-detector findings (id, direction) that state ``truth``.
+
+    The detector of synth family F says "set A looks more F-edited" (direction "a") or "set B does" ("b");
+    that states F's own answer (its concept ids and direction) or its opposite. It states ``truth`` when
+    F's answer shares a concept id with it, in the same direction or (found in set B) the opposite one.
+    """
+    answers = set()
+    for family in FAMILY_NAMES:
+        said = get_family(family).difference(1.0)
+        if family == truth.family or set(said.concepts) & set(truth.concepts):
+            answers.add((detector_id(family), "a" if said.direction == truth.direction else "b"))
+    return frozenset(answers)
 
 
 def ancestors(concept_id: str, concepts: dict[str, Concept]) -> set[str]:
@@ -85,6 +110,8 @@ class Scorer:
         return self._credit_cache[key]
 
     def _credit(self, concept_id: str, direction: str, truth: Difference) -> float:
+        if concept_id in DETECTOR_FAMILIES:  # its direction is "more edited", not more of its parent
+            return 1.0 if (concept_id, direction) in detector_answers(truth) else 0.0
         if direction != truth.direction:
             return 0.0
         if concept_id in truth.concepts:
@@ -118,6 +145,17 @@ class Scorer:
                 if best == 1.0:
                     return best
         return best
+
+
+    def recall_precision(self, significant: Sequence[tuple[str, str, bool]], truths: Sequence[Difference]
+                         ) -> tuple[float, float | None]:
+        """Return the share of ``truths`` some significant finding earns credit for (recall), and the
+        share of significant findings that earn credit or are marked explained (precision; None when
+        there are none)."""
+        found = [any(self.credit(cid, d, t) > 0 for cid, d, _ in significant) for t in truths]
+        fine = [explained or any(self.credit(cid, d, t) > 0 for t in truths)
+                for cid, d, explained in significant]
+        return float(np.mean(found)) if truths else 0.0, (float(np.mean(fine)) if fine else None)
 
 
 def _truth_texts(truth: Difference, concepts: dict[str, Concept]) -> list[str]:

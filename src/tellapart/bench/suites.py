@@ -25,6 +25,7 @@ from tellapart.synth.pools import (
 )
 
 TIERS = ("easy", "medium", "hard")
+MULTI = "multi"  # the section of multi-edit pairs
 # Tints count as one kind when drawing families (a random hue each time), so 7 hues do not crowd out the rest.
 KINDS = tuple(n for n in FAMILY_NAMES if not n.startswith("tint_")) + ("tint",)
 HUES = tuple(n.removeprefix("tint_") for n in FAMILY_NAMES if n.startswith("tint_"))
@@ -200,8 +201,7 @@ class PairFactory:
         if n_edits is None:
             n_edits = 2 if rng.random() < spec.two_edit_share else 1
         names = [_family_name(kinds[(index * 2 + j) % len(kinds)], rng, self.hues) for j in range(n_edits)]
-        if len(set(names)) < len(names):
-            names = names[:1]
+        names = list(dict.fromkeys(names))  # a family drawn twice is one edit
         edits = [(name, _draw(rng, spec.strength)) for name in names]
         purity = _draw(rng, spec.purity) if purity is None else purity
         concentration = _draw(rng, spec.concentration) if concentration is None else concentration
@@ -227,12 +227,16 @@ class PairFactory:
 
 
 def synthetic_pairs(factory: PairFactory) -> Iterator[BenchPair]:
-    """The tiers, the null pairs and the two sweeps on the hard tier."""
+    """The tiers, the multi-edit pairs, the null pairs and the two sweeps on the hard tier."""
     config = factory.config
     for tier in TIERS:
         kinds = factory.kinds(tier)
         for i in range(config.pairs_per_tier):
             yield factory.synthetic(tier, TIER_SPECS[tier], i, kinds)
+    # Multi-edit pairs: medium-tier edits, two or three per pair (recall and precision of the findings).
+    kinds = factory.kinds(MULTI)
+    for i in range(config.pairs_per_tier):
+        yield factory.synthetic(MULTI, TIER_SPECS["medium"], i, kinds, n_edits=2 + i % 2)
     for i in range(config.null_pairs):
         spec = TIER_SPECS["hard"]
         yield factory.synthetic("null", spec, i, factory.kinds("null"), purity=0.0, n_edits=1)

@@ -32,6 +32,11 @@ SHIPPED = "learned_detectors.npz"
 LOCALISE_BATCH = 8
 
 
+def detector_id(family: str) -> str:
+    """Return the concept id of the learned detector of synth family ``family`` (``"learned.blur"``)."""
+    return f"learned.{family}"
+
+
 @dataclass(frozen=True)
 class LearnedDetectors:
     """Linear detectors on the embedding: P(concept) = sigmoid(embedding @ weights[k] + bias[k]).

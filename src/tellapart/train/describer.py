@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from tellapart.bench.scoring import detector_answers
 from tellapart.stats.contract import screen
 from tellapart.stats.describer import (
     DESCRIBER_SCREEN_LEVEL,
@@ -96,7 +97,7 @@ class Bank:
     base: np.ndarray
     family: np.ndarray
     strength: np.ndarray
-    truths: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
+    truths: dict[str, list[tuple[tuple[str, ...], str]]] = field(default_factory=dict)
 
     def rows(self, base: int, family: str) -> int:
         """Index of the row of ``base`` with edit ``family`` ("" = unedited)."""
@@ -171,7 +172,9 @@ def build_bank(
     truths = {}
     for name in families:
         difference = get_family(name).difference(1.0)
-        truths[name] = (tuple(difference.concepts), difference.direction)
+        # Learned detectors that state the same difference name it too (the benchmark's credit).
+        truths[name] = [(tuple(difference.concepts), difference.direction)]
+        truths[name] += [((cid,), direction) for cid, direction in sorted(detector_answers(difference))]
     return Bank(
         table.scores.to_numpy(dtype=np.float32), ids, concept_kinds(ids, has_children),
         np.array([thresholds.get(c, np.nan) for c in ids], dtype=np.float64),
@@ -221,7 +224,8 @@ def make_task(bank: Bank, stage: Stage, bases: np.ndarray, families: Sequence[st
         dilution = np.flatnonzero(bank.base == DILUTION)
         picked = rng.choice(dilution, 2 * extra, replace=len(dilution) < 2 * extra)
         a_rows, b_rows = np.concatenate([a_rows, picked[:extra]]), np.concatenate([b_rows, picked[extra:]])
-    return _task(bank, a_rows, b_rows, [bank.truths[name] for name in names], tuple(names), stage.name, rng)
+    truths = [truth for name in names for truth in bank.truths[name]]
+    return _task(bank, a_rows, b_rows, truths, tuple(names), stage.name, rng)
 
 
 def _task(bank: Bank, a_rows: np.ndarray, b_rows: np.ndarray, truths: Sequence[tuple[tuple[str, ...], str]],

@@ -18,7 +18,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from tellapart.concepts.base import Concept
-from tellapart.concepts.learned import LearnedDetectors
+from tellapart.concepts.learned import LearnedDetectors, detector_id
 from tellapart.stats.auroc import auroc
 from tellapart.stats.classifier import fit_classifier
 
@@ -156,7 +156,7 @@ def train_detectors(
         clean = X_test[test_labels == "clean"] @ w + b
         info["held_out_auroc"][family.family] = round(float(auroc(positives, clean)), 4)
     concepts = tuple(
-        Concept(f"learned.{f.family}", f.phrase, "presence", parents=f.parents, synonyms=f.synonyms)
+        Concept(detector_id(f.family), f.phrase, "presence", parents=f.parents, synonyms=f.synonyms)
         for f in families
     )
     return LearnedDetectors(concepts, np.vstack(weights).astype(np.float32), np.asarray(biases, np.float32),
