@@ -30,15 +30,6 @@ HELD_OUT = ("circle", "line", "blur", "saturation_down", "jpeg", "border", "tint
             "text")
 
 
-def restricted_library(held_out: tuple[str, ...]) -> ConceptLibrary:
-    """The default library without the learned detectors of the held-out families."""
-    shipped = LearnedDetectors.load()
-    keep = [i for i, c in enumerate(shipped.concepts) if c.id.removeprefix("learned.") not in held_out]
-    detectors = LearnedDetectors(tuple(shipped.concepts[i] for i in keep), shipped.weights[keep],
-                                 shipped.bias[keep], shipped.embedding_version, shipped.info)
-    return ConceptLibrary(learned=detectors)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -51,7 +42,7 @@ def main() -> None:
     unknown = set(HELD_OUT) - set(FAMILY_NAMES)
     assert not unknown, unknown
     trained_on = [f for f in FAMILY_NAMES if f not in HELD_OUT]
-    library = restricted_library(HELD_OUT)
+    library = ConceptLibrary(learned=LearnedDetectors.load().without(HELD_OUT))
     started = time.perf_counter()
     pools = training_pools(args.seed)
     cache = ScoreCache(default_cache_dir())

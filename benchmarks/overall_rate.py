@@ -1,7 +1,8 @@
 """How often does "is there any difference at all?" (``Result.overall``) flag a difference?
 
 (a) On pairs whose difference no concept of the library names (text, triangle, rotation, zoom, logo pasted
-on or applied to every set-A image: purity 1.0), the share flagged should be at least 80%.
+on or applied to every set-A image: purity 1.0; the learned detectors of those families are removed from
+the library), the share flagged should be at least 80%.
 (b) On null pairs (two random halves of one pool: purity 0), at most 5%.
 
 Each pair is described end to end (``tellapart.describe``), so the named findings and the explained share
@@ -20,6 +21,7 @@ from collections import Counter
 import numpy as np
 
 import tellapart
+from tellapart.concepts.learned import LearnedDetectors
 from tellapart.concepts.library import ConceptLibrary
 from tellapart.synth import bundled_pool, make_edited_pair
 
@@ -58,11 +60,12 @@ def main() -> None:
     args = parser.parse_args()
 
     pool = bundled_pool(max(200, 2 * args.n + 40), seed=args.pool_seed)
-    library = ConceptLibrary()
+    families = list(filter(None, args.families.split(",")))
+    library = ConceptLibrary(learned=LearnedDetectors.load().without(families))
     flagged_total = total = 0
     with tempfile.TemporaryDirectory() as scratch:
         cache = args.cache_dir or scratch
-        for family in filter(None, args.families.split(",")):
+        for family in families:
             started = time.perf_counter()
             runs = []
             for i in range(args.pairs):

@@ -15,6 +15,8 @@ from tellapart.stats.describer import FEATURES, LearnedDescriber, concept_kinds,
 from tellapart.synth.pools import bundled_pool
 from tellapart.train.describer import (
     build_bank,
+    clean_rows,
+    contrast_tasks,
     curriculum_stages,
     make_tasks,
     split_bases,
@@ -70,6 +72,17 @@ def test_tasks_know_their_true_concepts(bank):
     assert sum(t.positive.any() for t in tasks) >= 8
     again = make_tasks(bank, easy, eval_bases, ["rectangle"], 10, seed=1)
     assert all(np.array_equal(a.features, b.features) for a, b in zip(tasks, again, strict=True))
+
+
+def test_contrast_tasks_take_both_columns_as_true_in_opposite_directions(bank):
+    rows = clean_rows(bank, np.arange(bank.n_bases))
+    columns = [bank.concept_ids.index("stats.brightness"), bank.concept_ids.index("stats.saturation")]
+    tasks = contrast_tasks(bank, rows, columns, 6, seed=0, stage="content")
+    assert len(tasks) == 6 and all(t.stage == "content" for t in tasks)
+    assert all(set(t.families) == {"stats.brightness", "stats.saturation"} for t in tasks)
+    # Set A is high on one column and set B on the other: both separate the sets and both are true.
+    assert np.mean([t.positive.sum() for t in tasks]) >= 1.5
+    assert contrast_tasks(bank, rows, columns[:1], 6, seed=0, stage="content") == []
 
 
 def test_training_beats_ordering_by_strength_and_is_deterministic(bank):

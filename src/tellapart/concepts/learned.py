@@ -19,6 +19,7 @@ gives a map whose mean is exactly the logit: an exact class-activation map, no g
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -115,6 +116,13 @@ class LearnedDetectors:
                 size = _image_size(image) if resolution == "image" else resolution
                 maps.append(_sum_on_grid([t[i] for t in terms], float(self.bias[k]), size))
         return maps[0] if single else maps
+
+    def without(self, families: Sequence[str]) -> LearnedDetectors:
+        """Return these detectors minus those of synth ``families`` (to measure what is out of library)."""
+        dropped = {detector_id(f) for f in families}
+        keep = [i for i, c in enumerate(self.concepts) if c.id not in dropped]
+        return LearnedDetectors(tuple(self.concepts[i] for i in keep), self.weights[keep], self.bias[keep],
+                                self.embedding_version, self.info)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the detectors to ``path`` (.npz, atomically); return the path."""
