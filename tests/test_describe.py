@@ -40,14 +40,16 @@ def test_small_red_rectangle_is_found(pool, cache_dir, library):
 
 def test_identical_distributions_report_nothing(pool, cache_dir, library):
     reported = []
-    for seed in range(20):
+    for seed in range(40):
         order = np.random.default_rng(100 + seed).permutation(80)
         a = [pool[i] for i in order[:40]]
         b = [pool[i] for i in order[40:]]
         result = tellapart.describe(a, b, seed=seed, cache_dir=cache_dir, library=library, progress=False)
         if len(result.findings) and result.findings["significant"].any():
             reported.append((seed, list(result.significant["concept"])))
-    assert len(reported) <= 1, f"false findings on identical sets: {reported}"
+    # The contract allows 5%: 2 or fewer of 40 is expected then (3 or fewer with probability 0.86), while a
+    # 20% false-finding rate would pass this with probability 0.04.
+    assert len(reported) <= 3, f"false findings on identical sets: {reported}"
 
 
 def test_faces_vs_non_faces_puts_the_face_finding_on_top(cache_dir, library):

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from tellapart.bench.scoring import detector_answers
+from tellapart.concepts.learned import detector_id
 from tellapart.stats.contract import screen
 from tellapart.stats.describer import (
     DESCRIBER_SCREEN_LEVEL,
@@ -46,6 +47,7 @@ EVAL_TASKS = 80  # held-out tasks per stage
 FINDING_TASKS = 20  # training tasks per saved finding (``tellapart train --findings``)
 CONTENT_COLUMNS, CONTENT_TASKS = 40, 3  # content-difference tasks: columns, tasks per column
 CONTRAST_TASKS = 120  # tasks contrasting two content columns
+UNSEEN_SHARE = 0.5  # share of edit tasks without the edited families' own learned detectors
 
 
 DILUTION, CONTENT = -1, -2  # ``Bank.base`` of the rows of the diluting and the content pools
@@ -225,15 +227,20 @@ def make_task(bank: Bank, stage: Stage, bases: np.ndarray, families: Sequence[st
         picked = rng.choice(dilution, 2 * extra, replace=len(dilution) < 2 * extra)
         a_rows, b_rows = np.concatenate([a_rows, picked[:extra]]), np.concatenate([b_rows, picked[extra:]])
     truths = [truth for name in names for truth in bank.truths[name]]
-    return _task(bank, a_rows, b_rows, truths, tuple(names), stage.name, rng)
+    # Edits no learned detector was trained on: the edited families' own detectors are left out of some
+    # tasks, so the describer also learns to name an edit from the other concepts (a user's difference is
+    # seldom one of the synth families).
+    hidden = [bank.concept_ids.index(detector_id(name)) for name in names
+              if detector_id(name) in bank.concept_ids] if rng.random() < UNSEEN_SHARE else []
+    return _task(bank, a_rows, b_rows, truths, tuple(names), stage.name, rng, hidden)
 
 
 def _task(bank: Bank, a_rows: np.ndarray, b_rows: np.ndarray, truths: Sequence[tuple[tuple[str, ...], str]],
-          names: tuple[str, ...], stage: str, rng: np.random.Generator) -> Task:
+          names: tuple[str, ...], stage: str, rng: np.random.Generator, hidden: Sequence[int] = ()) -> Task:
     """The task of a pair of bank rows whose set A carries ``truths`` ((concept ids, direction) each).
 
     The sets are swapped at random (truth directions flip with them), so set A is not always the edited
-    one; the candidates are the columns passing the describer's discovery screen.
+    one; the candidates are the columns passing the describer's discovery screen, except ``hidden`` ones.
     """
     swapped = rng.random() < 0.5
     if swapped:
@@ -241,6 +248,7 @@ def _task(bank: Bank, a_rows: np.ndarray, b_rows: np.ndarray, truths: Sequence[t
     values = bank.scores[np.concatenate([a_rows, b_rows])].astype(np.float64)
     labels = np.array(["a"] * len(a_rows) + ["b"] * len(b_rows))
     eligible, auc, _ = screen(values, labels, DESCRIBER_SCREEN_LEVEL)
+    eligible[list(hidden)] = False
     candidates = np.flatnonzero(eligible)
     observed = np.where(auc[candidates] > 0.5, "a", "b")
     ids = np.array(bank.concept_ids, dtype=object)[candidates]
