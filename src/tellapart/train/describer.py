@@ -8,6 +8,10 @@
    cannot learn "set A is the edited one"). Only a task's discovery view is used: the concepts passing the
    discovery screen (``stats.contract.screen``), their ``discovery_features`` and which are true.
    Approximation: an image drawn for two edits carries one of them (each bank row carries one edit).
+   An edit is named by its concepts and by the learned detectors that state it
+   (``bench.scoring.detector_answers``); in ``UNSEEN_SHARE`` of the tasks the edited family's own
+   detector is left out, as for a difference no detector was trained on. Content tasks (categories split
+   or contrasted, in the photos and in a clip-art pool) teach that not only edits are ever the cause.
 3. *Training*: the describer's scores over a task's candidates go through a softmax; the loss is minus the
    log of the probability mass on the true concepts (Acc@1 is what this optimises). Adam, full batches of
    tasks, deterministic for a seed.
@@ -214,13 +218,13 @@ def make_task(bank: Bank, stage: Stage, bases: np.ndarray, families: Sequence[st
     primary = max(2, round(concentration * n))
     chosen = rng.choice(bases, 2 * primary, replace=False)
     a_bases, b_bases = chosen[:primary], chosen[primary:]
-    a_rows = np.array([bank.rows(int(b), "") for b in a_bases])
+    a_rows = clean_rows(bank, a_bases)
     n_edit = max(1, round(purity * primary))
     for name in names:
         for i in _pick_edited(bank, a_bases, name, n_edit, stage.strength, rng):
             if bank.family[a_rows[i]] == "" or rng.random() < 0.5:
                 a_rows[i] = bank.rows(int(a_bases[i]), name)
-    b_rows = np.array([bank.rows(int(b), "") for b in b_bases])
+    b_rows = clean_rows(bank, b_bases)
     extra = n - primary
     if extra > 0:
         dilution = np.flatnonzero(bank.base == DILUTION)
@@ -479,8 +483,9 @@ def train_describer(
 ) -> tuple[LearnedDescriber, pd.DataFrame]:
     """Train the describer on ``bank`` tasks of ``families`` (default all); return it and its log.
 
-    Every stage's training tasks also hold ``split_tasks`` of content differences (``content_columns``)
-    and of the saved findings among the bank's columns (a bank built with ``ConceptLibrary(findings=...)``).
+    Every stage's training tasks also hold content tasks (``content_tasks``: a category or detector
+    split, and two categories contrasted, in the base pool and in the bank's content pool) and tasks of
+    the saved findings among the bank's columns (a bank built with ``ConceptLibrary(findings=...)``).
 
     With ``compare=True`` a describer without curriculum is trained on the same tasks with the same
     compute and its evaluations are appended to the log (``curriculum`` False); the returned describer is
