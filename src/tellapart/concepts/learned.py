@@ -21,13 +21,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from tellapart.concepts.base import Concept
-from tellapart.io.npz import read_npz, write_npz
+from tellapart.io.npz import read_npz, read_shipped_npz, shipped_file, write_npz
 
 SHIPPED = "learned_detectors.npz"
 LOCALISE_BATCH = 8
@@ -137,14 +136,11 @@ class LearnedDetectors:
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> LearnedDetectors:
         """Load detectors from ``path``, or the shipped ones when None."""
-        if path is None:
-            with resources.as_file(resources.files("tellapart").joinpath("data", SHIPPED)) as shipped:
-                return cls.load(shipped)
-        arrays, meta = read_npz(path)
+        arrays, meta = read_npz(path) if path is not None else read_shipped_npz(SHIPPED)
         weights, bias = arrays["weights"], arrays["bias"]
         concepts = tuple(Concept(**_tuples(c)) for c in meta["concepts"])
         if weights.shape[0] != len(concepts) or bias.shape != (len(concepts),):
-            raise ValueError(f"{path}: {weights.shape[0]} detectors but {len(concepts)} concepts")
+            raise ValueError(f"{path or SHIPPED}: {weights.shape[0]} detectors but {len(concepts)} concepts")
         return cls(concepts, weights, bias, meta["embedding_version"], meta.get("info", {}))
 
 
@@ -187,7 +183,7 @@ def _sum_on_grid(terms: list[np.ndarray], bias: float, size: str | tuple[int, in
 
 def shipped_available() -> bool:
     """True when the package ships trained detectors."""
-    return resources.files("tellapart").joinpath("data", SHIPPED).is_file()
+    return shipped_file(SHIPPED).is_file()
 
 
 def _concept_to_dict(concept: Concept) -> dict:

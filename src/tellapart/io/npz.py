@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
+from importlib import resources
+from importlib.abc import Traversable
 from pathlib import Path
 
 import numpy as np
@@ -26,3 +28,14 @@ def read_npz(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
         meta = json.loads(bytes(data["meta"]).decode())
         arrays = {name: data[name].astype(np.float32) for name in data.files if name != "meta"}
     return arrays, meta
+
+
+def shipped_file(name: str) -> Traversable:
+    """Return the file ``name`` shipped inside the package (``tellapart/data``); it may not exist."""
+    return resources.files("tellapart").joinpath("data", name)
+
+
+def read_shipped_npz(name: str) -> tuple[dict[str, np.ndarray], dict]:
+    """``read_npz`` of the shipped file ``name``."""
+    with resources.as_file(shipped_file(name)) as path:
+        return read_npz(path)

@@ -21,14 +21,13 @@ import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import stats as scipy_stats
 
-from tellapart.io.npz import read_npz, write_npz
+from tellapart.io.npz import read_npz, read_shipped_npz, shipped_file, write_npz
 from tellapart.stats.tests import mann_whitney_matrix
 
 SHIPPED = "describer.npz"
@@ -223,19 +222,16 @@ class LearnedDescriber:
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> LearnedDescriber:
         """Load a describer from ``path``, or the shipped one when None; ValueError if its features differ."""
-        if path is None:
-            with resources.as_file(resources.files("tellapart").joinpath("data", SHIPPED)) as shipped:
-                return cls.load(shipped)
-        arrays, meta = read_npz(path)
+        arrays, meta = read_npz(path) if path is not None else read_shipped_npz(SHIPPED)
         if tuple(meta["features"]) != FEATURES:
-            raise ValueError(f"{path}: made for other features ({meta['features']}); retrain with "
+            raise ValueError(f"{path or SHIPPED}: made for other features ({meta['features']}); retrain with "
                              "`tellapart train`")
         return cls(arrays["W1"], arrays["b1"], arrays["w2"], float(arrays["b2"][0]), meta.get("info", {}))
 
 
 def shipped_describer_available() -> bool:
     """True when the package ships a trained describer."""
-    return resources.files("tellapart").joinpath("data", SHIPPED).is_file()
+    return shipped_file(SHIPPED).is_file()
 
 
 def load_describer(describer: LearnedDescriber | str | os.PathLike | None) -> LearnedDescriber | None:
