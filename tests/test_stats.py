@@ -277,6 +277,26 @@ def test_explain_away_marks_side_effects_only():
     assert stats.explain_away(scores, groups, ["w", "v"], alpha=0.05) == {}
 
 
+def test_explain_away_by_two_stronger_findings_together():
+    # y follows x1 and x2 together; neither accounts for it alone, both do jointly. z is independent.
+    n = 100
+    groups = _labels(n, n)
+    jointly, wrongly = 0, 0
+    seeds = 30
+    for seed in range(seeds):
+        rng = np.random.default_rng(30_000 + seed)
+        x1, x2, z = (rng.normal(size=2 * n) + 1.0 * (groups == "a") for _ in range(3))
+        scores = pd.DataFrame({"x1": x1, "x2": x2, "z": z, "y": x1 + x2 + 0.5 * rng.normal(size=2 * n)})
+        assert not stats.explains(scores, groups, "x1", "y", 0.05)
+        explained = stats.explain_away(scores, groups, ["x1", "x2", "z", "y"], alpha=0.05)
+        jointly += explained.get("y") in ("x1", "x2")
+        wrongly += len(set(explained) - {"y"})
+    assert jointly / seeds >= 0.8
+    assert wrongly == 0
+    # A single stronger finding is never tried "jointly": nothing else to combine it with.
+    assert stats.explain_away(scores, groups, ["x1", "y"], alpha=0.05) == {}
+
+
 def test_explain_away_inside_the_contract():
     n = 60
     groups = _labels(n, n)

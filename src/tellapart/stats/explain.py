@@ -14,6 +14,14 @@ the sets costs power (a lot of it when i nearly separates the sets): j must trac
 slope is significant), and at most half of j's difference may remain after the adjustment (the adjusted
 difference of mean ranks is at most ``MAX_REMAINING`` times the unadjusted one).
 
+A side effect can also follow from several stronger findings together (darkening and added noise both
+move a contrast measure), while no single one of them accounts for it. So when no stronger finding
+explains j alone, the stronger findings not themselves explained are tried together: j's ranks are
+regressed on the set label and all of their ranks, with the same three conditions (the covariates
+jointly track j inside the sets, by an F-test; at most half of the difference remains; what remains is
+not significant). j is then recorded as explained by the covariate that accounts for most of its
+difference (its slope times its own difference of mean ranks between the sets).
+
 Residualising j on a slope fitted across both sets at once was rejected: any concept that separates A
 from B perfectly would then "explain" every other difference, because its ranks equal the set labels.
 When i does not vary within the sets, its effect cannot be told apart from the sets' and nothing is
@@ -32,6 +40,8 @@ from tellapart.stats.split import check_groups
 from tellapart.stats.tests import rank_test
 
 MAX_REMAINING = 0.5
+# Joint adjustment keeps at least this many residual degrees of freedom per covariate.
+MIN_DF_PER_COVARIATE = 10
 
 
 class _Fit(NamedTuple):
@@ -150,6 +160,82 @@ def explains(
     return fit is not None and _decide(fit.t_set, fit.t_slope, fit.remaining, fit.df, alpha, direction)
 
 
+def _within_set_varying(ranks: np.ndarray, is_a: np.ndarray) -> np.ndarray:
+    """True for columns of ``ranks`` that vary inside the sets (else they cannot be adjusted for)."""
+    spread = ranks[is_a].var(axis=0) * is_a.sum() + ranks[~is_a].var(axis=0) * (~is_a).sum()
+    return spread > 1e-9 * max(float(spread.max(initial=0.0)), 1.0)
+
+
+def _independent_columns(design: np.ndarray, fixed: int) -> list[int]:
+    """Indices of the columns after the first ``fixed`` that add rank to the design, in order."""
+    kept: list[int] = []
+    for column in range(fixed, design.shape[1]):
+        trial = design[:, list(range(fixed)) + kept + [column]]
+        if np.linalg.matrix_rank(trial) == trial.shape[1]:
+            kept.append(column)
+    return kept
+
+
+class _JointFit(NamedTuple):
+    """Rank ANCOVA of y on the set and several covariates."""
+
+    t_set: float  # t of the set coefficient, positive = A higher
+    covariates_p: float  # F-test p-value of the covariates jointly, given the set
+    remaining: float  # adjusted / unadjusted difference of the sets' mean ranks of y
+    df: int
+    contributions: np.ndarray  # per covariate: slope x its difference of mean ranks, signed like y's
+
+
+def _joint_rank_ancova(y: np.ndarray, covariates: np.ndarray, is_a: np.ndarray) -> _JointFit | None:
+    """Rank ANCOVA of ``y`` on the set and the columns of ``covariates`` (NaN-free inputs).
+
+    Covariates that do not vary inside the sets, or repeat the others, are left out (their contribution
+    is 0); None when none is left or too few images remain for the covariates kept.
+    """
+    ranks = stats.rankdata(np.column_stack([y, covariates]), axis=0)
+    ry, rx = ranks[:, 0], ranks[:, 1:]
+    n = len(ry)
+    usable = np.flatnonzero(_within_set_varying(rx, is_a))
+    design = np.column_stack([np.ones(n), is_a.astype(np.float64), rx[:, usable]])
+    kept = _independent_columns(design, fixed=2)
+    design = design[:, [0, 1] + kept]
+    k = len(kept)
+    df = n - 2 - k
+    if k == 0 or df < MIN_DF_PER_COVARIATE * k:
+        return None
+    coef, *_ = np.linalg.lstsq(design, ry, rcond=None)
+    rss = float(np.sum((ry - design @ coef) ** 2))
+    shift = float(ry[is_a].mean() - ry[~is_a].mean())
+    rss_set_only = float(np.sum((ry - np.where(is_a, ry[is_a].mean(), ry[~is_a].mean())) ** 2))
+    sigma2 = rss / df
+    inverse = np.linalg.inv(design.T @ design)
+    t_set = coef[1] / np.sqrt(sigma2 * inverse[1, 1]) if sigma2 > 0 else 0.0
+    f = (rss_set_only - rss) / k / sigma2 if sigma2 > 0 else np.inf
+    columns = usable[np.array(kept) - 2]  # kept design columns -> covariate columns
+    x_shift = rx[is_a][:, columns].mean(axis=0) - rx[~is_a][:, columns].mean(axis=0)
+    contributions = np.zeros(covariates.shape[1])
+    contributions[columns] = coef[2:] * x_shift * np.sign(shift)
+    remaining = coef[1] / shift if shift != 0 else np.nan
+    return _JointFit(float(t_set), float(stats.f.sf(f, k, df)), float(remaining), df, contributions)
+
+
+def _explained_jointly(
+    values: np.ndarray, labels: np.ndarray, covariates: list[int], j: int, alpha: float,
+    direction: str | None,
+) -> int | None:
+    """Column (of ``covariates``) credited with explaining column ``j`` jointly, or None if they do not."""
+    columns = values[:, covariates + [j]]
+    usable = ~np.isnan(columns).any(axis=1)
+    fit = _joint_rank_ancova(columns[usable, -1], columns[usable, :-1], labels[usable] == "a")
+    if fit is None or not (
+        fit.covariates_p < alpha
+        and fit.remaining <= MAX_REMAINING
+        and _t_p(fit.t_set, fit.df, direction) >= alpha
+    ):
+        return None
+    return covariates[int(np.argmax(fit.contributions))]
+
+
 def explain_away(
     scores: pd.DataFrame,
     groups: np.ndarray,
@@ -160,10 +246,11 @@ def explain_away(
     """Find which findings a stronger finding accounts for.
 
     ``ordered_ids`` lists the findings strongest first; each is checked against every earlier one in that
-    order, and the first that explains it (see ``explains``) is recorded. ``scores`` holds the images to
-    judge on (the validation images in the contract) and ``groups`` their "a"/"b" labels. ``directions``
-    maps ids to the direction each finding was claimed in ("a" = A scores higher); ids without one are
-    tested two-sided.
+    order, and the first that explains it (see ``explains``) is recorded. When none does alone, the
+    earlier findings not themselves explained are tried together (see the module docstring), at most as
+    many as the images allow, strongest first. ``scores`` holds the images to judge on (the validation
+    images in the contract) and ``groups`` their "a"/"b" labels. ``directions`` maps ids to the direction
+    each finding was claimed in ("a" = A scores higher); ids without one are tested two-sided.
 
     Returns:
         concept id -> id of the stronger finding that accounts for it, for explained findings only.
@@ -176,21 +263,24 @@ def explain_away(
     if len(ordered_ids) < 2:
         return explained
     values = scores[list(ordered_ids)].to_numpy(dtype=np.float64)
-    if np.isnan(values).any() or len(labels) < 4:
-        for position, weaker in enumerate(ordered_ids):
-            for stronger in ordered_ids[:position]:
-                if explains(scores, labels, stronger, weaker, alpha, directions.get(weaker)):
-                    explained[weaker] = stronger
-                    break
-        return explained
     # No NaN: every pair is fitted on the same images, so all pairs come from one vectorised fit.
-    fit = _pairwise_rank_ancova(values, labels == "a")
+    fit = None if np.isnan(values).any() or len(labels) < 4 else _pairwise_rank_ancova(values, labels == "a")
+    max_covariates = max(1, (len(labels) - 2) // (MIN_DF_PER_COVARIATE + 1))
     for j, weaker in enumerate(ordered_ids):
         direction = directions.get(weaker)
         if j == 0 or _separation_p(values[:, j], labels, direction) >= alpha:
             continue
-        for i in range(j):
-            if _decide(fit.t_set[i, j], fit.t_slope[i, j], fit.remaining[i, j], fit.df, alpha, direction):
-                explained[weaker] = ordered_ids[i]
-                break
+        if fit is None:
+            stronger = next((s for s in ordered_ids[:j]
+                             if explains(scores, labels, s, weaker, alpha, direction)), None)
+        else:
+            stronger = next((ordered_ids[i] for i in range(j) if _decide(
+                fit.t_set[i, j], fit.t_slope[i, j], fit.remaining[i, j], fit.df, alpha, direction)), None)
+        if stronger is None:
+            causes = [i for i in range(j) if ordered_ids[i] not in explained][:max_covariates]
+            if len(causes) > 1:
+                column = _explained_jointly(values, labels, causes, j, alpha, direction)
+                stronger = None if column is None else ordered_ids[column]
+        if stronger is not None:
+            explained[weaker] = stronger
     return explained
