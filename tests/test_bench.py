@@ -16,8 +16,9 @@ from tellapart.bench import (
     SuiteConfig,
     calibrate_match_threshold,
     run_bench,
+    suites,
 )
-from tellapart.bench.suites import get_suite
+from tellapart.bench.suites import REAL_HARD, get_suite, real_pairs
 from tellapart.concepts.detectors import DetectorSource
 from tellapart.concepts.image_stats import ImageStatsSource
 from tellapart.concepts.library import ConceptLibrary
@@ -198,3 +199,31 @@ def test_sweeps_real_pairs_and_plots(tmp_path):
     # lfw ships with scikit-image, so at least the faces pair always runs, and the face detector finds it.
     faces = real[(real["pair"] == "real-lfw-faces-vs-nonfaces") & (real["method"] == "visdiff-auroc")]
     assert len(faces) == 1 and faces["acc5"].iloc[0] == 1.0
+    # ...and at the hard tier too, in the summary beside the other sections.
+    assert "real-hard-lfw-faces-vs-nonfaces-0" in set(report.rows["pair"])
+    assert report.summary()["tellapart"]["acc@1"][REAL_HARD] is not None
+
+
+def test_real_hard_pairs_mix_in_set_b_and_dilute_both(monkeypatch):
+    # Pools of images told apart by their value: 0 = A's category, 1 = B's, 2 = the diluting pool.
+    def pool(value):
+        return lambda n, seed: [np.full((8, 8, 3), value, np.uint8) for _ in range(n)]
+
+    dilution = pool(2)(200, 0)
+    config = SuiteConfig("t", n_per_set=40, pairs_per_tier=0, null_pairs=0, sweep_pairs=0, real_pairs=1,
+                         real_per_set=40, pool_size=80, real_hard_draws=3)
+    truth = [Difference("category", ("semantic.animal",), "a", "A shows animals")]
+    monkeypatch.setattr(suites, "REAL_PAIRS", [("src", "cats-vs-cars", pool(0), pool(1), truth)])
+    pairs = list(real_pairs(config, seed=5, notes=[], dilution=lambda: dilution))
+    assert [p.section for p in pairs] == ["real"] + [REAL_HARD] * 3
+    assert len({p.name for p in pairs}) == 4
+    for pair in pairs[1:]:
+        a = np.array([int(im[0, 0, 0]) for im in pair.set_a])
+        b = np.array([int(im[0, 0, 0]) for im in pair.set_b])
+        assert len(a) == len(b) == 40 and pair.differences == truth
+        purity, concentration = pair.info["purity"], pair.info["concentration"]
+        assert 0.3 <= purity <= 0.6 and 0.5 <= concentration <= 0.8
+        assert (a == 2).sum() == (b == 2).sum() == 40 - round(concentration * 40)
+        assert (b == 0).sum() == 0 and (a == 0).sum() == max(1, round(purity * round(concentration * 40)))
+        assert (a == 1).sum() < (b == 1).sum()  # B's category is still more common in set B
+    assert pairs[1].info != pairs[2].info  # each draw is its own mix

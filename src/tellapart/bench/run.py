@@ -24,6 +24,7 @@ from tellapart.bench.methods import METHODS, Method, PairContext
 from tellapart.bench.scoring import MATCH_QUANTILE, MATCH_THRESHOLD, Scorer
 from tellapart.bench.suites import (
     MULTI,
+    REAL_HARD,
     TIERS,
     BenchPair,
     PairFactory,
@@ -34,7 +35,7 @@ from tellapart.bench.suites import (
 )
 from tellapart.io.atomic import write_atomic
 
-ACC_SECTIONS = (*TIERS, MULTI, "real", "null")
+ACC_SECTIONS = (*TIERS, MULTI, "real", REAL_HARD, "null")
 
 
 @dataclass
@@ -128,10 +129,11 @@ class BenchReport:
     def markdown(self) -> str:
         """Return the results as a markdown table (one row per method) with the reporting rules below it."""
         summary = self.summary()
-        head = ["method", *[f"{t} @1 / @5" for t in (*TIERS, "real")], "null false findings", "s / pair"]
+        shown = (*TIERS, "real", REAL_HARD)
+        head = ["method", *[f"{t} @1 / @5" for t in shown], "null false findings", "s / pair"]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for name, row in summary.items():
-            cells = [name] + [f"{_fmt(row['acc@1'][t])} / {_fmt(row['acc@5'][t])}" for t in (*TIERS, "real")]
+            cells = [name] + [f"{_fmt(row['acc@1'][t])} / {_fmt(row['acc@5'][t])}" for t in shown]
             cells += [_fmt(row["null_false_finding_rate"]), f"{row['seconds_per_pair']:.3f}"]
             lines.append("| " + " | ".join(cells) + " |")
         counts = self.pairs["section"].value_counts().to_dict() if len(self.pairs) else {}
@@ -311,7 +313,7 @@ def _methods(names: list[str] | None) -> list[Method]:
 
 def _all_pairs(factory: PairFactory, config: SuiteConfig, seed: int, notes: list[str]):
     yield from synthetic_pairs(factory)
-    yield from real_pairs(config, seed, notes)
+    yield from real_pairs(config, seed, notes, dilution=lambda: factory.dilution)
 
 
 def _bar(enabled: bool, config: SuiteConfig) -> Any:

@@ -1,8 +1,10 @@
 """The benchmark's pairs of image sets, each with its known answer.
 
 Sections: synthetic tiers ``easy`` / ``medium`` / ``hard``, ``real`` category pairs from data no one here
-made, ``null`` pairs (same distribution on both sides), and on the hard tier a purity sweep (100% -> 0%)
-and a concentration sweep. Everything is deterministic for the seed.
+made, ``real-hard`` (the same category pairs made as hard as the hard tier: set A mixes in set B's
+category and both sets are diluted with a third pool), ``null`` pairs (same distribution on both sides),
+and on the hard tier a purity sweep (100% -> 0%) and a concentration sweep. Everything is deterministic
+for the seed.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tellapart.synth.pools import (
 )
 
 TIERS = ("easy", "medium", "hard")
+REAL_HARD = "real-hard"  # real category pairs at the hard tier's purity and concentration
 MULTI = "multi"  # the section of multi-edit pairs
 # Tints count as one kind when drawing families (a random hue each time), so 7 hues do not crowd out the rest.
 KINDS = tuple(n for n in FAMILY_NAMES if not n.startswith("tint_")) + ("tint",)
@@ -63,6 +66,7 @@ class SuiteConfig:
         real_pairs: real category pairs per data source (at most the number defined).
         real_per_set: images per set in real pairs.
         pool_size: size of the bundled base pool.
+        real_hard_draws: mixes drawn of each real category pair for the ``real-hard`` section.
     """
 
     name: str
@@ -73,11 +77,12 @@ class SuiteConfig:
     real_pairs: int
     real_per_set: int
     pool_size: int
+    real_hard_draws: int = 1
 
     def __post_init__(self) -> None:
         if self.n_per_set < 10 or self.real_per_set < 10:
             raise ValueError("sets need at least 10 images each (5 for discovery, 5 for validation)")
-        for name in ("pairs_per_tier", "null_pairs", "sweep_pairs", "real_pairs"):
+        for name in ("pairs_per_tier", "null_pairs", "sweep_pairs", "real_pairs", "real_hard_draws"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.pool_size < 2 * self.n_per_set:
@@ -106,6 +111,7 @@ SUITES = {
         real_pairs=3,
         real_per_set=100,
         pool_size=600,
+        real_hard_draws=4,
     ),
 }
 
@@ -114,7 +120,8 @@ SUITES = {
 class BenchPair:
     """One pair of image sets with its known answer.
 
-    ``section`` is a tier, "real", "null", "sweep_purity" or "sweep_concentration"; ``x`` the swept value.
+    ``section`` is a tier, "multi", "real", "real-hard", "null", "sweep_purity" or "sweep_concentration";
+    ``x`` the swept value.
     """
 
     name: str
@@ -401,8 +408,11 @@ REAL_NULLS = [
 ]
 
 
-def real_pairs(config: SuiteConfig, seed: int, notes: list[str]) -> Iterator[BenchPair]:
-    """Real category pairs (at most ``config.real_pairs`` per source) and one real null pair per source.
+def real_pairs(
+    config: SuiteConfig, seed: int, notes: list[str], dilution: Callable[[], list] | None = None
+) -> Iterator[BenchPair]:
+    """Real category pairs (at most ``config.real_pairs`` per source), each also at the hard tier when
+    ``dilution`` (the pool that dilutes both sets) is given, and one real null pair per source.
 
     Sources whose package is missing are skipped with a line in ``notes``.
     """
@@ -422,7 +432,15 @@ def real_pairs(config: SuiteConfig, seed: int, notes: list[str]) -> Iterator[Ben
             notes.append(f"skipped {source} {name}: {error}")
             continue
         used[source] = used.get(source, 0) + 1
-        yield BenchPair(f"real-{source}-{name}", "real", a, b, truth, {"source": source, "pair": name})
+        info = {"source": source, "pair": name}
+        yield BenchPair(f"real-{source}-{name}", "real", a, b, truth, info)
+        for draw in range(config.real_hard_draws if dilution is not None else 0):
+            try:
+                a, b, mix = _real_hard_sets(name, pool_a, pool_b, n, seed, draw, dilution())
+            except ValueError as error:
+                notes.append(f"skipped {source} {name} at the hard tier: {error}")
+                break
+            yield BenchPair(f"{REAL_HARD}-{source}-{name}-{draw}", REAL_HARD, a, b, truth, {**info, **mix})
     if config.null_pairs == 0 or config.real_pairs == 0:
         return
     for source, name, pool in REAL_NULLS:
@@ -436,3 +454,35 @@ def real_pairs(config: SuiteConfig, seed: int, notes: list[str]) -> Iterator[Ben
         yield BenchPair(
             f"null-{source}-{name}", "null", both[:n], both[n:], [], {"source": source, "pair": name}
         )
+
+
+def _real_hard_sets(
+    name: str,
+    pool_a: Callable[[int, int], list],
+    pool_b: Callable[[int, int], list],
+    n: int,
+    seed: int,
+    draw: int,
+    dilution: list,
+) -> tuple[list, list, dict]:
+    """Mix ``draw`` of a real category pair made as hard as the hard tier, with its purity and concentration.
+
+    Of each set, a share ``concentration`` (drawn from the hard tier's range) comes from the two
+    categories and the rest from ``dilution``. In set A a share ``purity`` of those is A's category and
+    the rest B's; set B holds only B's category. Both true differences still hold, more weakly: A shows
+    its category more often, B shows its own more often. ValueError when a pool is too small.
+    """
+    spec = TIER_SPECS["hard"]
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode()), 11, draw])
+    purity, concentration = _draw(rng, spec.purity), _draw(rng, spec.concentration)
+    n_content = max(2, round(concentration * n))
+    n_from_a = max(1, round(purity * n_content))
+    n_diluting = n - n_content
+    if 2 * n_diluting > len(dilution):
+        raise ValueError(f"the dilution pool has {len(dilution)} images, {2 * n_diluting} needed")
+    from_a = pool_a(n_from_a, seed + 3 + 2 * draw)
+    from_b = pool_b(2 * n_content - n_from_a, seed + 4 + 2 * draw)
+    diluting = [dilution[i] for i in rng.permutation(len(dilution))[: 2 * n_diluting]]
+    set_a = from_a + from_b[: n_content - n_from_a] + diluting[:n_diluting]
+    set_b = from_b[n_content - n_from_a:] + diluting[n_diluting:]
+    return set_a, set_b, {"purity": round(purity, 3), "concentration": round(concentration, 3)}
