@@ -53,6 +53,12 @@ class _Fit(NamedTuple):
     df: int
 
 
+def _within_set_varying(ranks: np.ndarray, is_a: np.ndarray) -> np.ndarray:
+    """True for columns of ``ranks`` that vary inside the sets (else they cannot be adjusted for)."""
+    spread = ranks[is_a].var(axis=0) * is_a.sum() + ranks[~is_a].var(axis=0) * (~is_a).sum()
+    return spread > 1e-9 * max(float(spread.max(initial=0.0)), 1.0)
+
+
 def _pairwise_rank_ancova(values: np.ndarray, is_a: np.ndarray) -> _Fit:
     """Rank ANCOVA of every column (as y) on every other column (as x), for a NaN-free matrix.
 
@@ -77,8 +83,7 @@ def _pairwise_rank_ancova(values: np.ndarray, is_a: np.ndarray) -> _Fit:
         t_set = np.where(var_set > 0, adjusted / np.sqrt(var_set), 0.0)
         t_slope = np.where(residual_var > 0, slope / np.sqrt(residual_var / spread[:, None]), np.inf)
         remaining = adjusted / shift[None, :]
-    unusable = ~(spread > 1e-9 * max(float(spread.max(initial=0.0)), 1.0))
-    t_set[unusable, :] = np.nan
+    t_set[~_within_set_varying(ranks, is_a), :] = np.nan
     return _Fit(t_set, t_slope, remaining, df)
 
 
@@ -158,12 +163,6 @@ def explains(
         return False
     fit = _rank_ancova(y, x, labels)
     return fit is not None and _decide(fit.t_set, fit.t_slope, fit.remaining, fit.df, alpha, direction)
-
-
-def _within_set_varying(ranks: np.ndarray, is_a: np.ndarray) -> np.ndarray:
-    """True for columns of ``ranks`` that vary inside the sets (else they cannot be adjusted for)."""
-    spread = ranks[is_a].var(axis=0) * is_a.sum() + ranks[~is_a].var(axis=0) * (~is_a).sum()
-    return spread > 1e-9 * max(float(spread.max(initial=0.0)), 1.0)
 
 
 def _independent_columns(design: np.ndarray, fixed: int) -> list[int]:
