@@ -184,7 +184,7 @@ class PairFactory:
     def dilution(self) -> list[np.ndarray]:
         """The third pool that dilutes both sets: textiles when installed, else grey-inclusive crops."""
         if self._dilution is None:
-            need = 2 * self.config.n_per_set
+            need = 2 * max(self.config.n_per_set, self.config.real_per_set)  # real-hard pairs too
             try:
                 self._dilution = textile_pool("nominal", min(need, 1000), seed=self.seed + 1)
             except PoolUnavailable as error:
@@ -414,6 +414,9 @@ def real_pairs(
     """Real category pairs (at most ``config.real_pairs`` per source), each also at the hard tier when
     ``dilution`` (the pool that dilutes both sets) is given, and one real null pair per source.
 
+    A hard-tier mix that needs more of set B's category than its pool holds is drawn with half the
+    images per set (``info["n_per_set"]``).
+
     Sources whose package is missing are skipped with a line in ``notes``.
     """
     n = config.real_per_set
@@ -437,9 +440,12 @@ def real_pairs(
         for draw in range(config.real_hard_draws if dilution is not None else 0):
             try:
                 a, b, mix = _real_hard_sets(name, pool_a, pool_b, n, seed, draw, dilution())
-            except ValueError as error:
-                notes.append(f"skipped {source} {name} at the hard tier: {error}")
-                break
+            except ValueError:  # mixing needs more of B's category: try half the images per set
+                try:
+                    a, b, mix = _real_hard_sets(name, pool_a, pool_b, n // 2, seed, draw, dilution())
+                except ValueError as error:
+                    notes.append(f"skipped {source} {name} at the hard tier: {error}")
+                    break
             yield BenchPair(f"{REAL_HARD}-{source}-{name}-{draw}", REAL_HARD, a, b, truth, {**info, **mix})
     if config.null_pairs == 0 or config.real_pairs == 0:
         return
@@ -485,4 +491,5 @@ def _real_hard_sets(
     diluting = [dilution[i] for i in rng.permutation(len(dilution))[: 2 * n_diluting]]
     set_a = from_a + from_b[: n_content - n_from_a] + diluting[:n_diluting]
     set_b = from_b[n_content - n_from_a:] + diluting[n_diluting:]
-    return set_a, set_b, {"purity": round(purity, 3), "concentration": round(concentration, 3)}
+    mix = {"purity": round(purity, 3), "concentration": round(concentration, 3), "n_per_set": n}
+    return set_a, set_b, mix
