@@ -313,7 +313,7 @@ def _methods(names: list[str] | None) -> list[Method]:
 
 def _all_pairs(factory: PairFactory, config: SuiteConfig, seed: int, notes: list[str]):
     yield from synthetic_pairs(factory)
-    yield from real_pairs(config, seed, notes, dilution=lambda: factory.dilution)
+    yield from real_pairs(config, seed, notes, dilution=lambda: factory.real_dilution)
 
 
 def _bar(enabled: bool, config: SuiteConfig) -> Any:

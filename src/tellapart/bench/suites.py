@@ -170,6 +170,7 @@ class PairFactory:
         self.notes: list[str] = []
         self._base: list[np.ndarray] | None = None
         self._dilution: list[np.ndarray] | None = None
+        self._real_dilution: list[np.ndarray] | None = None
 
     @property
     def base(self) -> list[np.ndarray]:
@@ -182,15 +183,26 @@ class PairFactory:
 
     @property
     def dilution(self) -> list[np.ndarray]:
-        """The third pool that dilutes both sets: textiles when installed, else grey-inclusive crops."""
+        """The third pool that dilutes both sets of synthetic pairs."""
         if self._dilution is None:
-            need = 2 * max(self.config.n_per_set, self.config.real_per_set)  # real-hard pairs too
-            try:
-                self._dilution = textile_pool("nominal", min(need, 1000), seed=self.seed + 1)
-            except PoolUnavailable as error:
-                self.notes.append(f"dilution pool: {error}; used bundled crops instead")
-                self._dilution = bundled_pool(need, seed=self.seed + 1, min_side=128, max_side=224)
+            self._dilution = self._diluting_pool(2 * self.config.n_per_set, self.seed + 1)
         return self._dilution
+
+    @property
+    def real_dilution(self) -> list[np.ndarray]:
+        """The pool that dilutes both sets of ``real-hard`` pairs (drawn apart, so the synthetic pairs do
+        not depend on the real pairs' size)."""
+        if self._real_dilution is None:
+            self._real_dilution = self._diluting_pool(2 * self.config.real_per_set, self.seed + 5)
+        return self._real_dilution
+
+    def _diluting_pool(self, need: int, seed: int) -> list[np.ndarray]:
+        """Textiles when installed, else grey-inclusive crops of the bundled photos."""
+        try:
+            return textile_pool("nominal", min(need, 1000), seed=seed)
+        except PoolUnavailable as error:
+            self.notes.append(f"dilution pool: {error}; used bundled crops instead")
+            return bundled_pool(need, seed=seed, min_side=128, max_side=224)
 
     def synthetic(
         self,
