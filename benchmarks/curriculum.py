@@ -18,7 +18,7 @@ from pathlib import Path
 from tellapart.concepts.cache import ScoreCache, default_cache_dir
 from tellapart.concepts.library import ConceptLibrary
 from tellapart.synth.families import FAMILY_NAMES
-from tellapart.train.describer import build_bank, train_describer, training_pools
+from tellapart.train.describer import N_BATCHES, build_bank, train_describer, training_pools
 
 
 def plot(log, path: Path) -> None:
@@ -52,7 +52,8 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("bench-results/curriculum"))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batches", type=int, default=300)
+    parser.add_argument("--batches", type=int, default=N_BATCHES,
+                        help=f"training batches of each run (default {N_BATCHES}, as tellapart train)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

@@ -51,6 +51,8 @@ EVAL_TASKS = 80  # held-out tasks per stage
 FINDING_TASKS = 20  # training tasks per saved finding (``tellapart train --findings``)
 CONTENT_COLUMNS, CONTENT_TASKS = 40, 3  # content-difference tasks: columns, tasks per column
 CONTRAST_TASKS = 120  # tasks contrasting two content columns
+# Training batches: enough for the curriculum to reach the hard stage (at 300 it stopped at medium-hard).
+N_BATCHES = 600
 UNSEEN_SHARE = 0.5  # share of edit tasks without the edited families' own learned detectors
 
 
@@ -390,7 +392,7 @@ def fit_describer(
     stages: Sequence[Stage],
     *,
     curriculum: bool = True,
-    n_batches: int = 300,
+    n_batches: int = N_BATCHES,
     batch_size: int = 16,
     eval_every: int = 10,
     patience: int = 4,
@@ -477,7 +479,7 @@ def train_describer(
     seed: int = 0,
     curriculum: bool = True,
     tasks_per_stage: int = 400,
-    n_batches: int = 300,
+    n_batches: int = N_BATCHES,
     progress: bool = True,
     compare: bool = False,
 ) -> tuple[LearnedDescriber, pd.DataFrame]:
