@@ -17,8 +17,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from tellapart.bench import SuiteConfig, run_bench
 from tellapart.concepts.cache import ScoreCache, default_cache_dir
 from tellapart.concepts.learned import LearnedDetectors
@@ -59,8 +57,8 @@ def main() -> None:
     report = run_bench(config, out_dir=args.out, seed=args.seed, library=library, describer=describer,
                        methods=["tellapart", "tellapart-untrained"], families=list(HELD_OUT))
     summary = report.summary()
-    gains = {section: np.round((summary["tellapart"]["acc@1"][section] or 0)
-                               - (summary["tellapart-untrained"]["acc@1"][section] or 0), 3)
+    gains = {section: round(float((summary["tellapart"]["acc@1"][section] or 0)
+                                  - (summary["tellapart-untrained"]["acc@1"][section] or 0)), 3)
              for section in ("easy", "medium", "hard", "real", "real-hard")}
     result = {"held_out": list(HELD_OUT), "trained_on": trained_on, "acc@1_gain": gains,
               "seconds": round(time.perf_counter() - started, 1), "methods": summary}

@@ -451,13 +451,10 @@ def real_pairs(
         yield BenchPair(f"real-{source}-{name}", "real", a, b, truth, info)
         for draw in range(config.real_hard_draws if dilution is not None else 0):
             try:
-                a, b, mix = _real_hard_sets(name, pool_a, pool_b, n, seed, draw, dilution())
-            except ValueError:  # mixing needs more of B's category: try half the images per set
-                try:
-                    a, b, mix = _real_hard_sets(name, pool_a, pool_b, n // 2, seed, draw, dilution())
-                except ValueError as error:
-                    notes.append(f"skipped {source} {name} at the hard tier: {error}")
-                    break
+                a, b, mix = _fitting_real_hard_sets(name, pool_a, pool_b, n, seed, draw, dilution())
+            except ValueError as error:
+                notes.append(f"skipped {source} {name} at the hard tier: {error}")
+                break
             yield BenchPair(f"{REAL_HARD}-{source}-{name}-{draw}", REAL_HARD, a, b, truth, {**info, **mix})
     if config.null_pairs == 0 or config.real_pairs == 0:
         return
@@ -472,6 +469,23 @@ def real_pairs(
         yield BenchPair(
             f"null-{source}-{name}", "null", both[:n], both[n:], [], {"source": source, "pair": name}
         )
+
+
+def _fitting_real_hard_sets(
+    name: str,
+    pool_a: Callable[[int, int], list],
+    pool_b: Callable[[int, int], list],
+    n: int,
+    seed: int,
+    draw: int,
+    dilution: list,
+) -> tuple[list, list, dict]:
+    """``_real_hard_sets`` with ``n`` images per set, or half as many when a pool is too small for ``n``
+    (mixing needs more of set B's category than a plain pair)."""
+    try:
+        return _real_hard_sets(name, pool_a, pool_b, n, seed, draw, dilution)
+    except ValueError:
+        return _real_hard_sets(name, pool_a, pool_b, n // 2, seed, draw, dilution)
 
 
 def _real_hard_sets(
