@@ -51,8 +51,10 @@ EVAL_TASKS = 80  # held-out tasks per stage
 FINDING_TASKS = 20  # training tasks per saved finding (``tellapart train --findings``)
 CONTENT_COLUMNS, CONTENT_TASKS = 40, 3  # content-difference tasks: columns, tasks per column
 CONTRAST_TASKS = 120  # tasks contrasting two content columns
-# Training batches: enough for the curriculum to reach the hard stage (at 300 it stopped at medium-hard).
-N_BATCHES = 600
+# Training batches. At 300 the curriculum stops at medium-hard. 600 reaches the hard stage and scores better
+# on synthetic pairs, but it ranks semantic classes over the face detector on lfw faces and loses on the
+# real category pairs (2026-11-22), so 300 stays.
+N_BATCHES = 300
 UNSEEN_SHARE = 0.5  # share of edit tasks without the edited families' own learned detectors
 
 
