@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -321,12 +322,16 @@ def _bar(enabled: bool, config: SuiteConfig) -> Any:
         return None
     from tqdm.auto import tqdm
 
-    from tellapart.bench.suites import CONCENTRATION_SWEEP, PURITY_SWEEP
+    from tellapart.bench.suites import CONCENTRATION_SWEEP, PURITY_SWEEP, REAL_NULLS, REAL_PAIRS
 
+    per_source = Counter(source for source, *_ in REAL_PAIRS)
+    real = sum(min(count, config.real_pairs) for count in per_source.values())
     total = (
         (len(TIERS) + 1) * config.pairs_per_tier
         + config.null_pairs
         + config.sweep_pairs * (len(PURITY_SWEEP) + len(CONCENTRATION_SWEEP))
+        + real * (1 + config.real_hard_draws)  # an estimate: sources not installed are skipped
+        + (len(REAL_NULLS) if config.null_pairs and config.real_pairs else 0)
     )
     return tqdm(total=total, unit="pair", desc=f"Benchmark ({config.name})", leave=False)
 
