@@ -40,13 +40,13 @@ def _snapshot(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*")}
 
 
-
 def _assert_rectangle_found(data: dict) -> None:
     """The pasted rectangle (or, tied with it at AUROC 1.0, its parent "an inserted shape") comes first,
     and the rectangle itself is a significant finding that nothing explains away."""
     assert data["findings"][0]["concept"] in ("shape.rectangle", "shape.any")
     rectangle = next(f for f in data["findings"] if f["concept"] == "shape.rectangle")
     assert rectangle["significant"] and rectangle["direction"] == "a" and not rectangle["explained_by"]
+
 
 def test_describe_writes_report_and_json_only_inside_out(rectangle_folders, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("TELLAPART_CACHE_DIR", raising=False)

@@ -315,8 +315,7 @@ def _run_train(args, parser) -> int:
         library = ConceptLibrary(learned=detectors, findings=findings)
         pools = training_pools(args.seed, user_pool)
         bank = build_bank(pools.base, pools.dilution, FAMILY_NAMES, library, content=pools.content,
-                          seed=args.seed, cache=cache,
-                          progress=not args.quiet)
+                          seed=args.seed, cache=cache, progress=not args.quiet)
     finally:
         cache.close()
     describer, log = train_describer(bank, seed=args.seed, progress=not args.quiet)

@@ -146,7 +146,6 @@ class Scorer:
                     return best
         return best
 
-
     def recall_precision(self, significant: Sequence[tuple[str, str, bool]], truths: Sequence[Difference]
                          ) -> tuple[float, float | None]:
         """Return the share of ``truths`` some significant finding earns credit for (recall), and the

@@ -451,7 +451,7 @@ def real_pairs(
         yield BenchPair(f"real-{source}-{name}", "real", a, b, truth, info)
         for draw in range(config.real_hard_draws if dilution is not None else 0):
             try:
-                a, b, mix = _fitting_real_hard_sets(name, pool_a, pool_b, n, seed, draw, dilution())
+                a, b, mix = _real_hard_sets(name, pool_a, pool_b, (n, n // 2), seed, draw, dilution())
             except ValueError as error:
                 notes.append(f"skipped {source} {name} at the hard tier: {error}")
                 break
@@ -471,28 +471,11 @@ def real_pairs(
         )
 
 
-def _fitting_real_hard_sets(
-    name: str,
-    pool_a: Callable[[int, int], list],
-    pool_b: Callable[[int, int], list],
-    n: int,
-    seed: int,
-    draw: int,
-    dilution: list,
-) -> tuple[list, list, dict]:
-    """``_real_hard_sets`` with ``n`` images per set, or half as many when a pool is too small for ``n``
-    (mixing needs more of set B's category than a plain pair)."""
-    try:
-        return _real_hard_sets(name, pool_a, pool_b, n, seed, draw, dilution)
-    except ValueError:
-        return _real_hard_sets(name, pool_a, pool_b, n // 2, seed, draw, dilution)
-
-
 def _real_hard_sets(
     name: str,
     pool_a: Callable[[int, int], list],
     pool_b: Callable[[int, int], list],
-    n: int,
+    sizes: tuple[int, ...],
     seed: int,
     draw: int,
     dilution: list,
@@ -502,20 +485,29 @@ def _real_hard_sets(
     Of each set, a share ``concentration`` (drawn from the hard tier's range) comes from the two
     categories and the rest from ``dilution``. In set A a share ``purity`` of those is A's category and
     the rest B's; set B holds only B's category. Both true differences still hold, more weakly: A shows
-    its category more often, B shows its own more often. ValueError when a pool is too small.
+    its category more often, B shows its own more often. The sets have the first of ``sizes`` images each
+    that the pools can fill (mixing needs more of B's category than a plain pair); ValueError when none.
     """
     spec = TIER_SPECS["hard"]
     rng = np.random.default_rng([seed, zlib.crc32(name.encode()), 11, draw])
     purity, concentration = _draw(rng, spec.purity), _draw(rng, spec.concentration)
-    n_content = max(2, round(concentration * n))
-    n_from_a = max(1, round(purity * n_content))
-    n_diluting = n - n_content
-    if 2 * n_diluting > len(dilution):
-        raise ValueError(f"the dilution pool has {len(dilution)} images, {2 * n_diluting} needed")
-    from_a = pool_a(n_from_a, seed + 3 + 2 * draw)
-    from_b = pool_b(2 * n_content - n_from_a, seed + 4 + 2 * draw)
-    diluting = [dilution[i] for i in rng.permutation(len(dilution))[: 2 * n_diluting]]
-    set_a = from_a + from_b[: n_content - n_from_a] + diluting[:n_diluting]
-    set_b = from_b[n_content - n_from_a:] + diluting[n_diluting:]
-    mix = {"purity": round(purity, 3), "concentration": round(concentration, 3), "n_per_set": n}
-    return set_a, set_b, mix
+    error = ValueError("no set size to draw")
+    for n in sizes:
+        n_content = max(2, round(concentration * n))
+        n_from_a = max(1, round(purity * n_content))
+        n_diluting = n - n_content
+        if 2 * n_diluting > len(dilution):
+            error = ValueError(f"the dilution pool has {len(dilution)} images, {2 * n_diluting} needed")
+            continue
+        try:
+            from_a = pool_a(n_from_a, seed + 3 + 2 * draw)
+            from_b = pool_b(2 * n_content - n_from_a, seed + 4 + 2 * draw)
+        except ValueError as too_small:
+            error = too_small
+            continue
+        diluting = [dilution[i] for i in rng.permutation(len(dilution))[: 2 * n_diluting]]
+        set_a = from_a + from_b[: n_content - n_from_a] + diluting[:n_diluting]
+        set_b = from_b[n_content - n_from_a:] + diluting[n_diluting:]
+        mix = {"purity": round(purity, 3), "concentration": round(concentration, 3), "n_per_set": n}
+        return set_a, set_b, mix
+    raise error
