@@ -124,4 +124,9 @@ def test_a_describer_changes_the_order_never_the_validity():
         table = stats.test_concepts(scores, groups, seed=seed, ranker=ranker)
         reported += bool(table["significant"].any())
         assert table["describer_score"].notna().all()
+        # The describer's confidence weights the correction: mean 1, most weight on its favourite.
+        assert table["weight"].mean() == pytest.approx(1.0)
+        assert table["weight"].idxmax() == table["describer_score"].idxmax()
+        q = stats.benjamini_hochberg(table["p_value"], table["weight"])
+        np.testing.assert_allclose(table["q_value"], q)
     assert reported <= 4

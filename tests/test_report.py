@@ -138,6 +138,7 @@ def build_result(root: Path) -> Result:
     for record, q_value in zip(records, q, strict=True):
         concept = CONCEPTS[record["concept"]]
         record["q_value"] = float(q_value)
+        record["weight"] = 1.0
         record["significant"] = bool(q_value < 0.05)
         record["explained_by"] = "test.colour" if record["concept"] == "test.saturation" else None
         record["text"] = finding_sentence(concept, record["direction"], record["auroc"], record["auroc_ci"],
@@ -319,6 +320,17 @@ def test_html_placeholder_for_a_missing_example(result: Result, tmp_path: Path) 
     page = write_html(missing, tmp_path / "r.html").read_text(encoding="utf-8")
     assert "image not available" in page and "data:image/jpeg" not in page
     assert Path(first["examples_a"][0]).name in page
+
+
+def test_html_says_when_the_describer_weighted_the_correction(result: Result, tmp_path: Path) -> None:
+    plain = write_html(result, tmp_path / "plain.html").read_text(encoding="utf-8")
+    assert "weighted Benjamini-Hochberg" not in plain and "(weight " not in plain
+    findings = result.findings.copy()
+    findings["weight"] = np.linspace(2.5, 0.4, len(findings))
+    page = write_html(dataclasses.replace(result, findings=findings), tmp_path / "w.html").read_text("utf-8")
+    assert "weighted Benjamini-Hochberg" in page
+    first = findings[findings["significant"]].iloc[0]
+    assert f"(weight {first['weight']:.2f})" in page
 
 
 def test_html_without_findings_or_problems(result: Result, tmp_path: Path) -> None:

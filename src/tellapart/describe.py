@@ -27,7 +27,7 @@ MIN_IMAGES = 10
 N_EXAMPLES = 6
 
 FINDING_COLUMNS = [
-    "text", "concept", "phrase", "kind", "direction", "auroc", "auroc_ci", "p_value", "q_value",
+    "text", "concept", "phrase", "kind", "direction", "auroc", "auroc_ci", "p_value", "q_value", "weight",
     "significant", "explained_by", "share_a", "share_b", "median_a", "median_b", "examples_a", "examples_b",
 ]
 
@@ -335,7 +335,7 @@ def _phrase(
         records.append({
             "text": text, "concept": row.concept, "phrase": concept.phrase, "kind": concept.kind,
             "direction": row.direction, "auroc": float(row.auroc), "auroc_ci": ci,
-            "p_value": float(row.p_value), "q_value": float(row.q_value),
+            "p_value": float(row.p_value), "q_value": float(row.q_value), "weight": float(row.weight),
             "significant": bool(row.significant),
             "explained_by": row.explained_by if isinstance(row.explained_by, str) else None,
             "share_a": float(row.share_a), "share_b": float(row.share_b),

@@ -95,6 +95,15 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
+def _weighting(result: Any) -> str:
+    """How the correction weighted the hypotheses ("" when every weight is 1)."""
+    weights = result.findings["weight"] if "weight" in result.findings else None
+    if weights is None or not len(weights) or np.allclose(weights.astype(float), 1.0):
+        return ""
+    return (" (weighted Benjamini-Hochberg: the learned describer gave each hypothesis a weight from its "
+            "confidence on the discovery half)")
+
+
 def _header(result: Any) -> str:
     n_tested = len(result.findings)
     rows = _used_rows(result.images)
@@ -109,7 +118,8 @@ def _header(result: Any) -> str:
         f'<h1><span class="set-a">{_e(set_title(result, "a"))}</span>: {result.n_a} images vs '
         f'<span class="set-b">{_e(set_title(result, "b"))}</span>: {result.n_b} images</h1>\n'
         f'<p class="meta">{int(result.n_screened)} hypotheses screened, {n_tested} tested on {_e(where)}; '
-        f"p-values corrected for all {n_tested} tests; significant when q &lt; {result.alpha:g}.</p>\n"
+        f"p-values corrected for all {n_tested} tests{_weighting(result)}; significant when q &lt; "
+        f"{result.alpha:g}.</p>\n"
         f'<p class="meta">seed {int(result.seed)} &middot; alpha {result.alpha:g} &middot; '
         f"backend <code>{_e(result.backend)}</code></p>\n</header>"
     )
@@ -163,7 +173,7 @@ def _card(
         f'<section class="card{" explained" if explained else ""}" id="finding-{number}">',
         f'<h3><span class="num">{number}.</span>{_e(plain_sentence(str(row["text"])))}</h3>',
         f'<p class="stats">AUROC {_e(format_auroc(row["auroc"], row["auroc_ci"]))} &middot; '
-        f'{_e(format_p(row["p_value"], "p"))} &middot; {_e(format_p(row["q_value"]))} &middot; '
+        f'{_e(format_p(row["p_value"], "p"))} &middot; {_e(format_p(row["q_value"]))}{_weight(row)} &middot; '
         f'set {_e(str(row["direction"]).upper())} shows more of it</p>',
         f'<p class="stats">{_e(_shares_and_medians(result, row))}</p>',
     ]
@@ -354,6 +364,14 @@ def _overall_section(result: Any, thumbnails: _Thumbnails) -> str:
             parts.append(f"<h4>{_e(title)}</h4>\n<div class=\"thumbs\">{figures}</div>")
     parts.append("</section>")
     return "\n".join(parts)
+
+
+def _weight(row: dict[str, Any]) -> str:
+    """" (weight w)" after a q-value from a weighted correction, else ""."""
+    weight = row.get("weight")
+    if weight is None or not np.isfinite(weight) or abs(weight - 1.0) < 1e-9:
+        return ""
+    return f" (weight {weight:.2f})"
 
 
 def _others_section(result: Any) -> str:

@@ -55,6 +55,8 @@ Each finding::
       "auroc_ci":     [float, float],  confidence interval [low, high]
       "p_value":      float,        uncorrected
       "q_value":      float,        corrected for every tested hypothesis
+      "weight":       float,        its weight in that correction (mean 1; set by the learned describer's
+                                    confidence on the discovery half, 1 without one)
       "significant":  bool,         q_value < alpha
       "explained_by": str | null,   id of the stronger finding that accounts for this one
       "share_a":      float | null, presence: share of set A images showing the concept
@@ -82,10 +84,10 @@ import pandas as pd
 from tellapart.io.atomic import write_atomic
 
 FINDING_FIELDS = [
-    "text", "concept", "phrase", "kind", "direction", "auroc", "auroc_ci", "p_value", "q_value",
+    "text", "concept", "phrase", "kind", "direction", "auroc", "auroc_ci", "p_value", "q_value", "weight",
     "significant", "explained_by", "share_a", "share_b", "median_a", "median_b", "examples_a", "examples_b",
 ]
-_FLOAT_FIELDS = ("auroc", "p_value", "q_value", "share_a", "share_b", "median_a", "median_b")
+_FLOAT_FIELDS = ("auroc", "p_value", "q_value", "weight", "share_a", "share_b", "median_a", "median_b")
 
 
 def tellapart_version() -> str:

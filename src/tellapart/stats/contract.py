@@ -12,6 +12,10 @@ image. Both return one row per tested hypothesis with these columns:
 - ``auroc_ci_low``, ``auroc_ci_high``: its 95% confidence interval (see ``auroc_ci``).
 - ``p_value``: Mann-Whitney rank test, one-sided in ``direction`` (two-sided for an undirected
   hypothesis in ``test_hypotheses_on_all``); ``q_value``: corrected over exactly the rows returned.
+- ``weight``: the hypothesis's weight in that correction (mean 1 over the rows). 1 everywhere, except
+  with a learned describer: then ``stats.describer.hypothesis_weights`` sets it from the describer's
+  confidence on the discovery half, and the correction is weighted Benjamini-Hochberg (or weighted Holm),
+  which keeps its error rate because the weights never see the validation p-values.
 - ``significant``: ``q_value < alpha``.
 - ``explained_by``: None, or the id of a stronger significant finding that accounts for this one
   (see ``tellapart.stats.explain``). Only significant findings are checked.
@@ -42,7 +46,12 @@ import numpy as np
 import pandas as pd
 
 from tellapart.stats.auroc import auroc, auroc_ci
-from tellapart.stats.describer import DESCRIBER_MAX_HYPOTHESES, DESCRIBER_SCREEN_LEVEL, Ranker
+from tellapart.stats.describer import (
+    DESCRIBER_MAX_HYPOTHESES,
+    DESCRIBER_SCREEN_LEVEL,
+    Ranker,
+    hypothesis_weights,
+)
 from tellapart.stats.explain import explain_away
 from tellapart.stats.split import check_groups, split_discovery_validation
 from tellapart.stats.tests import CORRECTIONS, correct, mann_whitney_matrix, rank_test
@@ -65,9 +74,9 @@ STRENGTH_BIN = 0.025
 MIN_VISIBLE_SHARE = 0.1
 
 COLUMNS = [
-    "concept", "direction", "auroc", "auroc_ci_low", "auroc_ci_high", "p_value", "q_value", "significant",
-    "explained_by", "discovery_auroc", "describer_score", "median_a", "median_b", "share_a", "share_b", "n_a",
-    "n_b", "n_tested",
+    "concept", "direction", "auroc", "auroc_ci_low", "auroc_ci_high", "p_value", "q_value", "weight",
+    "significant", "explained_by", "discovery_auroc", "describer_score", "median_a", "median_b", "share_a",
+    "share_b", "n_a", "n_b", "n_tested",
 ]
 _DTYPES = {
     "concept": object, "direction": object, "significant": bool, "explained_by": object, "n_a": np.int64,
@@ -191,12 +200,15 @@ def _finish(
     explain_directions: dict[str, str],
     priority: dict[str, int],
     described: bool = False,
+    weights: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Correct, explain away among significant findings, sort, and return the table."""
+    """Correct (with ``weights`` per row, if given), explain away among significant findings, sort, and
+    return the table."""
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=_DTYPES.get(c, np.float64)) for c in COLUMNS})
     table = pd.DataFrame.from_records(rows, columns=COLUMNS)
-    table["q_value"] = correct(table["p_value"].to_numpy(), correction)
+    table["weight"] = 1.0 if weights is None else weights
+    table["q_value"] = correct(table["p_value"].to_numpy(), correction, weights)
     table["significant"] = table["q_value"] < alpha
     table["n_tested"] = len(table)
     hidden = np.fmax(table["share_a"], table["share_b"]) < MIN_VISIBLE_SHARE  # NaN (magnitude) is False
@@ -243,7 +255,8 @@ def test_concepts(
     default 0) orders concepts of about equal strength, in the discovery ranking and in the output.
     ``ranker`` (a learned describer's ``LearnedDescriber.ranker``) replaces that ordering: called with the
     discovery scores, labels and the screened column indices, it returns one score per column (higher
-    first), which chooses the hypotheses and orders the significant findings and the explaining-away.
+    first), which chooses the hypotheses and orders the significant findings and the explaining-away;
+    its confidence also weights the hypotheses in the correction (column ``weight``).
     ``screen_level`` defaults to ``SCREEN_LEVEL`` without a ranker and ``DESCRIBER_SCREEN_LEVEL`` with one;
     ``max_hypotheses`` to ``MAX_HYPOTHESES`` without and ``DESCRIBER_MAX_HYPOTHESES`` with one.
 
@@ -282,8 +295,9 @@ def test_concepts(
         row["discovery_auroc"] = float(shown if direction == "a" else 1 - shown)
         row["describer_score"] = float(described[column])
         rows.append(row)
+    weights = None if ranker is None else hypothesis_weights(described[chosen])
     table = _finish(rows, scores.iloc[np.flatnonzero(validation)], validation_labels, alpha, correction,
-                    directions, priority, described=ranker is not None)
+                    directions, priority, described=ranker is not None, weights=weights)
     table.attrs.update(n_screened=int(scores.shape[1]), n_discovery=int((~validation).sum()),
                        n_validation=int(validation.sum()), seed=seed, screen_level=screen_level)
     return table
