@@ -19,9 +19,9 @@ image-text similarities, so that only the method differs:
   slice. Ranked by absolute projection. Reports when the top projection is >= 0.25 pooled standard
   deviations (with equal set sizes: a standardised mean difference of 0.5, Cohen's "medium").
 - ``tellapart``: tellapart's full method (``stats.test_concepts``: discovery/validation split, the
-  shipped learned describer choosing and ordering hypotheses on discovery, rank test, Benjamini-Hochberg
-  at alpha 0.05, explaining-away); its findings are its significant ones only, those explained by a
-  stronger finding moved after the unexplained ones. Reports when anything is significant.
+  shipped learned describer choosing, ordering and weighting hypotheses on discovery, rank test, weighted
+  Benjamini-Hochberg at alpha 0.05, explaining-away); its findings are its significant ones only, those
+  explained by a stronger finding moved after the unexplained ones. Reports when anything is significant.
   ``tellapart-holm`` is the same with Holm's correction; ``tellapart-untrained`` the same without the
   learned describer (hypotheses ordered by discovery AUROC and concept kind).
 
@@ -170,7 +170,7 @@ METHODS: dict[str, Method] = {
     m.name: m
     for m in (
         Method(
-            "tellapart", "any finding with Benjamini-Hochberg q < 0.05 on held-out images",
+            "tellapart", "any finding with describer-weighted Benjamini-Hochberg q < 0.05 on held-out images",
             _tellapart("bh", trained=True),
         ),
         Method(
@@ -178,7 +178,7 @@ METHODS: dict[str, Method] = {
             _tellapart("bh", trained=False),
         ),
         Method(
-            "tellapart-holm", "any finding with Holm-adjusted p < 0.05 on held-out images",
+            "tellapart-holm", "any finding with describer-weighted Holm-adjusted p < 0.05 on held-out images",
             _tellapart("holm", trained=True),
         ),
         Method(
