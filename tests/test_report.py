@@ -324,11 +324,11 @@ def test_html_placeholder_for_a_missing_example(result: Result, tmp_path: Path) 
 
 def test_html_says_when_the_describer_weighted_the_correction(result: Result, tmp_path: Path) -> None:
     plain = write_html(result, tmp_path / "plain.html").read_text(encoding="utf-8")
-    assert "weighted Benjamini-Hochberg" not in plain and "(weight " not in plain
+    assert "(weighted: the learned describer" not in plain and "(weight " not in plain
     findings = result.findings.copy()
     findings["weight"] = np.linspace(2.5, 0.4, len(findings))
     page = write_html(dataclasses.replace(result, findings=findings), tmp_path / "w.html").read_text("utf-8")
-    assert "weighted Benjamini-Hochberg" in page
+    assert "tests (weighted: the learned describer gave each hypothesis a weight" in page
     first = findings[findings["significant"]].iloc[0]
     assert f"(weight {first['weight']:.2f})" in page
 

@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="test at most N hypotheses on the validation half (default 10 with the "
                                "learned describer, 30 without)")
     describe.add_argument("--correction", choices=["bh", "holm"], default="bh",
-                          help="multiple-testing correction: Benjamini-Hochberg (default) or Holm")
+                          help="multiple-testing correction: Benjamini-Hochberg (default) or Holm; "
+                          "weighted by the learned describer's confidence unless --describer none")
     describe.add_argument("--describer", metavar="FILE",
                           help="learned describer from `tellapart train` (default: the shipped one); "
                                "'none' orders hypotheses by discovery AUROC instead")

@@ -156,7 +156,8 @@ def describe(
         max_hypotheses: at most this many hypotheses (chosen on the discovery half) are tested on the
             validation half; all of them count in the multiple-testing correction (default 10 with a
             learned describer, 30 without).
-        correction: "bh" (Benjamini-Hochberg, the default) or "holm".
+        correction: "bh" (Benjamini-Hochberg, the default) or "holm"; with a learned describer, weighted
+            by its confidence on the discovery half (the findings' ``weight``).
         library: the concept library; defaults to the offline backend.
         describer: what chooses and orders the hypotheses on the discovery half: "shipped" (the learned
             describer trained on synthetic pairs, ``tellapart.stats.describer``), a path to one made by

@@ -100,8 +100,16 @@ def _weighting(result: Any) -> str:
     weights = result.findings["weight"] if "weight" in result.findings else None
     if weights is None or not len(weights) or np.allclose(weights.astype(float), 1.0):
         return ""
-    return (" (weighted Benjamini-Hochberg: the learned describer gave each hypothesis a weight from its "
-            "confidence on the discovery half)")
+    return (" (weighted: the learned describer gave each hypothesis a weight from its confidence on the "
+            "discovery half)")
+
+
+def _weight(row: dict[str, Any]) -> str:
+    """" (weight w)" after a q-value from a weighted correction, else ""."""
+    weight = row.get("weight")
+    if weight is None or not np.isfinite(weight) or abs(weight - 1.0) < 1e-9:
+        return ""
+    return f" (weight {weight:.2f})"
 
 
 def _header(result: Any) -> str:
@@ -364,14 +372,6 @@ def _overall_section(result: Any, thumbnails: _Thumbnails) -> str:
             parts.append(f"<h4>{_e(title)}</h4>\n<div class=\"thumbs\">{figures}</div>")
     parts.append("</section>")
     return "\n".join(parts)
-
-
-def _weight(row: dict[str, Any]) -> str:
-    """" (weight w)" after a q-value from a weighted correction, else ""."""
-    weight = row.get("weight")
-    if weight is None or not np.isfinite(weight) or abs(weight - 1.0) < 1e-9:
-        return ""
-    return f" (weight {weight:.2f})"
 
 
 def _others_section(result: Any) -> str:

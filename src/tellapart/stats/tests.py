@@ -123,10 +123,10 @@ def benjamini_hochberg(p_values: ArrayLike, weights: ArrayLike | None = None) ->
     discovery rate at ``alpha``. NaN p-values stay NaN and do not count in ``m``.
 
     ``weights`` (positive, rescaled to mean 1) gives weighted Benjamini-Hochberg (Genovese, Roeder and
-    Wasserman 2006): the same procedure on ``p / weight``. A hypothesis of weight 3 needs a p-value three
-    times larger than the plain procedure allows; one of weight 0.5 half as large. The false discovery
-    rate stays at ``alpha`` as long as the weights were fixed without looking at these p-values (e.g.
-    on a discovery half of the data).
+    Wasserman 2006): the same procedure on ``p / weight``. A hypothesis of weight 3 passes with a p-value
+    up to three times what the plain procedure allows; one of weight 0.5 needs one half as large. The
+    false discovery rate stays at ``alpha`` as long as the weights were fixed without looking at these
+    p-values (e.g. on a discovery half of the data).
 
     Returns:
         A float array of q-values, the same length as ``p_values``.
