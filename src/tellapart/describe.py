@@ -20,16 +20,15 @@ from tellapart.concepts.learned import LearnedDetectors
 from tellapart.concepts.library import ConceptLibrary, ScoreTable
 from tellapart.io import ImageSet, UnreadableImage
 from tellapart.phrasing import finding_sentence, format_p
+from tellapart.report.json_report import FINDING_FIELDS
 from tellapart.stats import split_discovery_validation, test_concepts, test_hypotheses_on_all
 from tellapart.stats.describer import LearnedDescriber, load_describer
 
 MIN_IMAGES = 10
 N_EXAMPLES = 6
 
-FINDING_COLUMNS = [
-    "text", "concept", "phrase", "kind", "direction", "auroc", "auroc_ci", "p_value", "q_value", "weight",
-    "significant", "explained_by", "share_a", "share_b", "median_a", "median_b", "examples_a", "examples_b",
-]
+# A finding's columns are the JSON report's finding fields, in the same order (one list for both).
+FINDING_COLUMNS = FINDING_FIELDS
 
 
 class TooFewImagesError(ValueError):
