@@ -6,7 +6,7 @@ A finding (concept id, direction) earns, for one true difference:
   detector that states the same difference (``detector_answers``: the detector of the edit's own family
   found more in the edited set A, or of a family with the same answer, e.g. ``learned.downscale`` for a
   blur, or the opposite answer found more in set B, e.g. ``learned.brightness_down`` in B for a
-  brightening). Any other finding of a synth family's learned detector earns 0;
+  brightening; ``synth.answers``). Any other finding of a synth family's learned detector earns 0;
 - 0.5 when the direction agrees and it is a near miss: the two ids are a WordNet parent/child (any
   ancestor, via ``concepts.wordnet.is_related``), one is an ancestor of the other through the library's
   ``Concept.parents`` (``shape.rectangle_small`` vs ``shape.rectangle``), or the bundled sentence model
@@ -19,14 +19,13 @@ A pair's Acc@k is the best credit among the top k findings over any of its true 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from tellapart.concepts.base import Concept
-from tellapart.concepts.learned import detector_id
-from tellapart.synth.families import FAMILY_NAMES, Difference, get_family
+from tellapart.synth.answers import DETECTOR_FAMILIES, detector_answers
+from tellapart.synth.families import Difference
 
 # Calibrated with `calibrate_match_threshold` on the 1430 concepts of the offline library (Oct 2025):
 # the 99th percentile of the phrase similarity of 1.02 million pairs of concepts that are NOT related
@@ -41,25 +40,6 @@ EXTRA_PARENTS = {
     "learned.text": ("shape.any",),
     "learned.logo": ("shape.any",),
 }
-
-
-DETECTOR_FAMILIES = frozenset(detector_id(family) for family in FAMILY_NAMES)
-
-
-@functools.cache
-def detector_answers(truth: Difference) -> frozenset[tuple[str, str]]:
-    """Return the learned-detector findings (id, direction) that state ``truth``.
-
-    The detector of synth family F says "set A looks more F-edited" (direction "a") or "set B does" ("b");
-    that states F's own answer (its concept ids and direction) or its opposite. It states ``truth`` when
-    F's answer shares a concept id with it, in the same direction or (found in set B) the opposite one.
-    """
-    answers = set()
-    for family in FAMILY_NAMES:
-        said = get_family(family).difference(1.0)
-        if family == truth.family or set(said.concepts) & set(truth.concepts):
-            answers.add((detector_id(family), "a" if said.direction == truth.direction else "b"))
-    return frozenset(answers)
 
 
 def ancestors(concept_id: str, concepts: dict[str, Concept]) -> set[str]:

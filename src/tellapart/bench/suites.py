@@ -23,32 +23,21 @@ from tellapart.synth.pools import (
     fashion_mnist_pool,
     lfw_pool,
     openclipart_pool,
+    textile_files,
     textile_pool,
 )
+from tellapart.synth.tiers import TIER_SPECS, TIERS, TierSpec
 
-TIERS = ("easy", "medium", "hard")
 REAL_HARD = "real-hard"  # real category pairs at the hard tier's purity and concentration
 MULTI = "multi"  # the section of multi-edit pairs
 # Tints count as one kind when drawing families (a random hue each time), so 7 hues do not crowd out the rest.
 KINDS = tuple(n for n in FAMILY_NAMES if not n.startswith("tint_")) + ("tint",)
 HUES = tuple(n.removeprefix("tint_") for n in FAMILY_NAMES if n.startswith("tint_"))
+# Every bundled photo and textile the benchmark draws is of this part (``synth.pools.PARTS``): none of its
+# source photos is seen by ``tellapart train``, which draws from the "train" part.
+BENCH_PART = "bench"
 
 
-@dataclass(frozen=True)
-class TierSpec:
-    """How pairs of one synthetic tier are drawn: ranges are sampled uniformly per pair."""
-
-    strength: tuple[float, float]
-    purity: tuple[float, float]
-    concentration: tuple[float, float]
-    two_edit_share: float  # share of pairs that carry two simultaneous differences
-
-
-TIER_SPECS = {
-    "easy": TierSpec((0.7, 1.0), (1.0, 1.0), (1.0, 1.0), 0.0),
-    "medium": TierSpec((0.35, 0.7), (0.6, 0.9), (0.8, 1.0), 0.0),
-    "hard": TierSpec((0.1, 0.35), (0.3, 0.6), (0.5, 0.8), 0.5),
-}
 PURITY_SWEEP = (1.0, 0.75, 0.5, 0.25, 0.0)
 CONCENTRATION_SWEEP = (1.0, 0.75, 0.5, 0.25)
 
@@ -174,10 +163,11 @@ class PairFactory:
 
     @property
     def base(self) -> list[np.ndarray]:
-        """The bundled colour photographs' crops every synthetic pair is drawn from."""
+        """The bundled colour photographs' crops (of the bench part) every synthetic pair is drawn from."""
         if self._base is None:
             self._base = bundled_pool(
-                self.config.pool_size, seed=self.seed, min_side=128, max_side=224, include_gray=False
+                self.config.pool_size, seed=self.seed, min_side=128, max_side=224, include_gray=False,
+                part=BENCH_PART,
             )
         return self._base
 
@@ -199,10 +189,11 @@ class PairFactory:
     def _diluting_pool(self, need: int, seed: int) -> list[np.ndarray]:
         """Textiles when installed, else grey-inclusive crops of the bundled photos."""
         try:
-            return textile_pool("nominal", min(need, 1000), seed=seed)
+            available = len(textile_files("nominal", BENCH_PART))
+            return textile_pool("nominal", min(need, available), seed=seed, part=BENCH_PART)
         except PoolUnavailable as error:
             self.notes.append(f"dilution pool: {error}; used bundled crops instead")
-            return bundled_pool(need, seed=seed, min_side=128, max_side=224)
+            return bundled_pool(need, seed=seed, min_side=128, max_side=224, part=BENCH_PART)
 
     def synthetic(
         self,
@@ -316,11 +307,11 @@ def _fashion(label: str) -> Callable[[int, int], list]:
 
 
 def _clipart(category: str) -> Callable[[int, int], list]:
-    return lambda n, seed: openclipart_pool(category, n, seed)
+    return lambda n, seed: openclipart_pool(category, n, seed, part=BENCH_PART)
 
 
 def _textile(kind: str) -> Callable[[int, int], list]:
-    return lambda n, seed: textile_pool(kind, n, seed)
+    return lambda n, seed: textile_pool(kind, n, seed, part=BENCH_PART)
 
 
 def _lfw(faces: bool) -> Callable[[int, int], list]:

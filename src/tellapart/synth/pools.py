@@ -7,7 +7,9 @@ skip them cleanly.
 
 from __future__ import annotations
 
+import functools
 import gzip
+import hashlib
 import os
 from pathlib import Path
 
@@ -61,26 +63,93 @@ SKIMAGE_GRAY = (
     "page",
     "text",
 )
+SKLEARN_COLOUR = ("china", "flower")  # scikit-learn's ``load_sample_images``, in its order
+
+# Which part of the bundled photographs each pool draws from, by *source photo* (never by crop: two crops
+# of one photo overlap, so a benchmark pair must not be cut from a photo that training saw).
+#   "bench": the benchmark, the tests, the demo and the benchmarks/ scripts (the default);
+#   "train": ``tellapart train`` (the learned detectors and the describer's bank);
+#   "all":   every photo, as before the split (the crops of a seed are the same as then).
+# The parts balance content (each has living things, objects, a scene, a scientific image; textures and
+# documents among the grey ones) and size: colour photos, the only ones the benchmark's synthetic pairs and
+# the describer's bank use, go 5 to training and 5 to the benchmark. ``cat`` is ``chelsea`` again
+# (scikit-image ships the photo under both names): "all" keeps both, as before; a part lists it once, so it
+# is not a third of the benchmark's crops.
+TRAIN_PHOTOS = frozenset({
+    "astronaut",  # a person, a flag, a space shuttle
+    "coffee",  # an object on a table
+    "rocket",  # an outdoor scene with sky
+    "retina",  # a medical image, dark background
+    "colorwheel",  # a synthetic, fully saturated image
+    "camera",  # a person outdoors (grey)
+    "brick",  # texture (grey)
+    "gravel",  # texture (grey)
+    "coins",  # small objects (grey)
+    "horse",  # a binary silhouette (grey)
+    "page",  # a document (grey)
+})
+BENCH_PHOTOS = frozenset({
+    "chelsea",  # an animal
+    "flower",  # a plant close-up
+    "china",  # a building in a landscape
+    "immunohistochemistry",  # a microscopy image
+    "hubble_deep_field",  # a dark astronomical image
+    "grass",  # texture (grey)
+    "moon",  # a photo of the moon (grey)
+    "clock",  # an object (grey)
+    "cell",  # microscopy (grey)
+    "text",  # a document (grey)
+})
+PARTS = ("bench", "train", "all")
 
 
-def source_images(include_gray: bool = True) -> list[np.ndarray]:
-    """Return the bundled source photographs as RGB uint8 arrays (scikit-image and scikit-learn samples)."""
+DUPLICATE_PHOTOS = {"cat": "chelsea"}  # a name of the same photo as another: only in the "all" part
+
+
+def photo_names(include_gray: bool = True, part: str = "bench") -> tuple[str, ...]:
+    """Return the names of the bundled photographs of ``part`` ("bench", "train" or "all"), in source
+    order."""
+    if part not in PARTS:
+        raise ValueError(f"unknown part {part!r}; use one of {PARTS}")
+    names = SKIMAGE_COLOUR + (SKIMAGE_GRAY if include_gray else ()) + SKLEARN_COLOUR
+    if part == "all":
+        return names
+    chosen = TRAIN_PHOTOS if part == "train" else BENCH_PHOTOS
+    return tuple(name for name in names if name in chosen)
+
+
+def source_images(include_gray: bool = True, part: str = "bench") -> list[np.ndarray]:
+    """Return the bundled source photographs of ``part`` as RGB uint8 arrays (scikit-image and scikit-learn
+    samples; see ``photo_names``)."""
     import skimage.data
     from sklearn.datasets import load_sample_images
 
-    names = SKIMAGE_COLOUR + (SKIMAGE_GRAY if include_gray else ())
-    images = [_to_rgb(getattr(skimage.data, name)()) for name in names]
-    images += [_to_rgb(img) for img in load_sample_images().images]
+    names = photo_names(include_gray, part)
+    sklearn_images = None
+    images = []
+    for name in names:
+        if name in SKLEARN_COLOUR:
+            if sklearn_images is None:
+                sklearn_images = load_sample_images().images
+            images.append(_to_rgb(sklearn_images[SKLEARN_COLOUR.index(name)]))
+        else:
+            images.append(_to_rgb(getattr(skimage.data, name)()))
     return images
 
 
 def bundled_pool(
-    n: int, seed: int = 0, min_side: int = 96, max_side: int = 256, include_gray: bool = True
+    n: int,
+    seed: int = 0,
+    min_side: int = 96,
+    max_side: int = 256,
+    include_gray: bool = True,
+    part: str = "bench",
 ) -> list[np.ndarray]:
     """Return ``n`` distinct random crops (RGB uint8) of the bundled photographs, deterministic for ``seed``.
 
-    Each crop takes a random source image, a random square-ish window of 30-90% of its shorter side, and
-    resizes it so its longer side is between ``min_side`` and ``max_side`` pixels.
+    Each crop takes a random source image of ``part`` (``photo_names``: "bench", the default, for
+    everything but training; "train" for ``tellapart train``; "all"), a random square-ish window of 30-90%
+    of its shorter side, and resizes it so its longer side is between ``min_side`` and ``max_side`` pixels.
     """
     from PIL import Image
 
@@ -89,7 +158,7 @@ def bundled_pool(
     if not 16 <= min_side <= max_side:
         raise ValueError(f"need 16 <= min_side <= max_side, got {min_side}, {max_side}")
     rng = np.random.default_rng(seed)
-    sources = source_images(include_gray)
+    sources = source_images(include_gray, part)
     crops = []
     for _ in range(n):
         src = sources[rng.integers(len(sources))]
@@ -176,20 +245,40 @@ def lfw_pool(faces: bool = True, n: int | None = None, seed: int = 0, side: int 
     return _sample(images, n, seed, "lfw_subset " + ("faces" if faces else "non-faces"))
 
 
-def textile_pool(
-    kind: str = "nominal", n: int | None = None, seed: int = 0, side: int = 160
-) -> list[np.ndarray]:
-    """Return textile images from the PyPI package ``conformal-clip-data``: ``kind`` "nominal" (no defect),
-    "local" (a local defect) or "global" (a global defect). Raises PoolUnavailable when not installed."""
+# Every TEXTILE_TRAIN_EVERY-th textile file (in sorted order, from the first) is in the "train" part, the
+# rest in "bench": 100 of the 1000 nominal textiles, exactly the 100 that dilute the describer's training
+# sets, and 900 (450 of each defect kind) for the benchmark, whose largest draw is 200.
+TEXTILE_TRAIN_EVERY = 10
+
+
+def textile_files(kind: str = "nominal", part: str = "bench") -> list[Path]:
+    """Return the sorted image files of a textile ``kind`` in ``part`` ("bench", "train" or "all").
+
+    Raises PoolUnavailable when ``conformal-clip-data`` is not installed.
+    """
     if kind not in TEXTILE_KINDS:
         raise ValueError(f"unknown textile kind {kind!r}; use one of {TEXTILE_KINDS}")
+    if part not in PARTS:
+        raise ValueError(f"unknown part {part!r}; use one of {PARTS}")
     try:
         import conformal_clip_data
     except ImportError as error:
         raise PoolUnavailable("textile pools need the PyPI package conformal-clip-data") from error
     folder = conformal_clip_data.textile_simulated_root() / kind
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    return [_read(p, side) for p in _sample(files, n, seed, f"the textile pool {kind!r}")]
+    if part == "all":
+        return files
+    return [p for i, p in enumerate(files) if (i % TEXTILE_TRAIN_EVERY == 0) == (part == "train")]
+
+
+def textile_pool(
+    kind: str = "nominal", n: int | None = None, seed: int = 0, side: int = 160, part: str = "bench"
+) -> list[np.ndarray]:
+    """Return textile images from the PyPI package ``conformal-clip-data``: ``kind`` "nominal" (no defect),
+    "local" (a local defect) or "global" (a global defect), of ``part`` (``textile_files``; "bench" by
+    default, "train" for training). Raises PoolUnavailable when not installed."""
+    files = textile_files(kind, part)
+    return [_read(p, side) for p in _sample(files, n, seed, f"the textile pool {kind!r} ({part})")]
 
 
 def fashion_mnist_pool(label: str, n: int | None = None, seed: int = 0, side: int = 112) -> list[np.ndarray]:
@@ -225,9 +314,18 @@ def openclipart_categories() -> list[str]:
     return sorted(p.name for p in OPENCLIPART_DIR.iterdir() if p.is_dir())
 
 
-def openclipart_pool(category: str, n: int | None = None, seed: int = 0, side: int = 160) -> list[np.ndarray]:
-    """Return clip-art of one openclipart category (sub-folders included), drawn on white, ``side`` px.
+# The openclipart categories of the benchmark's real pairs. Category folders share files (the package links
+# one drawing into several categories: 275 drawings of these five are also in the other categories, 140 of
+# them in signs_and_symbols), so the "train" part of any other category leaves out every drawing whose
+# content is in one of these.
+OPENCLIPART_BENCH_CATEGORIES = ("animals", "buildings", "food", "people", "transportation")
 
+
+def openclipart_files(category: str, part: str = "bench") -> list[Path]:
+    """Return the sorted PNG files of an openclipart category (sub-folders included) in ``part``.
+
+    "bench" and "all" give every file; "train" refuses the benchmark's categories
+    (``OPENCLIPART_BENCH_CATEGORIES``) and leaves out files with the same content as any of theirs.
     Raises PoolUnavailable when ``openclipart-png`` is not installed, ValueError for an unknown category.
     """
     categories = openclipart_categories()
@@ -235,7 +333,37 @@ def openclipart_pool(category: str, n: int | None = None, seed: int = 0, side: i
         raise PoolUnavailable("openclipart pools need the Debian package openclipart-png")
     if category not in categories:
         raise ValueError(f"unknown openclipart category {category!r}; use one of {categories}")
+    if part not in PARTS:
+        raise ValueError(f"unknown part {part!r}; use one of {PARTS}")
     files = sorted((OPENCLIPART_DIR / category).rglob("*.png"))
+    if part != "train":
+        return files
+    if category in OPENCLIPART_BENCH_CATEGORIES:
+        raise ValueError(f"openclipart category {category!r} is the benchmark's; it has no training part")
+    seen = _openclipart_bench_hashes()
+    return [path for path in files if _file_hash(path) not in seen]
+
+
+@functools.cache
+def _openclipart_bench_hashes() -> frozenset[str]:
+    """Content hashes of every drawing in the benchmark's openclipart categories (0.2 s for 1,371 files)."""
+    return frozenset(_file_hash(path) for category in OPENCLIPART_BENCH_CATEGORIES
+                     for path in (OPENCLIPART_DIR / category).rglob("*.png"))
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def openclipart_pool(
+    category: str, n: int | None = None, seed: int = 0, side: int = 160, part: str = "bench"
+) -> list[np.ndarray]:
+    """Return clip-art of one openclipart category (sub-folders included) of ``part`` (``openclipart_files``),
+    drawn on white, ``side`` px.
+
+    Raises PoolUnavailable when ``openclipart-png`` is not installed, ValueError for an unknown category.
+    """
+    files = openclipart_files(category, part)
     images = []
     for path in _sample(files, None, seed, f"openclipart category {category!r}"):
         try:

@@ -9,7 +9,7 @@
    discovery screen (``stats.contract.screen``), their ``discovery_features`` and which are true.
    Approximation: an image drawn for two edits carries one of them (each bank row carries one edit).
    An edit is named by its concepts and by the learned detectors that state it
-   (``bench.scoring.detector_answers``); in ``UNSEEN_SHARE`` of the tasks the edited family's own
+   (``synth.answers.detector_answers``); in ``UNSEEN_SHARE`` of the tasks the edited family's own
    detector is left out, as for a difference no detector was trained on. Content tasks (categories split
    or contrasted, in the photos and in a clip-art pool) teach that not only edits are ever the cause.
 3. *Training*: the describer's scores over a task's candidates go through a softmax; the loss is minus the
@@ -21,7 +21,9 @@
    or stops improving; every evaluation is logged. ``curriculum=False`` draws every batch from all stages
    alike, with the same number of tasks: the curves of the two are what ``benchmarks/curriculum.py`` shows.
 
-Held-out accuracy is measured on tasks built from base images no training task uses.
+Held-out accuracy is measured on tasks built from base images no training task uses. The default pools
+(``training_pools``) are the "train" part of the bundled photos and textiles (``synth.pools``): no source
+photo the benchmark edits is ever seen in training.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from tellapart.bench.scoring import detector_answers
 from tellapart.concepts.learned import detector_id
 from tellapart.stats.contract import screen
 from tellapart.stats.describer import (
@@ -43,6 +44,8 @@ from tellapart.stats.describer import (
     concept_kinds,
     discovery_features,
 )
+from tellapart.synth.answers import detector_answers
+from tellapart.synth.tiers import TIER_SPECS
 
 HIDDEN = 16
 STRENGTH_RANGE = (0.08, 1.0)  # every bank edit is drawn at a strength in this range
@@ -75,8 +78,6 @@ class Stage:
 
 def curriculum_stages() -> tuple[Stage, ...]:
     """The stages, easiest first; the first, third and last are the benchmark's tiers."""
-    from tellapart.bench.suites import TIER_SPECS
-
     easy, medium, hard = (TIER_SPECS[t] for t in ("easy", "medium", "hard"))
     return (
         Stage("easy", easy.strength, easy.purity, easy.concentration, easy.two_edit_share, 0.8),
@@ -540,8 +541,13 @@ def train_describer(
 
 
 BANK_SIZE = 160  # base images of the default bank (each edited once per family)
+DILUTION_SIZE = 100  # unedited textiles that dilute the bank's sets (all of the training part's nominal ones)
+# The part of the bundled photos and textiles training draws from (``synth.pools.PARTS``); the benchmark,
+# the tests and the demo use the "bench" part, so their source photos are never trained on.
+TRAIN_PART = "train"
 # Clip-art categories for the content pool: none of them is in the benchmark's real pairs, which stay
-# unseen (animals, buildings, food, people, transportation).
+# unseen (animals, buildings, food, people, transportation), and their training part leaves out the
+# drawings the package also files under those (``synth.pools.openclipart_files``).
 CONTENT_CATEGORIES = ("plants", "tools", "electronics", "office", "recreation", "computer", "education",
                       "geography", "signs_and_symbols", "unsorted")
 CONTENT_PER_CATEGORY = 40
@@ -561,27 +567,30 @@ def training_pools(seed: int, pool: Sequence[np.ndarray] | None = None, size: in
                    ) -> TrainingPools:
     """The pools of the default bank, with a note on where they came from.
 
-    ``pool`` (e.g. a user's own images) is used as the base when given, else crops of the bundled photos.
-    The diluting images are textiles when ``conformal-clip-data`` is installed, else grey-inclusive
-    crops. The content pool is clip-art of ``CONTENT_CATEGORIES`` when ``openclipart-png`` is installed
+    ``pool`` (e.g. a user's own images) is used as the base when given, else crops of the bundled photos'
+    training part (``TRAIN_PART``: no photo the benchmark edits). The diluting images are the training
+    part's textiles when ``conformal-clip-data`` is installed, else grey-inclusive crops of the training
+    photos. The content pool is clip-art of ``CONTENT_CATEGORIES`` when ``openclipart-png`` is installed
     (else empty), so content tasks also come from a domain other than photos.
     """
     from tellapart.synth.pools import PoolUnavailable, bundled_pool, openclipart_pool, textile_pool
 
     base = list(pool) if pool is not None else bundled_pool(size, seed=seed + 1234, min_side=128,
-                                                              max_side=224, include_gray=False)
+                                                              max_side=224, include_gray=False,
+                                                              part=TRAIN_PART)
     base = base[:size]
     if len(base) < 60:
         raise ValueError(f"the pool has {len(base)} images; training the describer needs at least 60")
     try:
-        dilution, notes = textile_pool("nominal", 100, seed=seed + 1235), ["dilution: textiles"]
+        dilution = textile_pool("nominal", DILUTION_SIZE, seed=seed + 1235, part=TRAIN_PART)
+        notes = [f"dilution: {TRAIN_PART}-part textiles"]
     except PoolUnavailable:
-        dilution = bundled_pool(100, seed=seed + 1235, min_side=128, max_side=224)
+        dilution = bundled_pool(DILUTION_SIZE, seed=seed + 1235, min_side=128, max_side=224, part=TRAIN_PART)
         notes = ["dilution: bundled crops (install conformal-clip-data for textiles)"]
     content = []
     try:
         for k, category in enumerate(CONTENT_CATEGORIES):
-            content += openclipart_pool(category, CONTENT_PER_CATEGORY, seed=seed + 1236 + k)
+            content += openclipart_pool(category, CONTENT_PER_CATEGORY, seed=seed + 1236 + k, part=TRAIN_PART)
         notes.append(f"content: {len(content)} clip-art images")
     except PoolUnavailable:
         notes.append("content: none (install openclipart-png for clip-art)")

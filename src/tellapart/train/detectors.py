@@ -90,6 +90,7 @@ LEARNED_FAMILIES = (
         for hue, (name, ish) in TINT_WORDS.items()
     ),
 )
+DETECTOR_POOL_SIZE = 400  # base images of ``tellapart train``'s detectors (``TRAIN_POOL_SIZE`` in cli.py)
 STRENGTHS = (0.4, 1.0)  # edits are drawn at strengths in this range, so detectors see subtle ones too
 HELD_OUT = 0.2
 # At most this many other families' edits are negatives of each detector (as many as four families give).
@@ -161,6 +162,15 @@ def train_detectors(
     )
     return LearnedDetectors(concepts, np.vstack(weights).astype(np.float32), np.asarray(biases, np.float32),
                             library.embedding_version, info)
+
+
+def detector_pool(seed: int, size: int = DETECTOR_POOL_SIZE) -> list[np.ndarray]:
+    """The default base images of the detectors: crops (96-256 px, grey photos included) of the bundled
+    photos' training part, so no photo the benchmark edits is trained on; seeded with ``seed + 1``."""
+    from tellapart.synth.pools import bundled_pool
+    from tellapart.train.describer import TRAIN_PART
+
+    return bundled_pool(size, seed=seed + 1, part=TRAIN_PART)
 
 
 def _training_rows(labels: np.ndarray, family: str, rng: np.random.Generator) -> np.ndarray:
