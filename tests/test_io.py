@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import skimage.data
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, ImageOps
 
 import tellapart.io.decode as decode_module
 from tellapart.io import (
@@ -193,6 +193,68 @@ def test_exif_orientation_is_applied():
     assert decoded.original_size == (400, 600)  # stored 600 x 400, displayed portrait
     assert decoded.pixels.shape == (600, 400, 3)
     assert mean_abs_diff(decoded.pixels, np.rot90(COFFEE, k=-1)) < 3
+
+
+def _exif_block(entries: list[tuple[int, int, int, bytes]], header: bytes = b"II*\x00\x08\0\0\0") -> bytes:
+    """An APP1 EXIF payload: a little-endian TIFF header and one directory of (tag, type, count, value)."""
+    directory = struct.pack("<H", len(entries))
+    for tag, kind, count, value in entries:
+        directory += struct.pack("<HHL", tag, kind, count) + value
+    return b"Exif\x00\x00" + header + directory + struct.pack("<L", 0)
+
+
+ORIENTATION_6 = (0x0112, 3, 1, struct.pack("<HH", 6, 0))  # SHORT 6: "rotate 90 degrees clockwise"
+BROKEN_EXIF = {
+    "no TIFF header": (b"Exif\x00\x00XX*\x00" + bytes(20), "SyntaxError"),
+    "block ends in the header": (b"Exif\x00\x00II*\x00", "error"),  # struct.error
+    "directory cut short": (_exif_block([ORIENTATION_6])[:20], "damaged"),
+    "orientation is text": (_exif_block([(0x0112, 2, 4, b"abc\x00")]), "'abc' is not one of 1-8"),
+    "orientation out of range": (_exif_block([(0x0112, 3, 1, struct.pack("<HH", 9, 0))]), "9 is not one of"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_EXIF))
+def test_broken_exif_orientation_is_used_as_stored_and_noted(case):
+    exif, expected = BROKEN_EXIF[case]
+    data = encode(COFFEE, "JPEG", quality=95, exif=exif)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # Pillow's own complaint about the block
+        decoded = decode_bytes(data, "broken-exif.jpg", "k")
+    assert decoded.original_size == (600, 400)
+    assert decoded.pixels.shape == (400, 600, 3)
+    assert mean_abs_diff(decoded.pixels, COFFEE) < 3
+    assert len(decoded.notes) == 1
+    assert "EXIF" in decoded.notes[0] and "used as stored" in decoded.notes[0]
+    assert expected in decoded.notes[0]
+
+
+def test_good_exif_orientation_carries_no_note():
+    data = encode(COFFEE, "JPEG", quality=95, exif=_exif_block([ORIENTATION_6]))
+    rotated = decode_bytes(data, "r.jpg", "k")
+    assert rotated.pixels.shape == (600, 400, 3)
+    assert mean_abs_diff(rotated.pixels, np.rot90(COFFEE, k=-1)) < 3
+    assert rotated.notes == ()
+    assert decode_bytes(encode(COFFEE, "JPEG", quality=95), "plain.jpg", "k").notes == ()
+    assert decode_object(COFFEE, "<memory:0>", "k").notes == ()
+
+
+def test_every_exif_orientation_matches_pillow():
+    for orientation in range(1, 9):
+        exif = _exif_block([(0x0112, 3, 1, struct.pack("<HH", orientation, 0))])
+        data = encode(CAMERA[:300:2, :200:2], "PNG", exif=exif)
+        decoded = decode_bytes(data, "o.png", "k")
+        expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
+        np.testing.assert_array_equal(decoded.pixels, expected)
+        assert decoded.original_size == expected.shape[1::-1]
+        assert decoded.notes == ()
+
+
+def test_in_memory_pil_image_with_broken_exif_carries_the_note():
+    data = encode(COFFEE, "JPEG", quality=95, exif=BROKEN_EXIF["no TIFF header"][0])
+    image = Image.open(io.BytesIO(data))
+    decoded = decode_object(image, "<memory:0>", "k")
+    assert decoded.pixels.shape == (400, 600, 3)
+    assert len(decoded.notes) == 1 and "SyntaxError" in decoded.notes[0]
 
 
 def test_large_images_are_downscaled_keeping_aspect():

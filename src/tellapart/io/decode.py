@@ -8,11 +8,15 @@ checked against `MAX_PIXELS`.
 from __future__ import annotations
 
 import io
+import numbers
 import re
+import struct
 import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 from tellapart.io.image import DecodedImage
 
@@ -34,6 +38,19 @@ _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _HIGH_DEPTH_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
 _WHITE = (255, 255, 255)
 _TRUNCATED = "truncated image data: the file ends early (an incomplete download or copy?)"
+# EXIF orientation -> the transpose that shows the image upright (PIL.ImageOps.exif_transpose's table).
+_TRANSPOSES = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# What Pillow raises for an EXIF block it cannot parse: SyntaxError (no valid TIFF header), struct.error
+# (the block ends inside a header or directory), ValueError (bad hex in a PNG "Raw profile type exif").
+_EXIF_ERRORS = (SyntaxError, struct.error, ValueError)
 
 
 class UnreadableImage(Exception):
@@ -69,9 +86,10 @@ def decode_bytes(data: bytes, source: str, key: str) -> DecodedImage:
             _check_size(img)
             _draft_jpeg(img)
             _load(img)
-            original_size = _oriented_size(img, stored_size)
-            rgb = _to_rgb(_apply_orientation(img))
-            return finish_decode(rgb, key, source, original_size, fmt)
+            orientation, notes = read_orientation(img)
+            original_size = _oriented_size(stored_size, orientation)
+            rgb = _to_rgb(_transposed(img, orientation))
+            return finish_decode(rgb, key, source, original_size, fmt, notes)
 
 
 def decode_object(obj: Image.Image | np.ndarray, source: str, key: str) -> DecodedImage:
@@ -82,24 +100,50 @@ def decode_object(obj: Image.Image | np.ndarray, source: str, key: str) -> Decod
     `UnreadableImage` if the object is not an image this module can convert. The object is not modified
     (a lazily opened PIL image is loaded).
     """
-    rgb, original_size, fmt = prepare_object(obj)
-    return finish_decode(rgb, key, source, original_size, fmt)
+    prepared = prepare_image(obj)
+    return finish_decode(prepared.rgb, key, source, prepared.original_size, prepared.format, prepared.notes)
 
 
-def prepare_object(obj: object) -> tuple[Image.Image, tuple[int, int], str | None]:
-    """Convert an in-memory image to a full-size RGB PIL image, EXIF orientation applied.
+@dataclass(frozen=True)
+class PreparedImage:
+    """An in-memory image converted to full-size RGB, not yet downscaled (see `finish_decode`).
 
-    Returns (RGB image, original (width, height), PIL format or None). Raises `UnreadableImage`.
-    Hash ``np.asarray(image)`` to key the object by its pixels.
+    Attributes:
+        rgb: the RGB PIL image, EXIF orientation applied.
+        original_size: (width, height) as stored, after EXIF rotation.
+        format: the PIL format of the object, or None for arrays.
+        notes: what was degraded on the way (see `DecodedImage.notes`).
+    """
+
+    rgb: Image.Image
+    original_size: tuple[int, int]
+    format: str | None
+    notes: tuple[str, ...] = ()
+
+
+def prepare_image(obj: object) -> PreparedImage:
+    """Convert an in-memory image (PIL image or array) to a full-size RGB PIL image, EXIF orientation applied.
+
+    Returns a `PreparedImage`. Raises `UnreadableImage`. Hash ``np.asarray(image)`` to key the object by
+    its pixels.
     """
     if isinstance(obj, Image.Image):
         return _prepare_pil(obj)
     if isinstance(obj, np.ndarray):
         rgb = Image.fromarray(array_to_rgb(obj), "RGB")
-        return rgb, rgb.size, None
+        return PreparedImage(rgb, rgb.size, None)
     raise UnreadableImage(
         f"a {type(obj).__name__} is not an image; give a file path, a PIL image or a numpy array"
     )
+
+
+def prepare_object(obj: object) -> tuple[Image.Image, tuple[int, int], str | None]:
+    """Return `prepare_image`'s (RGB image, original (width, height), format) without its notes.
+
+    Kept for callers that unpack three values; prefer `prepare_image`, which keeps the notes.
+    """
+    prepared = prepare_image(obj)
+    return prepared.rgb, prepared.original_size, prepared.format
 
 
 def array_to_rgb(arr: np.ndarray) -> np.ndarray:
@@ -128,14 +172,15 @@ def array_to_rgb(arr: np.ndarray) -> np.ndarray:
 # --- PIL pipeline -----------------------------------------------------------------------------------------
 
 
-def _prepare_pil(img: Image.Image) -> tuple[Image.Image, tuple[int, int], str | None]:
+def _prepare_pil(img: Image.Image) -> PreparedImage:
     fmt, stored_size = getattr(img, "format", None), img.size
     _check_size(img)
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         _load(img)
-    original_size = _oriented_size(img, stored_size)
-    return _to_rgb(_apply_orientation(img, in_place=False)), original_size, fmt
+    orientation, notes = read_orientation(img)
+    rgb = _to_rgb(_transposed(img, orientation))
+    return PreparedImage(rgb, _oriented_size(stored_size, orientation), fmt, notes)
 
 
 def _check_size(img: Image.Image) -> None:
@@ -168,29 +213,63 @@ def _load(img: Image.Image) -> None:
         raise UnreadableImage(_corrupt_reason(exc)) from None
 
 
-def _orientation(img: Image.Image) -> int:
+def read_orientation(img: Image.Image) -> tuple[int, tuple[str, ...]]:
+    """Read the EXIF orientation of a loaded image.
+
+    Returns (orientation to apply, 1-8 with 1 meaning "as stored"; notes). When the EXIF block cannot be
+    parsed, or its orientation is not one of 1-8, or a damaged block holds none, the image is used as
+    stored and the one note says so: a wrong orientation must show up in the result, not as a finding.
+    """
     try:
-        return int(img.getexif().get(ExifTags.Base.Orientation, 1))
-    except Exception:  # a broken EXIF block must not make a readable image unreadable
-        return 1
+        value, damage = _exif_orientation(img)
+    except _EXIF_ERRORS as exc:
+        return 1, (f"EXIF orientation could not be read ({type(exc).__name__}: {exc}); used as stored",)
+    if value is None:
+        if damage:
+            return 1, (f"EXIF block is damaged ({damage}) and gives no orientation; used as stored",)
+        return 1, ()
+    orientation = _valid_orientation(value)
+    if orientation is None:
+        return 1, (f"EXIF orientation {value!r} is not one of 1-8; used as stored",)
+    return orientation, ()
 
 
-def _oriented_size(img: Image.Image, stored_size: tuple[int, int]) -> tuple[int, int]:
+def _exif_orientation(img: Image.Image) -> tuple[object, str | None]:
+    """Return (the raw EXIF/XMP Orientation value or None, Pillow's first warning while parsing or None).
+
+    Raises one of `_EXIF_ERRORS` for a block Pillow cannot parse.
+    """
+    raw = img.info.get("exif")
+    with warnings.catch_warnings(record=True) as caught:
+        # Pillow warns, and skips the rest, on a directory that ends early: the orientation may be lost.
+        warnings.simplefilter("always", UserWarning)
+        if isinstance(raw, bytes):
+            # The JPEG opener parses this block too but hides its errors (keeping an empty EXIF), so
+            # parse it again to see them.
+            Image.Exif().load(raw)
+        value = img.getexif().get(ExifTags.Base.Orientation)
+    warned = [str(w.message).strip() for w in caught if issubclass(w.category, UserWarning)]
+    return value, (warned[0] if warned else None)
+
+
+def _valid_orientation(value: object) -> int | None:
+    """Return ``value`` as an int if it is a whole number from 1 to 8 (of any numeric type), else None."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    number = float(value)  # a rational with a zero denominator is NaN
+    return int(number) if number.is_integer() and 1 <= number <= 8 else None
+
+
+def _oriented_size(stored_size: tuple[int, int], orientation: int) -> tuple[int, int]:
     """(width, height) as stored, before any draft-mode reduction, after EXIF rotation."""
     width, height = stored_size
-    return (height, width) if _orientation(img) in (5, 6, 7, 8) else (width, height)
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
-def _apply_orientation(img: Image.Image, in_place: bool = True) -> Image.Image:
-    if _orientation(img) == 1:
-        return img
-    try:
-        if in_place:
-            ImageOps.exif_transpose(img, in_place=True)
-            return img
-        return ImageOps.exif_transpose(img)
-    except Exception:  # keep the image unrotated rather than lose it
-        return img
+def _transposed(img: Image.Image, orientation: int) -> Image.Image:
+    """Return the image turned upright for ``orientation`` (``img`` itself for 1; never modified)."""
+    method = _TRANSPOSES.get(orientation)
+    return img if method is None else img.transpose(method)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -221,11 +300,17 @@ def _target_size(size: tuple[int, int]) -> tuple[int, int]:
 
 
 def finish_decode(
-    rgb: Image.Image, key: str, source: str, original_size: tuple[int, int], fmt: str | None
+    rgb: Image.Image,
+    key: str,
+    source: str,
+    original_size: tuple[int, int],
+    fmt: str | None,
+    notes: Sequence[str] = (),
 ) -> DecodedImage:
     """Downscale a full-size RGB image to at most `ANALYSIS_MAX_SIDE` and wrap it.
 
-    Returns the `DecodedImage` (pixels are a writable H x W x 3 uint8 array).
+    Returns the `DecodedImage` (pixels are a writable H x W x 3 uint8 array; ``notes`` say what was
+    degraded on the way, e.g. by `read_orientation`).
     """
     if max(rgb.size) > ANALYSIS_MAX_SIDE:
         # reducing_gap: a fast box reduction first, then an antialiased bilinear pass (near-identical output).
@@ -233,7 +318,9 @@ def finish_decode(
     pixels = np.asarray(rgb, dtype=np.uint8)
     if not pixels.flags.writeable:
         pixels = pixels.copy()
-    return DecodedImage(key=key, source=source, pixels=pixels, original_size=original_size, format=fmt)
+    return DecodedImage(
+        key=key, source=source, pixels=pixels, original_size=original_size, format=fmt, notes=tuple(notes)
+    )
 
 
 # --- arrays -----------------------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ class DecodedImage:
             ``tellapart.io.decode.ANALYSIS_MAX_SIDE`` (aspect ratio kept).
         original_size: (width, height) of the image as stored, after EXIF rotation, before downscaling.
         format: the container format PIL reported ("JPEG", "PNG", ...), or None for in-memory images.
+        notes: what was degraded while decoding, one sentence each, e.g. ``"EXIF orientation could not be
+            read (SyntaxError: ...); used as stored"``; empty when the image decoded as intended.
     """
 
     key: str
@@ -26,6 +28,7 @@ class DecodedImage:
     pixels: np.ndarray
     original_size: tuple[int, int]
     format: str | None = None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
