@@ -1,18 +1,66 @@
-"""The `tellapart` command line: describe, verify and demo."""
+"""The `tellapart` command line.
+
+Sub-commands:
+    describe  find the differences between two image sets and verify them on held-out images
+    verify    test one hypothesis written in words (e.g. "set A images are darker") on two image sets
+    bench     measure tellapart and its peer methods on differences with known answers
+    train     train the learned detectors and the describer, on your own images if you like
+    demo      build two sets with a known difference from bundled photos and describe them
+
+Every sub-command speaks the same vocabulary:
+    SET_A SET_B           folders (searched recursively), quoted globs or image files (describe, verify)
+    --manifest FILE --group-col COL --group-a VALUE --group-b VALUE
+                          the two sets as rows of a CSV/Parquet table instead (``--a``/``--b`` still work)
+    --out DIR             the folder every file is written into
+    --json FILE           also write the JSON document to FILE; ``--json -`` prints it to stdout and sends
+                          the human-readable output to stderr (describe, verify, bench, demo)
+    --cache-dir DIR       the per-image score cache: ``--cache-dir`` if given, else ``$TELLAPART_CACHE_DIR``,
+                          else the user cache folder (``tellapart.concepts.cache.default_cache_dir()``), the
+                          same rule as the Python API; ``--no-cache`` turns it off
+    --detectors FILE|none, --describer FILE|none
+                          files from ``tellapart train`` (default: the shipped ones; ``none``: without)
+    --findings-store FILE|none
+                          the findings saved with ``verify --save`` (default ``$TELLAPART_FINDINGS``, else
+                          ``~/.local/share/tellapart/findings.npz``); ``train`` learns from it only when given
+    --seed N, --quiet     reproducibility and no progress bar
+
+``main(argv)`` runs it and returns the exit code (0 ok, 2 bad input, 130 interrupted).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TextIO
 
 from tellapart import __version__
+
+NONE = "none"  # the value that turns off a trained file or the findings store
+TRAIN_POOL_SIZE = 400
+
+EPILOG_MAIN = """\
+examples:
+  tellapart demo                                      # a known difference, found and reported
+  tellapart describe scans/disease/ scans/healthy/ --out report/
+  tellapart verify "set A images are darker" night/ day/
+  tellapart bench --suite quick --json bench.json
+  tellapart train --pool xrays/ --out xray-trained/
+
+Shared options mean the same in every sub-command: --json FILE also writes the JSON document to FILE
+(--json - prints it to stdout); the score cache is --cache-dir, else $TELLAPART_CACHE_DIR, else the user
+cache folder (~/.cache/tellapart), as in the Python API; 'none' turns off --detectors, --describer and
+--findings-store. Run `tellapart COMMAND --help` for a sub-command's options.
+"""
 
 EPILOG_DESCRIBE = """\
 examples:
   tellapart describe scans/disease/ scans/healthy/ --out report/
   tellapart describe "failures/*.png" "successes/*.png" --json findings.json
-  tellapart describe --manifest images.csv --group-col label --a malignant --b benign
+  tellapart describe --manifest images.csv --group-col label --group-a malignant --group-b benign
+  tellapart describe night/ day/ --json - | jq '.findings[0]'
+  tellapart describe night/ day/ --detectors none --describer none   # nothing learned
 
 What the numbers mean: each finding was chosen on one half of the images (discovery) and measured on the
 other half (validation). AUROC is the chance that a random set-A image shows more of the concept than a
@@ -24,10 +72,45 @@ EPILOG_VERIFY = """\
 examples:
   tellapart verify "set A images are darker" night/ day/
   tellapart verify "photos with dogs" adopted/ not_adopted/ --json dogs.json
+  tellapart verify "images with a red square" marked/ plain/ --save   # keep it if it holds
 
 The text is matched to the closest concepts with the bundled sentence model (the match is shown), and each
 match is tested on all images of both sets.
 """
+
+EPILOG_BENCH = """\
+examples:
+  tellapart bench                                # quick suite, under 5 minutes
+  tellapart bench --suite full --out bench-results/
+  tellapart bench --json - --quiet > bench.json  # the table goes to stderr
+"""
+
+EPILOG_TRAIN = """\
+examples:
+  tellapart train --pool xrays/ --out xray-trained/
+  tellapart train --findings-store --out my-trained/   # also learn from your saved findings
+  tellapart train --out src/tellapart/data             # reproduce the shipped files
+"""
+
+EPILOG_DEMO = """\
+examples:
+  tellapart demo
+  tellapart demo --out /tmp/demo --n 20 --json -
+"""
+
+DESCRIPTION_TRAIN = (
+    "Train what tellapart learns from synthetic differences. (1) Learned detectors: each synth family's "
+    "edit is applied to images of a pool at random strengths, and a linear detector on the bundled "
+    "backbone's embedding learns to recognise it. (2) The learned describer: pairs of sets with known edits "
+    "are assembled from a bank of edited pool images scored by the whole library, and a small network "
+    "learns which screened concepts are the true differences, with a curriculum (strong, pure, single "
+    "edits first; then subtler, rarer, more diluted and more numerous). Writes OUT/learned_detectors.npz, "
+    "OUT/describer.npz and OUT/curriculum.csv (the learning log). Use them with `tellapart describe "
+    "--detectors OUT/learned_detectors.npz --describer OUT/describer.npz`."
+)
+
+
+# --- the parser: one builder per sub-command, shared options from small helpers ---------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,150 +118,220 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tellapart",
         description="Tell two sets of images apart in plain language, and prove every claim.",
+        epilog=EPILOG_MAIN,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"tellapart {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    describe = sub.add_parser(
-        "describe", help="find and verify the differences between two image sets",
-        description="Find the differences between set A and set B, verified on held-out images.",
-        epilog=EPILOG_DESCRIBE, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _add_sets(describe)
-    _add_common(describe)
-    describe.add_argument("--seed", type=int, default=0,
-                          help="seed of the discovery/validation split; same seed, same result (default 0)")
-    describe.add_argument("--max-hypotheses", type=int, default=None, metavar="N",
-                          help="test at most N hypotheses on the validation half (default 10 with the "
-                               "learned describer, 30 without)")
-    describe.add_argument("--correction", choices=["bh", "holm"], default="bh",
-                          help="multiple-testing correction: Benjamini-Hochberg (default) or Holm; "
-                          "weighted by the learned describer's confidence unless --describer none")
-    describe.add_argument("--describer", metavar="FILE",
-                          help="learned describer from `tellapart train` (default: the shipped one); "
-                               "'none' orders hypotheses by discovery AUROC instead")
-
-    verify = sub.add_parser(
-        "verify", help="test one hypothesis you wrote, e.g. 'set A images are darker'",
-        description="Test a difference you expect, written in words, on all images of both sets.",
-        epilog=EPILOG_VERIFY, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    verify.add_argument("text", help="the hypothesis, e.g. \"set A images are blurrier\"")
-    _add_sets(verify)
-    _add_common(verify)
-    verify.add_argument("--top-k", type=int, default=3, metavar="K",
-                        help="test the K concepts closest to the text (default 3)")
-    verify.add_argument("--save", action="store_true",
-                        help="if the hypothesis holds, keep it in the findings store: later runs look for "
-                             "it in new data as the concept saved.<hypothesis>")
-
-    bench = sub.add_parser(
-        "bench", help="measure tellapart and peer methods on differences with known answers",
-        description="Run a benchmark suite: synthetic differences (easy/medium/hard tiers), real category "
-                    "pairs, identical-set (null) pairs and purity/concentration sweeps; tellapart and the "
-                    "peer methods (VisDiff's AUROC, difference-of-means and t-test rankings, Domino) run on "
-                    "the same concept scores. Prints a markdown table.",
-        epilog="examples:\n  tellapart bench                      # quick suite, under 5 minutes\n"
-               "  tellapart bench --suite full --out bench-results/",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    bench.add_argument("--suite", choices=["quick", "full"], default="quick",
-                       help="quick (a few minutes) or full (>= 50 pairs per tier, ~100 images per set)")
-    bench.add_argument("--json", type=Path, metavar="FILE", help="also write the JSON results here")
-    bench.add_argument("--out", type=Path,
-                       help="folder for results.json, results.md and the sweep plots")
-    bench.add_argument("--seed", type=int, default=0, help="seed for every pair and split (default 0)")
-    bench.add_argument("--cache-dir", type=Path,
-                       help="score cache (default $TELLAPART_CACHE_DIR, else OUT/cache, "
-                            "else ~/.cache/tellapart)")
-    bench.add_argument("--quiet", action="store_true", help="no progress bar")
-
-    train = sub.add_parser(
-        "train", help="train the learned detectors and the describer, on your own images if you like",
-        description="Train what tellapart learns from synthetic differences. (1) Learned detectors: each "
-                    "synth family's edit is applied to images of a pool at random strengths, and a linear "
-                    "detector on the bundled backbone's embedding learns to recognise it. (2) The learned "
-                    "describer: pairs of sets with known edits are assembled from a bank of edited pool "
-                    "images scored by the whole library, and a small network learns which screened "
-                    "concepts are the true differences, with a curriculum (strong, pure, single edits "
-                    "first; then subtler, rarer, more diluted and more numerous). Writes OUT/"
-                    "learned_detectors.npz, OUT/describer.npz and OUT/curriculum.csv (the learning log). "
-                    "Use them with `tellapart describe --detectors OUT/learned_detectors.npz "
-                    "--describer OUT/describer.npz`.",
-        epilog="examples:\n  tellapart train --pool xrays/ --out xray-trained/\n"
-               "  tellapart train --findings --out my-trained/   # also learn from your saved findings\n"
-               "  tellapart train --out src/tellapart/data        # reproduce the shipped files",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    train.add_argument("--pool", type=Path,
-                       help="a folder of base images (default: crops of the bundled sample photos)")
-    train.add_argument("--out", type=Path, default=Path("tellapart-trained"),
-                       help="folder for the trained files (default ./tellapart-trained)")
-    train.add_argument("--findings", nargs="?", type=Path, const=True, default=None, metavar="STORE",
-                       help="add the findings saved with `verify --save` as concepts and as describer "
-                            "training tasks (default store: $TELLAPART_FINDINGS, else "
-                            "~/.local/share/tellapart/findings.npz)")
-    train.add_argument("--n-per-family", type=int, default=120, metavar="N",
-                       help="edited training images per family for the detectors (default 120)")
-    train.add_argument("--seed", type=int, default=0,
-                       help="seed of the edits, splits and training; same seed, same files (default 0)")
-    train.add_argument("--cache-dir", type=Path,
-                       help="score cache (default $TELLAPART_CACHE_DIR, else ~/.cache/tellapart)")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
-
-    demo = sub.add_parser(
-        "demo", help="build two sets with a known difference from bundled images and describe them",
-        description="Builds 40 vs 40 images from bundled photos, pastes a small red rectangle at a random "
-                    "place on every set-A image, describes the two sets and writes the report.",
-    )
-    demo.add_argument("--out", type=Path, default=Path("tellapart-demo"),
-                      help="folder for the demo images, report.html and findings.json "
-                           "(default ./tellapart-demo)")
-    demo.add_argument("--n", type=int, default=40, help="images per set (default 40)")
-    demo.add_argument("--seed", type=int, default=0, help="seed for the images and the split (default 0)")
-    demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    for add_command in (_describe_parser, _verify_parser, _bench_parser, _train_parser, _demo_parser):
+        add_command(sub)
     return parser
 
 
+def _sub_parser(sub: Any, name: str, summary: str, description: str, epilog: str) -> argparse.ArgumentParser:
+    """Add a sub-command whose help keeps the line breaks of its examples."""
+    return sub.add_parser(name, help=summary, description=description, epilog=epilog,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _describe_parser(sub: Any) -> None:
+    parser = _sub_parser(
+        sub, "describe", "find and verify the differences between two image sets",
+        "Find the differences between set A and set B, verified on held-out images.", EPILOG_DESCRIBE,
+    )
+    _add_sets(parser)
+    _add_output(parser, Path("tellapart-report"), "report.html and findings.json")
+    _add_seed(parser, "seed of the discovery/validation split; same seed, same result")
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="significance level for corrected q-values (default 0.05)")
+    parser.add_argument("--max-hypotheses", type=int, default=None, metavar="N",
+                        help="test at most N hypotheses on the validation half (default 10 with the "
+                             "learned describer, 30 without)")
+    parser.add_argument("--correction", choices=["bh", "holm"], default="bh",
+                        help="multiple-testing correction: Benjamini-Hochberg (default) or Holm; "
+                             "weighted by the learned describer's confidence unless --describer none")
+    _add_trained_files(parser, describer=True)
+    _add_findings_store(parser)
+    _add_cache(parser)
+    _add_quiet(parser)
+
+
+def _verify_parser(sub: Any) -> None:
+    parser = _sub_parser(
+        sub, "verify", "test one hypothesis you wrote, e.g. 'set A images are darker'",
+        "Test a difference you expect, written in words, on all images of both sets.", EPILOG_VERIFY,
+    )
+    parser.add_argument("text", help="the hypothesis, e.g. \"set A images are blurrier\"")
+    _add_sets(parser)
+    _add_output(parser, Path("tellapart-report"), "report.html and findings.json")
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="significance level for corrected q-values (default 0.05)")
+    parser.add_argument("--top-k", type=int, default=3, metavar="K",
+                        help="test the K concepts closest to the text (default 3)")
+    parser.add_argument("--save", action="store_true",
+                        help="if the hypothesis holds, keep it in the findings store: later runs look for "
+                             "it in new data as the concept saved.<hypothesis>")
+    _add_trained_files(parser, describer=False)
+    _add_findings_store(parser)
+    _add_cache(parser)
+    _add_quiet(parser)
+
+
+def _bench_parser(sub: Any) -> None:
+    parser = _sub_parser(
+        sub, "bench", "measure tellapart and peer methods on differences with known answers",
+        "Run a benchmark suite: synthetic differences (easy/medium/hard tiers), real category pairs, "
+        "identical-set (null) pairs and purity/concentration sweeps; tellapart and the peer methods "
+        "(VisDiff's AUROC, difference-of-means and t-test rankings, Domino) run on the same concept scores. "
+        "Prints a markdown table.",
+        EPILOG_BENCH,
+    )
+    parser.add_argument("--suite", choices=["quick", "full"], default="quick",
+                        help="quick (a few minutes) or full (>= 50 pairs per tier, ~100 images per set)")
+    _add_output(parser, None, "results.json, results.md and the sweep plots")
+    _add_seed(parser, "seed for every pair and split")
+    _add_cache(parser)
+    _add_quiet(parser)
+
+
+def _train_parser(sub: Any) -> None:
+    parser = _sub_parser(
+        sub, "train", "train the learned detectors and the describer, on your own images if you like",
+        DESCRIPTION_TRAIN, EPILOG_TRAIN,
+    )
+    parser.add_argument("--pool", type=Path,
+                        help="a folder of base images (default: crops of the bundled sample photos)")
+    _add_out(parser, Path("tellapart-trained"), "the trained files")
+    parser.add_argument("--n-per-family", type=int, default=120, metavar="N",
+                        help="edited training images per family for the detectors (default 120)")
+    _add_seed(parser, "seed of the edits, splits and training; same seed, same files")
+    _add_findings_store(parser, train=True)
+    _add_cache(parser)
+    _add_quiet(parser)
+
+
+def _demo_parser(sub: Any) -> None:
+    parser = _sub_parser(
+        sub, "demo", "build two sets with a known difference from bundled images and describe them",
+        "Builds 40 vs 40 images from bundled photos, pastes a small red rectangle at a random place on every "
+        "set-A image, describes the two sets and writes the report.",
+        EPILOG_DEMO,
+    )
+    _add_output(parser, Path("tellapart-demo"), "the demo images, report.html and findings.json")
+    parser.add_argument("--n", type=int, default=40, help="images per set (default 40)")
+    _add_seed(parser, "seed for the images and the split")
+    _add_cache(parser)
+    _add_quiet(parser)
+
+
 def _add_sets(parser: argparse.ArgumentParser) -> None:
+    """SET_A SET_B, or a manifest with a group column and the group value of each set."""
     parser.add_argument("set_a", nargs="?", metavar="SET_A",
                         help="set A: a folder (searched recursively), a quoted glob, or an image file")
     parser.add_argument("set_b", nargs="?", metavar="SET_B", help="set B, like SET_A")
     group = parser.add_argument_group("sets from a manifest (instead of SET_A SET_B)")
-    group.add_argument("--manifest", type=Path, help="a CSV or Parquet table with one row per image")
-    group.add_argument("--group-col", help="the manifest column that says which set an image is in")
-    group.add_argument("--a", dest="value_a", help="the group value of set A")
-    group.add_argument("--b", dest="value_b", help="the group value of set B")
-    group.add_argument("--path-col", help="the column with image paths (default: found by name)")
+    group.add_argument("--manifest", type=Path, metavar="FILE",
+                       help="a CSV or Parquet table with one row per image")
+    group.add_argument("--group-col", metavar="COL",
+                       help="the manifest column that says which set an image is in")
+    group.add_argument("--group-a", dest="value_a", metavar="VALUE",
+                       help="the value of --group-col that puts an image in set A")
+    group.add_argument("--group-b", dest="value_b", metavar="VALUE",
+                       help="the value of --group-col that puts an image in set B")
+    group.add_argument("--a", dest="value_a", help=argparse.SUPPRESS)  # the old spellings
+    group.add_argument("--b", dest="value_b", help=argparse.SUPPRESS)
+    group.add_argument("--path-col", metavar="COL",
+                       help="the column with image paths (default: found by name)")
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=Path("tellapart-report"),
-                        help="output folder for report.html and findings.json (default ./tellapart-report)")
-    parser.add_argument("--json", type=Path, metavar="FILE",
-                        help="also write the JSON here (default: OUT/findings.json)")
-    parser.add_argument("--alpha", type=float, default=0.05,
-                        help="significance level for corrected q-values (default 0.05)")
-    parser.add_argument("--cache-dir", type=Path,
-                        help="where per-image scores are cached "
-                             "(default $TELLAPART_CACHE_DIR, else OUT/cache)")
-    parser.add_argument("--no-cache", action="store_true", help="do not read or write the score cache")
-    parser.add_argument("--detectors", type=Path, metavar="FILE",
-                        help="learned detectors from `tellapart train` (default: the shipped ones)")
-    parser.add_argument("--findings-store", type=Path, metavar="FILE",
-                        help="saved findings to offer as concepts, and where `verify --save` keeps them "
-                             "(default $TELLAPART_FINDINGS, else ~/.local/share/tellapart/findings.npz)")
+def _add_out(container: Any, default: Path | None, what: str) -> None:
+    """--out DIR on a parser or an argument group."""
+    where = f"default ./{default}" if default is not None else "default: none, only the table is printed"
+    container.add_argument("--out", type=Path, default=default, metavar="DIR",
+                           help=f"folder for {what} ({where})")
+
+
+def _add_output(parser: argparse.ArgumentParser, default_out: Path | None, what: str) -> None:
+    """--out DIR and --json FILE (FILE '-' is stdout)."""
+    group = parser.add_argument_group("output")
+    _add_out(group, default_out, what)
+    group.add_argument("--json", metavar="FILE",
+                       help="also write the JSON document to FILE; '-' prints it to stdout and the "
+                            "human-readable output to stderr")
+
+
+def _add_seed(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help=f"{what} (default 0)")
+
+
+def _add_quiet(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _resolve_sets(args: argparse.Namespace, parser: argparse.ArgumentParser):
+def _add_cache(parser: argparse.ArgumentParser) -> None:
+    """--cache-dir and --no-cache, with the one default rule of the CLI and the Python API."""
+    group = parser.add_argument_group("score cache")
+    group.add_argument("--cache-dir", type=Path, metavar="DIR",
+                       help="where per-image scores are cached (default $TELLAPART_CACHE_DIR, else the "
+                            "user cache folder ~/.cache/tellapart, as in the Python API)")
+    group.add_argument("--no-cache", action="store_true", help="do not read or write the score cache")
+
+
+def _add_trained_files(parser: argparse.ArgumentParser, *, describer: bool) -> None:
+    """--detectors (and --describer): a file from `tellapart train`, the shipped one, or 'none'."""
+    group = parser.add_argument_group("trained files (from `tellapart train`)")
+    group.add_argument("--detectors", metavar="FILE|none",
+                       help="learned detectors (default: the shipped ones); 'none' leaves them out, so "
+                            "only the untrained concept library is screened")
+    if describer:
+        group.add_argument("--describer", metavar="FILE|none",
+                           help="learned describer (default: the shipped one); 'none' orders hypotheses by "
+                                "discovery AUROC instead")
+
+
+def _add_findings_store(parser: argparse.ArgumentParser, *, train: bool = False) -> None:
+    """--findings-store: where the findings saved with `verify --save` are kept."""
+    default = "default $TELLAPART_FINDINGS, else ~/.local/share/tellapart/findings.npz"
+    if train:
+        parser.add_argument("--findings-store", nargs="?", const=True, default=None, metavar="FILE",
+                            help="also learn from the saved findings, as concepts and as describer "
+                                 f"training tasks ({default})")
+        parser.add_argument("--findings", dest="findings_store", nargs="?", const=True,
+                            help=argparse.SUPPRESS)  # the old spelling
+        return
+    parser.add_argument("--findings-store", metavar="FILE|none",
+                        help="saved findings to offer as concepts, and where `verify --save` keeps them "
+                             f"({default}); 'none' leaves them out")
+
+
+# --- resolving options ------------------------------------------------------------------------------------
+
+
+def _trained_file(value: str | None) -> str | Path | None:
+    """--detectors / --describer: not given -> "shipped", 'none' -> None, else the path."""
+    if value is None:
+        return "shipped"
+    return None if value.lower() == NONE else Path(value)
+
+
+def _findings_path(value: str | None) -> Path | None:
+    """--findings-store: not given -> the default store, 'none' -> None, else the path."""
+    from tellapart.findings_store import default_store_path
+
+    if value is None:
+        return default_store_path()
+    return None if value.lower() == NONE else Path(value)
+
+
+def _resolve_sets(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[Any, Any]:
+    """The two sets: SET_A SET_B, or the manifest's rows of each group value."""
     from tellapart.io import ImageSet
 
     if args.manifest is not None:
         if args.set_a or args.set_b:
             parser.error("give either SET_A SET_B or --manifest, not both")
-        missing = [flag for flag, value in (("--group-col", args.group_col), ("--a", args.value_a),
-                                            ("--b", args.value_b)) if value is None]
+        needed = (("--group-col", args.group_col), ("--group-a", args.value_a), ("--group-b", args.value_b))
+        missing = [flag for flag, value in needed if value is None]
         if missing:
             parser.error(f"--manifest also needs {', '.join(missing)}")
         return (
@@ -186,125 +339,140 @@ def _resolve_sets(args: argparse.Namespace, parser: argparse.ArgumentParser):
             ImageSet.from_manifest(args.manifest, args.group_col, args.value_b, path_col=args.path_col),
         )
     if not (args.set_a and args.set_b):
-        parser.error("give two sets (SET_A SET_B), or --manifest FILE --group-col COL --a VALUE --b VALUE")
+        parser.error("give two sets (SET_A SET_B), or --manifest FILE --group-col COL --group-a VALUE "
+                     "--group-b VALUE")
     return args.set_a, args.set_b
-
-
-def _cache_dir(args: argparse.Namespace) -> Path | None:
-    """--cache-dir, else $TELLAPART_CACHE_DIR, else OUT/cache (None without --out: the library default)."""
-    import os
-
-    if args.cache_dir is not None:
-        return args.cache_dir
-    if os.environ.get("TELLAPART_CACHE_DIR"):
-        return Path(os.environ["TELLAPART_CACHE_DIR"])
-    return args.out / "cache" if args.out is not None else None
 
 
 def _library(args: argparse.Namespace):
     """The default concept library, with --detectors and the saved findings (if the store exists)."""
     from tellapart.concepts.library import ConceptLibrary
-    from tellapart.findings_store import default_store_path
 
-    store = args.findings_store or default_store_path()
-    return ConceptLibrary(learned=args.detectors or "shipped", findings=store if store.is_file() else None)
-
-
-def _write_outputs(result, out: Path, json_path: Path | None) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    html = result.to_html(out / "report.html")
-    target = json_path if json_path is not None else out / "findings.json"
-    result.to_json(target)
-    print(result)
-    print(f"\nReport: {html}\nJSON:   {target}")
+    store = _findings_path(args.findings_store)
+    return ConceptLibrary(learned=_trained_file(args.detectors),
+                          findings=store if store is not None and store.is_file() else None)
 
 
-def _run_describe(args, parser) -> int:
+# --- output -----------------------------------------------------------------------------------------------
+
+
+def _human(args: argparse.Namespace) -> TextIO:
+    """Where the human-readable output goes: stderr when the JSON document takes stdout."""
+    return sys.stderr if getattr(args, "json", None) == "-" else sys.stdout
+
+
+def _emit_json(document: str, target: str | None) -> None:
+    """Write the JSON document for --json: '-' prints it to stdout, a path is written atomically."""
+    from tellapart.io.atomic import write_atomic
+
+    if target is None:
+        return
+    if target == "-":
+        sys.stdout.write(document if document.endswith("\n") else document + "\n")
+        sys.stdout.flush()
+        return
+    path = Path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, document)
+
+
+def _write_outputs(result: Any, args: argparse.Namespace) -> None:
+    """OUT/report.html and OUT/findings.json, the table, and the JSON document for --json."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    html = result.to_html(args.out / "report.html")
+    saved = args.out / "findings.json"
+    document = result.to_json(saved)
+    human = _human(args)
+    print(result, file=human)
+    extra = f" and {args.json}" if args.json not in (None, "-") else ""
+    print(f"\nReport: {html}\nJSON:   {saved}{extra}", file=human)
+    _emit_json(document, args.json)
+
+
+# --- the sub-commands -------------------------------------------------------------------------------------
+
+
+def _run_describe(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tellapart.describe import describe
 
     a, b = _resolve_sets(args, parser)
     result = describe(a, b, seed=args.seed, alpha=args.alpha, max_hypotheses=args.max_hypotheses,
-                      correction=args.correction, library=_library(args), cache_dir=_cache_dir(args),
+                      correction=args.correction, library=_library(args), cache_dir=args.cache_dir,
                       use_cache=not args.no_cache, progress=not args.quiet,
-                      describer=_describer(args.describer))
-    _write_outputs(result, args.out, args.json)
+                      describer=_trained_file(args.describer))
+    _write_outputs(result, args)
     return 0
 
 
-def _run_verify(args, parser) -> int:
+def _run_verify(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tellapart.describe import verify
 
+    store = _findings_path(args.findings_store)
+    if args.save and store is None:
+        parser.error("--save needs a findings store: give --findings-store FILE, not 'none'")
     a, b = _resolve_sets(args, parser)
     result = verify(args.text, a, b, alpha=args.alpha, top_k=args.top_k, library=_library(args),
-                    cache_dir=_cache_dir(args), use_cache=not args.no_cache, progress=not args.quiet)
-    _write_outputs(result, args.out, args.json)
+                    cache_dir=args.cache_dir, use_cache=not args.no_cache, progress=not args.quiet)
+    _write_outputs(result, args)
     if args.save:
-        from tellapart.findings_store import default_store_path, save_finding
+        from tellapart.findings_store import save_finding
 
-        store = args.findings_store or default_store_path()
         concept = save_finding(result, store)
-        print(f"Saved as the concept {concept.id} in {store}: later runs look for it.")
+        print(f"Saved as the concept {concept.id} in {store}: later runs look for it.", file=_human(args))
     return 0
 
 
-def _run_demo(args, parser) -> int:
+def _run_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from tellapart.bench import run_bench
+
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+    to_file = args.json not in (None, "-")
+    if to_file:  # before a long run, not after it
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    report = run_bench(args.suite, args.json if to_file else None, args.out, seed=args.seed,
+                       progress=not args.quiet, cache_dir=args.cache_dir, use_cache=not args.no_cache)
+    print(report.markdown(), file=_human(args))
+    if args.json == "-":
+        _emit_json(report.to_json(), "-")
+    return 0
+
+
+def _run_demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tellapart.describe import describe
     from tellapart.synth import bundled_pool, make_pair, paste_rectangle, write_pair
 
     if args.n < 10:
         parser.error("--n must be at least 10")
     print(f"Building the demo: {args.n} vs {args.n} bundled photos; every set-A image gets a small red "
-          "rectangle at a random place.")
+          "rectangle at a random place.", file=_human(args))
     pool = bundled_pool(2 * args.n, seed=args.seed)
     set_a, set_b = make_pair(pool, lambda img, rng: paste_rectangle(img, rng, size=16, colour="red"),
                              args.n, args.n, seed=args.seed)
     truth = {"difference": "set A images carry a small red rectangle at a random place",
              "concepts": ["shape.rectangle", "shape.rectangle_small"]}
     folder_a, folder_b = write_pair(set_a, set_b, args.out / "images", truth=truth)
-    result = describe(folder_a, folder_b, seed=args.seed, cache_dir=args.out / "cache",
-                      progress=not args.quiet)
-    _write_outputs(result, args.out, None)
+    result = describe(folder_a, folder_b, seed=args.seed, cache_dir=args.cache_dir,
+                      use_cache=not args.no_cache, progress=not args.quiet)
+    _write_outputs(result, args)
     return 0
 
 
-def _run_bench(args, parser) -> int:
-    from tellapart.bench import run_bench
-
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-    report = run_bench(args.suite, args.json, args.out, seed=args.seed, progress=not args.quiet,
-                       cache_dir=_cache_dir(args))
-    print(report.markdown())
-    return 0
-
-
-def _describer(value: str | None):
-    """--describer: None -> the shipped one, "none" -> untrained ordering, else a path."""
-    if value is None:
-        return "shipped"
-    return None if value.lower() == "none" else Path(value)
-
-
-def _run_train(args, parser) -> int:
+def _run_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     import time
 
     from tellapart.concepts.cache import ScoreCache, default_cache_dir
     from tellapart.concepts.library import ConceptLibrary
-    from tellapart.findings_store import default_store_path
     from tellapart.synth import FAMILY_NAMES, bundled_pool
     from tellapart.synth.pools import folder_pool
     from tellapart.train import build_bank, train_describer, train_detectors, training_pools
 
     started = time.perf_counter()
-    findings = None
-    if args.findings is not None:
-        findings = default_store_path() if args.findings is True else args.findings
-        if not findings.is_file():
-            parser.error(f"no saved findings at {findings}: save some with `tellapart verify ... --save`")
+    findings = _train_findings(args, parser)
     user_pool = folder_pool(args.pool) if args.pool else None
     pool = user_pool if user_pool is not None else bundled_pool(TRAIN_POOL_SIZE, seed=args.seed + 1)
     args.out.mkdir(parents=True, exist_ok=True)
-    cache = ScoreCache(args.cache_dir or default_cache_dir())
+    cache = None if args.no_cache else ScoreCache(args.cache_dir or default_cache_dir())
     try:
         detectors = train_detectors(pool, n_per_family=args.n_per_family, seed=args.seed, cache=cache,
                                     progress=not args.quiet)
@@ -318,12 +486,30 @@ def _run_train(args, parser) -> int:
         bank = build_bank(pools.base, pools.dilution, FAMILY_NAMES, library, content=pools.content,
                           seed=args.seed, cache=cache, progress=not args.quiet)
     finally:
-        cache.close()
+        if cache is not None:
+            cache.close()
     describer, log = train_describer(bank, seed=args.seed, progress=not args.quiet)
     describer.save(args.out / "describer.npz")
     log.to_csv(args.out / "curriculum.csv", index=False)
-    print(f"\nTrained the describer on {len(pools.base)} base images x {len(FAMILY_NAMES)} families "
-          f"({pools.note}).")
+    _print_training(describer, log, pools, len(FAMILY_NAMES))
+    print(f"Written to {args.out}/ in {time.perf_counter() - started:.0f} s.")
+    return 0
+
+
+def _train_findings(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Path | None:
+    """train's --findings-store: not given or 'none' -> None, bare -> the default store, else the path."""
+    value = args.findings_store
+    if value is None:
+        return None
+    store = _findings_path(None if value is True else value)
+    if store is not None and not store.is_file():
+        parser.error(f"no saved findings at {store}: save some with `tellapart verify ... --save`")
+    return store
+
+
+def _print_training(describer: Any, log: Any, pools: Any, n_families: int) -> None:
+    """The describer's curriculum and held-out accuracy, as `tellapart train` reports them."""
+    print(f"\nTrained the describer on {len(pools.base)} base images x {n_families} families ({pools.note}).")
     print("Curriculum (held-out Acc@1 on the stage being trained, and on the hardest stage):")
     for row in log.groupby("stage", sort=False).tail(1).itertuples():
         print(f"  {row.stage:<12} after {row.tasks_seen:>5} tasks: {row.stage_accuracy:.2f}  "
@@ -331,13 +517,15 @@ def _run_train(args, parser) -> int:
     held_out = describer.info["held_out_top1"]
     print("Held-out Acc@1 per stage, trained vs ordering by strength: " + ", ".join(
         f"{k} {held_out['trained'][k]:.2f}/{held_out['by_strength'][k]:.2f}" for k in held_out["trained"]))
-    print(f"Written to {args.out}/ in {time.perf_counter() - started:.0f} s.")
-    return 0
 
 
-TRAIN_POOL_SIZE = 400
-COMMANDS = {"describe": _run_describe, "verify": _run_verify, "bench": _run_bench, "train": _run_train,
-            "demo": _run_demo}
+COMMANDS: dict[str, Callable[[argparse.Namespace, argparse.ArgumentParser], int]] = {
+    "describe": _run_describe,
+    "verify": _run_verify,
+    "bench": _run_bench,
+    "train": _run_train,
+    "demo": _run_demo,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -347,7 +535,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    if getattr(args, "alpha", 0.05) is not None and not 0 < getattr(args, "alpha", 0.05) < 1:
+    alpha = getattr(args, "alpha", 0.05)
+    if not 0 < alpha < 1:
         parser.error("--alpha must be between 0 and 1")
     try:
         return COMMANDS[args.command](args, parser)
