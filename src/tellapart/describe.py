@@ -7,128 +7,31 @@ AUROC with CI, rank test, Benjamini-Hochberg, explaining-away) -> phrased findin
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from tellapart.concepts.base import Concept
 from tellapart.concepts.cache import ScoreCache, default_cache_dir
-from tellapart.concepts.learned import LearnedDetectors
-from tellapart.concepts.library import ConceptLibrary, ScoreTable
-from tellapart.io import ImageSet, UnreadableImage
+from tellapart.concepts.library import ConceptLibrary
+from tellapart.io import ImageSet
 from tellapart.phrasing import finding_sentence, format_p
-from tellapart.report.json_report import FINDING_FIELDS
+from tellapart.schema import DEGRADED_COLUMNS, FINDING_COLUMNS, Concept, Overall, Result, ScoreMatrix
 from tellapart.stats import split_discovery_validation, test_concepts, test_hypotheses_on_all
+from tellapart.stats.classifier import DifferenceTest
 from tellapart.stats.describer import LearnedDescriber, load_describer
 
 MIN_IMAGES = 10
 N_EXAMPLES = 6
+# Example images per significant embedding-detector finding whose localisation maps the report draws.
+N_LOCALISED = 6
 
-# A finding's columns are the JSON report's finding fields, in the same order (one list for both).
-FINDING_COLUMNS = FINDING_FIELDS
+__all__ = ["FINDING_COLUMNS", "Result", "TooFewImagesError", "describe", "overall_sentence", "verify"]
 
 
 class TooFewImagesError(ValueError):
     """A set has fewer readable images than the statistics need."""
-
-
-@dataclass
-class Result:
-    """What tellapart found, with everything needed to check it.
-
-    Attributes:
-        findings: one row per hypothesis tested on held-out images, significant ones first (columns
-            ``FINDING_COLUMNS``; ``auroc_ci`` is a (low, high) tuple; ``examples_a``/``examples_b`` are
-            lists of image sources).
-        scores: the score matrix, images x concept ids (rows align with ``images``).
-        images: per image row: ``set`` ("a"/"b"), ``source``, ``key``, ``split`` ("discovery"/"validation"
-            or "all" for verify).
-        skipped: files that could not be used: ``set``, ``source``, ``reason``.
-        duplicates: images present in both sets: ``key``, ``source_a``, ``source_b``.
-        concepts: concept id -> Concept, for every concept in the library.
-        overall: "is there any difference at all?", answered from the images themselves (describe only;
-            None for verify, or when the library has no embedding source). A classifier trained on the
-            discovery half's image embeddings is scored on the validation half; keys:
-            ``status`` ("none", "named_only", "unexplained", "partly", "explained" or "unavailable"),
-            ``text`` (one honest sentence), ``significant`` (one-sided p < alpha), ``auroc`` and
-            ``auroc_ci`` (the classifier on held-out images), ``p_value``, ``named_auroc`` (the same kind
-            of model on the significant, unexplained findings' scores), ``explained_share``
-            (clip((named_auroc - 0.5) / (auroc - 0.5), 0, 1), None when auroc <= 0.5), ``named_concepts``,
-            ``most_a_like`` / ``most_b_like`` (sources of the held-out set-A images the classifier finds
-            most A-like, of set B most B-like), ``n_features``, ``n_discovery``, ``n_validation``, ``c``
-            (the regularisation chosen), ``reason`` (why it did not run, else None).
-            See ``tellapart.stats.classifier``.
-        learned: the library's embedding detectors (learned ones and saved findings), or None; the HTML
-            report draws where they fire on the example images (``LearnedDetectors.localise``).
-    """
-
-    findings: pd.DataFrame
-    scores: pd.DataFrame
-    images: pd.DataFrame
-    skipped: pd.DataFrame
-    duplicates: pd.DataFrame
-    concepts: dict[str, Concept]
-    n_a: int
-    n_b: int
-    seed: int
-    alpha: float
-    backend: str
-    mode: str = "describe"
-    hypothesis: str | None = None
-    matches: list[dict[str, Any]] = field(default_factory=list)
-    n_screened: int = 0
-    sets: dict[str, ImageSet] = field(default_factory=dict, repr=False)
-    ci_level: float = 0.95
-    embeddings: np.ndarray | None = field(default=None, repr=False)
-    embedding_blocks: tuple[int, ...] | None = None
-    embedding_version: str | None = None
-    overall: dict[str, Any] | None = None
-    learned: LearnedDetectors | None = field(default=None, repr=False)
-    _refs: dict[str, Any] | None = field(default=None, init=False, repr=False)
-
-    @property
-    def significant(self) -> pd.DataFrame:
-        """The significant findings that no stronger finding explains."""
-        f = self.findings
-        return f[f["significant"] & f["explained_by"].isna()]
-
-    def load_pixels(self, source: str) -> np.ndarray | None:
-        """Return the RGB pixels of one image of either set by its source, or None if unreadable now."""
-        if self._refs is None:
-            self._refs = {ref.source: ref for s in self.sets.values() for ref in s.refs}
-        ref = self._refs.get(source)
-        if ref is None:
-            return None
-        try:
-            return ref.load().decode().pixels
-        except UnreadableImage:
-            return None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON-ready dictionary (see README, "JSON output")."""
-        from tellapart.report.json_report import result_to_dict
-
-        return result_to_dict(self)
-
-    def to_json(self, path: str | os.PathLike | None = None) -> str:
-        """Return the result as JSON text; also write it atomically to ``path`` if given."""
-        from tellapart.report.json_report import write_json
-
-        return write_json(self, path)
-
-    def to_html(self, path: str | os.PathLike) -> Path:
-        """Write the self-contained HTML report to ``path`` (atomically) and return the path."""
-        from tellapart.report.html import write_html
-
-        return write_html(self, Path(path))
-
-    def __str__(self) -> str:
-        from tellapart.report.table import findings_table
-
-        return findings_table(self)
 
 
 def describe(
@@ -176,20 +79,22 @@ def describe(
     table = _score(library, sets, cache_dir, use_cache, progress)
     groups = table.groups
     thresholds = library.thresholds()
-    ranker = (None if describer is None
-              else describer.ranker(library.concepts, table.scores.columns, thresholds))
+    ranker = None if describer is None else describer.ranker(table.concepts)
+    priority = table.concepts["priority"].to_dict()
     tested = test_concepts(
         table.scores, groups, seed=seed, alpha=alpha, max_hypotheses=max_hypotheses,
-        correction=correction, thresholds=thresholds, priority=library.priority(), ranker=ranker,
+        correction=correction, thresholds=thresholds, priority=priority, ranker=ranker,
     )
     validation = split_discovery_validation(groups, seed)
     images = table.images.assign(split=np.where(validation, "validation", "discovery"))
     findings = _phrase(tested, library.concepts, table.scores, images, validation)
     overall = _overall(table, images, validation, findings, library.embedding_blocks, seed=seed, alpha=alpha)
     backend = library.version + ("" if describer is None else f"; describer {describer.version}")
-    return _result(table, images, findings, library, sets, seed=seed, alpha=alpha,
-                   n_screened=int(tested.attrs.get("n_screened", table.scores.shape[1])), overall=overall,
-                   backend=backend)
+    result = _result(table, images, findings, library, sets, seed=seed, alpha=alpha,
+                     n_screened=int(tested.attrs.get("n_screened", table.scores.shape[1])), overall=overall,
+                     backend=backend)
+    _localise_examples(result, library)
+    return result
 
 
 def verify(
@@ -272,7 +177,7 @@ def _score(
     cache_dir: str | os.PathLike | None,
     use_cache: bool,
     progress: bool,
-) -> ScoreTable:
+) -> ScoreMatrix:
     """Score both sets (with the cache and a progress bar) and check each has enough readable images."""
     cache = ScoreCache(cache_dir or default_cache_dir()) if use_cache else None
     total = sum(len(s.refs) for s in sets.values())
@@ -334,7 +239,8 @@ def _phrase(
         examples = _examples(scores[row.concept].to_numpy(), groups, shown, images["source"], row.direction)
         records.append({
             "text": text, "concept": row.concept, "phrase": concept.phrase, "kind": concept.kind,
-            "direction": row.direction, "auroc": float(row.auroc), "auroc_ci": ci,
+            "category": concept.category, "direction": row.direction, "auroc": float(row.auroc),
+            "auroc_ci": ci,
             "p_value": float(row.p_value), "q_value": float(row.q_value), "weight": float(row.weight),
             "significant": bool(row.significant),
             "explained_by": row.explained_by if isinstance(row.explained_by, str) else None,
@@ -346,7 +252,7 @@ def _phrase(
 
 
 def _overall(
-    table: ScoreTable,
+    table: ScoreMatrix,
     images: pd.DataFrame,
     validation: np.ndarray,
     findings: pd.DataFrame,
@@ -354,7 +260,7 @@ def _overall(
     *,
     seed: int,
     alpha: float,
-) -> dict[str, Any] | None:
+) -> Overall | None:
     """Test for any difference from the image embeddings, and how much of it the named findings explain."""
     if table.embeddings is None:
         return None
@@ -366,26 +272,25 @@ def _overall(
                            named_scores=table.scores[named_ids].to_numpy(), blocks=blocks, seed=seed,
                            alpha=alpha)
     sources = images["source"]
-    overall: dict[str, Any] = {
-        "status": _overall_status(test, len(named_ids)),
-        "text": "",
-        "significant": bool(test["significant"]),
-        "auroc": float(test["auroc"]),
-        "auroc_ci": tuple(float(v) for v in test["auroc_ci"]),
-        "p_value": float(test["p_value"]),
-        "named_auroc": test["named_auroc"],
-        "explained_share": test["explained_share"],
-        "named_concepts": named_ids,
-        "most_a_like": [str(sources.iloc[i]) for i in test["most_a_like"]],
-        "most_b_like": [str(sources.iloc[i]) for i in test["most_b_like"]],
-        "n_features": int(test["n_features"]),
-        "n_discovery": int(test["n_discovery"]),
-        "n_validation": int(test["n_validation"]),
-        "c": float(test["c"]),
-        "reason": test["reason"],
-    }
-    overall["text"] = overall_sentence(overall)
-    return overall
+    status = _overall_status(test, len(named_ids))
+    return Overall(
+        status=status,
+        text=overall_sentence(status, test),
+        significant=test.significant,
+        auroc=test.auroc,
+        auroc_ci=test.auroc_ci,
+        p_value=test.p_value,
+        named_auroc=test.named_auroc,
+        explained_share=test.explained_share,
+        named_concepts=named_ids,
+        most_a_like=[str(sources.iloc[i]) for i in test.most_a_like],
+        most_b_like=[str(sources.iloc[i]) for i in test.most_b_like],
+        n_features=test.n_features,
+        n_discovery=test.n_discovery,
+        n_validation=test.n_validation,
+        c=test.c,
+        reason=test.reason,
+    )
 
 
 # The named findings "explain" the difference when they reproduce at least this share of the image
@@ -393,26 +298,25 @@ def _overall(
 EXPLAINED_SHARE = 0.8
 
 
-def _overall_status(test: dict[str, Any], n_named: int) -> str:
-    if test["reason"]:
+def _overall_status(test: DifferenceTest, n_named: int) -> str:
+    if test.reason:
         return "unavailable"
-    if not test["significant"]:
+    if not test.significant:
         return "named_only" if n_named else "none"
-    share = test["explained_share"] or 0.0
+    share = test.explained_share or 0.0
     if n_named == 0 or share == 0.0:
         return "unexplained"
     return "explained" if share >= EXPLAINED_SHARE else "partly"
 
 
-def overall_sentence(overall: dict[str, Any]) -> str:
-    """Return the one-line answer to "is there any difference at all?" for ``Result.overall``."""
-    status = overall["status"]
+def overall_sentence(status: str, test: DifferenceTest) -> str:
+    """Return the one-line answer to "is there any difference at all?" (``Overall.text``)."""
     if status == "unavailable":
-        return f"The whole-image difference test did not run: {overall['reason']}."
-    low, high = overall["auroc_ci"]
-    evidence = f"image classifier AUROC {overall['auroc']:.2f} [{low:.2f}, {high:.2f}] on held-out images"
-    p = format_p(overall["p_value"], "p")
-    share = overall["explained_share"]
+        return f"The whole-image difference test did not run: {test.reason}."
+    low, high = test.auroc_ci
+    evidence = f"image classifier AUROC {test.auroc:.2f} [{low:.2f}, {high:.2f}] on held-out images"
+    p = format_p(test.p_value, "p")
+    share = test.explained_share
     if status == "none":
         return (f"No difference detected: a classifier trained on the images themselves tells the sets apart "
                 f"no better than chance ({evidence}, {p}), and no named finding is significant.")
@@ -444,7 +348,7 @@ def _examples(
 
 
 def _result(
-    table: ScoreTable,
+    table: ScoreMatrix,
     images: pd.DataFrame,
     findings: pd.DataFrame,
     library: ConceptLibrary,
@@ -464,9 +368,40 @@ def _result(
         embeddings=table.embeddings,
         embedding_blocks=library.embedding_blocks,
         embedding_version=library.embedding_version,
-        learned=library.learned,
+        degraded=table.degraded,
         **{"backend": library.version, **fields},
     )
+
+
+def _localise_examples(result: Result, library: ConceptLibrary) -> None:
+    """Store where each significant embedding-detector finding (learned or saved) fires in its example
+    images (``Result.localisation``, maps on the backbone's grid), so the report need not run a model.
+
+    An example that cannot be read again is listed in ``Result.degraded`` (the report shows it plain).
+    """
+    detectors = library.learned
+    if detectors is None or not len(result.findings):
+        return
+    ids = {c.id for c in detectors.concepts}
+    backbone = getattr(library.embedder, "backbone", None)
+    significant = result.findings[result.findings["significant"].astype(bool)]
+    lost = []
+    for row in significant.itertuples(index=False):
+        if row.concept not in ids:
+            continue
+        pixels = {}
+        for source in dict.fromkeys([*row.examples_a[:N_LOCALISED], *row.examples_b[:N_LOCALISED]]):
+            found = result.load_pixels(source)
+            if found is None:
+                lost.append(("", source, f"could not be read again to localise {row.concept}"))
+            else:
+                pixels[source] = found
+        if pixels:
+            maps = detectors.localise(list(pixels.values()), row.concept, "grid", backbone=backbone)
+            result.localisation[row.concept] = dict(zip(pixels, maps, strict=True))
+    if lost:
+        result.degraded = pd.concat([result.degraded, pd.DataFrame(lost, columns=DEGRADED_COLUMNS)],
+                                    ignore_index=True)
 
 
 def _duplicates(images: pd.DataFrame) -> pd.DataFrame:

@@ -31,7 +31,7 @@ def default_store_path() -> Path:
 def load_findings(path: str | os.PathLike | None = None) -> LearnedDetectors | None:
     """The saved findings at ``path`` (default `default_store_path`), or None when there are none."""
     target = Path(path) if path is not None else default_store_path()
-    return LearnedDetectors.load(target) if target.is_file() else None
+    return LearnedDetectors.load(target, category="saved") if target.is_file() else None
 
 
 def save_finding(result, path: str | os.PathLike | None = None, seed: int = 0) -> Concept:
@@ -61,6 +61,7 @@ def save_finding(result, path: str | os.PathLike | None = None, seed: int = 0) -
         "presence",
         parents=(str(top["concept"]),),
         synonyms=(result.hypothesis,),
+        category="saved",
     )
     record = {
         "hypothesis": result.hypothesis, "concept": concept.id, "validated_on": {

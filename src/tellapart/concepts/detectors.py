@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 
 import cv2
 import numpy as np
@@ -178,6 +178,9 @@ def merge_faces(frontal: list[Detection], profile: list[Detection], iou: float =
     return merged
 
 
+_detector = partial(Concept, category="detector")  # every concept of this source is a detection
+
+
 class DetectorSource:
     """Concepts from the bundled OpenCV cascades: faces (frontal, profile), full bodies, cat faces.
 
@@ -204,20 +207,20 @@ class DetectorSource:
         """Return the detector concepts, in the column order of ``score``."""
         face = ("face", "human face", "person's face", "portrait", "people")
         return [
-            Concept("detector.face", "show a human face", "presence", threshold=PRESENCE_THRESHOLD,
+            _detector("detector.face", "show a human face", "presence", threshold=PRESENCE_THRESHOLD,
                     synonyms=face),
-            Concept("detector.frontal_face", "show a human face from the front", "presence",
+            _detector("detector.frontal_face", "show a human face from the front", "presence",
                     parents=("detector.face",), threshold=PRESENCE_THRESHOLD,
                     synonyms=("frontal face", "face looking at the camera")),
-            Concept("detector.profile_face", "show a human face in profile", "presence",
+            _detector("detector.profile_face", "show a human face in profile", "presence",
                     parents=("detector.face",), threshold=PRESENCE_THRESHOLD,
                     synonyms=("profile face", "side view of a face", "face turned sideways")),
-            Concept("detector.person_body", "show a full human body", "presence",
+            _detector("detector.person_body", "show a full human body", "presence",
                     threshold=PRESENCE_THRESHOLD,
                     synonyms=("full body", "whole person", "standing person", "pedestrian")),
-            Concept("detector.cat_face", "show a cat's face", "presence", threshold=PRESENCE_THRESHOLD,
+            _detector("detector.cat_face", "show a cat's face", "presence", threshold=PRESENCE_THRESHOLD,
                     synonyms=("cat face", "cat", "kitten")),
-            Concept("detector.face_count", "number of faces", "magnitude", parents=("detector.face",),
+            _detector("detector.face_count", "number of faces", "magnitude", parents=("detector.face",),
                     more="show more faces", less="show fewer faces",
                     synonyms=("faces", "crowd", "group photo", "how many people")),
         ]

@@ -48,13 +48,13 @@ BORDER_THRESHOLD = 0.5
 def _magnitude(name: str, phrase: str, more: str, less: str, parent: str, *, unit: str = "",
                synonyms: tuple[str, ...] = (), extra_parents: tuple[str, ...] = ()) -> Concept:
     return Concept(id=f"stats.{name}", phrase=phrase, kind="magnitude", parents=(*extra_parents, parent),
-                   more=more, less=less, unit=unit, synonyms=synonyms)
+                   more=more, less=less, unit=unit, synonyms=synonyms, category="stats")
 
 
 def _presence(name: str, phrase: str, parent: str, threshold: float,
               synonyms: tuple[str, ...] = ()) -> Concept:
     return Concept(id=f"stats.{name}", phrase=phrase, kind="presence", parents=(parent,),
-                   threshold=threshold, synonyms=synonyms)
+                   threshold=threshold, synonyms=synonyms, category="stats")
 
 
 def _build_concepts() -> list[Concept]:

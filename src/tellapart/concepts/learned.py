@@ -68,7 +68,7 @@ class LearnedDetectors:
         return (1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))).astype(np.float32)
 
     def localise(
-        self, images, concept_id: str, resolution: str | tuple[int, int] = "image"
+        self, images, concept_id: str, resolution: str | tuple[int, int] = "image", backbone=None
     ) -> np.ndarray | list[np.ndarray]:
         """Return where detector ``concept_id`` finds its concept: a float32 logit map per image.
 
@@ -79,6 +79,7 @@ class LearnedDetectors:
             resolution: ``"image"`` (default): each map at its image's height and width; ``"grid"``: the
                 backbone's finest grid (28 x 28 for its 224 px input; coarser blocks repeated 2x or 4x), where
                 the map's mean is the image's logit exactly; or a (height, width) to resize every map to.
+            backbone: the ``semantics.Backbone`` to run (default: a new one, loaded for this call).
 
         Returns:
             One float32 map for one image, else a list of them. Each value is the logit the detector would
@@ -104,12 +105,13 @@ class LearnedDetectors:
         k = ids.index(concept_id)
         widths = [width for _, _, width in semantics.EMBEDDING_BLOCKS]
         block_weights = np.split(self.weights[k].astype(np.float32), np.cumsum(widths)[:-1])
+        backbone = backbone or semantics.Backbone()
         single = _is_one_image(images)
         batch = [images] if single else list(images)
         maps: list[np.ndarray] = []
         for start in range(0, len(batch), LOCALISE_BATCH):
             chunk = batch[start : start + LOCALISE_BATCH]
-            features = semantics.feature_maps(chunk, batch_size=LOCALISE_BATCH)
+            features = backbone.feature_maps(chunk, batch_size=LOCALISE_BATCH)
             terms = [np.einsum("c,nchw->nhw", w, f) for w, f in zip(block_weights, features, strict=True)]
             for i, image in enumerate(chunk):
                 size = _image_size(image) if resolution == "image" else resolution
@@ -134,11 +136,15 @@ class LearnedDetectors:
                          bias=self.bias.astype(np.float32))
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None) -> LearnedDetectors:
-        """Load detectors from ``path``, or the shipped ones when None."""
+    def load(cls, path: str | os.PathLike | None = None, category: str = "learned") -> LearnedDetectors:
+        """Load detectors from ``path``, or the shipped ones when None.
+
+        ``category`` is the concepts' category where the file does not record one (files written before
+        concepts declared it): "learned" for detectors, "saved" for a findings store.
+        """
         arrays, meta = read_npz(path) if path is not None else read_shipped_npz(SHIPPED)
         weights, bias = arrays["weights"], arrays["bias"]
-        concepts = tuple(Concept(**_tuples(c)) for c in meta["concepts"])
+        concepts = tuple(Concept(**{"category": category, **_tuples(c)}) for c in meta["concepts"])
         if weights.shape[0] != len(concepts) or bias.shape != (len(concepts),):
             raise ValueError(f"{path or SHIPPED}: {weights.shape[0]} detectors but {len(concepts)} concepts")
         return cls(concepts, weights, bias, meta["embedding_version"], meta.get("info", {}))
@@ -190,7 +196,7 @@ def _concept_to_dict(concept: Concept) -> dict:
     return {
         "id": concept.id, "phrase": concept.phrase, "kind": concept.kind, "parents": list(concept.parents),
         "more": concept.more, "less": concept.less, "threshold": concept.threshold, "unit": concept.unit,
-        "synonyms": list(concept.synonyms),
+        "synonyms": list(concept.synonyms), "category": concept.category,
     }
 
 

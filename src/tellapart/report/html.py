@@ -19,10 +19,10 @@ import pandas as pd
 
 from tellapart.io.atomic import write_atomic
 from tellapart.phrasing import format_p, format_value
-from tellapart.report.json_report import tellapart_version
 from tellapart.report.plots import distribution_plot
 from tellapart.report.table import format_auroc, plain_sentence, set_title
 from tellapart.report.thumbnails import heat_from_maps, overlay_data_uri, thumbnail_data_uri
+from tellapart.schema import Result, tellapart_version
 
 MAX_THUMBNAILS = 6
 MAX_ILLUSTRATED = 20
@@ -55,7 +55,7 @@ td { overflow-wrap: anywhere; } summary { cursor: pointer; font-weight: 600; mar
 """
 
 
-def write_html(result: Any, path: Path) -> Path:
+def write_html(result: Result, path: Path) -> Path:
     """Write the self-contained HTML report of ``result`` to ``path`` atomically; return the path.
 
     Nothing else is created: plots and thumbnails are embedded in the file. The folder must exist.
@@ -67,7 +67,7 @@ def write_html(result: Any, path: Path) -> Path:
     return target
 
 
-def render_html(result: Any) -> str:
+def render_html(result: Result) -> str:
     """Return the HTML report of ``result`` as text."""
     thumbnails = _Thumbnails(result)
     body = [
@@ -77,6 +77,7 @@ def render_html(result: Any) -> str:
         _overall_section(result, thumbnails),
         _others_section(result),
         _skipped_section(result),
+        _degraded_section(result),
         _duplicates_section(result),
         f'<p class="note">Made by tellapart {_e(tellapart_version())}.</p>',
     ]
@@ -95,7 +96,7 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _weighting(result: Any) -> str:
+def _weighting(result: Result) -> str:
     """How the correction weighted the hypotheses ("" when every weight is 1)."""
     weights = result.findings["weight"] if "weight" in result.findings else None
     if weights is None or not len(weights) or np.allclose(weights.astype(float), 1.0):
@@ -112,7 +113,7 @@ def _weight(row: dict[str, Any]) -> str:
     return f" (weight {weight:.2f})"
 
 
-def _header(result: Any) -> str:
+def _header(result: Result) -> str:
     n_tested = len(result.findings)
     rows = _used_rows(result.images)
     used_a = int((rows & (result.images["set"] == "a").to_numpy()).sum())
@@ -133,7 +134,7 @@ def _header(result: Any) -> str:
     )
 
 
-def _verify_section(result: Any) -> str:
+def _verify_section(result: Result) -> str:
     rows = [(_e(m.get("phrase", "")), f"<code>{_e(m['concept'])}</code>", _similarity(m.get("similarity")))
             for m in result.matches]
     return (
@@ -153,7 +154,7 @@ def _similarity(value: Any) -> str:
     return f"{float(value):.2f}" if _finite(value) else "n/a"
 
 
-def _findings_section(result: Any, thumbnails: _Thumbnails) -> str:
+def _findings_section(result: Result, thumbnails: _Thumbnails) -> str:
     significant = result.findings[result.findings["significant"].astype(bool)]
     if not len(significant):
         where = "all images" if result.mode == "verify" else "held-out images"
@@ -174,7 +175,7 @@ def _findings_section(result: Any, thumbnails: _Thumbnails) -> str:
 
 
 def _card(
-    result: Any, row: dict[str, Any], number: int, thumbnails: _Thumbnails, illustrate: bool
+    result: Result, row: dict[str, Any], number: int, thumbnails: _Thumbnails, illustrate: bool
 ) -> str:
     explained = row["explained_by"] if isinstance(row["explained_by"], str) else None
     parts = [
@@ -195,7 +196,7 @@ def _card(
     return "\n".join(parts)
 
 
-def _shares_and_medians(result: Any, row: dict[str, Any]) -> str:
+def _shares_and_medians(result: Result, row: dict[str, Any]) -> str:
     concept = result.concepts.get(row["concept"])
     unit = concept.unit if concept is not None else ""
     what = row["phrase"] if row["kind"] == "magnitude" else "score"
@@ -212,7 +213,7 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float, np.number)) and math.isfinite(float(value))
 
 
-def _phrase_of(result: Any, concept_id: str) -> str:
+def _phrase_of(result: Result, concept_id: str) -> str:
     concept = result.concepts.get(concept_id)
     return concept.phrase if concept is not None else concept_id
 
@@ -224,7 +225,7 @@ def _used_rows(images: pd.DataFrame) -> np.ndarray:
     return images["split"].isin(["validation", "all"]).to_numpy()
 
 
-def _plot(result: Any, row: dict[str, Any]) -> str:
+def _plot(result: Result, row: dict[str, Any]) -> str:
     concept_id = row["concept"]
     if concept_id not in result.scores:
         return '<p class="note">No scores stored for this concept.</p>'
@@ -273,7 +274,7 @@ def _strips(row: dict[str, Any], thumbnails: _Thumbnails) -> list[str]:
 class _Thumbnails:
     """Each example image made into a thumbnail once, embedded once as a CSS class, referenced by class."""
 
-    def __init__(self, result: Any) -> None:
+    def __init__(self, result: Result) -> None:
         self._result = result
         self._classes: dict[str, str | None] = {}
         self._rules: list[str] = []
@@ -302,46 +303,30 @@ class _Thumbnails:
     def overlays(self, concept_id: str, sources: list[str]) -> dict[str, str]:
         """Source -> CSS class of its thumbnail with the heat map of ``concept_id`` drawn over it.
 
-        Empty unless ``concept_id`` is one of the result's embedding detectors (``Result.learned``) and the
-        backbone runs; images that cannot be read now are left out (they get the usual placeholder). The
-        maps of one call share a heat scale, so the strips compare images honestly.
+        Drawn from the maps ``describe`` computed (``Result.localisation``): empty for a concept without
+        them; images that cannot be read now are left out (they get the usual placeholder). The maps of one
+        call share a heat scale, so the strips compare images honestly.
         """
-        detectors = getattr(self._result, "learned", None)
-        if detectors is None or concept_id not in {c.id for c in detectors.concepts}:
-            return {}
-        pixels = {}
-        for source in dict.fromkeys(sources):
-            try:
-                found = self._result.load_pixels(source)
-            except Exception:  # one unreadable example must not stop the whole report
-                found = None
-            if found is not None:
-                pixels[source] = found
+        maps = self._result.localisation.get(concept_id, {})
+        wanted = [source for source in dict.fromkeys(sources) if source in maps]
+        pixels = {source: self._result.load_pixels(source) for source in wanted}
+        pixels = {source: image for source, image in pixels.items() if image is not None}
         if not pixels:
             return {}
-        try:
-            maps = detectors.localise(list(pixels.values()), concept_id, (THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-        except Exception:  # no backbone here, or detectors for another embedding: plain thumbnails
-            return {}
+        heats = heat_from_maps([maps[source] for source in pixels])
         classes = {}
-        for (source, image), heat in zip(pixels.items(), heat_from_maps(maps), strict=True):
+        for (source, image), heat in zip(pixels.items(), heats, strict=True):
             css_class = f"h{len(self._rules)}"
-            try:
-                self._add_rule(css_class, overlay_data_uri(image, heat, THUMBNAIL_SIDE), image.shape)
-            except Exception:
-                continue
+            self._add_rule(css_class, overlay_data_uri(image, heat, THUMBNAIL_SIDE), image.shape)
             classes[source] = css_class
         return classes
 
     def _make(self, source: str, css_class: str) -> str | None:
-        try:
-            pixels = self._result.load_pixels(source)
-            if pixels is None:
-                return None
-            uri = thumbnail_data_uri(pixels, THUMBNAIL_SIDE)
-        except Exception:  # one unreadable example must not stop the whole report
+        """Embed the thumbnail of ``source``; None when it cannot be read now (``Result.load_pixels``)."""
+        pixels = self._result.load_pixels(source)
+        if pixels is None:
             return None
-        self._add_rule(css_class, uri, pixels.shape)
+        self._add_rule(css_class, thumbnail_data_uri(pixels, THUMBNAIL_SIDE), pixels.shape)
         return css_class
 
     def _add_rule(self, css_class: str, uri: str, shape: tuple[int, ...]) -> None:
@@ -351,22 +336,23 @@ class _Thumbnails:
         )
 
 
-def _overall_section(result: Any, thumbnails: _Thumbnails) -> str:
+def _overall_section(result: Result, thumbnails: _Thumbnails) -> str:
     """The answer to "is there any difference at all?" from the image classifier, with its extreme images."""
-    overall = getattr(result, "overall", None)
-    if not overall:
+    overall = result.overall
+    if overall is None:
         return ""
     parts = [
         '<h2>Is there any difference at all?</h2>\n<section class="card" id="overall">',
-        f"<p>{_e(overall['text'])}</p>",
+        f"<p>{_e(overall.text)}</p>",
         '<p class="note">An L2-regularised logistic regression learned to tell the sets apart from the '
         "images' features (the bundled backbone's pooled embedding) on the discovery half only, and was "
         "scored on the held-out validation half. The named findings' share is how much of its separation "
         "above chance a model of the same kind reproduces from the significant findings' scores alone.</p>",
     ]
-    if overall.get("most_a_like") or overall.get("most_b_like"):
-        for label, key, what in (("a", "most_a_like", "most A-like"), ("b", "most_b_like", "most B-like")):
-            sources = list(overall.get(key) or [])[:MAX_THUMBNAILS]
+    if overall.most_a_like or overall.most_b_like:
+        for label, extremes, what in (("a", overall.most_a_like, "most A-like"),
+                                      ("b", overall.most_b_like, "most B-like")):
+            sources = list(extremes)[:MAX_THUMBNAILS]
             figures = "".join(thumbnails.figure(source) for source in sources) or '<p class="note">None.</p>'
             title = f"Held-out {set_title(result, label)} images the classifier finds {what}"
             parts.append(f"<h4>{_e(title)}</h4>\n<div class=\"thumbs\">{figures}</div>")
@@ -374,7 +360,7 @@ def _overall_section(result: Any, thumbnails: _Thumbnails) -> str:
     return "\n".join(parts)
 
 
-def _others_section(result: Any) -> str:
+def _others_section(result: Result) -> str:
     others = result.findings[~result.findings["significant"].astype(bool)]
     if not len(others):
         return ""
@@ -388,7 +374,7 @@ def _others_section(result: Any) -> str:
     )
 
 
-def _skipped_section(result: Any) -> str:
+def _skipped_section(result: Result) -> str:
     skipped = result.skipped
     if skipped is None or not len(skipped):
         return "<h2>Skipped files</h2>\n<p>None.</p>"
@@ -397,7 +383,19 @@ def _skipped_section(result: Any) -> str:
     return f"<h2>Skipped files ({len(skipped)})</h2>\n" + _table(("set", "file", "reason"), rows)
 
 
-def _duplicates_section(result: Any) -> str:
+def _degraded_section(result: Result) -> str:
+    """Images used in a degraded form and report parts that could not be made (nothing when none)."""
+    degraded = result.degraded
+    if degraded is None or not len(degraded):
+        return ""
+    rows = [(_e(str(r["set"]).upper() or "-"), f"<code>{_e(r['source'])}</code>", _e(r["what"]))
+            for r in degraded.to_dict(orient="records")]
+    return (f"<h2>Used with a caveat ({len(degraded)})</h2>\n<p class=\"note\">These images were used, but "
+            "not quite as stored, or a part of this report could not be drawn for them.</p>\n"
+            + _table(("set", "file", "what"), rows))
+
+
+def _duplicates_section(result: Result) -> str:
     duplicates = result.duplicates
     note = ('<p class="note">The same image in both sets makes the sets look more alike, so a real '
             "difference can be missed or measured smaller than it is.</p>")

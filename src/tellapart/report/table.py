@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tellapart.phrasing import format_p
+from tellapart.schema import Result
 from tellapart.stats.contract import MIN_VISIBLE_SHARE
 
 MIN_WIDTH = 80
@@ -28,7 +29,7 @@ MAX_LISTED_SKIPS = 3
 _EVIDENCE = re.compile(r"(?:; |\()AUROC \S+ \[[^\]]*\], [pq] [<=] [^)]*\)$")
 
 
-def findings_table(result: Any, max_rows: int = 15, *, width: int | None = None) -> str:
+def findings_table(result: Result, max_rows: int = 15, *, width: int | None = None) -> str:
     """Return the findings of ``result`` as plain text for a terminal.
 
     Lists the significant findings (at most ``max_rows``), numbered, with AUROC [CI] and q; findings a
@@ -58,15 +59,15 @@ def findings_table(result: Any, max_rows: int = 15, *, width: int | None = None)
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
 
 
-def set_name(result: Any, label: str) -> str | None:
+def set_name(result: Result, label: str) -> str | None:
     """Return the name of set ``label`` ("a"/"b") (e.g. its folder's name), or None if it has none."""
-    image_set = (getattr(result, "sets", None) or {}).get(label)
+    image_set = result.sets.get(label)
     name = getattr(image_set, "name", None)
     # A set named after its own letter ("A") carries no extra information.
     return str(name) if name and str(name).upper() != label.upper() else None
 
 
-def set_title(result: Any, label: str) -> str:
+def set_title(result: Result, label: str) -> str:
     """Return ``"Set A"`` or, when the set has a name, ``"Set A (cats)"``."""
     name = set_name(result, label)
     return f"Set {label.upper()}" + (f" ({name})" if name else "")
@@ -91,11 +92,11 @@ def _two(value: Any) -> str:
     return "n/a" if value is None or not math.isfinite(float(value)) else f"{float(value):.2f}"
 
 
-def _headline(result: Any) -> str:
+def _headline(result: Result) -> str:
     return f"{set_title(result, 'a')}: {result.n_a} images vs {set_title(result, 'b')}: {result.n_b} images"
 
 
-def _verify_lines(result: Any) -> list[str]:
+def _verify_lines(result: Result) -> list[str]:
     lines = [f'Hypothesis: "{result.hypothesis}"', "Matched concepts:"]
     for match in result.matches:
         similarity = match.get("similarity")
@@ -104,7 +105,7 @@ def _verify_lines(result: Any) -> list[str]:
     return lines
 
 
-def _findings_table(result: Any, rows: Any, max_rows: int) -> Table:
+def _findings_table(result: Result, rows: Any, max_rows: int) -> Table:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("Finding", ratio=1, overflow="fold")
@@ -127,7 +128,7 @@ def _findings_table(result: Any, rows: Any, max_rows: int) -> Table:
     return table
 
 
-def _cells(result: Any, row: Any, number: int) -> tuple[str, Text, str, str]:
+def _cells(result: Result, row: Any, number: int) -> tuple[str, Text, str, str]:
     sentence = plain_sentence(str(row.text))
     if not row.significant:
         sentence += " (not significant)"
@@ -137,12 +138,12 @@ def _cells(result: Any, row: Any, number: int) -> tuple[str, Text, str, str]:
     return str(number), Text(sentence), format_auroc(row.auroc, row.auroc_ci), q
 
 
-def _phrase_of(result: Any, concept_id: str) -> str:
+def _phrase_of(result: Result, concept_id: str) -> str:
     concept = result.concepts.get(concept_id)
     return concept.phrase if concept is not None else concept_id
 
 
-def _summary_lines(result: Any, n_significant: int, max_rows: int) -> list[str]:
+def _summary_lines(result: Result, n_significant: int, max_rows: int) -> list[str]:
     where = "all images" if result.mode == "verify" else "held-out images"
     n_tested = len(result.findings)
     if n_significant == 0:
@@ -162,12 +163,12 @@ def _summary_lines(result: Any, n_significant: int, max_rows: int) -> list[str]:
     return lines
 
 
-def _overall_lines(result: Any) -> list[str]:
-    overall = getattr(result, "overall", None)
-    return [f"Overall: {overall['text']}"] if overall and overall.get("text") else []
+def _overall_lines(result: Result) -> list[str]:
+    overall = result.overall
+    return [f"Overall: {overall.text}"] if overall is not None and overall.text else []
 
 
-def _data_lines(result: Any) -> list[str]:
+def _data_lines(result: Result) -> list[str]:
     lines = []
     skipped = result.skipped
     if skipped is not None and len(skipped):

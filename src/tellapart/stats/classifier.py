@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -47,6 +47,42 @@ MAX_FOLDS = 5
 N_EXAMPLES = 6
 
 
+@dataclass(frozen=True)
+class DifferenceTest:
+    """The outcome of ``difference_test``.
+
+    Attributes:
+        auroc, auroc_ci, p_value, significant: the image classifier on validation images (AUROC of its
+            A-vs-B decision value, 0.5 = chance; one-sided Mann-Whitney p; ``p_value < alpha``).
+        named_auroc: the named findings' model on validation (0.5 when there are none; None when the test
+            could not run).
+        explained_share: see the module docstring; None when undefined.
+        n_named: number of named findings used.
+        c: the regularisation chosen.
+        n_features, n_discovery, n_validation: what the classifier saw.
+        most_a_like: row indices of the validation images of set A with the highest decision values,
+            highest first; most_b_like: of set B with the lowest, lowest first.
+        decision: the decision value of every row (NaN for discovery and left-out rows).
+        reason: None, or why the test could not run (then the numbers are NaN / None).
+    """
+
+    n_features: int
+    n_discovery: int
+    n_validation: int
+    decision: np.ndarray = field(repr=False)
+    auroc: float = math.nan
+    auroc_ci: tuple[float, float] = (math.nan, math.nan)
+    p_value: float = math.nan
+    significant: bool = False
+    named_auroc: float | None = None
+    explained_share: float | None = None
+    n_named: int = 0
+    c: float = math.nan
+    most_a_like: list[int] = field(default_factory=list)
+    most_b_like: list[int] = field(default_factory=list)
+    reason: str | None = None
+
+
 def difference_test(
     embeddings: ArrayLike,
     groups: ArrayLike,
@@ -56,7 +92,7 @@ def difference_test(
     alpha: float = 0.05,
     n_examples: int = N_EXAMPLES,
     blocks: tuple[int, ...] | None = None,
-) -> dict[str, Any]:
+) -> DifferenceTest:
     """Test whether a classifier trained on the discovery half tells A from B on the validation half.
 
     Parameters:
@@ -73,17 +109,7 @@ def difference_test(
             None = one block.
 
     Returns:
-        A dict:
-        ``auroc``, ``auroc_ci`` (low, high), ``p_value``, ``significant``: the image classifier on
-        validation images (AUROC of its A-vs-B decision value, 0.5 = chance; one-sided Mann-Whitney p);
-        ``named_auroc``: the named findings' model on validation (0.5 when there are none; None when the
-        test could not run); ``explained_share`` (see the module docstring; None when undefined);
-        ``n_named``: number of named findings used; ``c``: the regularisation chosen;
-        ``n_features``, ``n_discovery``, ``n_validation``: what the classifier saw;
-        ``most_a_like``: row indices of the validation images of set A with the highest decision values,
-        highest first; ``most_b_like``: of set B with the lowest, lowest first;
-        ``decision``: the decision value of every row (NaN for discovery and left-out rows);
-        ``reason``: None, or why the test could not run (then the numbers are NaN / None).
+        A ``DifferenceTest``.
     """
     X = np.asarray(embeddings, dtype=np.float64)
     labels = check_groups(np.asarray(groups))
@@ -96,30 +122,27 @@ def difference_test(
     y = labels == "a"
     usable = np.isfinite(X).all(axis=1)
     train, test = usable & ~validation, usable & validation
-    result = _empty(X.shape[1], int(train.sum()), int(test.sum()), len(labels))
+    decisions = np.full(len(labels), np.nan)
+    empty = DifferenceTest(int(X.shape[1]), int(train.sum()), int(test.sum()), decisions)
     reason = _cannot_run(y, train, test)
     if reason:
-        return {**result, "reason": reason}
+        return replace(empty, reason=reason)
 
     model = fit_classifier(X[train], y[train], seed, blocks)
     decision = model.decision_function(X[test])
-    result["decision"][test] = decision
+    decisions[test] = decision
     a_values, b_values = decision[y[test]], decision[~y[test]]
     image_auroc = auroc(a_values, b_values)
-    result.update(
-        auroc=image_auroc,
-        auroc_ci=auroc_ci(a_values, b_values),
-        p_value=rank_test(a_values, b_values, "greater"),
-        c=model.C,
-    )
-    result["significant"] = bool(result["p_value"] < alpha)
-    result["most_a_like"], result["most_b_like"] = _extremes(result["decision"], y, test, n_examples)
-
+    p_value = rank_test(a_values, b_values, "greater")
+    most_a_like, most_b_like = _extremes(decisions, y, test, n_examples)
     named = _as_named(named_scores, len(labels))
-    result["n_named"] = int(named.shape[1])
-    result["named_auroc"] = named_auroc(named, y, train, test, seed)
-    result["explained_share"] = explained_share(result["named_auroc"], image_auroc)
-    return result
+    named_value = named_auroc(named, y, train, test, seed)
+    return replace(
+        empty, auroc=image_auroc, auroc_ci=auroc_ci(a_values, b_values), p_value=p_value,
+        significant=bool(p_value < alpha), c=model.C, most_a_like=most_a_like, most_b_like=most_b_like,
+        n_named=int(named.shape[1]), named_auroc=named_value,
+        explained_share=explained_share(named_value, image_auroc),
+    )
 
 
 def fit_classifier(
@@ -228,16 +251,6 @@ def explained_share(named: float | None, images: float | None) -> float | None:
     if images <= 0.5:
         return None
     return float(np.clip((named - 0.5) / (images - 0.5), 0.0, 1.0))
-
-
-def _empty(n_features: int, n_discovery: int, n_validation: int, n_rows: int) -> dict[str, Any]:
-    nan = float("nan")
-    return {
-        "auroc": nan, "auroc_ci": (nan, nan), "p_value": nan, "significant": False, "named_auroc": None,
-        "explained_share": None, "n_named": 0, "c": nan, "n_features": int(n_features),
-        "n_discovery": n_discovery, "n_validation": n_validation, "most_a_like": [], "most_b_like": [],
-        "decision": np.full(n_rows, np.nan), "reason": None,
-    }
 
 
 def _cannot_run(y: np.ndarray, train: np.ndarray, test: np.ndarray) -> str | None:

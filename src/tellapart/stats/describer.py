@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import stats as scipy_stats
 
 from tellapart.io.npz import read_npz, read_shipped_npz, shipped_file, write_npz
@@ -44,8 +44,8 @@ DESCRIBER_MAX_HYPOTHESES = 10
 # raised hard-tier Acc@1 from 0.135 (even weights) to 0.18 / 0.18 / 0.19 / 0.20, and multi-edit recall
 # went from 0.745 to 0.72-0.71.
 DESCRIBER_WEIGHT_SHARE = 0.8
-# Concept kinds the describer tells apart (by id prefix); semantic concepts are split into categories
-# (nodes with children) and single ImageNet classes.
+# Concept categories the describer tells apart (``tellapart.schema.CATEGORIES``, declared by each source);
+# a category it was not trained on counts as "other".
 KINDS = ("stats", "shape", "detector", "semantic_category", "semantic_class", "learned", "saved", "other")
 TOP_CONTEXT = 10  # correlations are measured against this many strongest concepts
 FEATURES = (
@@ -57,20 +57,13 @@ FEATURES = (
 Ranker = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
-def concept_kinds(
-    concept_ids: Sequence[str], categories: set[str] | frozenset[str] = frozenset()
-) -> np.ndarray:
-    """Return int (n, 2): the index into ``KINDS`` of each concept id, and 1 when it is ``categories``
-    (the ids some concept names as its parent: a more general concept), else 0."""
-    out = np.empty((len(concept_ids), 2), dtype=np.int64)
-    for j, cid in enumerate(concept_ids):
-        source = cid.split(".", 1)[0]
-        if source == "semantic":
-            kind = "semantic_category" if cid in categories else "semantic_class"
-        else:
-            kind = source if source in KINDS else "other"
-        out[j] = KINDS.index(kind), cid in categories
-    return out
+def concept_kinds(concepts: pd.DataFrame) -> np.ndarray:
+    """Return int (n, 2) for the rows of a concept table (``ScoreMatrix.concepts``): the index into ``KINDS``
+    of each concept's declared category ("other" for one the describer does not know), and 1 for a more
+    general concept (``general``: some concept names it as its parent), else 0."""
+    other = KINDS.index("other")
+    kind = [KINDS.index(c) if c in KINDS else other for c in concepts["category"]]
+    return np.column_stack([kind, concepts["general"].astype(bool)]).astype(np.int64).reshape(-1, 2)
 
 
 def hypothesis_weights(describer_scores: np.ndarray, share: float = DESCRIBER_WEIGHT_SHARE) -> np.ndarray:
@@ -131,59 +124,80 @@ def discovery_features(
     values = np.asarray(values, dtype=np.float64)
     is_a = np.asarray(labels) == "a"
     candidates = np.asarray(candidates, dtype=np.int64)
-    out = np.zeros((len(candidates), len(FEATURES)), dtype=np.float64)
     if len(candidates) == 0:
-        return out.astype(np.float32)
+        return np.zeros((0, len(FEATURES)), dtype=np.float32)
     raw = values[:, candidates]
-    nan_share = np.isnan(raw).mean(axis=0)
     S = _filled(raw)
+    strength, p, a_higher = _strength(S, is_a)
+    named = {
+        **_separation_features(S, is_a, strength, p, a_higher),
+        **_visibility_features(S, is_a, np.asarray(thresholds, dtype=np.float64)[candidates]),
+        **_context_features(S, is_a, strength),
+        "nan_share": np.isnan(raw).mean(axis=0),
+        **_kind_features(np.asarray(kinds)[candidates]),
+    }
+    return np.column_stack([named[name] for name in FEATURES]).astype(np.float32)
+
+
+def _strength(S: np.ndarray, is_a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per column: 2 |AUROC - 0.5|, the two-sided rank-test p-value, and whether set A scores higher."""
     auc, p = mann_whitney_matrix(S[is_a], S[~is_a], "two-sided")
     auc = np.nan_to_num(auc, nan=0.5)
-    strength = 2 * np.abs(auc - 0.5)
-    a_higher = auc >= 0.5
-    S_a, S_b = S[is_a], S[~is_a]
-    mean_a, mean_b = S_a.mean(axis=0), S_b.mean(axis=0)
-    pooled_sd = np.sqrt((S_a.var(axis=0) + S_b.var(axis=0)) / 2)
-    effect = np.abs(mean_a - mean_b) / np.where(pooled_sd > 0, pooled_sd, np.inf)
+    return 2 * np.abs(auc - 0.5), p, auc >= 0.5
 
-    tail, median_share = np.empty(len(candidates)), np.empty(len(candidates))
-    for j in range(len(candidates)):
+
+def _separation_features(S: np.ndarray, is_a: np.ndarray, strength: np.ndarray, p: np.ndarray,
+                         a_higher: np.ndarray) -> dict[str, np.ndarray]:
+    """How strongly and how consistently each column separates the sets, and whether only some images move."""
+    S_a, S_b = S[is_a], S[~is_a]
+    pooled_sd = np.sqrt((S_a.var(axis=0) + S_b.var(axis=0)) / 2)
+    effect = np.abs(S_a.mean(axis=0) - S_b.mean(axis=0)) / np.where(pooled_sd > 0, pooled_sd, np.inf)
+    tail, median_share = np.empty(S.shape[1]), np.empty(S.shape[1])
+    for j in range(S.shape[1]):
         higher, lower = (S_a[:, j], S_b[:, j]) if a_higher[j] else (S_b[:, j], S_a[:, j])
         tail[j] = np.mean(higher > np.quantile(lower, 0.9))
         median_share[j] = np.mean(higher > np.median(lower))
+    return {
+        "strength": strength,
+        "log_p": np.minimum(-np.log10(np.maximum(p, 1e-300)), 12.0) / 12.0,
+        "relative_strength": strength / max(float(strength.max()), 1e-9),
+        "effect_size": np.minimum(effect, 4.0) / 4.0,
+        "tail_share": tail,
+        "median_share": median_share,
+    }
 
-    threshold = np.asarray(thresholds, dtype=np.float64)[candidates]
+
+def _visibility_features(S: np.ndarray, is_a: np.ndarray, threshold: np.ndarray) -> dict[str, np.ndarray]:
+    """For presence concepts: the gap between the sets' shares of images showing it outright."""
     has_threshold = np.isfinite(threshold)
     safe = np.where(has_threshold, threshold, np.inf)
-    share_a, share_b = (S_a >= safe).mean(axis=0), (S_b >= safe).mean(axis=0)
-    visible_gap = np.where(has_threshold, np.abs(share_a - share_b), 0.0)
+    share_a, share_b = (S[is_a] >= safe).mean(axis=0), (S[~is_a] >= safe).mean(axis=0)
+    return {"visible_share_gap": np.where(has_threshold, np.abs(share_a - share_b), 0.0),
+            "has_threshold": has_threshold.astype(np.float64)}
 
+
+def _context_features(S: np.ndarray, is_a: np.ndarray, strength: np.ndarray) -> dict[str, np.ndarray]:
+    """Each column's rank by strength and its within-set correlation with the strongest columns."""
     order = np.argsort(-strength, kind="stable")
-    rank = np.empty(len(candidates), dtype=np.float64)
-    rank[order] = np.arange(len(candidates))
+    rank = np.empty(S.shape[1], dtype=np.float64)
+    rank[order] = np.arange(S.shape[1])
     top = order[:TOP_CONTEXT]
     Z = _within_set_ranks(S, is_a)
     corr = np.abs(Z.T @ Z[:, top]) / len(S)  # (candidates, top)
     corr[top, np.arange(len(top))] = 0.0  # a concept's correlation with itself
     stronger = rank[top][None, :] < rank[:, None]
-    corr_stronger = np.where(stronger, corr, 0.0).max(axis=1)
+    return {
+        "strength_rank": np.log1p(rank) / np.log(100.0),
+        "corr_with_stronger": np.minimum(np.where(stronger, corr, 0.0).max(axis=1), 1.0),
+        "corr_with_top": np.minimum(corr.max(axis=1), 1.0),
+    }
 
-    out[:, 0] = strength
-    out[:, 1] = np.minimum(-np.log10(np.maximum(p, 1e-300)), 12.0) / 12.0
-    out[:, 2] = strength / max(float(strength.max()), 1e-9)
-    out[:, 3] = np.log1p(rank) / np.log(100.0)
-    out[:, 4] = np.minimum(effect, 4.0) / 4.0
-    out[:, 5] = tail
-    out[:, 6] = median_share
-    out[:, 7] = visible_gap
-    out[:, 8] = has_threshold
-    out[:, 9] = nan_share
-    out[:, 10] = np.minimum(corr_stronger, 1.0)
-    out[:, 11] = np.minimum(corr.max(axis=1), 1.0)
-    kinds = np.asarray(kinds)[candidates]
-    out[:, 12] = kinds[:, 1]
-    out[np.arange(len(candidates)), 13 + kinds[:, 0]] = 1.0
-    return out.astype(np.float32)
+
+def _kind_features(kinds: np.ndarray) -> dict[str, np.ndarray]:
+    """One-hot of each column's kind (``KINDS``) and whether it is a more general concept."""
+    out = {"is_general": kinds[:, 1].astype(np.float64)}
+    out.update({f"kind_{kind}": (kinds[:, 0] == k).astype(np.float64) for k, kind in enumerate(KINDS)})
+    return out
 
 
 @dataclass(frozen=True)
@@ -211,17 +225,14 @@ class LearnedDescriber:
         hidden = np.tanh(x @ self.W1.T.astype(np.float64) + self.b1)
         return hidden @ self.w2.astype(np.float64) + float(self.b2)
 
-    def ranker(self, concepts: Mapping[str, Any], columns: Sequence[str],
-               thresholds: Mapping[str, float]) -> Ranker:
-        """Return ``rank(values, labels, candidates) -> scores`` for a score matrix with ``columns``.
+    def ranker(self, concepts: pd.DataFrame) -> Ranker:
+        """Return ``rank(values, labels, candidates) -> scores`` for a score matrix whose columns are the
+        rows of ``concepts`` (``ScoreMatrix.concepts``: declared category, ``general``, ``threshold``).
 
-        ``concepts`` maps ids to objects with ``parents`` (the library's concepts: semantic ids that are
-        some concept's parent count as categories); ``thresholds`` holds the presence thresholds. This is
-        what ``stats.test_concepts(ranker=...)`` calls on the discovery half.
+        This is what ``stats.test_concepts(ranker=...)`` calls on the discovery half.
         """
-        categories = {parent for concept in concepts.values() for parent in concept.parents}
-        kinds = concept_kinds(list(columns), categories)
-        threshold = np.array([thresholds.get(cid, np.nan) for cid in columns], dtype=np.float64)
+        kinds = concept_kinds(concepts)
+        threshold = concepts["threshold"].to_numpy(dtype=np.float64)
 
         def rank(values: np.ndarray, labels: np.ndarray, candidates: np.ndarray) -> np.ndarray:
             return self.score(discovery_features(values, labels, kinds, threshold, candidates))

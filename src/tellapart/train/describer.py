@@ -178,7 +178,6 @@ def build_bank(
     if len(table.images) != len(images):
         raise RuntimeError(f"{len(images) - len(table.images)} bank images could not be scored")
     ids = list(table.scores.columns)
-    has_children = {parent for c in library.concepts.values() for parent in c.parents}
     thresholds = library.thresholds()
     truths = {}
     for name in families:
@@ -187,7 +186,7 @@ def build_bank(
         truths[name] = [(tuple(difference.concepts), difference.direction)]
         truths[name] += [((cid,), direction) for cid, direction in sorted(detector_answers(difference))]
     return Bank(
-        table.scores.to_numpy(dtype=np.float32), ids, concept_kinds(ids, has_children),
+        table.scores.to_numpy(dtype=np.float32), ids, concept_kinds(table.concepts),
         np.array([thresholds.get(c, np.nan) for c in ids], dtype=np.float64),
         np.asarray(base), np.asarray(family, dtype=object), np.asarray(strength), truths,
     )

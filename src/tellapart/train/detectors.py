@@ -157,7 +157,8 @@ def train_detectors(
         clean = X_test[test_labels == "clean"] @ w + b
         info["held_out_auroc"][family.family] = round(float(auroc(positives, clean)), 4)
     concepts = tuple(
-        Concept(detector_id(f.family), f.phrase, "presence", parents=f.parents, synonyms=f.synonyms)
+        Concept(detector_id(f.family), f.phrase, "presence", parents=f.parents, synonyms=f.synonyms,
+                category="learned")
         for f in families
     )
     return LearnedDetectors(concepts, np.vstack(weights).astype(np.float32), np.asarray(biases, np.float32),
