@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+import tellapart
+import tellapart.io.decode as decode_module
 from tellapart.concepts.cache import ScoreCache
 from tellapart.concepts.image_stats import ImageStatsSource
 from tellapart.concepts.library import ConceptLibrary
@@ -54,6 +56,23 @@ def test_a_new_source_version_misses_the_cache(pool, tmp_path, count_scored):
     counting.version = "changed"
     ConceptLibrary([counting]).score_sets(sets, cache=cache)
     assert counting.scored == 10
+
+
+def test_a_new_package_version_or_decode_setting_misses_the_cache(pool, tmp_path, count_scored, monkeypatch):
+    counting = count_scored(ImageStatsSource())
+    sets = {"a": ImageSet.from_spec(pool[:5])}
+    cache = ScoreCache(tmp_path / "cache")
+    for _ in range(2):
+        ConceptLibrary([counting]).score_sets(sets, cache=cache)
+    assert counting.scored == 5
+    monkeypatch.setattr(tellapart, "__version__", "99.0.0")
+    ConceptLibrary([counting]).score_sets(sets, cache=cache)
+    assert counting.scored == 10
+    monkeypatch.setattr(decode_module, "MAX_PIXELS", decode_module.MAX_PIXELS - 1)
+    ConceptLibrary([counting]).score_sets(sets, cache=cache)
+    assert counting.scored == 15
+    ConceptLibrary([counting]).score_sets(sets, cache=cache)
+    assert counting.scored == 15
 
 
 SCRIPT = textwrap.dedent("""

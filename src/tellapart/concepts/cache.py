@@ -1,4 +1,9 @@
-"""A score cache keyed by image content hash and concept-source version.
+"""A score cache keyed by image content hash, concept-source name and the source's cache version.
+
+The version is derived, not typed by hand (``tellapart.concepts.versioning.cache_version``): it changes
+with the package version, the decode settings and code, the source's code and its model weights, so a
+cache folder shared by several installs or kept across upgrades never returns scores another build made.
+Entries of old versions are never read again; delete the folder to reclaim their space.
 
 SQLite in WAL mode: several runs may share one cache file, each batch is committed as soon as it is
 scored, so an interrupted run keeps everything it finished and the next run resumes from there.
@@ -61,8 +66,9 @@ def _connect(path: Path, patience: float = 60.0) -> sqlite3.Connection:
 class ScoreCache:
     """Per-image concept scores stored by (content hash, source name, source version).
 
-    A source's scores are only reused when its concept list is unchanged; a new source version or a
-    different concept list simply misses.
+    ``version`` is the source's derived cache version (`tellapart.concepts.versioning.cache_version`). A
+    source's scores are only reused when its concept list is unchanged; a new version or a different
+    concept list simply misses.
     """
 
     def __init__(self, directory: str | os.PathLike) -> None:

