@@ -48,8 +48,8 @@ def test_features_describe_a_side_effect_as_correlated_with_a_stronger_cause():
     noise = rng.normal(size=2 * n)
     values = np.c_[cause, side_effect, noise]
     labels = np.array(["a"] * n + ["b"] * n)
-    kinds = concept_kinds(["shape.rectangle", "stats.edge_density", "semantic.dog"],
-                          {"semantic.dog", "shape.rectangle"})
+    kinds = concept_kinds(pd.DataFrame({"category": ["shape", "stats", "semantic_category"],
+                                        "general": [True, False, True]}))
     features = discovery_features(values, labels, kinds, np.array([np.nan, np.nan, 0.5]), np.arange(3))
     assert features.shape == (3, len(FEATURES))
     f = dict(zip(FEATURES, features.T, strict=True))
@@ -115,7 +115,8 @@ def test_a_describer_changes_the_order_never_the_validity():
     """Null calibration with a describer: on noise, at most alpha of runs report anything."""
     describer = LearnedDescriber.load()
     columns = [f"stats.c{j}" for j in range(60)] + [f"shape.s{j}" for j in range(20)]
-    ranker = describer.ranker({}, columns, {})
+    ranker = describer.ranker(pd.DataFrame({"category": ["stats"] * 60 + ["shape"] * 20, "general": False,
+                                            "threshold": np.nan}, index=columns))
     reported = 0
     for seed in range(40):
         rng = np.random.default_rng(seed)

@@ -10,7 +10,7 @@ import pytest
 
 import tellapart
 from tellapart.concepts.learned import LearnedDetectors
-from tellapart.concepts.semantics import EMBEDDING_BLOCKS, SemanticSource, feature_maps
+from tellapart.concepts.semantics import EMBEDDING_BLOCKS, Backbone, SemanticSource
 from tellapart.io.image import DecodedImage
 from tellapart.report.thumbnails import heat_from_maps, overlay_data_uri
 from tellapart.synth import edits, get_family
@@ -43,7 +43,7 @@ def _with_text(pool: list[np.ndarray], seed: int) -> tuple[list[np.ndarray], lis
 
 def test_feature_maps_average_to_the_embedding(pool):
     images = pool[:6]
-    maps = feature_maps(images)
+    maps = Backbone().feature_maps(images)
     assert [m.shape[1] for m in maps] == [width for _, _, width in EMBEDDING_BLOCKS]
     assert [m.shape[2:] for m in maps] == [(28, 28), (14, 14), (14, 14), (7, 7), (7, 7), (7, 7)]
     embedding, _ = SemanticSource().features_and_probabilities(images)
@@ -116,13 +116,21 @@ def test_heat_shares_one_scale_and_overlays_are_small_jpegs(pool, detectors):
     assert uri.startswith("data:image/jpeg;base64,") and len(uri) < 40_000
 
 
-def test_report_draws_where_the_learned_detector_fires(pool, cache_dir, library, tmp_path):
+def test_report_draws_where_the_learned_detector_fires(pool, cache_dir, library, tmp_path, monkeypatch):
     rng = np.random.default_rng(5)
     text = get_family("text")
     set_a = [text.apply(img, rng, 1.0) for img in pool[:40]]
     result = tellapart.describe(set_a, pool[40:80], cache_dir=cache_dir, library=library, progress=False)
     assert "learned.text" in set(result.significant["concept"])
-    assert result.learned is library.learned
+    # describe computed the maps; the report only draws them and never runs the backbone.
+    maps = result.localisation["learned.text"]
+    assert len(maps) == 2 * 6 and all(m.shape == (28, 28) for m in maps.values())
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the report ran the backbone")
+
+    monkeypatch.setattr(Backbone, "feature_maps", no_model)
+    monkeypatch.setattr(Backbone, "forward", no_model)
     page = result.to_html(tmp_path / "report.html").read_text()
     assert OVERLAY_NOTE in page
     card = page[page.index('id="finding-1"') : page.index("</section>", page.index('id="finding-1"'))]
@@ -136,5 +144,5 @@ def test_report_draws_where_the_learned_detector_fires(pool, cache_dir, library,
     no_pixels.load_pixels = lambda source: None
     page = no_pixels.to_html(tmp_path / "no-pixels.html").read_text()
     assert OVERLAY_NOTE not in page and "image not available" in page
-    page = dataclasses.replace(result, learned=None).to_html(tmp_path / "no-detectors.html").read_text()
+    page = dataclasses.replace(result, localisation={}).to_html(tmp_path / "no-maps.html").read_text()
     assert OVERLAY_NOTE not in page and 'class="thumb t' in page

@@ -11,11 +11,11 @@ import torch
 
 import tellapart
 from tellapart.concepts.cache import ScoreCache
-from tellapart.concepts.library import ConceptLibrary
-from tellapart.concepts.semantics import EMBEDDING_DIM, SemanticSource, load_model, preprocess
+from tellapart.concepts.library import EMBEDDING_SUFFIX, ConceptLibrary
+from tellapart.concepts.semantics import EMBEDDING_DIM, SemanticSource, preprocess
 from tellapart.io import ImageSet
 from tellapart.report.html import render_html
-from tellapart.report.json_report import overall_to_dict
+from tellapart.schema import Overall, record_to_dict
 from tellapart.stats import difference_test, explained_share, split_discovery_validation
 from tellapart.synth import make_edited_pair
 
@@ -32,7 +32,7 @@ def test_features_are_what_the_classifier_head_reads(pool):
     tensor = preprocess(pool[:3])
     features, probabilities = source.forward_features_and_probabilities(tensor)
     assert features.shape == (3, EMBEDDING_DIM) and features.dtype == np.float32
-    model = load_model()
+    model = source.backbone.model
     with torch.inference_mode():
         expected = torch.softmax(model(tensor), dim=1).numpy()
         head = torch.softmax(model._fc(torch.from_numpy(features[:, -1280:])), dim=1).numpy()
@@ -59,7 +59,7 @@ def test_embeddings_come_with_the_scores_and_are_cached(pool, tmp_path, count_sc
 
     # A cache written before embeddings existed has the scores only: one pass fills in the embeddings.
     with sqlite3.connect(tmp_path / "cache" / "scores.sqlite3") as db:
-        db.execute("DELETE FROM scores WHERE source = 'embedding'")
+        db.execute("DELETE FROM scores WHERE source = ?", ("semantic" + EMBEDDING_SUFFIX,))
     third = library.score_sets(sets, cache=cache)
     assert semantic.scored == 20
     np.testing.assert_allclose(third.embeddings, first.embeddings, atol=1e-5)
@@ -78,9 +78,9 @@ def test_a_library_without_the_backbone_has_no_embeddings(pool):
 def test_identical_halves_show_no_difference(pool, cache_dir, library):
     pair = make_edited_pair(pool, [("rectangle", 1.0)], 40, 40, seed=0, purity=0.0)
     overall = _describe(pair, cache_dir, library).overall
-    assert not overall["significant"] and overall["p_value"] > 0.05, overall
-    assert overall["status"] == "none" and overall["explained_share"] is None
-    assert "No difference detected" in overall["text"]
+    assert not overall.significant and overall.p_value > 0.05, overall
+    assert overall.status == "none" and overall.explained_share is None
+    assert "No difference detected" in overall.text
 
 
 def test_a_difference_no_concept_names_is_found_and_left_unexplained(pool, cache_dir, library):
@@ -88,15 +88,15 @@ def test_a_difference_no_concept_names_is_found_and_left_unexplained(pool, cache
     # Without the learned detectors no concept names a rotation; with them, learned.rotation does.
     named = _describe(pair, cache_dir, library)
     assert "learned.rotation" in set(named.significant["concept"])
-    assert named.overall["status"] in ("explained", "partly")
+    assert named.overall.status in ("explained", "partly")
     result = _describe(pair, cache_dir, ConceptLibrary(learned=None))
     overall = result.overall
-    assert overall["significant"] and overall["auroc_ci"][0] > 0.5, overall
-    assert overall["status"] == "unexplained" and overall["explained_share"] == 0.0
+    assert overall.significant and overall.auroc_ci[0] > 0.5, overall
+    assert overall.status == "unexplained" and overall.explained_share == 0.0
     assert "no named finding describes" in str(result)
     a_sources = set(result.images.loc[(result.images["set"] == "a")
                                       & (result.images["split"] == "validation"), "source"])
-    assert len(overall["most_a_like"]) == 6 and set(overall["most_a_like"]) <= a_sources
+    assert len(overall.most_a_like) == 6 and set(overall.most_a_like) <= a_sources
 
     document = json.loads(result.to_json())  # strict JSON: no NaN tokens
     assert document["overall"]["status"] == "unexplained"
@@ -111,9 +111,9 @@ def test_an_inserted_rectangle_is_found_and_explained_by_the_findings(pool, cach
     pair = make_edited_pair(pool, [("rectangle", 1.0)], 40, 40, seed=0)
     result = _describe(pair, cache_dir, library)
     overall = result.overall
-    assert overall["significant"] and overall["status"] == "explained", overall
-    assert overall["explained_share"] >= 0.8
-    assert any(c.startswith("shape.rectangle") for c in overall["named_concepts"])
+    assert overall.significant and overall.status == "explained", overall
+    assert overall.explained_share >= 0.8
+    assert any(c.startswith("shape.rectangle") for c in overall.named_concepts)
     assert "named findings explain it" in str(result)
 
 
@@ -127,9 +127,16 @@ def test_too_few_images_says_why_and_stays_strict_json(pool):
     embeddings = np.random.default_rng(0).normal(size=(6, 8))
     groups = np.array(["a", "a", "a", "b", "b", "b"])
     test = difference_test(embeddings, groups, split_discovery_validation(groups, 0))
-    assert test["reason"] and not test["significant"] and np.isnan(test["auroc"])
-    overall = {**test, "status": "unavailable", "text": "did not run", "named_concepts": []}
-    json.dumps(overall_to_dict(overall), allow_nan=False)
+    assert test.reason and not test.significant and np.isnan(test.auroc)
+    overall = Overall(status="unavailable", text="did not run", significant=test.significant,
+                      auroc=test.auroc, auroc_ci=test.auroc_ci, p_value=test.p_value,
+                      named_auroc=test.named_auroc, explained_share=test.explained_share, named_concepts=[],
+                      most_a_like=[], most_b_like=[], n_features=test.n_features,
+                      n_discovery=test.n_discovery, n_validation=test.n_validation, c=test.c,
+                      reason=test.reason)
+    document = record_to_dict(Overall, vars(overall))
+    json.dumps(document, allow_nan=False)
+    assert document["auroc"] is None and document["reason"] == test.reason
     with pytest.raises(ValueError, match="blocks"):
         difference_test(np.zeros((20, 8)), np.repeat(["a", "b"], 10),
                         split_discovery_validation(np.repeat(["a", "b"], 10), 0), blocks=(4, 5))

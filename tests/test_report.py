@@ -19,14 +19,13 @@ from scipy import stats
 from skimage import data as skdata
 
 from tellapart.concepts.base import Concept
-from tellapart.describe import FINDING_COLUMNS, Result
 from tellapart.io import ImageSet, UnreadableImage
 from tellapart.phrasing import finding_sentence
 from tellapart.report.html import MAX_THUMBNAILS, write_html
-from tellapart.report.json_report import result_to_dict, write_json
 from tellapart.report.plots import COLOR_A, COLOR_B, distribution_plot
 from tellapart.report.table import findings_table, plain_sentence
 from tellapart.report.thumbnails import thumbnail_data_uri
+from tellapart.schema import FINDING_COLUMNS, Result, result_to_dict
 
 COLOUR_IMAGES = ["astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "colorwheel",
                  "hubble_deep_field", "logo", "retina"]
@@ -37,12 +36,13 @@ EVIL_SOURCE_PART = "<script>alert(1)</script>&\"'.png"
 EVIL_REASON = "the header says <b>bold</b> & cannot be parsed"
 
 CONCEPTS = {
-    "test.colour": Concept("test.colour", "show strong colour", "presence", threshold=0.1),
+    "test.colour": Concept("test.colour", "show strong colour", "presence", threshold=0.1, category="stats"),
     "test.saturation": Concept("test.saturation", "saturation", "magnitude", more="more saturated",
-                               less="less saturated"),
-    "test.brightness": Concept("test.brightness", "brightness", "magnitude", more="brighter", less="darker"),
+                               less="less saturated", category="stats"),
+    "test.brightness": Concept("test.brightness", "brightness", "magnitude", more="brighter", less="darker",
+                               category="stats"),
     "test.contrast": Concept("test.contrast", "contrast", "magnitude", more="higher in contrast",
-                             less="lower in contrast"),
+                             less="lower in contrast", category="stats"),
 }
 
 
@@ -112,7 +112,8 @@ def _finding(concept: Concept, values: np.ndarray, groups: np.ndarray, sources: 
         order = order[::-1] if label == direction else order
         examples.append([str(sources.iloc[i]) for i in rows[order[:6]]])
     return {
-        "concept": concept.id, "phrase": concept.phrase, "kind": concept.kind, "direction": direction,
+        "concept": concept.id, "phrase": concept.phrase, "kind": concept.kind, "category": concept.category,
+        "direction": direction,
         "auroc": float(auroc), "auroc_ci": ci, "p_value": float(stats.mannwhitneyu(a, b).pvalue),
         "share_a": share_a, "share_b": share_b, "median_a": float(np.median(a)),
         "median_b": float(np.median(b)), "examples_a": examples[0], "examples_b": examples[1],
@@ -178,10 +179,10 @@ def test_json_is_strict_complete_and_ordered(result: Result) -> None:
     findings = result.findings.copy()
     findings.at[0, "median_b"] = math.nan  # an undefined number must become null, not NaN
     findings.at[0, "auroc_ci"] = (0.7, math.inf)
-    doc = _strict_loads(write_json(dataclasses.replace(result, findings=findings)))
+    doc = _strict_loads(dataclasses.replace(result, findings=findings).to_json())
 
     assert set(doc) == {"findings", "n_a", "n_b", "backend", "seed", "alpha", "mode", "hypothesis", "matches",
-                        "n_screened", "n_tested", "skipped", "duplicates", "version", "overall"}
+                        "n_screened", "n_tested", "skipped", "degraded", "duplicates", "version", "overall"}
     assert (doc["mode"], doc["hypothesis"], doc["matches"]) == ("describe", None, [])
     assert (doc["n_a"], doc["n_b"], doc["n_tested"], doc["n_screened"]) == (10, 11, 4, 12)
     assert isinstance(doc["version"], str) and doc["version"]
@@ -210,14 +211,14 @@ def test_json_verify_fields_and_atomic_write(result: Result, tmp_path: Path) -> 
                   "direction": "a"}],
     )
     target = tmp_path / "result.json"
-    text = write_json(verify, target)
+    text = verify.to_json(target)
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
     assert target.read_text(encoding="utf-8") == text
     doc = _strict_loads(text)
     assert doc["mode"] == "verify" and doc["hypothesis"] == "set A is more colourful"
     assert doc["matches"][0]["similarity"] == pytest.approx(0.71, abs=1e-6)
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        write_json(result, tmp_path / "missing" / "result.json")
+        result.to_json(tmp_path / "missing" / "result.json")
 
 
 # --- terminal table ---------------------------------------------------------------------------------------
@@ -261,7 +262,7 @@ def test_table_for_a_verified_hypothesis(result: Result) -> None:
 
 
 def test_plain_sentence_strips_only_the_evidence() -> None:
-    dog = Concept("semantic.dog", "contain a dog", "presence")
+    dog = Concept("semantic.dog", "contain a dog", "presence", category="semantic_category")
     sentence = finding_sentence(dog, "a", 0.9, (0.8, 0.95), 0.0004, share_a=0.6, share_b=0.04)
     expected = "Set A images contain a dog far more often than set B images (60% vs 4%)"
     assert plain_sentence(sentence) == expected

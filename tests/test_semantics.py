@@ -124,8 +124,8 @@ def test_model_is_lazy_until_first_score():
 
 def test_fast_model_matches_plain_model():
     x = preprocess([data.chelsea(), data.rocket(), data.astronaut()])
-    plain = semantics._build_model(fast=False)
-    fast = semantics.load_model()
+    plain = semantics.build_model(fast=False)
+    fast = semantics.Backbone().model
     assert not fast.training and not plain.training
     with torch.inference_mode():
         p_plain = torch.softmax(plain(x.contiguous()), dim=1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from tellapart.concepts import text_match
@@ -10,14 +12,16 @@ from tellapart.concepts.detectors import DetectorSource
 from tellapart.concepts.semantics import SemanticSource
 from tellapart.concepts.text_match import clean_hypothesis, match_concepts, match_direction
 
+_stat = partial(Concept, category="stats")
+
 STATS = [
-    Concept("stats.brightness", "brightness", "magnitude", more="brighter", less="darker"),
-    Concept("stats.sharpness", "sharpness", "magnitude", more="sharper", less="blurrier"),
-    Concept("stats.contrast", "contrast", "magnitude", more="higher-contrast", less="lower-contrast"),
-    Concept("stats.saturation", "saturation", "magnitude", more="more saturated", less="less saturated"),
-    Concept("stats.noise", "noise level", "magnitude", more="noisier", less="cleaner"),
-    Concept("stats.resolution", "image size", "magnitude", more="larger", less="smaller"),
-    Concept("stats.grayscale", "are grayscale", "presence", synonyms=("black and white", "monochrome")),
+    _stat("stats.brightness", "brightness", "magnitude", more="brighter", less="darker"),
+    _stat("stats.sharpness", "sharpness", "magnitude", more="sharper", less="blurrier"),
+    _stat("stats.contrast", "contrast", "magnitude", more="higher-contrast", less="lower-contrast"),
+    _stat("stats.saturation", "saturation", "magnitude", more="more saturated", less="less saturated"),
+    _stat("stats.noise", "noise level", "magnitude", more="noisier", less="cleaner"),
+    _stat("stats.resolution", "image size", "magnitude", more="larger", less="smaller"),
+    _stat("stats.grayscale", "are grayscale", "presence", synonyms=("black and white", "monochrome")),
 ]
 
 
