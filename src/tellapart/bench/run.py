@@ -14,11 +14,12 @@ import os
 import platform
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from tellapart.bench.methods import METHODS, Method, PairContext
@@ -127,6 +128,10 @@ class BenchReport:
             "truth": json.loads(self.pairs.to_json(orient="records")),
         }
 
+    def to_json(self) -> str:
+        """Return the JSON document of ``to_dict`` (indented; what ``--json`` and ``results.json`` hold)."""
+        return json.dumps(self.to_dict(), indent=2, default=str)
+
     def markdown(self) -> str:
         """Return the results as a markdown table (one row per method) with the reporting rules below it."""
         summary = self.summary()
@@ -170,42 +175,6 @@ def _machine() -> str:
     return f"{platform.machine()}, {cores} cores, {platform.system()}, Python {platform.python_version()}"
 
 
-def _evaluate(
-    pair: BenchPair,
-    scores: pd.DataFrame,
-    groups: np.ndarray,
-    methods: list[Method],
-    scorer: Scorer,
-    context: PairContext,
-) -> list[dict[str, Any]]:
-    rows = []
-    for method in methods:
-        start = time.perf_counter()
-        output = method.run(scores, groups, context)
-        seconds = time.perf_counter() - start
-        # On a null pair only what the method reports counts (its ranking always exists).
-        shown = output.findings if pair.differences or output.reported else []
-        recall = precision = None
-        if pair.section == MULTI and output.significant is not None:
-            recall, precision = scorer.recall_precision(output.significant, pair.differences)
-        rows.append(
-            {
-                "pair": pair.name,
-                "section": pair.section,
-                "x": pair.x,
-                "method": method.name,
-                "acc1": scorer.accuracy(shown, pair.differences, 1),
-                "acc5": scorer.accuracy(shown, pair.differences, 5),
-                "reported": bool(output.reported),
-                "seconds": seconds,
-                "findings": [f"{cid}:{d}" for cid, d in output.findings[:5]],
-                "recall": recall,
-                "precision": precision,
-            }
-        )
-    return rows
-
-
 def run_bench(
     suite: str | SuiteConfig = "quick",
     json_path: str | os.PathLike | None = None,
@@ -214,6 +183,7 @@ def run_bench(
     progress: bool = True,
     *,
     cache_dir: str | os.PathLike | None = None,
+    use_cache: bool = True,
     library: Any = None,
     methods: list[str] | None = None,
     describer: Any = "shipped",
@@ -228,7 +198,8 @@ def run_bench(
         out_dir: also write ``results.json``, ``results.md`` and the sweep plots (PNG) into this folder.
         seed: makes every pair, split and edit reproducible.
         progress: show a progress bar over pairs.
-        cache_dir: the score cache (default ``$TELLAPART_CACHE_DIR`` or ``~/.cache/tellapart``).
+        cache_dir: the score cache (default ``tellapart.concepts.cache.default_cache_dir()``:
+            ``$TELLAPART_CACHE_DIR``, else the user cache folder); ``use_cache=False`` turns it off.
         library: the concept library (default: the offline backend).
         methods: names of the methods to run (default all of ``METHODS``).
         describer: the learned describer of the trained tellapart methods ("shipped", a path, a
@@ -237,70 +208,62 @@ def run_bench(
             protocol); real pairs are kept. Default: every family.
 
     Returns:
-        A ``BenchReport`` with ``.markdown()`` and ``.to_dict()``.
+        A ``BenchReport`` with ``.markdown()``, ``.to_dict()`` and ``.to_json()``.
     """
-    from tellapart.concepts.cache import ScoreCache, default_cache_dir
     from tellapart.concepts.library import ConceptLibrary
-    from tellapart.io import ImageSet
     from tellapart.stats.describer import load_describer
 
     config = get_suite(suite)
     chosen = _methods(methods)
     started = time.perf_counter()
     library = library or ConceptLibrary()
-    scorer = Scorer(library.concepts)
-    thresholds = library.thresholds()
-    priority = library.priority()
-    describer = load_describer(describer)
-    cache = ScoreCache(cache_dir or default_cache_dir())
+    judge = _Judge.for_library(library, load_describer(describer), seed)
     factory = PairFactory(config, seed, families=families)
-    notes = factory.notes
     rows: list[dict[str, Any]] = []
     pair_rows: list[dict[str, Any]] = []
     keys: set[str] = set()
-    bar = _bar(progress, config)
-    try:
-        for pair in _all_pairs(factory, config, seed, notes):
-            start = time.perf_counter()
-            sets = {
-                "a": ImageSet.from_spec(pair.set_a, name="A"),
-                "b": ImageSet.from_spec(pair.set_b, name="B"),
-            }
-            table = library.score_sets(sets, cache=cache)
+    with _score_cache(cache_dir, use_cache) as cache, _progress(progress, config) as advance:
+        for pair in _all_pairs(factory, config, seed, factory.notes):
+            table, scoring_seconds = _score_pair(pair, library, cache)
             keys.update(table.images["key"])
-            scoring = time.perf_counter() - start
-            ranker = None if describer is None else describer.ranker(library.concepts, table.scores.columns,
-                                                                     thresholds)
-            context = PairContext(seed, thresholds, priority, ranker)
-            rows += _evaluate(pair, table.scores, table.groups, chosen, scorer, context)
-            pair_rows.append(
-                {
-                    "pair": pair.name,
-                    "section": pair.section,
-                    "x": pair.x,
-                    "truth": [d.to_dict() for d in pair.differences],
-                    "n_a": len(pair.set_a),
-                    "n_b": len(pair.set_b),
-                    "scoring_seconds": scoring,
-                }
-            )
-            if bar is not None:
-                bar.update(1)
-    finally:
-        cache.close()
-        if bar is not None:
-            bar.close()
+            rows += _run_methods(pair, table, chosen, judge)
+            pair_rows.append(_truth_row(pair, scoring_seconds))
+            advance()
     report = BenchReport(
         config,
         seed,
         pd.DataFrame(rows),
         pd.DataFrame(pair_rows),
-        notes,
+        factory.notes,
         time.perf_counter() - started,
         len(keys),
     )
     _write(report, json_path, out_dir)
     return report
+
+
+@dataclass
+class _Judge:
+    """What every pair is measured with: the answer scorer and what a method may know besides the scores."""
+
+    scorer: Scorer
+    seed: int
+    thresholds: dict[str, float]
+    priority: dict[str, int]
+    library: Any
+    describer: Any
+
+    @classmethod
+    def for_library(cls, library: Any, describer: Any, seed: int) -> _Judge:
+        """Build the judge of a concept library and a loaded describer (None: untrained)."""
+        return cls(Scorer(library.concepts), seed, library.thresholds(), library.priority(), library,
+                   describer)
+
+    def context(self, columns: pd.Index) -> PairContext:
+        """The methods' context for a score matrix with these concept ``columns``."""
+        ranker = (None if self.describer is None
+                  else self.describer.ranker(self.library.concept_table().loc[columns]))
+        return PairContext(self.seed, self.thresholds, self.priority, ranker)
 
 
 def _methods(names: list[str] | None) -> list[Method]:
@@ -313,33 +276,114 @@ def _methods(names: list[str] | None) -> list[Method]:
 
 
 def _all_pairs(factory: PairFactory, config: SuiteConfig, seed: int, notes: list[str]):
+    """Build the suite's pairs, synthetic first, then real (sources not installed add a note)."""
     yield from synthetic_pairs(factory)
     yield from real_pairs(config, seed, notes, dilution=lambda: factory.real_dilution)
 
 
-def _bar(enabled: bool, config: SuiteConfig) -> Any:
+def _score_pair(pair: BenchPair, library: Any, cache: Any) -> tuple[Any, float]:
+    """Score both sets of a pair once; return the score table and the seconds it took."""
+    from tellapart.io import ImageSet
+
+    start = time.perf_counter()
+    sets = {"a": ImageSet.from_spec(pair.set_a, name="A"), "b": ImageSet.from_spec(pair.set_b, name="B")}
+    table = library.score_sets(sets, cache=cache)
+    return table, time.perf_counter() - start
+
+
+def _run_methods(pair: BenchPair, table: Any, methods: list[Method], judge: _Judge) -> list[dict[str, Any]]:
+    """Run every method on the pair's score matrix and score its answer; one row per method."""
+    context = judge.context(table.scores.columns)
+    rows = []
+    for method in methods:
+        start = time.perf_counter()
+        output = method.run(table.scores, table.groups, context)
+        seconds = time.perf_counter() - start
+        # On a null pair only what the method reports counts (its ranking always exists).
+        shown = output.findings if pair.differences or output.reported else []
+        recall = precision = None
+        if pair.section == MULTI and output.significant is not None:
+            recall, precision = judge.scorer.recall_precision(output.significant, pair.differences)
+        rows.append(
+            {
+                "pair": pair.name,
+                "section": pair.section,
+                "x": pair.x,
+                "method": method.name,
+                "acc1": judge.scorer.accuracy(shown, pair.differences, 1),
+                "acc5": judge.scorer.accuracy(shown, pair.differences, 5),
+                "reported": bool(output.reported),
+                "seconds": seconds,
+                "findings": [f"{cid}:{d}" for cid, d in output.findings[:5]],
+                "recall": recall,
+                "precision": precision,
+            }
+        )
+    return rows
+
+
+def _truth_row(pair: BenchPair, scoring_seconds: float) -> dict[str, Any]:
+    """The pair's row of ``BenchReport.pairs``: its known differences and sizes."""
+    return {
+        "pair": pair.name,
+        "section": pair.section,
+        "x": pair.x,
+        "truth": [d.to_dict() for d in pair.differences],
+        "n_a": len(pair.set_a),
+        "n_b": len(pair.set_b),
+        "scoring_seconds": scoring_seconds,
+    }
+
+
+@contextmanager
+def _score_cache(cache_dir: str | os.PathLike | None, use_cache: bool) -> Iterator[Any]:
+    """Open the score cache (the default folder unless ``cache_dir``), or yield None without one."""
+    from tellapart.concepts.cache import ScoreCache, default_cache_dir
+
+    if not use_cache:
+        yield None
+        return
+    cache = ScoreCache(cache_dir or default_cache_dir())
+    try:
+        yield cache
+    finally:
+        cache.close()
+
+
+@contextmanager
+def _progress(enabled: bool, config: SuiteConfig) -> Iterator[Callable[[], None]]:
+    """Yield a function that advances a progress bar over the suite's pairs (a no-op if disabled)."""
     if not enabled:
-        return None
+        yield lambda: None
+        return
     from tqdm.auto import tqdm
 
+    bar = tqdm(total=_expected_pairs(config), unit="pair", desc=f"Benchmark ({config.name})", leave=False)
+    try:
+        yield lambda: bar.update(1)
+    finally:
+        bar.close()
+
+
+def _expected_pairs(config: SuiteConfig) -> int:
+    """How many pairs the suite builds (an estimate: real sources that are not installed are skipped)."""
     from tellapart.bench.suites import CONCENTRATION_SWEEP, PURITY_SWEEP, REAL_NULLS, REAL_PAIRS
 
     per_source = Counter(source for source, *_ in REAL_PAIRS)
     real = sum(min(count, config.real_pairs) for count in per_source.values())
-    total = (
+    return (
         (len(TIERS) + 1) * config.pairs_per_tier
         + config.null_pairs
         + config.sweep_pairs * (len(PURITY_SWEEP) + len(CONCENTRATION_SWEEP))
-        + real * (1 + config.real_hard_draws)  # an estimate: sources not installed are skipped
+        + real * (1 + config.real_hard_draws)
         + (len(REAL_NULLS) if config.null_pairs and config.real_pairs else 0)
     )
-    return tqdm(total=total, unit="pair", desc=f"Benchmark ({config.name})", leave=False)
 
 
 def _write(
     report: BenchReport, json_path: str | os.PathLike | None, out_dir: str | os.PathLike | None
 ) -> None:
-    data = json.dumps(report.to_dict(), indent=2, default=str)
+    data = report.to_json()
     if json_path is not None:
         write_atomic(json_path, data)
     if out_dir is not None:
