@@ -18,11 +18,15 @@ from tellapart.bench import (
     run_bench,
     suites,
 )
+from tellapart.bench.run import _Judge
 from tellapart.bench.suites import REAL_HARD, get_suite, real_pairs
+from tellapart.concepts.cache import ScoreCache
 from tellapart.concepts.detectors import DetectorSource
 from tellapart.concepts.image_stats import ImageStatsSource
 from tellapart.concepts.library import ConceptLibrary
 from tellapart.concepts.shapes import ShapeSource
+from tellapart.io import ImageSet
+from tellapart.stats.describer import LearnedDescriber
 from tellapart.synth import Difference, get_family
 
 TINY = SuiteConfig(
@@ -52,22 +56,62 @@ def _matrix(shift: float, n: int = 40, k: int = 200, seed: int = 0) -> tuple[pd.
 
 def test_every_method_finds_a_clear_shift_first():
     scores, groups = _matrix(shift=2.0)
+    flipped_groups = np.where(groups == "a", "b", "a")
     for name, method in METHODS.items():
         out = method.run(scores, groups, PairContext(0, {}, {}))
         assert out.findings[0] == ("c0", "a"), name
         assert out.reported, name
-    flipped = method.run(scores, np.where(groups == "a", "b", "a"), PairContext(0, {}, {}))
-    assert flipped.findings[0] == ("c0", "b")
+        flipped = method.run(scores, flipped_groups, PairContext(0, {}, {}))
+        assert flipped.findings[0] == ("c0", "b"), name
+        assert flipped.reported, name
 
 
-def test_on_pure_noise_tellapart_stays_silent_and_uncorrected_peers_do_not():
-    silent = {name: 0 for name in METHODS}
-    for seed in range(5):
+def _describer_context(library, columns, seed: int) -> PairContext:
+    """The context the benchmark gives its trained methods: the shipped describer ranking ``columns``."""
+    return _Judge.for_library(library, LearnedDescriber.load(), seed).context(pd.Index(columns))
+
+
+SILENT_METHODS = ("tellapart", "tellapart-holm", "tellapart-untrained", "visdiff-t-test")
+
+
+@pytest.mark.parametrize("describer", [False, True], ids=["untrained", "shipped-describer"])
+def test_on_pure_noise_tellapart_stays_silent_and_uncorrected_peers_do_not(library, describer):
+    # Real concept ids as the columns (every kind the library has), so the describer sees real kinds.
+    ids = list(library.concepts)
+    columns = [ids[i] for i in np.linspace(0, len(ids) - 1, 200).astype(int)]
+    silent = dict.fromkeys(SILENT_METHODS, 0)
+    seeds = 20
+    for seed in range(seeds):
         scores, groups = _matrix(shift=0.0, seed=seed)
-        for name, method in METHODS.items():
-            silent[name] += not method.run(scores, groups, PairContext(seed, {}, {})).reported
-    assert silent["tellapart"] >= 4 and silent["tellapart-holm"] >= 4
+        scores.columns = columns
+        context = _describer_context(library, columns, seed) if describer else PairContext(seed, {}, {})
+        for name in SILENT_METHODS:
+            silent[name] += not METHODS[name].run(scores, groups, context).reported
+    # Any finding at all in at most alpha = 5% of pure-noise pairs (1 of 20 expected; 2 allowed).
+    assert all(silent[name] >= seeds - 2 for name in SILENT_METHODS[:3]), silent
     assert silent["visdiff-t-test"] == 0  # 200 uncorrected tests at 0.05: something always passes
+
+
+@pytest.mark.slow
+def test_on_random_splits_of_real_photos_tellapart_stays_silent_with_the_describer(pool, cache_dir, library):
+    """Null pairs of real images: the 120 session crops scored by the full library, split at random into
+    two sets of 60, 60 times. The trained methods run with the shipped describer, as the benchmark runs
+    them (its ``PairContext``), ``tellapart-untrained`` without it."""
+    table = library.score_sets({"a": ImageSet.from_spec(pool[:60]), "b": ImageSet.from_spec(pool[60:])},
+                               cache=ScoreCache(cache_dir))
+    scores = table.scores
+    reported = dict.fromkeys(SILENT_METHODS, 0)
+    splits = 60
+    for seed in range(splits):
+        groups = np.where(np.random.default_rng(seed).permutation(len(scores)) < 60, "a", "b")
+        context = _describer_context(library, scores.columns, seed)
+        for name in SILENT_METHODS:
+            reported[name] += METHODS[name].run(scores, groups, context).reported
+    # Any finding in at most about alpha = 5% of the splits: measured 4, 4 and 3 of these 60 (6, 6 and 5
+    # of 100) with the shipped describer when written. Twice alpha is allowed; a broken correction reports
+    # on most splits, as the uncorrected peer does.
+    assert all(reported[name] <= 6 for name in SILENT_METHODS[:3]), reported
+    assert reported["visdiff-t-test"] >= 54, reported  # ~1460 uncorrected tests: it always reports
 
 
 def test_scoring_credits(library):
