@@ -219,8 +219,8 @@ def test_cli_and_api_use_one_default_cache_folder(rule, rectangle_folders, share
 
 
 def test_no_cache_opens_no_cache(rectangle_folders, tmp_path, opened_caches):
-    code = main(["verify", "red rectangles", *_first_ten(rectangle_folders), "--out", str(tmp_path / "o"),
-                 "--quiet", "--no-cache"])
+    code = main(["describe", *_first_ten(rectangle_folders), "--out", str(tmp_path / "o"), "--quiet",
+                 "--no-cache"])
     assert code == 0
     assert opened_caches == []
 
