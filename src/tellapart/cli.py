@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -129,8 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _sub_parser(sub: Any, name: str, summary: str, description: str, epilog: str) -> argparse.ArgumentParser:
-    """Add a sub-command whose help keeps the line breaks of its examples."""
-    return sub.add_parser(name, help=summary, description=description, epilog=epilog,
+    """Add a sub-command whose help keeps the line breaks of its examples (the description is wrapped)."""
+    return sub.add_parser(name, help=summary, description=textwrap.fill(description, 104), epilog=epilog,
                           formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
@@ -199,7 +200,7 @@ def _train_parser(sub: Any) -> None:
         sub, "train", "train the learned detectors and the describer, on your own images if you like",
         DESCRIPTION_TRAIN, EPILOG_TRAIN,
     )
-    parser.add_argument("--pool", type=Path,
+    parser.add_argument("--pool", type=Path, metavar="DIR",
                         help="a folder of base images (default: crops of the bundled sample photos)")
     _add_out(parser, Path("tellapart-trained"), "the trained files")
     parser.add_argument("--n-per-family", type=int, default=120, metavar="N",
