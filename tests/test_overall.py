@@ -11,8 +11,11 @@ import torch
 
 import tellapart
 from tellapart.concepts.cache import ScoreCache
+from tellapart.concepts.detectors import DetectorSource
+from tellapart.concepts.image_stats import ImageStatsSource
 from tellapart.concepts.library import EMBEDDING_SUFFIX, ConceptLibrary
 from tellapart.concepts.semantics import EMBEDDING_DIM, SemanticSource, preprocess
+from tellapart.concepts.shapes import ShapeSource
 from tellapart.io import ImageSet
 from tellapart.report.html import render_html
 from tellapart.schema import Overall, record_to_dict
@@ -89,7 +92,11 @@ def test_a_difference_no_concept_names_is_found_and_left_unexplained(pool, cache
     named = _describe(pair, cache_dir, library)
     assert "learned.rotation" in set(named.significant["concept"])
     assert named.overall.status in ("explained", "partly")
-    result = _describe(pair, cache_dir, ConceptLibrary(learned=None))
+    # Without learned detectors and single ImageNet classes (on the bench photos a rotation also moves
+    # "breakwater", a side effect of tilted horizons) no concept names it.
+    unnamed = ConceptLibrary([ImageStatsSource(), ShapeSource(), DetectorSource(),
+                              SemanticSource(include_classes=False)], learned=None)
+    result = _describe(pair, cache_dir, unnamed)
     overall = result.overall
     assert overall.significant and overall.auroc_ci[0] > 0.5, overall
     assert overall.status == "unexplained" and overall.explained_share == 0.0
@@ -113,7 +120,7 @@ def test_an_inserted_rectangle_is_found_and_explained_by_the_findings(pool, cach
     overall = result.overall
     assert overall.significant and overall.status == "explained", overall
     assert overall.explained_share >= 0.8
-    assert any(c.startswith("shape.rectangle") for c in overall.named_concepts)
+    assert {"shape.rectangle", "shape.any", "learned.rectangle"} & set(overall.named_concepts)
     assert "named findings explain it" in str(result)
 
 

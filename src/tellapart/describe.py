@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tellapart.concepts.base import Concept
 from tellapart.concepts.cache import ScoreCache, default_cache_dir
 from tellapart.concepts.library import ConceptLibrary
 from tellapart.io import ImageSet
 from tellapart.phrasing import finding_sentence, format_p
-from tellapart.schema import DEGRADED_COLUMNS, FINDING_COLUMNS, Concept, Overall, Result, ScoreMatrix
+from tellapart.schema import DEGRADED_COLUMNS, FINDING_COLUMNS, Overall, Result, ScoreMatrix
 from tellapart.stats import split_discovery_validation, test_concepts, test_hypotheses_on_all
 from tellapart.stats.classifier import DifferenceTest
 from tellapart.stats.describer import LearnedDescriber, load_describer

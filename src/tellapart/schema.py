@@ -1,13 +1,13 @@
-"""The core schema: what a concept is, the score matrix, a finding, the overall test and the result.
+"""The core schema: the score matrix, a finding, the overall test and the result.
 
 Everything else depends on this module and it on no other part of tellapart (only ``io.atomic`` to write a
-file safely). The field lists of ``Finding`` and ``Overall`` are the one source of the DataFrame columns of
-``Result.findings``, of the JSON document (``Result.to_dict``; ``json_schema()`` returns it as JSON Schema)
-and of the README's description of both.
+file safely; ``Result.to_html`` and ``str(result)`` hand the result to ``tellapart.report`` when called, as
+pandas' ``DataFrame.plot`` does with its plotting module). The field lists of ``Finding`` and ``Overall``
+are the one source of the DataFrame columns of ``Result.findings``, of the JSON document
+(``Result.to_dict``; ``json_schema()`` returns it as JSON Schema) and of the README's description of both.
 
-Concept categories are declared by each source on its concepts (``Concept.category``); nothing downstream
-parses concept ids. ``CATEGORIES`` lists them with the order in which a person wants two about equally
-strong findings named.
+Concept categories are declared by each source on its concepts (``concepts.base.Concept.category``, one of
+``concepts.base.CATEGORIES``); nothing downstream parses concept ids.
 """
 
 from __future__ import annotations
@@ -26,81 +26,14 @@ import pandas as pd
 from tellapart.io.atomic import write_atomic
 
 if TYPE_CHECKING:  # for annotations only: the core imports no part of the pipeline
+    from tellapart.concepts.base import Concept
     from tellapart.io import ImageSet
 
 Kind = Literal["presence", "magnitude"]
 
-# Concept category -> ranking priority: among findings about equally strong (validation AUROC within
-# ``stats.contract.STRENGTH_BIN``) the lower is named first. Detected objects, inserted marks and findings
-# a user validated first; then named semantic categories ("dog", "food"); then pixel statistics and learned
-# detectors (trained on synthetic edits of photos, they also answer to a domain's style, e.g. "logo" for
-# clip-art); then single ImageNet classes (1000 narrow labels, the noisiest evidence). The learned
-# describer also takes the category as a feature (``stats.describer.KINDS``); a category it was not trained
-# on counts there as "other".
-CATEGORIES: dict[str, int] = {
-    "detector": 0,
-    "shape": 0,
-    "saved": 0,
-    "semantic_category": 1,
-    "stats": 2,
-    "learned": 2,
-    "semantic_class": 3,
-    "other": 2,
-}
-
-
 def _doc(text: str, **kwargs: Any) -> Any:
     """A dataclass field documented by ``text`` (kept in its metadata for ``json_schema``)."""
     return field(metadata={"doc": text}, **kwargs)
-
-
-@dataclass(frozen=True)
-class Concept:
-    """A nameable property of an image, declared by the source that scores it.
-
-    Attributes:
-        id: stable identifier, unique in a library, e.g. ``"stats.brightness"``, ``"semantic.dog"``
-            (only ever compared, never parsed).
-        phrase: for presence concepts a verb phrase completing "Set A images ...", e.g.
-            ``"contain a dog"``, ``"carry a small rectangle"``; for magnitude concepts the noun of the
-            measured quantity, e.g. ``"brightness"``.
-        kind: ``"presence"`` (the image shows it or not; the score is a probability-like number and
-            ``threshold`` decides "shows it") or ``"magnitude"`` (a continuous quantity).
-        category: what sort of evidence it is, one of ``CATEGORIES`` (keyword only, required): decides its
-            ranking priority and the learned describer's view of it.
-        parents: ids of more general concepts (``"semantic.dog"`` -> ``("semantic.canine",)``).
-        more: magnitude only: adjective for "more of it", e.g. ``"brighter"``, or a predicate starting
-            with have/carry/contain/show, e.g. ``"carry more rectangles"``.
-        less: magnitude only: the same for "less of it", e.g. ``"darker"``.
-        threshold: presence only: score at or above which an image counts as showing the concept.
-        unit: how to print a typical value: ``""`` (plain number), ``"px"``, ``"%"``, ``"log10 px"``
-            (the score is log10 of a pixel count) or ``"log ratio"`` (the score is ln of a ratio).
-        synonyms: other words for it, used when matching a person's text to concepts.
-    """
-
-    id: str
-    phrase: str
-    kind: Kind
-    parents: tuple[str, ...] = ()
-    more: str = ""
-    less: str = ""
-    threshold: float = 0.5
-    unit: str = ""
-    synonyms: tuple[str, ...] = ()
-    category: str = field(kw_only=True)
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("presence", "magnitude"):
-            raise ValueError(f"concept {self.id!r}: kind must be 'presence' or 'magnitude', "
-                             f"got {self.kind!r}")
-        if self.category not in CATEGORIES:
-            raise ValueError(f"concept {self.id!r}: category {self.category!r} is not one of "
-                             f"{sorted(CATEGORIES)}; declare a new one in tellapart.schema.CATEGORIES")
-
-    @property
-    def priority(self) -> int:
-        """Which of two about equally strong findings a person wants named first (lower first)."""
-        return CATEGORIES[self.category]
 
 
 CONCEPT_TABLE_COLUMNS = ["kind", "category", "general", "threshold", "priority", "source", "source_version"]
@@ -172,7 +105,7 @@ class Finding:
     concept: str = _doc('concept id, e.g. "stats.brightness"')
     phrase: str = _doc("the concept's phrase")
     kind: Kind = _doc('"presence" or "magnitude"')
-    category: str = _doc("the concept's category (tellapart.schema.CATEGORIES)")
+    category: str = _doc("the concept's category (tellapart.concepts.base.CATEGORIES)")
     direction: Literal["a", "b"] = _doc('the set that shows more of the concept, "a" or "b"')
     auroc: float = _doc("effect size for the stated direction (0.5 = no difference)")
     auroc_ci: tuple[float, float] = _doc("95% confidence interval of the AUROC, [low, high]")

@@ -1,4 +1,4 @@
-"""The interfaces every concept source implements; the Concept type itself lives in ``tellapart.schema``.
+"""The Concept type, its categories, and the interfaces every concept source implements.
 
 A concept is something an image can show more or less of ("contains a dog", "brightness"). A source
 turns decoded images into one score per image per concept; all sources feed the same score matrix. Adding a
@@ -8,15 +8,85 @@ source is adding one module with a class that satisfies ``ConceptSource`` (or ``
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from tellapart.io.image import DecodedImage
-from tellapart.schema import CATEGORIES, Concept, Kind
 
 __all__ = ["CATEGORIES", "Concept", "ConceptSource", "EmbeddingSource", "Kind"]
+
+Kind = Literal["presence", "magnitude"]
+
+# Concept category -> ranking priority: among findings about equally strong (validation AUROC within
+# ``stats.contract.STRENGTH_BIN``) the lower is named first. Detected objects, inserted marks and findings
+# a user validated first; then named semantic categories ("dog", "food"); then pixel statistics and learned
+# detectors (trained on synthetic edits of photos, they also answer to a domain's style, e.g. "logo" for
+# clip-art); then single ImageNet classes (1000 narrow labels, the noisiest evidence). The learned
+# describer also takes the category as a feature (``stats.describer.KINDS``); a category it was not trained
+# on counts there as "other".
+CATEGORIES: dict[str, int] = {
+    "detector": 0,
+    "shape": 0,
+    "saved": 0,
+    "semantic_category": 1,
+    "stats": 2,
+    "learned": 2,
+    "semantic_class": 3,
+    "other": 2,
+}
+
+
+@dataclass(frozen=True)
+class Concept:
+    """A nameable property of an image, declared by the source that scores it.
+
+    Attributes:
+        id: stable identifier, unique in a library, e.g. ``"stats.brightness"``, ``"semantic.dog"``
+            (only ever compared, never parsed).
+        phrase: for presence concepts a verb phrase completing "Set A images ...", e.g.
+            ``"contain a dog"``, ``"carry a small rectangle"``; for magnitude concepts the noun of the
+            measured quantity, e.g. ``"brightness"``.
+        kind: ``"presence"`` (the image shows it or not; the score is a probability-like number and
+            ``threshold`` decides "shows it") or ``"magnitude"`` (a continuous quantity).
+        category: what sort of evidence it is, one of ``CATEGORIES`` (keyword only, required): decides its
+            ranking priority and the learned describer's view of it.
+        parents: ids of more general concepts (``"semantic.dog"`` -> ``("semantic.canine",)``).
+        more: magnitude only: adjective for "more of it", e.g. ``"brighter"``, or a predicate starting
+            with have/carry/contain/show, e.g. ``"carry more rectangles"``.
+        less: magnitude only: the same for "less of it", e.g. ``"darker"``.
+        threshold: presence only: score at or above which an image counts as showing the concept.
+        unit: how to print a typical value: ``""`` (plain number), ``"px"``, ``"%"``, ``"log10 px"``
+            (the score is log10 of a pixel count) or ``"log ratio"`` (the score is ln of a ratio).
+        synonyms: other words for it, used when matching a person's text to concepts.
+    """
+
+    id: str
+    phrase: str
+    kind: Kind
+    parents: tuple[str, ...] = ()
+    more: str = ""
+    less: str = ""
+    threshold: float = 0.5
+    unit: str = ""
+    synonyms: tuple[str, ...] = ()
+    category: str = field(kw_only=True)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("presence", "magnitude"):
+            raise ValueError(f"concept {self.id!r}: kind must be 'presence' or 'magnitude', "
+                             f"got {self.kind!r}")
+        if self.category not in CATEGORIES:
+            raise ValueError(f"concept {self.id!r}: category {self.category!r} is not one of "
+                             f"{sorted(CATEGORIES)}; declare a new one in CATEGORIES "
+                             "(tellapart.concepts.base)")
+
+    @property
+    def priority(self) -> int:
+        """Which of two about equally strong findings a person wants named first (lower first)."""
+        return CATEGORIES[self.category]
 
 
 @runtime_checkable

@@ -116,7 +116,7 @@ class ConceptLibrary:
 
     def priority(self) -> dict[str, int]:
         """Concept id -> which of two about equally strong findings a person wants named first (lower
-        first), from each concept's declared category (``tellapart.schema.CATEGORIES``)."""
+        first), from each concept's declared category (``concepts.base.CATEGORIES``)."""
         return {cid: c.priority for cid, c in self.concepts.items()}
 
     def concept_table(self) -> pd.DataFrame:

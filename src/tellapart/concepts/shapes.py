@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import cv2
 import numpy as np
@@ -67,28 +68,31 @@ class Detection:
     colour: tuple[float, float, float]
 
 
+_shape = partial(Concept, category="shape")  # every concept of this source is an inserted mark
+
+
 def _build_concepts() -> list[Concept]:
-    concepts = [Concept(category="shape", id="shape.any", phrase="carry an inserted shape", kind="presence",
+    concepts = [_shape(id="shape.any", phrase="carry an inserted shape", kind="presence",
                         threshold=THRESHOLD,
                         synonyms=("pasted shape", "overlay", "inserted object", "marker", "sticker"))]
     for family in FAMILIES:
         phrase = _FAMILY_PHRASES[family]
         fid = f"shape.{family}"
-        concepts.append(Concept(category="shape", id=fid, phrase=f"carry {phrase}", kind="presence", parents=("shape.any",),
+        concepts.append(_shape(id=fid, phrase=f"carry {phrase}", kind="presence", parents=("shape.any",),
                                 threshold=THRESHOLD, synonyms=_synonyms(family)))
         if family != "line":
-            concepts.append(Concept(category="shape", id=f"{fid}_small", phrase=f"carry a small {family}", kind="presence",
+            concepts.append(_shape(id=f"{fid}_small", phrase=f"carry a small {family}", kind="presence",
                                     parents=(fid,), threshold=THRESHOLD,
                                     synonyms=(f"tiny {family}", f"small {family} under 1% of the image")))
-            concepts.append(Concept(category="shape", id=f"{fid}_large", phrase=f"carry a large {family}", kind="presence",
+            concepts.append(_shape(id=f"{fid}_large", phrase=f"carry a large {family}", kind="presence",
                                     parents=(fid,), threshold=THRESHOLD,
                                     synonyms=(f"big {family}", f"{family} over 1% of the image")))
         for quadrant in QUADRANTS:
-            concepts.append(Concept(category="shape", id=f"{fid}_{quadrant}",
+            concepts.append(_shape(id=f"{fid}_{quadrant}",
                                     phrase=f"carry {phrase} near the {_QUADRANT_WORDS[quadrant]}",
                                     kind="presence", parents=(fid,), threshold=THRESHOLD,
                                     synonyms=(f"{family} in the {_QUADRANT_WORDS[quadrant]} corner",)))
-        concepts.append(Concept(category="shape", id=f"{fid}_count", phrase=f"number of {family}s", kind="magnitude",
+        concepts.append(_shape(id=f"{fid}_count", phrase=f"number of {family}s", kind="magnitude",
                                 parents=(fid,), more=f"carry more {family}s", less=f"carry fewer {family}s"))
     return concepts
 

@@ -44,7 +44,7 @@ DESCRIBER_MAX_HYPOTHESES = 10
 # raised hard-tier Acc@1 from 0.135 (even weights) to 0.18 / 0.18 / 0.19 / 0.20, and multi-edit recall
 # went from 0.745 to 0.72-0.71.
 DESCRIBER_WEIGHT_SHARE = 0.8
-# Concept categories the describer tells apart (``tellapart.schema.CATEGORIES``, declared by each source);
+# Concept categories the describer tells apart (``concepts.base.CATEGORIES``, declared by each source);
 # a category it was not trained on counts as "other".
 KINDS = ("stats", "shape", "detector", "semantic_category", "semantic_class", "learned", "saved", "other")
 TOP_CONTEXT = 10  # correlations are measured against this many strongest concepts
