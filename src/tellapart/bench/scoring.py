@@ -66,7 +66,13 @@ def related(id_a: str, id_b: str, concepts: dict[str, Concept]) -> bool:
 
     if id_a == id_b or id_a in ancestors(id_b, concepts) or id_b in ancestors(id_a, concepts):
         return True
-    return id_a.startswith("semantic.") and id_b.startswith("semantic.") and is_related(id_a, id_b)
+    return _is_semantic(id_a, concepts) and _is_semantic(id_b, concepts) and is_related(id_a, id_b)
+
+
+def _is_semantic(concept_id: str, concepts: dict[str, Concept]) -> bool:
+    """True for a concept of the ImageNet-WordNet hierarchy (by its declared category)."""
+    concept = concepts.get(concept_id)
+    return concept is not None and concept.category in ("semantic_category", "semantic_class")
 
 
 class Scorer:

@@ -504,7 +504,7 @@ def train_describer(
         from tqdm.auto import tqdm
 
         iterator = tqdm(stages, unit="stage", desc="Making training tasks", leave=False)
-    saved_columns = [j for j, cid in enumerate(bank.concept_ids) if cid.startswith("saved.")]
+    saved_columns = [int(j) for j in np.flatnonzero(bank.kinds[:, 0] == KINDS.index("saved"))]
     saved = split_tasks(bank, clean_rows(bank, train_bases), saved_columns, FINDING_TASKS, seed * 101 + 99,
                         "finding")
     # Content differences (categories, detected objects), in the base pool and in the content pool of
