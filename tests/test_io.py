@@ -255,6 +255,9 @@ def test_in_memory_pil_image_with_broken_exif_carries_the_note():
     decoded = decode_object(image, "<memory:0>", "k")
     assert decoded.pixels.shape == (400, 600, 3)
     assert len(decoded.notes) == 1 and "SyntaxError" in decoded.notes[0]
+    # The same through an image set, as describe reads it: the note reaches the decoded image.
+    through_set = ImageSet.from_spec([image]).refs[0].load().decode()
+    assert through_set.notes == decoded.notes
 
 
 def test_large_images_are_downscaled_keeping_aspect():

@@ -137,15 +137,6 @@ def prepare_image(obj: object) -> PreparedImage:
     )
 
 
-def prepare_object(obj: object) -> tuple[Image.Image, tuple[int, int], str | None]:
-    """Return `prepare_image`'s (RGB image, original (width, height), format) without its notes.
-
-    Kept for callers that unpack three values; prefer `prepare_image`, which keeps the notes.
-    """
-    prepared = prepare_image(obj)
-    return prepared.rgb, prepared.original_size, prepared.format
-
-
 def array_to_rgb(arr: np.ndarray) -> np.ndarray:
     """Convert an image array to H x W x 3 uint8 RGB.
 

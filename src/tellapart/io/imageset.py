@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from tellapart.io.decode import UnreadableImage, decode_bytes, finish_decode, prepare_object
+from tellapart.io.decode import PreparedImage, UnreadableImage, decode_bytes, finish_decode, prepare_image
 from tellapart.io.hashing import array_hash, content_hash
 from tellapart.io.image import DecodedImage, Skipped
 
@@ -45,15 +45,14 @@ class LoadedImage:
     ref: ImageRef
     key: str
     _data: bytes | None = field(default=None, repr=False, compare=False)
-    _prepared: Image.Image | None = field(default=None, repr=False, compare=False)
-    _original_size: tuple[int, int] | None = field(default=None, repr=False, compare=False)
-    _format: str | None = field(default=None, repr=False, compare=False)
+    _prepared: PreparedImage | None = field(default=None, repr=False, compare=False)
 
     def decode(self) -> DecodedImage:
         """Return the decoded image (RGB uint8, at most ANALYSIS_MAX_SIDE); raises `UnreadableImage`."""
         if self._prepared is not None:
-            assert self._original_size is not None
-            return finish_decode(self._prepared, self.key, self.ref.source, self._original_size, self._format)
+            prepared = self._prepared
+            return finish_decode(prepared.rgb, self.key, self.ref.source, prepared.original_size,
+                                 prepared.format, notes=prepared.notes)
         return decode_bytes(self._data or b"", self.ref.source, self.key)
 
 
@@ -72,9 +71,8 @@ class ImageRef:
         in-memory object is not an image.
         """
         if self.obj is not None:
-            rgb, original_size, fmt = prepare_object(self.obj)
-            key = array_hash(np.asarray(rgb))
-            return LoadedImage(self, key, _prepared=rgb, _original_size=original_size, _format=fmt)
+            prepared = prepare_image(self.obj)
+            return LoadedImage(self, array_hash(np.asarray(prepared.rgb)), _prepared=prepared)
         if self.path is None:
             raise UnreadableImage("nothing to read: the reference has neither a path nor an image object")
         data = _read_bytes(self.path)
