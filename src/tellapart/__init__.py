@@ -8,7 +8,10 @@
 
 __version__ = "0.1.0"
 
-from tellapart.describe import Result, TooFewImagesError, describe, verify  # noqa: E402
+from tellapart.concepts.library import ConceptLibrary, default_sources  # noqa: E402
+from tellapart.describe import TooFewImagesError, describe, verify  # noqa: E402
 from tellapart.io import ImageSet  # noqa: E402
+from tellapart.schema import Result  # noqa: E402
 
-__all__ = ["ImageSet", "Result", "TooFewImagesError", "__version__", "describe", "verify"]
+__all__ = ["ConceptLibrary", "ImageSet", "Result", "TooFewImagesError", "__version__", "default_sources",
+           "describe", "verify"]
