@@ -388,6 +388,71 @@ def _loss(params: dict, tasks: Sequence[Task]):
     return total / max(counted, 1)
 
 
+def _initial_params(seed: int) -> dict:
+    """The network's weights at the start: small random ``W1`` and ``w2``, zero biases (seeded)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    n_features = len(FEATURES)
+    return {
+        "W1": (torch.randn(HIDDEN, n_features, generator=generator) * 0.3).requires_grad_(),
+        "b1": torch.zeros(HIDDEN, requires_grad=True),
+        "w2": (torch.randn(HIDDEN, generator=generator) * 0.3).requires_grad_(),
+        "b2": torch.zeros((), requires_grad=True),
+    }
+
+
+@dataclass
+class _Curriculum:
+    """Which stage is being trained, and when to move on (see ``fit_describer``)."""
+
+    stages: Sequence[Stage]
+    reachable: dict[str, float]
+    patience: int
+    current: int = 0
+    best: float = -1.0
+    stale: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.stages[self.current].name
+
+    def update(self, stage_accuracy: float) -> None:
+        """Record a held-out accuracy on the current stage; advance when it reached its goal or stalled."""
+        if self.current >= len(self.stages) - 1:
+            return
+        self.stale = 0 if stage_accuracy > self.best else self.stale + 1
+        self.best = max(self.best, stage_accuracy)
+        goal = self.stages[self.current].advance_at * self.reachable[self.name]
+        if stage_accuracy >= goal or self.stale >= self.patience:
+            self.current, self.best, self.stale = self.current + 1, -1.0, 0
+
+
+def _draw_batch(train_tasks: dict[str, list[Task]], names: Sequence[str], rng: np.random.Generator,
+                batch_size: int, stage: int | None, review_share: float) -> list[Task]:
+    """Draw ``batch_size`` training tasks: from the curriculum's ``stage`` (an earlier one with
+    probability ``review_share``), or from any stage when ``stage`` is None (no curriculum)."""
+    picks = []
+    for _ in range(batch_size):
+        if stage is not None:
+            k = stage if stage == 0 or rng.random() > review_share else int(rng.integers(stage))
+        else:
+            k = int(rng.integers(len(names)))
+        pool = train_tasks[names[k]]
+        picks.append(pool[int(rng.integers(len(pool)))])
+    return picks
+
+
+def _evaluate(model: LearnedDescriber, eval_tasks: dict[str, list[Task]], names: Sequence[str],
+              stage: int | None) -> tuple[float, float]:
+    """Held-out Acc@1 on the curriculum's stage (the mean over stages without curriculum), and on the last."""
+    if stage is not None:
+        stage_accuracy = top1_accuracy(model, eval_tasks[names[stage]])
+    else:
+        stage_accuracy = float(np.mean([top1_accuracy(model, eval_tasks[n]) for n in names]))
+    return stage_accuracy, top1_accuracy(model, eval_tasks[names[-1]])
+
+
 def fit_describer(
     train_tasks: dict[str, list[Task]],
     eval_tasks: dict[str, list[Task]],
@@ -414,19 +479,12 @@ def fit_describer(
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    generator = torch.Generator().manual_seed(seed)
-    n_features = len(FEATURES)
-    params = {
-        "W1": (torch.randn(HIDDEN, n_features, generator=generator) * 0.3).requires_grad_(),
-        "b1": torch.zeros(HIDDEN, requires_grad=True),
-        "w2": (torch.randn(HIDDEN, generator=generator) * 0.3).requires_grad_(),
-        "b2": torch.zeros((), requires_grad=True),
-    }
+    params = _initial_params(seed)
     optimiser = torch.optim.Adam(params.values(), lr=0.01)
     names = [s.name for s in stages]
     reachable = {name: float(np.mean([t.positive.any() for t in tasks]))
                  for name, tasks in eval_tasks.items()}
-    current, best, stale = 0, -1.0, 0
+    plan = _Curriculum(stages, reachable, patience)
     log = []
     bar = None
     if progress:
@@ -434,34 +492,21 @@ def fit_describer(
 
         bar = tqdm(total=n_batches, unit="batch", desc="Training the describer", leave=False)
     for batch in range(1, n_batches + 1):
-        picks = []
-        for _ in range(batch_size):
-            if curriculum:
-                k = current if current == 0 or rng.random() > review_share else int(rng.integers(current))
-            else:
-                k = int(rng.integers(len(stages)))
-            pool = train_tasks[names[k]]
-            picks.append(pool[int(rng.integers(len(pool)))])
+        stage = plan.current if curriculum else None
         optimiser.zero_grad()
-        loss = _loss(params, picks)
+        loss = _loss(params, _draw_batch(train_tasks, names, rng, batch_size, stage, review_share))
         loss.backward()
         optimiser.step()
         if bar is not None:
             bar.update(1)
         if batch % eval_every == 0 or batch == n_batches:
-            model = _as_describer(params, {})
-            stage_accuracy = (top1_accuracy(model, eval_tasks[names[current]]) if curriculum else
-                              float(np.mean([top1_accuracy(model, eval_tasks[n]) for n in names])))
+            stage_accuracy, hard_accuracy = _evaluate(_as_describer(params, {}), eval_tasks, names, stage)
             log.append({"batch": batch, "tasks_seen": batch * batch_size,
-                        "stage": names[current] if curriculum else "all", "stage_accuracy": stage_accuracy,
-                        "hard_accuracy": top1_accuracy(model, eval_tasks[names[-1]]),
-                        "loss": float(loss.detach()), "curriculum": curriculum})
-            if curriculum and current < len(stages) - 1:
-                stale = 0 if stage_accuracy > best else stale + 1
-                best = max(best, stage_accuracy)
-                goal = stages[current].advance_at * reachable[names[current]]
-                if stage_accuracy >= goal or stale >= patience:
-                    current, best, stale = current + 1, -1.0, 0
+                        "stage": plan.name if curriculum else "all", "stage_accuracy": stage_accuracy,
+                        "hard_accuracy": hard_accuracy, "loss": float(loss.detach()),
+                        "curriculum": curriculum})
+            if curriculum:
+                plan.update(stage_accuracy)
     if bar is not None:
         bar.close()
     return _as_describer(params, {}), pd.DataFrame(log)
