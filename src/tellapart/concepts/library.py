@@ -196,14 +196,6 @@ class ConceptLibrary:
             embeddings=embeddings,
         )
 
-    def score_images(self, images: Sequence[DecodedImage]) -> pd.DataFrame:
-        """Score already decoded images with every source, without the cache (images x concept ids)."""
-        parts = [
-            pd.DataFrame(_split_output(s, s.score(images))[0], columns=self._columns[s.name])
-            for s in self.sources
-        ]
-        return pd.concat(parts, axis=1)
-
     def _score_batch(
         self, refs: Sequence[ImageRef], cache: ScoreCache | None, pool: ThreadPoolExecutor
     ) -> _Batch:
