@@ -34,7 +34,9 @@ def _held_out_aurocs(detectors, base, families, seed, cache_dir, per_family):
     """Each detector's AUROC on ``base`` edited now by its family (``per_family`` images, strengths as in
     training) against ``base`` unedited: computed from the images, not read from the detectors' info."""
     from tellapart.concepts.cache import ScoreCache
-    from tellapart.train.detectors import STRENGTHS, _embed, _embedding_library
+    from tellapart.concepts.semantics import SemanticSource
+    from tellapart.io import ImageSet
+    from tellapart.train.detectors import STRENGTHS
 
     rng = np.random.default_rng(seed)
     groups = {"clean": list(base)}
@@ -42,8 +44,11 @@ def _held_out_aurocs(detectors, base, families, seed, cache_dir, per_family):
         family = get_family(name)
         groups[name] = [family.apply(base[i % len(base)], rng, float(rng.uniform(*STRENGTHS)))
                         for i in range(per_family)]
-    embeddings, labels = _embed(_embedding_library(), groups, ScoreCache(cache_dir), progress=False)
-    scores = detectors.score_embeddings(embeddings)
+    embedder = ConceptLibrary([SemanticSource()], learned=None)
+    sets = {name: ImageSet.from_spec(images, name=name) for name, images in groups.items()}
+    table = embedder.score_sets(sets, cache=ScoreCache(cache_dir))
+    labels = table.images["set"].to_numpy()
+    scores = detectors.score_embeddings(table.embeddings)
     ids = [c.id for c in detectors.concepts]
     return {name: auroc(scores[labels == name, ids.index(f"learned.{name}")],
                         scores[labels == "clean", ids.index(f"learned.{name}")]) for name in families}
