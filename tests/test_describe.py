@@ -16,6 +16,7 @@ def _top(result: tellapart.Result) -> str:
     return significant.iloc[0]["concept"]
 
 
+@pytest.mark.slow
 def test_darker_set_is_found(pool, cache_dir, library):
     set_a = [darken(img, 0.6) for img in pool[:40]]
     result = tellapart.describe(set_a, pool[40:80], cache_dir=cache_dir, library=library, progress=False)
@@ -38,6 +39,7 @@ def test_small_red_rectangle_is_found(pool, cache_dir, library):
     assert rectangle["direction"] == "a" and not isinstance(rectangle["explained_by"], str)
 
 
+@pytest.mark.slow
 def test_identical_distributions_report_nothing(pool, cache_dir, library):
     reported = []
     for seed in range(40):
