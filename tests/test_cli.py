@@ -65,6 +65,7 @@ def shared_cache(cache_dir, monkeypatch) -> str:
     return cache_dir
 
 
+@pytest.mark.slow
 def test_describe_writes_report_and_json_only_inside_out(rectangle_folders, tmp_path, capsys):
     root, a, b = rectangle_folders
     before = _snapshot(root)
@@ -83,6 +84,7 @@ def test_describe_writes_report_and_json_only_inside_out(rectangle_folders, tmp_
     assert not (out / "cache").exists()
 
 
+@pytest.mark.slow
 def test_manifest_with_group_column(rectangle_folders, tmp_path):
     root, a, b = rectangle_folders
     manifest = root / "manifest.csv"
