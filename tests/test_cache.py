@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 import tellapart
@@ -97,6 +98,7 @@ def _start(folder: Path, cache_dir: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_killed_run_keeps_its_scores_and_the_next_run_resumes(pool, tmp_path):
     folder = _folder(pool[:40], tmp_path / "images")
     cache_dir = tmp_path / "cache"
@@ -118,6 +120,7 @@ def test_killed_run_keeps_its_scores_and_the_next_run_resumes(pool, tmp_path):
     assert _rows(cache_dir, "semantic") == 40
 
 
+@pytest.mark.slow
 def test_two_runs_can_share_one_cache(pool, tmp_path):
     folder = _folder(pool[40:72], tmp_path / "images")
     cache_dir = tmp_path / "cache"
