@@ -35,6 +35,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pairs-per-tier", type=int, default=30)
     parser.add_argument("--n-per-set", type=int, default=40)
+    parser.add_argument("--bank-cache-dir", type=Path, default=None,
+                        help="score cache of the training bank (default: the benchmark's, "
+                             "$TELLAPART_CACHE_DIR or ~/.cache/tellapart); the one `tellapart train "
+                             "--cache-dir` filled holds the bank already")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     unknown = set(HELD_OUT) - set(FAMILY_NAMES)
@@ -43,7 +47,7 @@ def main() -> None:
     library = ConceptLibrary(learned=LearnedDetectors.load().without(HELD_OUT))
     started = time.perf_counter()
     pools = training_pools(args.seed)
-    cache = ScoreCache(default_cache_dir())
+    cache = ScoreCache(args.bank_cache_dir or default_cache_dir())
     try:
         bank = build_bank(pools.base, pools.dilution, FAMILY_NAMES, library, content=pools.content,
                           seed=args.seed, cache=cache)
