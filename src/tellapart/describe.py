@@ -126,14 +126,15 @@ def verify(
     library = library or ConceptLibrary()
     store = ScoreCache(cache_dir or default_cache_dir()) if use_cache else None
     try:
-        matched = match_concepts(text, list(library.concepts.values()), top_k=top_k, store=store)
+        matched = match_concepts(text, list(library.concepts.values()), top_k=top_k, store=store,
+                                 encoder=library.text_encoder)
     finally:
         if store is not None:
             store.close()
     directions = {}
     matches = []
     for concept, similarity in matched:
-        sense = match_direction(text, concept)
+        sense = match_direction(text, concept, library.text_encoder)
         if sense is not None:
             directions[concept.id] = "a" if sense == "more" else "b"
         matches.append({"concept": concept.id, "phrase": concept.phrase, "similarity": float(similarity),

@@ -256,8 +256,8 @@ class _Judge:
     @classmethod
     def for_library(cls, library: Any, describer: Any, seed: int) -> _Judge:
         """Build the judge of a concept library and a loaded describer (None: untrained)."""
-        return cls(Scorer(library.concepts), seed, library.thresholds(), library.priority(), library,
-                   describer)
+        return cls(Scorer(library.concepts, encoder=library.text_encoder), seed, library.thresholds(),
+                   library.priority(), library, describer)
 
     def context(self, columns: pd.Index) -> PairContext:
         """The methods' context for a score matrix with these concept ``columns``."""

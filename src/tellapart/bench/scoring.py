@@ -81,11 +81,14 @@ class Scorer:
     Parameters:
         concepts: the library's concepts by id.
         threshold: sentence-model cosine similarity for a 0.5 match; None turns text matching off.
+        encoder: the sentence model (``text_match.TextEncoder``); default: a new one, made on first use.
     """
 
-    def __init__(self, concepts: dict[str, Concept], threshold: float | None = MATCH_THRESHOLD) -> None:
+    def __init__(self, concepts: dict[str, Concept], threshold: float | None = MATCH_THRESHOLD,
+                 encoder=None) -> None:
         self.concepts = concepts
         self.threshold = threshold
+        self._encoder = encoder
         self._credit_cache: dict[tuple[str, str, Difference], float] = {}
 
     def credit(self, concept_id: str, direction: str, truth: Difference) -> float:
@@ -111,10 +114,12 @@ class Scorer:
 
     def similarity(self, concept_id: str, truth: Difference) -> float:
         """Return the best cosine similarity between the concept's phrase and the truth's phrases."""
-        from tellapart.concepts.text_match import embed
+        if self._encoder is None:
+            from tellapart.concepts.text_match import TextEncoder
 
+            self._encoder = TextEncoder()
         texts = _truth_texts(truth, self.concepts)
-        vectors = embed([self.concepts[concept_id].phrase, *texts])
+        vectors = self._encoder.embed([self.concepts[concept_id].phrase, *texts])
         return float((vectors[1:] @ vectors[0]).max())
 
     def accuracy(self, findings: Sequence[tuple[str, str]], truths: Sequence[Difference], k: int) -> float:
@@ -158,11 +163,11 @@ def calibrate_match_threshold(concepts: Iterable[Concept], quantile: float = MAT
     This is how ``MATCH_THRESHOLD`` was set: a random unrelated concept then matches a truth by text with
     probability ``1 - quantile``. Embeds every phrase with the bundled sentence model.
     """
-    from tellapart.concepts.text_match import embed
+    from tellapart.concepts.text_match import TextEncoder
 
     listed = list(concepts)
     by_id = {c.id: c for c in listed}
-    vectors = embed([c.phrase for c in listed])
+    vectors = TextEncoder().embed([c.phrase for c in listed])
     upper = np.triu_indices(len(listed), 1)
     similarity = (vectors @ vectors.T)[upper]
     unrelated = np.array(

