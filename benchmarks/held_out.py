@@ -5,9 +5,10 @@ trained on tasks of the other families only, with a library whose learned detect
 families are removed (so nothing in the library was trained on them by name). Then the benchmark runs
 on synthetic pairs of the held-out families only, plus the real category pairs (also at the hard tier:
 ``real-hard``), comparing the held-out-trained describer (``tellapart``) with the untrained ranking
-(``tellapart-untrained``) on the same scores.
+(``tellapart-untrained``) on the same scores. The describer's bank is the training part of the bundled
+photos and textiles (``train.describer.training_pools``); the pairs are cut from the benchmark's part.
 
-    python benchmarks/held_out.py --out bench-results/held-out
+    python benchmarks/held_out.py --pairs-per-tier 100 --out bench-results/held-out
 """
 
 from __future__ import annotations
