@@ -33,7 +33,7 @@ def source() -> SemanticSource:
 @pytest.fixture(scope="module")
 def photo_scores(source: SemanticSource) -> dict[str, dict[str, float]]:
     photos = {"chelsea": data.chelsea(), "coffee": data.coffee(), "astronaut": data.astronaut()}
-    scores = source.score([_decoded(p, i) for i, p in enumerate(photos.values())])
+    scores, _ = source.score([_decoded(p, i) for i, p in enumerate(photos.values())])
     ids = [c.id for c in source.concepts()]
     return {name: dict(zip(ids, row.tolist(), strict=True)) for name, row in zip(photos, scores, strict=True)}
 
@@ -113,8 +113,8 @@ def test_preprocess_is_normalised_nchw():
 
 def test_model_is_lazy_until_first_score():
     code = (
-        "import tellapart.concepts.semantics as s; s.SemanticSource().concepts(); "
-        "assert s._model is None; print('lazy')"
+        "import tellapart.concepts.semantics as s; source = s.SemanticSource(); source.concepts(); "
+        "assert source.backbone._model is None; print('lazy')"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": str(ROOT / "src")}
@@ -155,6 +155,7 @@ def test_scores_are_probabilities(source: SemanticSource):
     probabilities = source.class_probabilities(images)
     assert probabilities.shape == (2, 1000) and probabilities.dtype == np.float32
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
-    scores = source.score(images)
+    scores, embeddings = source.score(images)
     assert scores.shape == (2, len(source.concepts())) and scores.dtype == np.float32
+    assert embeddings.shape == (2, source.embedding_dim) and embeddings.dtype == np.float32
     assert scores.min() >= 0.0 and scores.max() <= 1.0 + 1e-5

@@ -39,7 +39,6 @@ from typing import Any, TextIO
 from tellapart import __version__
 
 NONE = "none"  # the value that turns off a trained file or the findings store
-TRAIN_POOL_SIZE = 400
 
 EPILOG_MAIN = """\
 examples:
@@ -464,14 +463,14 @@ def _run_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
     from tellapart.concepts.cache import ScoreCache, default_cache_dir
     from tellapart.concepts.library import ConceptLibrary
-    from tellapart.synth import FAMILY_NAMES, bundled_pool
+    from tellapart.synth import FAMILY_NAMES
     from tellapart.synth.pools import folder_pool
-    from tellapart.train import build_bank, train_describer, train_detectors, training_pools
+    from tellapart.train import build_bank, detector_pool, train_describer, train_detectors, training_pools
 
     started = time.perf_counter()
     findings = _train_findings(args, parser)
     user_pool = folder_pool(args.pool) if args.pool else None
-    pool = user_pool if user_pool is not None else bundled_pool(TRAIN_POOL_SIZE, seed=args.seed + 1)
+    pool = user_pool if user_pool is not None else detector_pool(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     cache = None if args.no_cache else ScoreCache(args.cache_dir or default_cache_dir())
     try:

@@ -90,7 +90,7 @@ LEARNED_FAMILIES = (
         for hue, (name, ish) in TINT_WORDS.items()
     ),
 )
-DETECTOR_POOL_SIZE = 400  # base images of ``tellapart train``'s detectors (``TRAIN_POOL_SIZE`` in cli.py)
+DETECTOR_POOL_SIZE = 400  # base images of the detectors of `tellapart train`
 STRENGTHS = (0.4, 1.0)  # edits are drawn at strengths in this range, so detectors see subtle ones too
 HELD_OUT = 0.2
 # At most this many other families' edits are negatives of each detector (as many as four families give).
