@@ -51,7 +51,7 @@ HIDDEN = 16
 STRENGTH_RANGE = (0.08, 1.0)  # every bank edit is drawn at a strength in this range
 DISCOVERY_SIZES = (20, 30, 50)  # images per set in a task's discovery half (bench: 40 or 100 per set)
 EVAL_TASKS = 80  # held-out tasks per stage
-FINDING_TASKS = 20  # training tasks per saved finding (``tellapart train --findings``)
+FINDING_TASKS = 20  # training tasks per saved finding (``tellapart train --findings-store``)
 CONTENT_COLUMNS, CONTENT_TASKS = 40, 3  # content-difference tasks: columns, tasks per column
 CONTRAST_TASKS = 120  # tasks contrasting two content columns
 # Training batches. At 300 the curriculum stops at medium-hard. 600 reaches the hard stage and scores better
