@@ -57,11 +57,11 @@ def run_model(folder: str) -> dict:
     source = SemanticSource()
     size = source.batch_size  # the batch size the pipeline uses, the fastest on this CPU
     tensors = [preprocess(pixels[i : i + size]) for i in range(0, len(pixels), size)]
-    source.forward_probabilities(tensors[0][:2])  # load the model and warm up, untimed
+    source.backbone.forward(tensors[0][:2])  # load the model and warm up, untimed
     started = time.perf_counter()
     with torch.inference_mode():
         for batch in tensors:
-            source.forward_probabilities(batch)
+            source.backbone.forward(batch)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "images": len(paths), "peak_mb": _peak_mb()}
 

@@ -14,6 +14,7 @@ are those a user would see. Set A and set B are disjoint random draws of bundled
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 import time
 from collections import Counter
@@ -31,7 +32,7 @@ OUT_OF_LIBRARY = ("text", "triangle", "rotation", "zoom", "logo")
 def describe_pair(set_a: list, set_b: list, seed: int, cache: str, library: ConceptLibrary) -> dict:
     """Return ``Result.overall`` of one pair, with the number of significant named findings added."""
     result = tellapart.describe(set_a, set_b, seed=seed, cache_dir=cache, library=library, progress=False)
-    return {**result.overall, "n_findings": len(result.significant)}
+    return {**dataclasses.asdict(result.overall), "n_findings": len(result.significant)}
 
 
 def summarise(name: str, runs: list[dict], elapsed: float) -> str:

@@ -68,7 +68,8 @@ def test_every_method_finds_a_clear_shift_first():
 
 def _describer_context(library, columns, seed: int) -> PairContext:
     """The context the benchmark gives its trained methods: the shipped describer ranking ``columns``."""
-    return _Judge.for_library(library, LearnedDescriber.load(), seed).context(pd.Index(columns))
+    return _Judge.for_library(library, LearnedDescriber.load(), seed).context(
+        library.concept_table().loc[columns])
 
 
 SILENT_METHODS = ("tellapart", "tellapart-holm", "tellapart-untrained", "visdiff-t-test")

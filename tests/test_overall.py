@@ -33,7 +33,7 @@ def _describe(pair, cache_dir, library, seed=0) -> tellapart.Result:
 def test_features_are_what_the_classifier_head_reads(pool):
     source = SemanticSource()
     tensor = preprocess(pool[:3])
-    features, probabilities = source.forward_features_and_probabilities(tensor)
+    features, probabilities = source.backbone.forward(tensor)
     assert features.shape == (3, EMBEDDING_DIM) and features.dtype == np.float32
     model = source.backbone.model
     with torch.inference_mode():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import re
 import sys
 import textwrap
@@ -97,6 +98,14 @@ def test_key_is_readable_and_stable_across_calls_and_instances():
 def test_package_version_changes_the_key(monkeypatch):
     before = cache_version(ImageStatsSource())
     monkeypatch.setattr(tellapart, "__version__", "99.0.0")
+    assert cache_version(ImageStatsSource()) != before
+
+
+def test_a_numerical_library_release_changes_the_key(monkeypatch):
+    before = cache_version(ImageStatsSource())
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version",
+                        lambda package: "9.9.9" if package == "opencv-python-headless" else real(package))
     assert cache_version(ImageStatsSource()) != before
 
 

@@ -142,8 +142,7 @@ def _describe_parser(sub: Any) -> None:
     _add_sets(parser)
     _add_output(parser, Path("tellapart-report"), "report.html and findings.json")
     _add_seed(parser, "seed of the discovery/validation split; same seed, same result")
-    parser.add_argument("--alpha", type=float, default=0.05,
-                        help="significance level for corrected q-values (default 0.05)")
+    _add_alpha(parser)
     parser.add_argument("--max-hypotheses", type=int, default=None, metavar="N",
                         help="test at most N hypotheses on the validation half (default 10 with the "
                              "learned describer, 30 without)")
@@ -164,8 +163,7 @@ def _verify_parser(sub: Any) -> None:
     parser.add_argument("text", help="the hypothesis, e.g. \"set A images are blurrier\"")
     _add_sets(parser)
     _add_output(parser, Path("tellapart-report"), "report.html and findings.json")
-    parser.add_argument("--alpha", type=float, default=0.05,
-                        help="significance level for corrected q-values (default 0.05)")
+    _add_alpha(parser)
     parser.add_argument("--top-k", type=int, default=3, metavar="K",
                         help="test the K concepts closest to the text (default 3)")
     parser.add_argument("--save", action="store_true",
@@ -258,6 +256,11 @@ def _add_output(parser: argparse.ArgumentParser, default_out: Path | None, what:
     group.add_argument("--json", metavar="FILE",
                        help="also write the JSON document to FILE; '-' prints it to stdout and the "
                             "human-readable output to stderr")
+
+
+def _add_alpha(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="significance level for corrected q-values (default 0.05)")
 
 
 def _add_seed(parser: argparse.ArgumentParser, what: str) -> None:

@@ -25,8 +25,6 @@ from tellapart.stats.describer import LearnedDescriber, load_describer
 
 MIN_IMAGES = 10
 N_EXAMPLES = 6
-# Example images per significant embedding-detector finding whose localisation maps the report draws.
-N_LOCALISED = 6
 
 __all__ = ["FINDING_COLUMNS", "Result", "TooFewImagesError", "describe", "overall_sentence", "verify"]
 
@@ -148,8 +146,10 @@ def verify(
     images = table.images.assign(split="all")
     everything = np.ones(len(images), dtype=bool)
     findings = _phrase(tested, library.concepts, table.scores, images, everything)
-    return _result(table, images, findings, library, sets, seed=0, alpha=alpha, n_screened=len(ids),
-                   mode="verify", hypothesis=text, matches=matches)
+    result = _result(table, images, findings, library, sets, seed=0, alpha=alpha, n_screened=len(ids),
+                     mode="verify", hypothesis=text, matches=matches)
+    _localise_examples(result, library)
+    return result
 
 
 def _check_alpha(alpha: float) -> None:
@@ -392,7 +392,7 @@ def _localise_examples(result: Result, library: ConceptLibrary) -> None:
         if row.concept not in ids:
             continue
         pixels = {}
-        for source in dict.fromkeys([*row.examples_a[:N_LOCALISED], *row.examples_b[:N_LOCALISED]]):
+        for source in dict.fromkeys([*row.examples_a, *row.examples_b]):
             found = result.load_pixels(source)
             if found is None:
                 lost.append(("", source, f"could not be read again to localise {row.concept}"))

@@ -259,10 +259,10 @@ class _Judge:
         return cls(Scorer(library.concepts, encoder=library.text_encoder), seed, library.thresholds(),
                    library.priority(), library, describer)
 
-    def context(self, columns: pd.Index) -> PairContext:
-        """The methods' context for a score matrix with these concept ``columns``."""
-        ranker = (None if self.describer is None
-                  else self.describer.ranker(self.library.concept_table().loc[columns]))
+    def context(self, concepts: pd.DataFrame) -> PairContext:
+        """The methods' context for a score matrix whose columns are the rows of ``concepts`` (its concept
+        table, ``ScoreMatrix.concepts``)."""
+        ranker = None if self.describer is None else self.describer.ranker(concepts)
         return PairContext(self.seed, self.thresholds, self.priority, ranker)
 
 
@@ -293,7 +293,7 @@ def _score_pair(pair: BenchPair, library: Any, cache: Any) -> tuple[Any, float]:
 
 def _run_methods(pair: BenchPair, table: Any, methods: list[Method], judge: _Judge) -> list[dict[str, Any]]:
     """Run every method on the pair's score matrix and score its answer; one row per method."""
-    context = judge.context(table.scores.columns)
+    context = judge.context(table.concepts)
     rows = []
     for method in methods:
         start = time.perf_counter()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -95,8 +94,9 @@ class ConceptSource(Protocol):
 
     ``name`` names the source in the score cache and in results; the cache key of its scores is derived
     from what determines them (``tellapart.concepts.versioning.cache_version``: the package version, the
-    decode settings, the source's code and the weights it lists in an optional ``weight_files()``). An
-    optional ``version`` attribute adds a salt for settings the code does not show (constructor arguments).
+    decode settings, the source's code and the numerical libraries' versions). A source that loads model
+    files lists them in ``weight_files() -> Sequence[Path]`` (their contents join the key); settings the
+    code does not show (constructor arguments) go in a ``cache_config`` attribute, another part of the key.
     A source may set ``background = True`` (a model whose native code releases the GIL) to be run in a
     worker thread beside the other sources.
     """
@@ -118,7 +118,8 @@ class EmbeddingSource(Protocol):
     """A concept source whose model also yields an embedding of each image in the same pass.
 
     The library caches the embeddings beside the scores and returns them with the score matrix (they feed
-    the "any difference at all?" classifier and the learned detectors), never as concepts.
+    the "any difference at all?" classifier and the learned detectors), never as concepts. Like any source
+    it may list its model files in ``weight_files()``.
 
     Attributes:
         embedding_dim: features per image.
@@ -138,8 +139,4 @@ class EmbeddingSource(Protocol):
 
     def score(self, images: Sequence[DecodedImage]) -> tuple[np.ndarray, np.ndarray]:
         """Return (scores float32 (n, n_concepts), embeddings float32 (n, embedding_dim)) of one pass."""
-        ...
-
-    def weight_files(self) -> Sequence[Path]:
-        """Return the model files whose contents determine the scores (part of the cache key)."""
         ...

@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, partial
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -199,9 +200,12 @@ class DetectorSource:
     def __init__(self, max_side: int = MAX_SIDE, secondary_side: int = SECONDARY_SIDE):
         self.max_side = max_side
         self.secondary_side = secondary_side
-        # Scores depend on the working sizes, so they are part of the cache key.
-        default = (max_side, secondary_side) == (MAX_SIDE, SECONDARY_SIDE)
-        self.version = "2" if default else f"2-{max_side}-{secondary_side}"
+        # Scores depend on the working sizes: a salt of the cache key (``concepts.versioning``).
+        self.cache_config = {"max_side": max_side, "secondary_side": secondary_side}
+
+    def weight_files(self) -> list[Path]:
+        """The cascade files OpenCV ships and this source loads (part of the score cache's key)."""
+        return [Path(cv2.data.haarcascades) / spec.filename for spec in SPECS.values()]
 
     def concepts(self) -> list[Concept]:
         """Return the detector concepts, in the column order of ``score``."""

@@ -107,7 +107,6 @@ class ImageStatsSource:
     """Pixel statistics (tone, colour, quality, geometry) as one concept source named ``"stats"``."""
 
     name = "stats"
-    version = "1"
 
     def __init__(self) -> None:
         self._concepts = _build_concepts()

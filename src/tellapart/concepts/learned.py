@@ -7,7 +7,7 @@ source already computes (``tellapart.concepts.semantics``), so scoring costs one
 is cached separately: the scores are derived from the cached embeddings.
 
 The shipped detectors live in ``tellapart/data/learned_detectors.npz`` (made by
-``tellapart train --out src/tellapart/data/learned_detectors.npz``); users train their own on their images
+``tellapart train --out src/tellapart/data``); users train their own on their images
 with ``tellapart train --pool DIR``.
 
 Where a detector fires (``LearnedDetectors.localise``): every block of the embedding is a spatial mean of a

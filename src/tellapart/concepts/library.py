@@ -255,7 +255,7 @@ class ConceptLibrary:
             output = pending[name].result() if name in pending else source.score(todo)
             values, fresh_embeddings = _split_output(source, output)
             fresh = {image.key: row for image, row in zip(todo, values, strict=True)}
-            if fresh_embeddings is not None:
+            if fresh_embeddings is not None and source is self.embedder:
                 vectors = {image.key: row for image, row in zip(todo, fresh_embeddings, strict=True)}
                 embeddings.update(vectors)
                 # Stored before the scores, so cached scores always come with their embedding and a run

@@ -24,7 +24,7 @@ import torch
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from tellapart.concepts.base import Concept
-from tellapart.concepts.wordnet import Node, load_hierarchy
+from tellapart.concepts.wordnet import Node, hierarchy_file, load_hierarchy
 from tellapart.io.image import DecodedImage
 
 INPUT_SIZE = 224
@@ -191,10 +191,10 @@ class SemanticSource:
         self.include_classes = include_classes
         self.batch_size = batch_size
         self.backbone = backbone or Backbone()
-        self.version = "classes" if include_classes else "categories"  # a salt of the cache key
+        self.cache_config = {"include_classes": include_classes}  # a salt of the cache key
         hierarchy = load_hierarchy()
         self._nodes: list[Node] = [n for n in hierarchy.nodes if include_classes or n.class_index is None]
-        general = {parent for node in hierarchy.nodes for parent in node.parents}
+        general = {parent for node in self._nodes for parent in node.parents}
         self._concepts = [_concept_for(node, hierarchy.by_id, node.id in general) for node in self._nodes]
         self._rollup = _rollup_matrix(self._nodes)
 
@@ -203,8 +203,9 @@ class SemanticSource:
         return list(self._concepts)
 
     def weight_files(self) -> list[Path]:
-        """The model file whose contents determine the scores (part of the score cache's key)."""
-        return [weight_file()]
+        """The model's weights and the class hierarchy the scores are rolled up by (part of the score
+        cache's key)."""
+        return [weight_file(), hierarchy_file()]
 
     def score(self, images: Sequence[DecodedImage]) -> tuple[np.ndarray, np.ndarray]:
         """Return float32 (n_images, n_concepts), the probability that each image shows each concept, and
@@ -223,23 +224,9 @@ class SemanticSource:
         for start in range(0, len(images), self.batch_size):
             chunk = images[start : start + self.batch_size]
             stop = start + len(chunk)
-            features[start:stop], probabilities[start:stop] = self.forward_features_and_probabilities(
-                preprocess(chunk)
-            )
+            features[start:stop], probabilities[start:stop] = self.backbone.forward(preprocess(chunk))
         return features, probabilities
 
-    def forward_probabilities(self, tensor: torch.Tensor) -> np.ndarray:
-        """Return float32 (n, 1000) softmax probabilities for a tensor made by `preprocess`."""
-        return self.forward_features_and_probabilities(tensor)[1]
-
-    def forward_features_and_probabilities(self, tensor: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Return float32 (n, EMBEDDING_DIM) pooled features and (n, 1000) probabilities from one pass.
-
-        The features are the outputs of the stages in ``EMBEDDING_BLOCKS``, each averaged over space; the
-        last 1280 are the head's, exactly what the model's own classifier layer reads (dropout is off in
-        eval mode), so the probabilities are those of ``model(x)``.
-        """
-        return self.backbone.forward(tensor)
 
 
 def _forward(model: torch.nn.Module, tensor: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

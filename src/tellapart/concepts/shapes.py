@@ -109,7 +109,6 @@ class ShapeSource:
     """Inserted solid shapes (rectangles, circles, lines) as one concept source named ``"shape"``."""
 
     name = "shape"
-    version = "1"
 
     def __init__(self) -> None:
         self._concepts = _build_concepts()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import importlib.metadata
 import importlib.util
 import os
 import re
@@ -34,6 +35,9 @@ import tellapart
 from tellapart.io import decode as _decode
 
 DIGEST_CHARS = 16
+# The numerical libraries a source's code runs on: a new release can move its scores (OpenCV's cascades and
+# resizing, torch's kernels), so their installed versions are part of every source's key.
+RUNTIME_PACKAGES = ("numpy", "scipy", "opencv-python-headless", "torch", "scikit-image")
 _DECODE_MODULE = "tellapart.io.decode"  # its closure includes tellapart.io.image
 _SKIPPED_PARTS = frozenset({"__pycache__"})
 
@@ -43,8 +47,9 @@ def cache_version(source: object) -> str:
 
     It changes whenever the package version, the decode settings or code, the source's code (its class's
     module and every tellapart or same-package module that imports, transitively), the contents of the
-    files its ``weight_files()`` lists, its ``version`` attribute or ``repr`` of its ``cache_config``
-    attribute change; it is the same for two instances that agree on all of these.
+    files its ``weight_files()`` lists, the installed versions of ``RUNTIME_PACKAGES``, its ``version``
+    attribute or ``repr`` of its ``cache_config`` attribute change; it is the same for two instances that
+    agree on all of these.
     """
     weight_files = getattr(source, "weight_files", None)
     return derive_version(
@@ -55,6 +60,7 @@ def cache_version(source: object) -> str:
         salts={
             "version": str(getattr(source, "version", "")),
             "cache_config": repr(getattr(source, "cache_config", None)),
+            "runtime": runtime_fingerprint(),
         },
     )
 
@@ -82,6 +88,18 @@ def derive_version(
     }
     label = re.sub(r"[^A-Za-z0-9_.-]+", "_", prefix).strip("_-") or "source"
     return f"{label}-{_digest(f'{key}={value}' for key, value in parts.items())}"
+
+
+def runtime_fingerprint() -> str:
+    """Return the installed versions of ``RUNTIME_PACKAGES`` ("numpy 2.3.1; ..."; "absent" for a missing
+    one), read from the package metadata without importing them."""
+    found = []
+    for package in RUNTIME_PACKAGES:
+        try:
+            found.append(f"{package} {importlib.metadata.version(package)}")
+        except importlib.metadata.PackageNotFoundError:
+            found.append(f"{package} absent")
+    return "; ".join(found)
 
 
 def decode_fingerprint() -> str:

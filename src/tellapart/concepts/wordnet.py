@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 CONCEPT_PREFIX = "semantic."
 
@@ -74,6 +75,11 @@ class Hierarchy:
 
 def _read_data(filename: str) -> str:
     return resources.files("tellapart").joinpath("data", filename).read_text(encoding="utf-8")
+
+
+def hierarchy_file() -> Path:
+    """Return the path of the shipped hierarchy file (``tellapart/data/imagenet_hierarchy.json``)."""
+    return Path(str(resources.files("tellapart").joinpath("data", "imagenet_hierarchy.json")))
 
 
 @lru_cache(maxsize=1)
