@@ -159,7 +159,7 @@ class Result:
     Attributes:
         findings: one row per hypothesis tested, significant ones first; columns ``FINDING_COLUMNS``, the
             fields of ``Finding`` (``auroc_ci`` is a (low, high) tuple; ``examples_a``/``examples_b``
-            are lists of image sources). ``Result.finding_list()`` gives them as ``Finding`` objects.
+            are lists of image sources).
         scores: the score matrix, images x concept ids (rows align with ``images``).
         images: per image row: ``set`` ("a"/"b"), ``source``, ``key``, ``split`` ("discovery"/"validation"
             or "all" for verify).
@@ -219,10 +219,6 @@ class Result:
         """The significant findings that no stronger finding explains."""
         f = self.findings
         return f[f["significant"] & f["explained_by"].isna()]
-
-    def finding_list(self) -> list[Finding]:
-        """Return the rows of ``findings`` as ``Finding`` objects, in the same order."""
-        return [Finding(**row) for row in _records(self.findings)]
 
     def load_pixels(self, source: str) -> np.ndarray | None:
         """Return the RGB pixels of one image of either set by its source, or None if unreadable now."""

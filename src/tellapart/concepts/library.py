@@ -260,9 +260,10 @@ class ConceptLibrary:
                 embeddings.update(vectors)
                 # Stored before the scores, so cached scores always come with their embedding and a run
                 # killed in between resumes with exactly the images whose scores are missing.
-                self._store(vectors, name + EMBEDDING_SUFFIX, self._embedding_columns, cache, cacheable)
+                self._store(vectors, name + EMBEDDING_SUFFIX, self._keys[name], self._embedding_columns,
+                            cache, cacheable)
             per_source[name].update(fresh)
-            self._store(fresh, name, self._columns[name], cache, cacheable)
+            self._store(fresh, name, self._keys[name], self._columns[name], cache, cacheable)
 
         for item in loaded:
             if all(item.key in per_source[s.name] for s in self.sources):
@@ -282,15 +283,15 @@ class ConceptLibrary:
         name = self.embedder.name
         return cache.get(keys, name + EMBEDDING_SUFFIX, self._keys[name], self._embedding_columns)
 
-    def _store(self, vectors: dict[str, np.ndarray], name: str, columns: list[str],
+    @staticmethod
+    def _store(vectors: dict[str, np.ndarray], name: str, version: str, columns: list[str],
                cache: ScoreCache | None, cacheable: set[str]) -> None:
-        """Write the vectors of images decoded without degradation to the cache under ``name``'s key."""
+        """Write the vectors of images decoded without degradation to the cache as ``name`` ``version``."""
         if cache is None:
             return
-        source_name = name.removesuffix(EMBEDDING_SUFFIX)
         items = [(k, v) for k, v in vectors.items() if k in cacheable]
         if items:
-            cache.put(items, name, self._keys[source_name], columns)
+            cache.put(items, name, version, columns)
 
     def _embedding_of(self, key: str, embeddings: dict[str, np.ndarray]) -> np.ndarray | None:
         if self.embedder is None:
