@@ -21,7 +21,8 @@ Kind = Literal["presence", "magnitude"]
 
 # Concept category -> ranking priority: among findings about equally strong (validation AUROC within
 # ``stats.contract.STRENGTH_BIN``) the lower is named first. Detected objects, inserted marks and findings
-# a user validated first; then named semantic categories ("dog", "food"); then pixel statistics and learned
+# a user validated first; then named semantic categories ("dog", "food") and measured structures (a lesion's
+# border, spots inside a cell, where a mass sits: ``concepts.regions``); then pixel statistics and learned
 # detectors (trained on synthetic edits of photos, they also answer to a domain's style, e.g. "logo" for
 # clip-art); then single ImageNet classes (1000 narrow labels, the noisiest evidence). The learned
 # describer also takes the category as a feature (``stats.describer.KINDS``); a category it was not trained
@@ -31,6 +32,7 @@ CATEGORIES: dict[str, int] = {
     "shape": 0,
     "saved": 0,
     "semantic_category": 1,
+    "region": 1,
     "stats": 2,
     "learned": 2,
     "semantic_class": 3,
