@@ -40,10 +40,11 @@ def default_sources() -> list[ConceptSource]:
     """Return the sources of the default offline backend, cheapest first."""
     from tellapart.concepts.detectors import DetectorSource
     from tellapart.concepts.image_stats import ImageStatsSource
+    from tellapart.concepts.regions import RegionSource
     from tellapart.concepts.semantics import SemanticSource
     from tellapart.concepts.shapes import ShapeSource
 
-    return [ImageStatsSource(), ShapeSource(), DetectorSource(), SemanticSource()]
+    return [ImageStatsSource(), RegionSource(), ShapeSource(), DetectorSource(), SemanticSource()]
 
 
 @dataclass
