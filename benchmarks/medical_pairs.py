@@ -22,6 +22,7 @@ is deterministic from the seed. scikit-image's other medical samples (``human_mi
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -246,11 +247,15 @@ CASE_NAMES = ("retina_disc", "retina_null", "coins_null", "ihc_nuclei", "ihc_nul
 
 
 def write_case(case: BuiltCase, folder: Path, seed: int) -> tuple[Path, Path]:
-    """Write the case's images as PNGs to ``folder/a`` and ``folder/b`` (kept when already written for the
-    same seed and size) with a ``case.json``; return the two folders."""
+    """Write the case's images as PNGs to ``folder/a`` and ``folder/b`` with a ``case.json`` (files already
+    written for the very same images, by their digest, are kept); return the two folders."""
     folder = Path(folder)
+    digest = hashlib.sha256()
+    for img in (*case.a, *case.b):
+        digest.update(str(img.shape).encode())
+        digest.update(img.tobytes())
     stamp = {"name": case.name, "seed": seed, "n_a": len(case.a), "n_b": len(case.b), "source": case.source,
-             "a": case.a_is, "b": case.b_is}
+             "a": case.a_is, "b": case.b_is, "digest": digest.hexdigest()}
     info = folder / "case.json"
     if info.exists() and json.loads(info.read_text()) == stamp:
         return folder / "a", folder / "b"
