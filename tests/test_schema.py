@@ -21,7 +21,16 @@ from tellapart.concepts.base import CATEGORIES, Concept
 from tellapart.concepts.image_stats import ImageStatsSource
 from tellapart.concepts.library import ConceptLibrary
 from tellapart.io.image import DecodedImage
-from tellapart.schema import FINDING_COLUMNS, OVERALL_FIELDS, Finding, Overall, json_schema
+from tellapart.schema import (
+    DOMAIN_FIELDS,
+    FINDING_COLUMNS,
+    OVERALL_FIELDS,
+    SIGNAL_COLUMNS,
+    Domain,
+    Finding,
+    Overall,
+    json_schema,
+)
 from tellapart.stats.describer import KINDS, concept_kinds
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +53,19 @@ def test_finding_and_overall_fields_are_the_one_list_of_columns_json_and_readme(
     overall = section[section.index("`overall` (null"):]
     overall = overall[:overall.index("\n\n")]
     assert [name for name in re.findall(r"`(\w+)`", overall) if name in OVERALL_FIELDS] == OVERALL_FIELDS
+    # Signals: a finding's fields and a reason; the domain decision: its own fields, in order.
+    assert SIGNAL_COLUMNS == FINDING_COLUMNS + ["reason"]
+    assert list(schema["properties"]["signals"]["items"]["properties"]) == SIGNAL_COLUMNS
+    assert DOMAIN_FIELDS == [f.name for f in fields(Domain)]
+    assert list(schema["properties"]["domain"]["properties"]) == DOMAIN_FIELDS
+    signal = section[section.index("Per signal:"):]
+    assert "`reason`" in signal[:signal.index("\n\n")]
+    domain = section[section.index("`domain` (null"):]
+    domain = domain[:domain.index("\n\n")]
+    assert [name for name in re.findall(r"`(\w+)`", domain) if name in DOMAIN_FIELDS] == DOMAIN_FIELDS
+    top = section[section.index("Top level:"):]
+    top = top[:top.index("\n\n")]
+    assert set(re.findall(r"`(\w+)`", top)) >= set(schema["properties"])
 
 
 def test_a_concept_declares_a_known_category():

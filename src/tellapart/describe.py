@@ -18,10 +18,18 @@ from tellapart.concepts.cache import ScoreCache, default_cache_dir
 from tellapart.concepts.library import ConceptLibrary
 from tellapart.io import ImageSet
 from tellapart.phrasing import finding_sentence, format_p
-from tellapart.schema import DEGRADED_COLUMNS, FINDING_COLUMNS, Overall, Result, ScoreMatrix
+from tellapart.schema import (
+    DEGRADED_COLUMNS,
+    FINDING_COLUMNS,
+    SIGNAL_COLUMNS,
+    Overall,
+    Result,
+    ScoreMatrix,
+)
 from tellapart.stats import split_discovery_validation, test_concepts, test_hypotheses_on_all
 from tellapart.stats.classifier import DifferenceTest
 from tellapart.stats.describer import LearnedDescriber, load_describer
+from tellapart.stats.reportable import reportable_concepts
 
 MIN_IMAGES = 10
 N_EXAMPLES = 6
@@ -69,7 +77,12 @@ def describe(
         progress: show a progress bar while images are processed.
 
     Returns:
-        A ``Result`` whose ``findings`` DataFrame lists every validated hypothesis, significant first.
+        A ``Result`` whose ``findings`` DataFrame lists every validated hypothesis about a concept that may
+        be reported in this run, significant first; ``signals`` the hypotheses about concepts nobody can
+        name in these images (``tellapart.stats.reportable``: ImageNet names and synthetic-edit detectors
+        on images the ImageNet model does not recognise as photos, ``domain``; presence concepts no
+        discovery image shows outright), each with its reason, validated and corrected as a family of
+        their own.
     """
     _check_alpha(alpha)
     library = library or ConceptLibrary()
@@ -80,18 +93,25 @@ def describe(
     thresholds = library.thresholds()
     ranker = None if describer is None else describer.ranker(table.concepts)
     priority = table.concepts["priority"].to_dict()
+    reportable, reasons, domain = reportable_concepts(table.scores, groups, table.concepts["category"],
+                                                      thresholds, seed)
     tested = test_concepts(
         table.scores, groups, seed=seed, alpha=alpha, max_hypotheses=max_hypotheses,
         correction=correction, thresholds=thresholds, priority=priority, ranker=ranker,
+        reportable=reportable,
     )
     validation = split_discovery_validation(groups, seed)
     images = table.images.assign(split=np.where(validation, "validation", "discovery"))
-    findings = _phrase(tested, library.concepts, table.scores, images, validation)
+    phrased = _phrase(tested, library.concepts, table.scores, images, validation)
+    family = tested["reportable"].to_numpy(dtype=bool)
+    findings = phrased[family].reset_index(drop=True)
+    signals = phrased[~family].reset_index(drop=True)
+    signals = signals.assign(reason=[str(reasons.get(cid, "")) for cid in signals["concept"]])[SIGNAL_COLUMNS]
     overall = _overall(table, images, validation, findings, library.embedding_blocks, seed=seed, alpha=alpha)
     backend = library.version + ("" if describer is None else f"; describer {describer.version}")
     result = _result(table, images, findings, library, sets, seed=seed, alpha=alpha,
                      n_screened=int(tested.attrs.get("n_screened", table.scores.shape[1])), overall=overall,
-                     backend=backend)
+                     backend=backend, signals=signals, domain=domain)
     _localise_examples(result, library)
     return result
 

@@ -148,8 +148,32 @@ class Overall:
     reason: str | None = _doc('why the test did not run (status "unavailable"), else null')
 
 
+@dataclass(frozen=True)
+class Signal(Finding):
+    """A hypothesis tested like a finding but not reported as one: a difference nobody can name in these
+    images (``stats.reportable``). Signals form their own family in the correction."""
+
+    reason: str = _doc("why it is a signal and not a finding")
+
+
+@dataclass(frozen=True)
+class Domain:
+    """Does the ImageNet model recognise the run's images as photos of its classes? Decided from all images
+    of both sets, never their labels (``stats.reportable.domain_check``)."""
+
+    photo_like: bool | None = _doc("median_top1 >= threshold; null when the run had no ImageNet class "
+                                   "scores (then nothing is withheld)")
+    median_top1: float | None = _doc("median over all images of the ImageNet model's top-1 probability")
+    threshold: float = _doc("the median top-1 probability a photo-like run reaches "
+                            "(stats.reportable.PHOTO_LIKE_TOP1)")
+    withheld: list[str] = _doc("concept categories reported as signals, not findings, in this run")
+    text: str = _doc("the decision in one sentence")
+
+
 FINDING_COLUMNS: list[str] = [f.name for f in fields(Finding)]
+SIGNAL_COLUMNS: list[str] = [f.name for f in fields(Signal)]
 OVERALL_FIELDS: list[str] = [f.name for f in fields(Overall)]
+DOMAIN_FIELDS: list[str] = [f.name for f in fields(Domain)]
 
 
 @dataclass
@@ -157,9 +181,9 @@ class Result:
     """What tellapart found, with everything needed to check it.
 
     Attributes:
-        findings: one row per hypothesis tested, significant ones first; columns ``FINDING_COLUMNS``, the
-            fields of ``Finding`` (``auroc_ci`` is a (low, high) tuple; ``examples_a``/``examples_b``
-            are lists of image sources).
+        findings: one row per hypothesis tested about a concept that may be reported in this run,
+            significant ones first; columns ``FINDING_COLUMNS``, the fields of ``Finding`` (``auroc_ci``
+            is a (low, high) tuple; ``examples_a``/``examples_b`` are lists of image sources).
         scores: the score matrix, images x concept ids (rows align with ``images``).
         images: per image row: ``set`` ("a"/"b"), ``source``, ``key``, ``split`` ("discovery"/"validation"
             or "all" for verify).
@@ -187,6 +211,14 @@ class Result:
         localisation: concept id -> example image source -> float32 map on the backbone's grid: where an
             embedding detector (learned or saved finding) finds the concept in each example image of a
             significant finding (computed during ``describe``; the report draws it).
+        signals: hypotheses about concepts nobody can name in these images (``stats.reportable``), tested
+            like findings but as a family of their own (their correction costs the findings nothing) and
+            never reported as findings; columns ``SIGNAL_COLUMNS``: a finding's and ``reason``.
+        domain: does the ImageNet model recognise the images as photos of its classes? (``Domain``;
+            describe only.)
+        outlines: concept id -> example image source -> the contours of the region the concept measured
+            on it, each a list of [x, y] points in fractions of the image's width and height (3 decimals;
+            computed during ``describe`` for sources that offer ``outlines``; the report draws them).
     """
 
     findings: pd.DataFrame
@@ -212,6 +244,9 @@ class Result:
     overall: Overall | None = None
     degraded: pd.DataFrame = field(default_factory=lambda: _empty_frame(DEGRADED_COLUMNS))
     localisation: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
+    signals: pd.DataFrame = field(default_factory=lambda: _empty_frame(SIGNAL_COLUMNS))
+    domain: Domain | None = None
+    outlines: dict[str, dict[str, list[list[list[float]]]]] = field(default_factory=dict, repr=False)
     _refs: dict[str, Any] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -310,6 +345,7 @@ _JSON_TYPES: dict[str, tuple[Any, dict[str, Any]]] = {
     "Kind": (str, {"enum": ["presence", "magnitude"]}),
     "str | None": (_optional_str, {"type": ["string", "null"]}),
     "bool": (bool, {"type": "boolean"}),
+    "bool | None": (lambda v: None if v is None else bool(v), {"type": ["boolean", "null"]}),
     "int": (int, {"type": "integer"}),
     "float": (_number, {"type": ["number", "null"]}),
     "float | None": (_number, {"type": ["number", "null"]}),
@@ -351,6 +387,7 @@ def result_to_dict(result: Result) -> dict[str, Any]:
     findings = [record_to_dict(Finding, row) for row in _records(result.findings)]
     verify = result.mode == "verify"
     overall = None if result.overall is None else record_to_dict(Overall, _object_record(result.overall))
+    domain = None if result.domain is None else record_to_dict(Domain, _object_record(result.domain))
     return {
         "version": tellapart_version(),
         "mode": str(result.mode),
@@ -369,7 +406,23 @@ def result_to_dict(result: Result) -> dict[str, Any]:
         "duplicates": [{name: str(r[name]) for name in ("key", "source_a", "source_b")}
                        for r in _records(result.duplicates)],
         "overall": overall,
+        "signals": [record_to_dict(Signal, row) for row in _records(result.signals)],
+        "domain": domain,
+        "outlines": outlines_to_json(result.outlines),
     }
+
+
+def outlines_to_json(outlines: Mapping[str, Mapping[str, Sequence[Any]]]) -> dict[str, Any]:
+    """Return ``Result.outlines`` as JSON values: concept -> image source -> contours, each a list of
+    [x, y] fractions rounded to 3 decimals (consecutive repeats after rounding dropped)."""
+    return {str(concept): {str(source): [_contour(c) for c in contours] for source, contours in per.items()}
+            for concept, per in outlines.items()}
+
+
+def _contour(points: Any) -> list[list[float]]:
+    rounded = np.round(np.asarray(points, dtype=np.float64).reshape(-1, 2), 3)
+    kept = [point for i, point in enumerate(rounded.tolist()) if i == 0 or point != rounded[i - 1].tolist()]
+    return [[float(x), float(y)] for x, y in kept]
 
 
 def _match_to_dict(match: Mapping[str, Any]) -> dict[str, Any]:
@@ -400,6 +453,13 @@ def json_schema() -> dict[str, Any]:
                                       "(describe) or from all images (verify)")
     overall = _object_schema(Overall, "is there any difference at all? (describe only)")
     overall["type"] = ["object", "null"]
+    signal = _object_schema(Signal, "a hypothesis about a concept nobody can name in these images: tested "
+                                    "like a finding, in a correction of its own, never reported as one")
+    domain = _object_schema(Domain, "does the ImageNet model recognise the images as photos? (describe "
+                                    "only)")
+    domain["type"] = ["object", "null"]
+    point = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
+    contours = {"type": "array", "items": {"type": "array", "items": point}}
     properties: dict[str, Any] = {
         "version": {"type": "string", "description": "tellapart version that produced the file"},
         "mode": {"enum": ["describe", "verify"]},
@@ -422,6 +482,11 @@ def json_schema() -> dict[str, Any]:
         "degraded": {**strings, "description": f"images used in a degraded form: {DEGRADED_COLUMNS}"},
         "duplicates": {**strings, "description": "images present in both sets: key, source_a, source_b"},
         "overall": overall,
+        "signals": {"type": "array", "items": signal, "description": "significant first; never findings"},
+        "domain": domain,
+        "outlines": {"type": "object", "description": "concept id -> example image source -> contours of the "
+                     "region the concept measured ([x, y] fractions of the width and height)",
+                     "additionalProperties": {"type": "object", "additionalProperties": contours}},
     }
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "tellapart result",
             "type": "object", "properties": properties, "required": list(properties),

@@ -76,6 +76,7 @@ def render_html(result: Result) -> str:
         _findings_section(result, thumbnails),
         _overall_section(result, thumbnails),
         _others_section(result),
+        _signals_section(result),
         _skipped_section(result),
         _degraded_section(result),
         _duplicates_section(result),
@@ -371,6 +372,30 @@ def _others_section(result: Result) -> str:
     return (
         f"<h2>Not significant</h2>\n<details><summary>{len(others)} other {noun} tested, none "
         "significant</summary>\n" + _table(("hypothesis", "AUROC [CI]", "p", "q"), rows) + "</details>"
+    )
+
+
+def _signals_section(result: Result) -> str:
+    """The signals nobody can name (``Result.signals``), collapsed, each with why it is not a finding."""
+    signals = result.signals
+    domain = result.domain
+    if (signals is None or not len(signals)) and (domain is None or not domain.withheld):
+        return ""
+    n_significant = int(signals["significant"].astype(bool).sum()) if len(signals) else 0
+    note = (f'<p class="note">{_e(domain.text)}</p>' if domain is not None else "")
+    rows = [(_e(plain_sentence(str(r["text"]))), _e(format_auroc(r["auroc"], r["auroc_ci"])),
+             _e(format_p(r["q_value"])), _e(r["reason"]))
+            for r in signals.to_dict(orient="records")]
+    table = _table(("signal", "AUROC [CI]", "q", "why it is not a finding"), rows) if rows else "<p>None.</p>"
+    noun = "signal" if len(signals) == 1 else "signals"
+    return (
+        '<h2>Signals nobody can name</h2>\n<details id="signals"><summary>'
+        f"{len(signals)} {noun} withheld from the findings ({n_significant} significant in their own "
+        "correction)</summary>\n"
+        '<p class="note">These concepts tell the sets apart in the scores, but a person could not see or '
+        "name them in these images, so they are not reported as findings. They were chosen, tested and "
+        "corrected as a family of their own: they cost the findings no power.</p>\n"
+        + note + table + "</details>"
     )
 
 

@@ -35,7 +35,8 @@ def findings_table(result: Result, max_rows: int = 15, *, width: int | None = No
     Lists the significant findings (at most ``max_rows``), numbered, with AUROC [CI] and q; findings a
     stronger one accounts for come next, marked "(explained by: ...)", and differences few images show
     outright last. Then how many other hypotheses were
-    tested, the one-line answer to "is there any difference at all?" from the image classifier
+    tested, how many signals nobody can name were withheld from the findings and why (``Result.signals``),
+    the one-line answer to "is there any difference at all?" from the image classifier
     (``Result.overall``), and any skipped files and duplicates. ``width`` defaults to the terminal's,
     within 80-140.
     """
@@ -53,7 +54,8 @@ def findings_table(result: Result, max_rows: int = 15, *, width: int | None = No
     shown = findings if result.mode == "verify" else significant
     if len(shown):
         console.print(_findings_table(result, shown, max_rows))
-    lines = _summary_lines(result, len(significant), max_rows) + _overall_lines(result) + _data_lines(result)
+    lines = (_summary_lines(result, len(significant), max_rows) + _signal_lines(result)
+             + _overall_lines(result) + _data_lines(result))
     for line in lines:
         console.print(Text(line))
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
@@ -161,6 +163,28 @@ def _summary_lines(result: Result, n_significant: int, max_rows: int) -> list[st
         noun = "hypothesis" if rest == 1 else "hypotheses"
         lines.append(f"{rest} more {noun} tested on {where}, none significant")
     return lines
+
+
+def _signal_lines(result: Result) -> list[str]:
+    """One line: how many signals nobody can name were withheld from the findings, and why."""
+    signals = result.signals
+    if signals is None or not len(signals):
+        return []
+    domain = result.domain
+    withheld = set(domain.withheld) if domain is not None else set()
+    off_domain = signals["category"].isin(withheld).to_numpy(dtype=bool)
+    why = []
+    if off_domain.any():
+        median = domain.median_top1 if domain is not None else None
+        confidence = f", median top-1 probability {median:.2f}" if median is not None else ""
+        why.append(f"{int(off_domain.sum())} ImageNet names or synthetic-edit detectors on images the "
+                   f"ImageNet model does not recognise as photos{confidence}")
+    if (~off_domain).any():
+        why.append(f"{int((~off_domain).sum())} shown outright by too few images of either set")
+    n_significant = int(signals["significant"].astype(bool).sum())
+    noun = "signal" if len(signals) == 1 else "signals"
+    return [f"Withheld from the findings: {len(signals)} {noun} nobody can name ({n_significant} significant "
+            f"in their own correction): {'; '.join(why)}. They are in the JSON and the report."]
 
 
 def _overall_lines(result: Result) -> list[str]:

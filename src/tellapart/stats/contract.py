@@ -17,6 +17,9 @@ image. Both return one row per tested hypothesis with these columns:
   confidence on the discovery half, and the correction is weighted Benjamini-Hochberg (or weighted Holm),
   which keeps its error rate because the weights never see the validation p-values.
 - ``significant``: ``q_value < alpha``.
+- ``reportable``: True for a hypothesis of the findings family, False for one of the signals family (see
+  ``test_concepts``'s ``reportable``). The two families are selected, corrected and explained away each on
+  its own; ``q_value``, ``weight`` and ``n_tested`` refer to the row's own family.
 - ``explained_by``: None, or the id of a stronger significant finding that accounts for this one
   (see ``tellapart.stats.explain``). Only significant findings are checked.
 - ``discovery_auroc``: the same AUROC on the discovery half (NaN in ``test_hypotheses_on_all``).
@@ -26,14 +29,15 @@ image. Both return one row per tested hypothesis with these columns:
 - ``share_a``, ``share_b``: share of each set's tested images scoring at or above the concept's
   threshold (presence concepts given in ``thresholds``; NaN otherwise).
 - ``n_a``, ``n_b``: tested images per set with a score for the concept (NaN scores are left out).
-- ``n_tested``: number of hypotheses in the correction (the same in every row).
+- ``n_tested``: number of hypotheses in the row's correction (its family's size).
 
-Rows are sorted significant first, then by strength: ``auroc`` rounded to bins of ``STRENGTH_BIN``
-(findings within one bin are statistically indistinguishable at these sample sizes), then by the caller's
-``priority`` (lower first: e.g. named objects before pixel statistics), then by exact ``auroc`` and
-``p_value``. Before all of that, a presence concept that fewer than ``MIN_VISIBLE_SHARE`` of either set's
-images show outright (its score rises but stays under the threshold) sorts after the other significant
-findings: it is real but hard for a person to see. With a learned describer (``ranker``), significant
+Rows of the findings family come first, then the signals. Within each, rows are sorted significant
+first, then by strength: ``auroc`` rounded to bins of ``STRENGTH_BIN`` (findings within one bin are
+statistically indistinguishable at these sample sizes), then by the caller's ``priority`` (lower first:
+e.g. named objects before pixel statistics), then by exact ``auroc`` and ``p_value``. Before all of
+that, a presence concept that fewer than ``MIN_VISIBLE_SHARE`` of either set's validation images show
+outright (its score rises but stays under the threshold) sorts after the other significant findings: it
+is real but hard for a person to see. With a learned describer (``ranker``), significant
 findings are sorted by its discovery score instead, which has learned all of this from synthetic pairs.
 ``DataFrame.attrs["n_screened"]`` holds the number of concepts looked at.
 """
@@ -44,6 +48,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from tellapart.stats.auroc import auroc, auroc_ci
 from tellapart.stats.describer import (
@@ -67,19 +72,26 @@ from tellapart.stats.tests import CORRECTIONS, correct, mann_whitney_matrix, ran
 # null concepts are uniform whatever was selected on the disjoint discovery half.
 SCREEN_LEVEL = 0.025
 MAX_HYPOTHESES = 30  # validated hypotheses without a learned describer
+# Validated hypotheses of the signals family (concepts not reported in this run, ``stats.reportable``): a
+# short list for the collapsed "signals nobody can name"; its correction is its own, so it costs the
+# findings nothing whatever its size.
+MAX_SIGNALS = 10
 
 # Width of the AUROC bins within which findings count as equally strong and the caller's priority decides.
 STRENGTH_BIN = 0.025
-# A presence concept shown outright by less than this share of both sets is ranked after the others.
+# A presence concept shown outright by less than this share of both sets is ranked after the others; one
+# that less than this share of both sets' discovery images show is a signal, not a finding
+# (``stats.reportable``).
 MIN_VISIBLE_SHARE = 0.1
 
 COLUMNS = [
     "concept", "direction", "auroc", "auroc_ci_low", "auroc_ci_high", "p_value", "q_value", "weight",
-    "significant", "explained_by", "discovery_auroc", "describer_score", "median_a", "median_b", "share_a",
-    "share_b", "n_a", "n_b", "n_tested",
+    "significant", "reportable", "explained_by", "discovery_auroc", "describer_score", "median_a",
+    "median_b", "share_a", "share_b", "n_a", "n_b", "n_tested",
 ]
 _DTYPES = {
-    "concept": object, "direction": object, "significant": bool, "explained_by": object, "n_a": np.int64,
+    "concept": object, "direction": object, "significant": bool, "reportable": bool, "explained_by": object,
+    "n_a": np.int64,
     "n_b": np.int64, "n_tested": np.int64,
 }
 
@@ -134,8 +146,10 @@ def _select(
     screen_level: float,
     priority: np.ndarray,
     ranker: Ranker | None = None,
+    family: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Choose columns to validate from discovery images alone.
+    """Choose columns to validate from discovery images alone, among the columns of ``family`` (a bool
+    mask; None = all).
 
     Returns:
         ``(columns, discovery_auroc, describer_score)``: column indices in ranking order (the describer's
@@ -144,6 +158,8 @@ def _select(
         columns it did not score, or all NaN without a ranker).
     """
     eligible, auc, one_sided = screen(values, labels, screen_level)
+    if family is not None:
+        eligible &= family
     strength = np.where(eligible, np.abs(auc - 0.5), -1.0)
     described = np.full(values.shape[1], np.nan)
     if ranker is not None and eligible.any():
@@ -201,12 +217,14 @@ def _finish(
     priority: dict[str, int],
     described: bool = False,
     weights: np.ndarray | None = None,
+    reportable: bool = True,
 ) -> pd.DataFrame:
-    """Correct (with ``weights`` per row, if given), explain away among significant findings, sort, and
-    return the table."""
+    """Correct (with ``weights`` per row, if given), explain away among significant findings (findings
+    family only: ``reportable``), sort, and return the table of one family."""
     if not rows:
-        return pd.DataFrame({c: pd.Series(dtype=_DTYPES.get(c, np.float64)) for c in COLUMNS})
+        return _empty_table()
     table = pd.DataFrame.from_records(rows, columns=COLUMNS)
+    table["reportable"] = reportable
     table["weight"] = 1.0 if weights is None else weights
     table["q_value"] = correct(table["p_value"].to_numpy(), correction, weights)
     table["significant"] = table["q_value"] < alpha
@@ -223,10 +241,14 @@ def _finish(
         ascending = [False, True, False, True, False, True, True]
     table = table.sort_values(keys, ascending=ascending, kind="stable").drop(
         columns=["_hidden", "_bin", "_priority"]).reset_index(drop=True)
-    strongest_first = table.loc[table["significant"], "concept"].tolist()
+    strongest_first = table.loc[table["significant"], "concept"].tolist() if reportable else []
     explained = explain_away(scores, labels, strongest_first, alpha, explain_directions)
     table["explained_by"] = pd.Series([explained.get(cid) for cid in table["concept"]], dtype=object)
     return table
+
+
+def _empty_table() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=_DTYPES.get(c, np.float64)) for c in COLUMNS})
 
 
 def test_concepts(
@@ -241,6 +263,8 @@ def test_concepts(
     screen_level: float | None = None,
     priority: dict[str, int] | None = None,
     ranker: Ranker | None = None,
+    reportable: ArrayLike | None = None,
+    max_signals: int = MAX_SIGNALS,
 ) -> pd.DataFrame:
     """Find which concepts tell set A from set B, with held-out evidence.
 
@@ -260,10 +284,17 @@ def test_concepts(
     ``screen_level`` defaults to ``SCREEN_LEVEL`` without a ranker and ``DESCRIBER_SCREEN_LEVEL`` with one;
     ``max_hypotheses`` to ``MAX_HYPOTHESES`` without and ``DESCRIBER_MAX_HYPOTHESES`` with one.
 
+    ``reportable`` (a bool per column of ``scores``; None = all) splits the concepts into two families:
+    those that may be reported as findings, and signals nobody can name in these images
+    (``stats.reportable.reportable_concepts``; the mask must not depend on the validation half). Each
+    family is screened and selected on discovery on its own (the signals at most ``max_signals``),
+    validated, and corrected on its own, so a signal never costs a finding power; only findings are
+    explained away (by findings).
+
     Returns:
         One row per validated hypothesis (columns in the module docstring; empty when no concept passes
-        the screen), with ``attrs["n_screened"]`` (concepts looked at), ``attrs["n_discovery"]`` and
-        ``attrs["n_validation"]`` (images per half).
+        the screen), the findings family first, with ``attrs["n_screened"]`` (concepts looked at),
+        ``attrs["n_discovery"]`` and ``attrs["n_validation"]`` (images per half).
     """
     _check_settings(alpha, correction)
     if screen_level is None:
@@ -275,32 +306,65 @@ def test_concepts(
     labels = _check_inputs(scores, groups, min_per_group=2)
     if max_hypotheses < 1:
         raise ValueError(f"max_hypotheses must be at least 1, got {max_hypotheses}")
+    family = _reportable_mask(reportable, scores.shape[1])
     values = scores.to_numpy(dtype=np.float64)
     validation = split_discovery_validation(labels, seed)
     priority = priority or {}
-    ranks = np.array([priority.get(cid, 0) for cid in scores.columns], dtype=np.int64)
-    chosen, discovery_auc, described = _select(values[~validation], labels[~validation], max_hypotheses,
-                                               screen_level, ranks, ranker)
-
     thresholds = thresholds or {}
-    validation_labels = labels[validation]
+    ranks = np.array([priority.get(cid, 0) for cid in scores.columns], dtype=np.int64)
+    validation_scores = scores.iloc[np.flatnonzero(validation)]
+    tables = []
+    for is_reportable, members, cap in ((True, family, max_hypotheses), (False, ~family, max_signals)):
+        if not members.any() or cap < 1:
+            continue
+        chosen, discovery_auc, described = _select(values[~validation], labels[~validation], cap,
+                                                   screen_level, ranks, ranker, members)
+        rows, directions = _validate(chosen, scores.columns, values[validation], labels[validation],
+                                     discovery_auc, described, thresholds)
+        weights = None if ranker is None else hypothesis_weights(described[chosen])
+        tables.append(_finish(rows, validation_scores, labels[validation], alpha, correction, directions,
+                              priority, described=ranker is not None, weights=weights,
+                              reportable=is_reportable))
+    filled = [t for t in tables if len(t)]
+    table = pd.concat(filled, ignore_index=True) if filled else _empty_table()
+    table.attrs.update(n_screened=int(scores.shape[1]), n_discovery=int((~validation).sum()),
+                       n_validation=int(validation.sum()), seed=seed, screen_level=screen_level)
+    return table
+
+
+def _reportable_mask(reportable: ArrayLike | None, n_columns: int) -> np.ndarray:
+    """The findings family as a bool per column (all columns when None)."""
+    if reportable is None:
+        return np.ones(n_columns, dtype=bool)
+    mask = np.asarray(reportable)
+    if mask.dtype != bool or mask.shape != (n_columns,):
+        raise ValueError(f"reportable must be one bool per concept column ({n_columns}), got "
+                         f"{mask.dtype} of shape {mask.shape}")
+    return mask
+
+
+def _validate(
+    chosen: np.ndarray,
+    columns: pd.Index,
+    values: np.ndarray,
+    labels: np.ndarray,
+    discovery_auc: np.ndarray,
+    described: np.ndarray,
+    thresholds: dict[str, float],
+) -> tuple[list[dict], dict[str, str]]:
+    """Measure the chosen hypotheses on the validation images (``values``, ``labels``), each in the
+    direction discovery showed. Returns the rows and concept id -> direction."""
     rows, directions = [], {}
     for column in chosen:
-        concept_id = scores.columns[column]
+        concept_id = columns[column]
         direction = "a" if discovery_auc[column] > 0.5 else "b"
         directions[concept_id] = direction
-        row = _row(concept_id, values[validation, column], validation_labels, direction,
-                   thresholds.get(concept_id))
+        row = _row(concept_id, values[:, column], labels, direction, thresholds.get(concept_id))
         shown = discovery_auc[column]
         row["discovery_auroc"] = float(shown if direction == "a" else 1 - shown)
         row["describer_score"] = float(described[column])
         rows.append(row)
-    weights = None if ranker is None else hypothesis_weights(described[chosen])
-    table = _finish(rows, scores.iloc[np.flatnonzero(validation)], validation_labels, alpha, correction,
-                    directions, priority, described=ranker is not None, weights=weights)
-    table.attrs.update(n_screened=int(scores.shape[1]), n_discovery=int((~validation).sum()),
-                       n_validation=int(validation.sum()), seed=seed, screen_level=screen_level)
-    return table
+    return rows, directions
 
 
 def test_hypotheses_on_all(

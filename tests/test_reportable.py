@@ -1,0 +1,142 @@
+"""Say only what a person can see and that belongs to the domain: the domain check, the visibility rule,
+and the two families of hypotheses (findings and signals) in the statistics and in every output."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import tellapart
+from tellapart import stats
+from tellapart.concepts.library import ConceptLibrary
+from tellapart.concepts.semantics import SemanticSource
+from tellapart.io import ImageSet
+from tellapart.report.html import render_html
+from tellapart.stats.reportable import (
+    HIDDEN_REASON,
+    PHOTO_LIKE_TOP1,
+    WITHHELD_OFF_DOMAIN,
+    domain_check,
+    hidden_on_discovery,
+    reportable_concepts,
+)
+from tellapart.synth import bundled_pool
+from tellapart.synth.pools import textile_pool
+
+
+@pytest.fixture(scope="module")
+def semantic_library() -> ConceptLibrary:
+    return ConceptLibrary([SemanticSource()], learned=None)
+
+
+def test_photos_are_photo_like_and_fabric_close_ups_are_not(semantic_library, pool):
+    photos = semantic_library.score_sets({"a": ImageSet.from_spec(pool[:40])})
+    domain = domain_check(photos.scores, photos.concepts["category"])
+    assert domain.photo_like and domain.withheld == [] and domain.median_top1 >= PHOTO_LIKE_TOP1
+
+    # Textile close-ups: the model recognises almost nothing in them (median top-1 about 0.02). The grey
+    # cell micrograph's crops sit at 0.07-0.10, right under the threshold (see PHOTO_LIKE_TOP1's comment).
+    fabric = semantic_library.score_sets({"a": ImageSet.from_spec(textile_pool("nominal", 40, seed=0))})
+    domain = domain_check(fabric.scores, fabric.concepts["category"])
+    assert domain.photo_like is False and domain.median_top1 < PHOTO_LIKE_TOP1
+    assert domain.withheld == list(WITHHELD_OFF_DOMAIN) and "does not recognise" in domain.text
+
+
+def test_without_imagenet_classes_nothing_is_withheld():
+    scores = pd.DataFrame({"stats.brightness": np.linspace(0, 1, 20)})
+    domain = domain_check(scores, {"stats.brightness": "stats"})
+    assert domain.photo_like is None and domain.withheld == []
+
+
+def test_visibility_is_decided_on_the_discovery_half_only():
+    groups = np.repeat(["a", "b"], 40)
+    validation = stats.split_discovery_validation(groups, 3)
+    rng = np.random.default_rng(0)
+    seen = rng.uniform(0, 0.4, 80)
+    seen[(groups == "a") & ~validation] = 0.9  # every discovery image of A shows it
+    # Shown outright only on the validation half: still hidden (validation is never looked at).
+    only_validation = rng.uniform(0, 0.4, 80)
+    only_validation[validation] = 0.9
+    scores = pd.DataFrame({"seen": seen, "validation_only": only_validation,
+                           "magnitude": rng.normal(size=80)})
+    hidden = hidden_on_discovery(scores, groups, {"seen": 0.5, "validation_only": 0.5}, seed=3)
+    assert hidden.tolist() == [False, True, False]
+    reportable, reasons, _ = reportable_concepts(
+        scores, groups, {"seen": "detector", "validation_only": "detector", "magnitude": "stats"},
+        {"seen": 0.5, "validation_only": 0.5}, seed=3)
+    assert reportable.tolist() == [True, False, True]
+    assert reasons.to_dict() == {"validation_only": HIDDEN_REASON}
+
+
+def _matrix(n: int, n_null: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """One shifted concept ("true"), ``n_null`` null concepts, and strongly shifted "signal" concepts."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(["a", "b"], n)
+    shift = (groups == "a").astype(float)
+    columns = {"true": rng.normal(size=2 * n) + 0.9 * shift}
+    columns.update({f"null{i}": rng.normal(size=2 * n) for i in range(n_null)})
+    columns.update({f"signal{i}": rng.normal(size=2 * n) + 2.0 * shift for i in range(15)})
+    return pd.DataFrame(columns), groups
+
+
+def test_signals_cost_the_findings_nothing():
+    scores, groups = _matrix(40, 20, seed=1)
+    signal_columns = [c for c in scores.columns if c.startswith("signal")]
+    reportable = ~scores.columns.isin(signal_columns)
+    both = stats.test_concepts(scores, groups, seed=0, reportable=reportable)
+    alone = stats.test_concepts(scores.drop(columns=signal_columns), groups, seed=0)
+    findings = both[both["reportable"]].reset_index(drop=True)
+    # The findings family is exactly what it would be without the signals: same hypotheses, same q-values.
+    pd.testing.assert_frame_equal(findings.drop(columns=["reportable"]), alone.drop(columns=["reportable"]))
+    assert findings.loc[0, "concept"] == "true" and findings.loc[0, "significant"]
+
+    signals = both[~both["reportable"]]
+    assert set(signals["concept"]) <= set(signal_columns) and len(signals) == stats.contract.MAX_SIGNALS
+    assert (signals["n_tested"] == len(signals)).all() and signals["explained_by"].isna().all()
+    assert list(both["reportable"]) == [True] * len(findings) + [False] * len(signals)  # findings first
+
+    # Had they been one family, the strong signals would have taken the hypotheses' places.
+    pooled = stats.test_concepts(scores, groups, seed=0)
+    assert "true" not in set(pooled["concept"][: stats.contract.MAX_HYPOTHESES // 2])
+    with pytest.raises(ValueError, match="reportable"):
+        stats.test_concepts(scores, groups, seed=0, reportable=np.ones(3, dtype=bool))
+
+
+def test_a_hypothesis_a_person_wrote_is_always_reportable():
+    scores, groups = _matrix(20, 2, seed=2)
+    table = stats.test_hypotheses_on_all(scores, groups, ["true", "signal0"])
+    assert table["reportable"].all()
+
+
+def test_off_domain_run_withholds_imagenet_and_edit_detectors_everywhere(cache_dir, library, tmp_path):
+    fabric = textile_pool("nominal", 60, seed=4)
+    darker = [(image * 0.7).astype(np.uint8) for image in fabric[:30]]
+    result = tellapart.describe(darker, fabric[30:], seed=0, cache_dir=cache_dir, library=library,
+                                progress=False)
+    assert result.domain is not None and result.domain.photo_like is False
+    assert not result.findings["category"].isin(WITHHELD_OFF_DOMAIN).any()
+    assert (result.significant["category"] == "stats").any(), result.findings[["concept", "q_value"]]
+    assert len(result.signals) and result.signals["reason"].str.len().gt(0).all()
+    withheld = result.signals[result.signals["category"].isin(WITHHELD_OFF_DOMAIN)]
+    assert len(withheld) and withheld["reason"].str.contains("median top-1 probability").all()
+
+    document = json.loads(result.to_json())
+    assert document["domain"]["photo_like"] is False
+    assert document["domain"]["withheld"] == list(WITHHELD_OFF_DOMAIN)
+    assert [s["concept"] for s in document["signals"]] == list(result.signals["concept"])
+    assert all(s["reason"] for s in document["signals"])
+    assert "Withheld from the findings" in str(result)
+    page = render_html(result)
+    section = page[page.index('<details id="signals">'):]
+    assert "Signals nobody can name" in page and "does not recognise the images as photos" in section
+    assert section.count("<tr>") == len(result.signals) + 1
+
+
+def test_photo_run_reports_imagenet_names(cache_dir, library):
+    result = tellapart.describe(bundled_pool(30, seed=5), bundled_pool(30, seed=6), seed=0,
+                                cache_dir=cache_dir, library=library, progress=False)
+    assert result.domain.photo_like and result.domain.withheld == []
+    assert (result.signals["reason"] == HIDDEN_REASON).all()
