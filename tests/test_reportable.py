@@ -140,3 +140,47 @@ def test_photo_run_reports_imagenet_names(cache_dir, library):
                                 cache_dir=cache_dir, library=library, progress=False)
     assert result.domain.photo_like and result.domain.withheld == []
     assert (result.signals["reason"] == HIDDEN_REASON).all()
+
+
+# --- the explained share, measured on images that did not declare the named findings ------------------------
+
+
+def test_named_findings_are_declared_on_one_fold_and_measured_on_the_other():
+    scores, groups = _matrix(80, 20, seed=3)
+    tested = stats.test_concepts(scores, groups, seed=0)
+    validation = stats.split_discovery_validation(groups, 0)
+    folds = stats.contract.named_on_folds(scores, groups, validation, tested, seed=0, repeats=3)
+    assert len(folds) == 6
+    for (first, _), (second, _) in zip(folds[::2], folds[1::2], strict=True):
+        assert not (first & second).any() and ((first | second) == validation).all()
+        for label in ("a", "b"):  # each fold holds half of each set's validation images
+            members = validation & (groups == label)
+            assert abs(int((first & (groups == label)).sum()) - members.sum() / 2) <= 0.5
+    declared = [set(ids) for _, ids in folds]
+    assert all(ids <= set(tested["concept"]) for ids in declared)
+    assert sum("true" in ids for ids in declared) >= 3  # the real shift is declared on most folds
+
+
+def test_cross_fitted_share_does_not_credit_findings_declared_on_the_measuring_images():
+    # Image embeddings carry a difference; the concepts carry none. Declared and measured on the same
+    # validation images, a chance finding would look like it explained part of it; cross-fitted, it is
+    # measured on images that did not declare it.
+    rng = np.random.default_rng(0)
+    groups = np.repeat(["a", "b"], 100)
+    embeddings = rng.normal(size=(200, 16))
+    embeddings[:, 0] += 2.5 * (groups == "a")
+    validation = stats.split_discovery_validation(groups, 0)
+    noise = rng.normal(size=(200, 1))
+    # The one "named" column separates the discovery images (where it was chosen) and the validation
+    # images of the first fold (where it was declared), not those of the second.
+    noise[~validation, 0] += 2.0 * (groups[~validation] == "a")
+    second = stats.split_discovery_validation(groups[validation], 1)
+    first_rows = np.flatnonzero(validation)[~second]
+    noise[first_rows, 0] += 2.0 * (groups[first_rows] == "a")
+    measure = np.zeros(200, dtype=bool)
+    measure[np.flatnonzero(validation)[second]] = True
+    crossed = stats.difference_test(embeddings, groups, validation, named_scores=noise,
+                                    named_folds=[(measure, [0])])
+    in_sample = stats.difference_test(embeddings, groups, validation, named_scores=noise)
+    assert crossed.auroc > 0.7 and crossed.auroc == in_sample.auroc
+    assert in_sample.explained_share > 0.5 and crossed.explained_share < 0.3

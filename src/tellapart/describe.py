@@ -107,7 +107,8 @@ def describe(
     findings = phrased[family].reset_index(drop=True)
     signals = phrased[~family].reset_index(drop=True)
     signals = signals.assign(reason=[str(reasons.get(cid, "")) for cid in signals["concept"]])[SIGNAL_COLUMNS]
-    overall = _overall(table, images, validation, findings, library.embedding_blocks, seed=seed, alpha=alpha)
+    overall = _overall(table, images, validation, findings, tested, library.embedding_blocks, seed=seed,
+                       alpha=alpha, correction=correction)
     backend = library.version + ("" if describer is None else f"; describer {describer.version}")
     result = _result(table, images, findings, library, sets, seed=seed, alpha=alpha,
                      n_screened=int(tested.attrs.get("n_screened", table.scores.shape[1])), overall=overall,
@@ -278,21 +279,32 @@ def _overall(
     images: pd.DataFrame,
     validation: np.ndarray,
     findings: pd.DataFrame,
+    tested: pd.DataFrame,
     blocks: tuple[int, ...] | None,
     *,
     seed: int,
     alpha: float,
+    correction: str,
 ) -> Overall | None:
-    """Test for any difference from the image embeddings, and how much of it the named findings explain."""
+    """Test for any difference from the image embeddings, and how much of it the reported findings explain,
+    measured on validation images that did not declare them (``stats.classifier``'s cross-fitting)."""
     if table.embeddings is None:
         return None
     from tellapart.stats.classifier import difference_test
+    from tellapart.stats.contract import named_on_folds
 
     named = findings[findings["significant"] & findings["explained_by"].isna()]
     named_ids = list(dict.fromkeys(named["concept"]))
+    hypotheses = list(dict.fromkeys(findings["concept"])) if named_ids else []
+    folds = None
+    if hypotheses:
+        declared = named_on_folds(table.scores, table.groups, validation, tested, alpha=alpha,
+                                  correction=correction, seed=seed)
+        column = {cid: i for i, cid in enumerate(hypotheses)}
+        folds = [(rows, [column[cid] for cid in ids]) for rows, ids in declared]
     test = difference_test(table.embeddings, table.groups, validation,
-                           named_scores=table.scores[named_ids].to_numpy(), blocks=blocks, seed=seed,
-                           alpha=alpha)
+                           named_scores=table.scores[hypotheses].to_numpy(), blocks=blocks, seed=seed,
+                           alpha=alpha, named_folds=folds)
     sources = images["source"]
     status = _overall_status(test, len(named_ids))
     return Overall(
@@ -316,8 +328,9 @@ def _overall(
 
 
 # The named findings "explain" the difference when they reproduce at least this share of the image
-# classifier's separation above chance.
+# classifier's separation above chance; under WEAK_SHARE they explain "little of it".
 EXPLAINED_SHARE = 0.8
+WEAK_SHARE = 0.25
 
 
 def _overall_status(test: DifferenceTest, n_named: int) -> str:
@@ -348,11 +361,13 @@ def overall_sentence(status: str, test: DifferenceTest) -> str:
     if status == "unexplained":
         return (f"A difference exists that no named finding describes: {evidence} ({p}); see the images it "
                 "finds most A-like and most B-like.")
+    held_out = "measured on held-out images that did not choose them"
     if status == "partly":
-        return (f"A difference exists that the named findings explain only partly: {evidence} ({p}), "
-                f"named findings explain {share:.0%} of it.")
-    return (f"A difference exists and the named findings explain it: {evidence} ({p}), named findings "
-            f"explain {share:.0%} of it.")
+        how = "only partly" if share >= WEAK_SHARE else "little of it"
+        return (f"A difference exists ({evidence}, {p}) that the named findings explain {how} "
+                f"({share:.0%}, {held_out}).")
+    return (f"A difference exists and the named findings explain it: {evidence} ({p}); they reproduce "
+            f"{share:.0%} of its separation ({held_out}).")
 
 
 def _examples(

@@ -134,11 +134,13 @@ class Overall:
     auroc: float | None = _doc("classifier trained on discovery embeddings, scored on validation")
     auroc_ci: tuple[float | None, float | None] = _doc("95% confidence interval of that AUROC")
     p_value: float | None = _doc("one-sided Mann-Whitney: held-out A images score more A-like than B")
-    named_auroc: float | None = _doc("the same kind of model on the significant, unexplained findings' "
-                                     "scores")
+    named_auroc: float | None = _doc("the same kind of model on the named findings' scores, measured on "
+                                     "validation images that did not declare them (cross-fitted over two "
+                                     "folds of the validation half, stats.classifier)")
     explained_share: float | None = _doc("clip((named_auroc - 0.5) / (auroc - 0.5), 0, 1); null if "
                                          "auroc <= 0.5")
-    named_concepts: list[str] = _doc("the findings behind named_auroc")
+    named_concepts: list[str] = _doc("the run's reported findings that are significant and not explained "
+                                     "away")
     most_a_like: list[str] = _doc("held-out set-A images the classifier finds most A-like (sources)")
     most_b_like: list[str] = _doc("held-out set-B images it finds most B-like")
     n_features: int = _doc("embedding features the classifier saw")

@@ -348,7 +348,9 @@ def _overall_section(result: Result, thumbnails: _Thumbnails) -> str:
         '<p class="note">An L2-regularised logistic regression learned to tell the sets apart from the '
         "images' features (the bundled backbone's pooled embedding) on the discovery half only, and was "
         "scored on the held-out validation half. The named findings' share is how much of its separation "
-        "above chance a model of the same kind reproduces from the significant findings' scores alone.</p>",
+        "above chance a model of the same kind reproduces from the reported findings' scores alone, on "
+        "validation images that did not declare them (declared on one half of the validation images, "
+        "measured on the other, and the other way round).</p>",
     ]
     if overall.most_a_like or overall.most_b_like:
         for label, extremes, what in (("a", overall.most_a_like, "most A-like"),
