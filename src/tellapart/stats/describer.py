@@ -46,7 +46,9 @@ DESCRIBER_MAX_HYPOTHESES = 10
 DESCRIBER_WEIGHT_SHARE = 0.8
 # Concept categories the describer tells apart (``concepts.base.CATEGORIES``, declared by each source);
 # a category it was not trained on counts as "other".
-KINDS = ("stats", "shape", "detector", "semantic_category", "semantic_class", "learned", "saved", "other")
+KINDS = (
+    "stats", "shape", "detector", "region", "semantic_category", "semantic_class", "learned", "saved", "other",
+)
 TOP_CONTEXT = 10  # correlations are measured against this many strongest concepts
 FEATURES = (
     "strength", "log_p", "relative_strength", "strength_rank", "effect_size", "tail_share", "median_share",
