@@ -25,6 +25,7 @@ from tellapart.schema import (
     Overall,
     Result,
     ScoreMatrix,
+    round_contours,
 )
 from tellapart.stats import split_discovery_validation, test_concepts, test_hypotheses_on_all
 from tellapart.stats.classifier import DifferenceTest
@@ -114,6 +115,7 @@ def describe(
                      n_screened=int(tested.attrs.get("n_screened", table.scores.shape[1])), overall=overall,
                      backend=backend, signals=signals, domain=domain)
     _localise_examples(result, library)
+    _outline_examples(result, library)
     return result
 
 
@@ -170,6 +172,7 @@ def verify(
     result = _result(table, images, findings, library, sets, seed=0, alpha=alpha, n_screened=len(ids),
                      mode="verify", hypothesis=text, matches=matches)
     _localise_examples(result, library)
+    _outline_examples(result, library)
     return result
 
 
@@ -436,6 +439,43 @@ def _localise_examples(result: Result, library: ConceptLibrary) -> None:
         if pixels:
             maps = detectors.localise(list(pixels.values()), row.concept, "grid", backbone=backbone)
             result.localisation[row.concept] = dict(zip(pixels, maps, strict=True))
+    if lost:
+        result.degraded = pd.concat([result.degraded, pd.DataFrame(lost, columns=DEGRADED_COLUMNS)],
+                                    ignore_index=True)
+
+
+def _outline_examples(result: Result, library: ConceptLibrary) -> None:
+    """Store the outline of the region each significant finding measured on its example images
+    (``Result.outlines``), for findings whose concept source offers ``outlines(image, concept_ids)`` (an
+    optional capability of a source, like ``weight_files``: it returns, per concept id, the contours of the
+    region it measured on that image as (k, 2) arrays of (x, y) image fractions). Each example is decoded
+    once and each source asked once per image, for all its concepts; the report only draws the result.
+
+    An example that cannot be read again is listed in ``Result.degraded`` (the report shows it plain).
+    """
+    outliners = {c.id: source for source in library.sources
+                 if callable(getattr(source, "outlines", None)) for c in source.concepts()}
+    if not outliners or not len(result.findings):
+        return
+    significant = result.findings[result.findings["significant"].astype(bool)]
+    wanted: dict[str, dict[int, list[str]]] = {}
+    for row in significant.itertuples(index=False):
+        source = outliners.get(row.concept)
+        if source is None:
+            continue
+        for image in dict.fromkeys([*row.examples_a, *row.examples_b]):
+            wanted.setdefault(image, {}).setdefault(id(source), []).append(row.concept)
+    by_id = {id(source): source for source in outliners.values()}
+    lost = []
+    for image_source, per_source in wanted.items():
+        image = result.load_image(image_source)
+        if image is None:
+            lost.append(("", image_source, "could not be read again to outline "
+                         + ", ".join(cid for ids in per_source.values() for cid in ids)))
+            continue
+        for key, concept_ids in per_source.items():
+            for concept_id, contours in by_id[key].outlines(image, concept_ids).items():
+                result.outlines.setdefault(concept_id, {})[image_source] = round_contours(contours)
     if lost:
         result.degraded = pd.concat([result.degraded, pd.DataFrame(lost, columns=DEGRADED_COLUMNS)],
                                     ignore_index=True)

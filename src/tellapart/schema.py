@@ -28,6 +28,7 @@ from tellapart.io.atomic import write_atomic
 if TYPE_CHECKING:  # for annotations only: the core imports no part of the pipeline
     from tellapart.concepts.base import Concept
     from tellapart.io import ImageSet
+    from tellapart.io.image import DecodedImage
 
 Kind = Literal["presence", "magnitude"]
 
@@ -259,6 +260,11 @@ class Result:
 
     def load_pixels(self, source: str) -> np.ndarray | None:
         """Return the RGB pixels of one image of either set by its source, or None if unreadable now."""
+        image = self.load_image(source)
+        return None if image is None else image.pixels
+
+    def load_image(self, source: str) -> DecodedImage | None:
+        """Return one image of either set by its source, decoded as for scoring, or None if unreadable now."""
         from tellapart.io import UnreadableImage
 
         if self._refs is None:
@@ -267,7 +273,7 @@ class Result:
         if ref is None:
             return None
         try:
-            return ref.load().decode().pixels
+            return ref.load().decode()
         except UnreadableImage:
             return None
 
@@ -417,8 +423,15 @@ def result_to_dict(result: Result) -> dict[str, Any]:
 def outlines_to_json(outlines: Mapping[str, Mapping[str, Sequence[Any]]]) -> dict[str, Any]:
     """Return ``Result.outlines`` as JSON values: concept -> image source -> contours, each a list of
     [x, y] fractions rounded to 3 decimals (consecutive repeats after rounding dropped)."""
-    return {str(concept): {str(source): [_contour(c) for c in contours] for source, contours in per.items()}
+    return {str(concept): {str(source): round_contours(contours) for source, contours in per.items()}
             for concept, per in outlines.items()}
+
+
+def round_contours(contours: Sequence[Any]) -> list[list[list[float]]]:
+    """Return contours ((k, 2) arrays or lists of [x, y] fractions) as lists rounded to 3 decimals, with
+    consecutive repeats dropped and contours left with fewer than 2 points removed."""
+    rounded = [_contour(c) for c in contours]
+    return [c for c in rounded if len(c) >= 2]
 
 
 def _contour(points: Any) -> list[list[float]]:

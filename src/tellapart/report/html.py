@@ -45,7 +45,12 @@ h3 { font-size: 1.05em; margin: 0 0 6px; } h4 { font-size: .9em; margin: 10px 0 
 .plot { display: block; max-width: 100%; margin: 8px 0; }
 .thumbs { display: flex; flex-wrap: wrap; gap: 8px; }
 figure { margin: 0; width: 160px; }
-.thumb { width: 160px; background: #eee center / contain no-repeat; border-radius: 4px; }
+.thumb { width: 160px; background: #eee center / contain no-repeat; border-radius: 4px; position: relative; }
+.thumb svg { position: absolute; inset: 0; width: 100%; height: 100%; overflow: visible; }
+.outline polyline { fill: none; stroke-linejoin: round; stroke-linecap: round;
+                    vector-effect: non-scaling-stroke; }
+.outline .halo { stroke: #111; stroke-width: 3.5px; stroke-opacity: .75; }
+.outline .line { stroke: #00e5ff; stroke-width: 1.5px; }
 figcaption { font-size: .75em; color: var(--muted); overflow-wrap: anywhere; }
 .missing { width: 160px; height: 100px; display: flex; align-items: center; justify-content: center;
            background: #eee; color: var(--muted); font-size: .8em; border-radius: 4px; }
@@ -260,13 +265,18 @@ def _strips(row: dict[str, Any], thumbnails: _Thumbnails) -> list[str]:
     }
     examples = {label: list(row[f"examples_{label}"] or [])[:MAX_THUMBNAILS] for label in ("a", "b")}
     overlays = thumbnails.overlays(str(row["concept"]), examples["a"] + examples["b"])
+    outlines = thumbnails.outlines(str(row["concept"]))
     strips = []
     if overlays:
         strips.append('<p class="note">Highlighted: where the learned detector finds it (red to yellow = '
                       "weaker to stronger evidence, on one scale for all these images; no colour = no "
                       "evidence for it there).</p>")
+    if any(source in outlines for source in examples["a"] + examples["b"]):
+        strips.append('<p class="note">Outlined: the region this was measured on, in each image (no outline: '
+                      "the image has no such region).</p>")
     for label in ("a", "b"):
-        figures = "".join(thumbnails.figure(source, overlays.get(source)) for source in examples[label])
+        figures = "".join(thumbnails.figure(source, overlays.get(source), outlines.get(source))
+                          for source in examples[label])
         figures = figures or '<p class="note">None.</p>'
         strips.append(f"<h4>{labels[label]}</h4>\n<div class=\"thumbs\">{figures}</div>")
     return strips
@@ -280,14 +290,16 @@ class _Thumbnails:
         self._classes: dict[str, str | None] = {}
         self._rules: list[str] = []
 
-    def figure(self, source: str, css_class: str | None = None) -> str:
+    def figure(self, source: str, css_class: str | None = None,
+               outline: list[list[list[float]]] | None = None) -> str:
         """Return a ``<figure>`` with the thumbnail of ``source`` (or the given thumbnail class, e.g. an
-        overlay from `overlays`), or a placeholder if it cannot be read."""
+        overlay from `overlays`), with ``outline`` (contours of [x, y] image fractions) drawn over it, or a
+        placeholder if it cannot be read."""
         css_class = css_class or self._class_of(source)
         name = Path(source).name or source
         if css_class:
             image = (f'<div class="thumb {css_class}" role="img" aria-label="{_e(name)}" '
-                     f'title="{_e(source)}"></div>')
+                     f'title="{_e(source)}">{_outline_svg(outline)}</div>')
         else:
             image = f'<div class="missing" title="{_e(source)}">image not available</div>'
         return f"<figure>{image}<figcaption>{_e(name)}</figcaption></figure>"
@@ -322,6 +334,11 @@ class _Thumbnails:
             classes[source] = css_class
         return classes
 
+    def outlines(self, concept_id: str) -> dict[str, list[list[list[float]]]]:
+        """Source -> the contours of the region ``concept_id`` measured on it (``Result.outlines``, computed
+        by ``describe``; empty for a concept without outlines)."""
+        return self._result.outlines.get(concept_id, {})
+
     def _make(self, source: str, css_class: str) -> str | None:
         """Embed the thumbnail of ``source``; None when it cannot be read now (``Result.load_pixels``)."""
         pixels = self._result.load_pixels(source)
@@ -335,6 +352,22 @@ class _Thumbnails:
         self._rules.append(
             f'.{css_class} {{ background-image: url("{uri}"); aspect-ratio: {width} / {height}; }}'
         )
+
+
+def _outline_svg(contours: list[list[list[float]]] | None) -> str:
+    """An SVG over the whole thumbnail drawing each contour as a thin bright line on a dark halo ("" when
+    there is none). Coordinates are image fractions: the thumbnail has the image's aspect ratio, so a
+    0-1 viewBox stretched over it puts every point where it belongs."""
+    lines = []
+    for contour in contours or []:
+        if len(contour) < 2:
+            continue
+        points = " ".join(f"{float(x):.3f},{float(y):.3f}" for x, y in contour)
+        lines.append(f'<polyline class="halo" points="{points}"/><polyline class="line" points="{points}"/>')
+    if not lines:
+        return ""
+    return ('<svg class="outline" viewBox="0 0 1 1" preserveAspectRatio="none" aria-hidden="true">'
+            + "".join(lines) + "</svg>")
 
 
 def _overall_section(result: Result, thumbnails: _Thumbnails) -> str:
