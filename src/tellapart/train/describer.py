@@ -53,6 +53,11 @@ DISCOVERY_SIZES = (20, 30, 50)  # images per set in a task's discovery half (ben
 EVAL_TASKS = 80  # held-out tasks per stage
 FINDING_TASKS = 20  # training tasks per saved finding (``tellapart train --findings-store``)
 CONTENT_COLUMNS, CONTENT_TASKS = 40, 3  # content-difference tasks: columns, tasks per column
+# Structure tasks: sets split by a measured structure (``concepts.regions``: a larger dark structure, more
+# spots, a mass). Without them the region concepts are never a true answer in training, and the describer
+# learned to rank them last: on the real medical pairs of benchmarks/real_medical.py no region concept made
+# the top three (0/8 cases, 2026-12-01), where a describer that had never seen the category found 6/8.
+STRUCTURE_COLUMNS = 20
 CONTRAST_TASKS = 120  # tasks contrasting two content columns
 # Training batches. At 300 the curriculum stops at medium-hard. 600 reaches the hard stage and scores better
 # on synthetic pairs, but it ranks semantic classes over the face detector on lfw faces and loses on the
@@ -325,11 +330,13 @@ def contrast_tasks(bank: Bank, rows: np.ndarray, columns: Sequence[int], count: 
     return tasks
 
 
-def content_columns(bank: Bank, rows: np.ndarray, count: int, seed: int) -> list[int]:
-    """Up to ``count`` semantic-category and detector columns that vary among ``rows``."""
-    kinds = bank.kinds[:, 0]
-    wanted = np.isin(kinds, [KINDS.index("semantic_category"), KINDS.index("detector")])
-    spread = np.nanstd(bank.scores[rows], axis=0)
+def content_columns(bank: Bank, rows: np.ndarray, count: int, seed: int,
+                    kinds: Sequence[str] = ("semantic_category", "detector")) -> list[int]:
+    """Up to ``count`` columns of the given concept ``kinds`` (default: semantic categories and detectors)
+    that vary among ``rows``."""
+    wanted = np.isin(bank.kinds[:, 0], [KINDS.index(k) for k in kinds])
+    with np.errstate(invalid="ignore"):
+        spread = np.nanstd(bank.scores[rows], axis=0)
     pool = np.flatnonzero(wanted & (spread > 0.02))
     if len(pool) == 0:
         return []
@@ -338,11 +345,14 @@ def content_columns(bank: Bank, rows: np.ndarray, count: int, seed: int) -> list
 
 
 def content_tasks(bank: Bank, rows: np.ndarray, seed: int) -> list[Task]:
-    """Content-split and content-contrast tasks on the unedited ``rows`` (empty with under 60 rows)."""
+    """Content-split and content-contrast tasks on the unedited ``rows`` (empty with under 60 rows), and
+    structure-split tasks (``STRUCTURE_COLUMNS`` region columns)."""
     if len(rows) < 60:
         return []
     tasks = split_tasks(bank, rows, content_columns(bank, rows, CONTENT_COLUMNS, seed), CONTENT_TASKS,
                         seed + 1, "content")
+    tasks += split_tasks(bank, rows, content_columns(bank, rows, STRUCTURE_COLUMNS, seed + 4, ("region",)),
+                         CONTENT_TASKS, seed + 5, "content")
     return tasks + contrast_tasks(bank, rows, content_columns(bank, rows, CONTENT_COLUMNS, seed + 2),
                                   CONTRAST_TASKS, seed + 3, "content")
 
