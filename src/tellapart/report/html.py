@@ -57,6 +57,7 @@ figcaption { font-size: .75em; color: var(--muted); overflow-wrap: anywhere; }
 table { border-collapse: collapse; width: 100%; background: #fff; font-size: .9em; }
 th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
 td { overflow-wrap: anywhere; } summary { cursor: pointer; font-weight: 600; margin: 8px 0; }
+.nowrap { white-space: nowrap; }
 """
 
 
@@ -418,8 +419,9 @@ def _signals_section(result: Result) -> str:
         return ""
     n_significant = int(signals["significant"].astype(bool).sum()) if len(signals) else 0
     note = (f'<p class="note">{_e(domain.text)}</p>' if domain is not None else "")
-    rows = [(_e(plain_sentence(str(r["text"]))), _e(format_auroc(r["auroc"], r["auroc_ci"])),
-             _e(format_p(r["q_value"])), _e(r["reason"]))
+    rows = [(_e(plain_sentence(str(r["text"]))),
+             f'<span class="nowrap">{_e(format_auroc(r["auroc"], r["auroc_ci"]))}</span>',
+             f'<span class="nowrap">{_e(format_p(r["q_value"]))}</span>', _e(r["reason"]))
             for r in signals.to_dict(orient="records")]
     table = _table(("signal", "AUROC [CI]", "q", "why it is not a finding"), rows) if rows else "<p>None.</p>"
     noun = "signal" if len(signals) == 1 else "signals"
