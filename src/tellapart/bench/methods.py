@@ -39,6 +39,7 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from tellapart.stats import mann_whitney_matrix, test_concepts
+from tellapart.stats.reportable import reportable_concepts
 
 AUROC_REPORT = 0.7
 DIFF_OF_MEANS_REPORT = 0.1
@@ -72,12 +73,15 @@ class Method:
 @dataclass(frozen=True)
 class PairContext:
     """What a method may know besides the scores: the seed, the library's presence thresholds and
-    priorities, and the learned describer's ranker for these columns (None without one)."""
+    priorities, the learned describer's ranker for these columns (None without one), and for tellapart's
+    reporting rule (``stats.reportable``) each column's category and the images' embeddings."""
 
     seed: int
     thresholds: dict[str, float]
     priority: dict[str, int]
     ranker: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None
+    categories: dict[str, str] | None = None
+    embeddings: np.ndarray | None = None
 
 
 def _clean(scores: pd.DataFrame) -> np.ndarray:
@@ -145,6 +149,11 @@ def _tellapart(
     correction: str, trained: bool
 ) -> Callable[[pd.DataFrame, np.ndarray, PairContext], MethodOutput]:
     def run(scores: pd.DataFrame, groups: np.ndarray, context: PairContext) -> MethodOutput:
+        # What describe reports: only the concepts this run may name (the rest are signals).
+        reportable = None
+        if context.categories is not None:
+            reportable, _, _ = reportable_concepts(scores, groups, context.categories, context.thresholds,
+                                                   context.seed, embeddings=context.embeddings)
         table = test_concepts(
             scores,
             groups,
@@ -154,7 +163,10 @@ def _tellapart(
             thresholds=context.thresholds,
             priority=context.priority,
             ranker=context.ranker if trained else None,
+            reportable=reportable,
         )
+        if "reportable" in table:
+            table = table[table["reportable"].astype(bool)]
         significant = table[table["significant"]]
         unexplained = significant[significant["explained_by"].isna()]
         explained = significant[significant["explained_by"].notna()]

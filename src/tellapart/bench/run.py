@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from tellapart.bench.methods import METHODS, Method, PairContext
@@ -259,11 +260,12 @@ class _Judge:
         return cls(Scorer(library.concepts, encoder=library.text_encoder), seed, library.thresholds(),
                    library.priority(), library, describer)
 
-    def context(self, concepts: pd.DataFrame) -> PairContext:
+    def context(self, concepts: pd.DataFrame, embeddings: np.ndarray | None = None) -> PairContext:
         """The methods' context for a score matrix whose columns are the rows of ``concepts`` (its concept
-        table, ``ScoreMatrix.concepts``)."""
+        table, ``ScoreMatrix.concepts``) and whose images have ``embeddings``."""
         ranker = None if self.describer is None else self.describer.ranker(concepts)
-        return PairContext(self.seed, self.thresholds, self.priority, ranker)
+        return PairContext(self.seed, self.thresholds, self.priority, ranker,
+                           categories=concepts["category"].to_dict(), embeddings=embeddings)
 
 
 def _methods(names: list[str] | None) -> list[Method]:
@@ -293,7 +295,7 @@ def _score_pair(pair: BenchPair, library: Any, cache: Any) -> tuple[Any, float]:
 
 def _run_methods(pair: BenchPair, table: Any, methods: list[Method], judge: _Judge) -> list[dict[str, Any]]:
     """Run every method on the pair's score matrix and score its answer; one row per method."""
-    context = judge.context(table.concepts)
+    context = judge.context(table.concepts, table.embeddings)
     rows = []
     for method in methods:
         start = time.perf_counter()
