@@ -59,8 +59,9 @@ ACCEPTED: dict[str, dict[str, str] | None] = {
         "region.dark_texture": "b",
     },
     "pneumonia_null": None,
-    "malaria": {  # A = parasitised: dark purple dots or rings inside the cell
+    "malaria": {  # A = parasitised: dark purple dots or rings inside the cell (dark structures in the cell)
         "region.spots_count": "a", "region.spots_area": "a", "region.spots_stained": "a",
+        "region.dark_area": "a", "region.dark_count": "a",
     },
     "wbc_lymph_neut": {  # A = lymphocytes: one large round nucleus; B = neutrophils: a lobed nucleus
         "region.dark_largest_solidity": "a", "region.dark_largest_circularity": "a",

@@ -92,14 +92,14 @@ class _Spec:
     synonyms: tuple[str, ...] = ()
 
 
-def _structure_specs(tone: str, noun: str, examples: str) -> list[_Spec]:
+def _structure_specs(tone: str, noun: str, examples: tuple[str, ...]) -> list[_Spec]:
     parent = DARK if tone == "dark" else BRIGHT
     largest, their = f"the largest {noun}", f"their largest {noun}"
     one = f"largest {noun}"
     return [
         _Spec(f"{tone}_area", f"share of the body covered by {noun}s",
-              f"have more of the body covered by {noun}s ({examples})",
-              f"have less of the body covered by {noun}s ({examples})", parent, tone, "%"),
+              f"have more of the body covered by {noun}s", f"have less of the body covered by {noun}s",
+              parent, tone, "%", synonyms=examples),
         _Spec(f"{tone}_texture", f"texture (local lightness variation) inside the {noun}s",
               f"have {noun}s with a coarser, more detailed texture (more visible markings)",
               f"have {noun}s with a smoother, hazier texture (fewer visible markings)", parent, tone,
@@ -158,10 +158,10 @@ def _specs() -> list[_Spec]:
               "have lighter, more opaque dark structures (e.g. whiter lung fields)",
               "have darker, more lucent dark structures (e.g. clearer lung fields)", DARK, "dark",
               synonyms=("opacity", "opaque", "hazy", "consolidation", "lucent", "whiter lungs")),
-        *_structure_specs("dark", "dark structure", "e.g. lung fields, nuclei, a pigmented lesion"),
+        *_structure_specs("dark", "dark structure", ("lung fields", "nuclei", "pigmented lesion", "dots")),
         _Spec("bright_lightness", "lightness of the bright structures relative to the body",
               "have brighter bright structures", "have duller bright structures", BRIGHT, "bright"),
-        *_structure_specs("bright", "bright structure", "e.g. bone, an enhancing lesion, a cell"),
+        *_structure_specs("bright", "bright structure", ("bone", "enhancing lesion", "optic disc", "cells")),
         _Spec("spots_count", "number of small dark spots", "carry more small dark spots or dots",
               "carry fewer small dark spots or dots", SPOTS, "spots",
               synonyms=("dots", "granules", "inclusions", "parasites", "speckles", "spots")),
