@@ -294,6 +294,21 @@ def test_output_columns_counts_shares_and_determinism():
                                                               thresholds={"present": 0.7}))
 
 
+def test_lead_concepts_are_named_first_with_the_same_evidence():
+    groups = _labels(60, 60)
+    rng = np.random.default_rng(12)
+    scores = pd.DataFrame(rng.normal(size=(120, 8)), columns=[f"null{i}" for i in range(8)])
+    scores["strong"] = rng.normal(size=120) + 2.0 * (groups == "a")
+    scores["structure"] = rng.normal(size=120) + 1.0 * (groups == "a")  # weaker, independent
+    plain = stats.test_concepts(scores, groups, seed=3)
+    led = stats.test_concepts(scores, groups, seed=3, lead=["structure"])
+    assert plain["concept"].iloc[0] == "strong" and plain.set_index("concept").loc["structure", "significant"]
+    assert led["concept"].tolist()[:2] == ["structure", "strong"]
+    columns = ["p_value", "q_value", "auroc", "significant"]
+    pd.testing.assert_frame_equal(plain.set_index("concept").sort_index()[columns],
+                                  led.set_index("concept").sort_index()[columns])
+
+
 def test_explain_away_marks_side_effects_only():
     n = 200
     groups = _labels(n, n)

@@ -45,6 +45,7 @@ findings are sorted by its discovery score instead, which has learned all of thi
 from __future__ import annotations
 
 import warnings
+from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
@@ -218,9 +219,11 @@ def _finish(
     described: bool = False,
     weights: np.ndarray | None = None,
     reportable: bool = True,
+    lead: Collection[str] = (),
 ) -> pd.DataFrame:
     """Correct (with ``weights`` per row, if given), explain away among significant findings (findings
-    family only: ``reportable``), sort, and return the table of one family."""
+    family only: ``reportable``), sort (``lead`` concepts first among the significant), and return the
+    table of one family."""
     if not rows:
         return _empty_table()
     table = pd.DataFrame.from_records(rows, columns=COLUMNS)
@@ -233,14 +236,15 @@ def _finish(
     table["_hidden"] = hidden
     table["_bin"] = _strength_bin(table["auroc"] - 0.5)
     table["_priority"] = table["concept"].map(lambda cid: priority.get(cid, 0))
+    table["_lead"] = table["concept"].isin(set(lead))
     if described:
-        keys = ["significant", "describer_score", "auroc", "p_value", "concept"]
-        ascending = [False, False, False, True, True]
+        keys = ["significant", "_lead", "describer_score", "auroc", "p_value", "concept"]
+        ascending = [False, False, False, False, True, True]
     else:
-        keys = ["significant", "_hidden", "_bin", "_priority", "auroc", "p_value", "concept"]
-        ascending = [False, True, False, True, False, True, True]
+        keys = ["significant", "_lead", "_hidden", "_bin", "_priority", "auroc", "p_value", "concept"]
+        ascending = [False, False, True, False, True, False, True, True]
     table = table.sort_values(keys, ascending=ascending, kind="stable").drop(
-        columns=["_hidden", "_bin", "_priority"]).reset_index(drop=True)
+        columns=["_hidden", "_bin", "_priority", "_lead"]).reset_index(drop=True)
     strongest_first = table.loc[table["significant"], "concept"].tolist() if reportable else []
     explained = explain_away(scores, labels, strongest_first, alpha, explain_directions)
     table["explained_by"] = pd.Series([explained.get(cid) for cid in table["concept"]], dtype=object)
@@ -265,6 +269,7 @@ def test_concepts(
     ranker: Ranker | None = None,
     reportable: ArrayLike | None = None,
     max_signals: int = MAX_SIGNALS,
+    lead: Collection[str] = (),
 ) -> pd.DataFrame:
     """Find which concepts tell set A from set B, with held-out evidence.
 
@@ -290,6 +295,11 @@ def test_concepts(
     family is screened and selected on discovery on its own (the signals at most ``max_signals``),
     validated, and corrected on its own, so a signal never costs a finding power; only findings are
     explained away (by findings).
+
+    ``lead`` (concept ids) are listed first among the significant findings, and explained away first,
+    whatever their strength: e.g. the measured structures on scans and micrographs, which a clinician names
+    before the image-wide statistics that often move with them (``describe`` decides it without the
+    labels). It changes the order only, never which hypotheses are tested or their p-values.
 
     Returns:
         One row per validated hypothesis (columns in the module docstring; empty when no concept passes
@@ -324,7 +334,7 @@ def test_concepts(
         weights = None if ranker is None else hypothesis_weights(described[chosen])
         tables.append(_finish(rows, validation_scores, labels[validation], alpha, correction, directions,
                               priority, described=ranker is not None, weights=weights,
-                              reportable=is_reportable))
+                              reportable=is_reportable, lead=lead))
     filled = [t for t in tables if len(t)]
     table = pd.concat(filled, ignore_index=True) if filled else _empty_table()
     table.attrs.update(n_screened=int(scores.shape[1]), n_discovery=int((~validation).sum()),
