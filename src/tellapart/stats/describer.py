@@ -47,7 +47,8 @@ DESCRIBER_WEIGHT_SHARE = 0.8
 # Concept categories the describer tells apart (``concepts.base.CATEGORIES``, declared by each source);
 # a category it was not trained on counts as "other".
 KINDS = (
-    "stats", "shape", "detector", "region", "semantic_category", "semantic_class", "learned", "saved", "other",
+    "stats", "shape", "detector", "region", "semantic_category", "semantic_class", "learned", "saved",
+    "other",
 )
 TOP_CONTEXT = 10  # correlations are measured against this many strongest concepts
 FEATURES = (
