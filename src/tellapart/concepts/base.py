@@ -100,7 +100,10 @@ class ConceptSource(Protocol):
     files lists them in ``weight_files() -> Sequence[Path]`` (their contents join the key); settings the
     code does not show (constructor arguments) go in a ``cache_config`` attribute, another part of the key.
     A source may set ``background = True`` (a model whose native code releases the GIL) to be run in a
-    worker thread beside the other sources.
+    worker thread beside the other sources. A source that measures a region of the image may offer
+    ``outlines(image, concept_ids) -> dict[str, list[np.ndarray]]``: for each of its concept ids, the
+    contours of the region it measured ((k, 2) arrays of (x, y) image fractions), which ``describe`` stores
+    for the example images and the report draws (``concepts.regions.RegionSource``).
     """
 
     name: str
