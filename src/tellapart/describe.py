@@ -95,7 +95,7 @@ def describe(
     ranker = None if describer is None else describer.ranker(table.concepts)
     priority = table.concepts["priority"].to_dict()
     reportable, reasons, domain = reportable_concepts(table.scores, groups, table.concepts["category"],
-                                                      thresholds, seed)
+                                                      thresholds, seed, embeddings=table.embeddings)
     tested = test_concepts(
         table.scores, groups, seed=seed, alpha=alpha, max_hypotheses=max_hypotheses,
         correction=correction, thresholds=thresholds, priority=priority, ranker=ranker,

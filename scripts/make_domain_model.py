@@ -1,0 +1,395 @@
+"""Make src/tellapart/data/domain_model.npz: P(photo of everyday things) from the backbone's image embeddings,
+and measure it.
+
+Usage (from the repository root; needs pydicom and nibabel for their test images, nothing is downloaded)::
+
+    python scripts/make_domain_model.py [--seed 0] [--real ../shared/real]
+
+The model is a logistic regression (``C``) on the embeddings ``tellapart.concepts.semantics`` computes, each
+feature standardised and each block scaled by 1/sqrt(width) as ``stats.classifier`` does; every collection
+weighs the same, shared equally by its sources. ``stats.reportable.domain_check`` reads it: a run is
+photo-like when the median P(photo) over all its images reaches ``PHOTO_LIKE_P`` (chosen from this script's
+output, see its comment). The .npz holds arrays and strings only (no pickle).
+
+Training sources, all installed with packages on this machine (never ../shared/real, never the fundus or
+immunohistochemistry images that ``benchmarks/medical_pairs.py`` evaluates on):
+
+- photo: crops of the bundled photos' "train" part without ``retina`` (a fundus photograph), of
+  scikit-image's ``stereo_motorcycle`` (in neither part) and of matplotlib's ``grace_hopper.jpg``; lfw
+  faces and non-faces; openclipart drawings of the training part (never the benchmark's categories);
+  Fashion-MNIST's *training* file (the pools use the test file);
+- not a photo: pydicom's test files with pixel data (CT, MR, US, NM; windowed to 8 bits as a viewer shows
+  them; duplicates and images under 64 px left out), slices of nibabel's test volumes, matplotlib's sample
+  MRI slice (``s1045.ima``), scikit-image's grey scans that need no download (``cell``, ``microaneurysms``,
+  ``shepp_logan_phantom``; ``moon`` is a photograph and left out), the textile close-ups' "train" part.
+
+Each source gives crops (30-90% of the shorter side) and horizontal flips. The script prints the counts,
+leave-one-out accuracy (the model refitted without a collection, and without a source: one photo, scan or
+pool; scored on it), and the decision (median P(photo) per run of ``RUN`` images) on held-out
+collections: the bundled photos' "bench" part, openclipart's benchmark categories, Fashion-MNIST's test
+file (must be photo-like); crops of ``retina`` and ``immunohistochemistry`` (must not be); the textiles'
+"bench" part; and with ``--real`` the pairs there, both sets pooled (information, not tuning). Deterministic
+for a seed (up to the backbone's float rounding).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from sklearn.linear_model import LogisticRegression
+
+from tellapart.concepts.semantics import EMBEDDING_VERSION, SemanticSource
+from tellapart.stats.reportable import DOMAIN_MODEL_FILE, PHOTO_LIKE_P, DomainModel
+from tellapart.synth import pools
+
+# L2 strength on the block-scaled features. Leave-one-source-out (runs' median P against PHOTO_LIKE_P, share
+# of sources decided right, photo and scan sources averaged) was flat: 0.77 at C = 10, 0.76-0.83 at 100,
+# 0.76-0.82 at 1000 over thresholds 0.05-0.5; held-out grey scans fall further from photos with larger C.
+C = 100.0
+PER_PHOTO = 30  # crops (and flips) of each training photo or scan
+PER_SCAN = 20  # images of each pydicom test image (whole, then crops)
+PER_POOL = 120  # images drawn from each training pool (lfw, openclipart, Fashion-MNIST, nibabel, textiles)
+RUN = 60  # images per simulated run (both sets pooled), within the 40-80 of typical describe runs
+RUNS = 50  # simulated runs per held-out collection
+DICOM_MODALITIES = ("CT", "MR", "US", "CR", "DX", "NM", "XA", "MG", "PT")
+MIN_SIDE = 64  # smaller test images (16 x 16 and 10 x 10 fixtures, a 60 x 80 yellow test pattern): left out
+
+
+def to_rgb8(image: np.ndarray) -> np.ndarray:
+    """Return ``image`` as RGB uint8: non-uint8 values stretched between their 0.5 and 99.5 percentiles."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        image = image.astype(np.float64)
+        low, high = np.percentile(image, [0.5, 99.5])
+        image = (np.clip((image - low) / max(high - low, 1e-9), 0, 1) * 255).astype(np.uint8)
+    if image.ndim == 2:
+        image = np.stack([image] * 3, axis=-1)
+    return np.ascontiguousarray(image[..., :3])
+
+
+def crops(sources: list[np.ndarray], n: int, seed: int, min_side: int = 96, max_side: int = 256
+          ) -> list[np.ndarray]:
+    """Return ``n`` random crops of ``sources`` (30-90% of the shorter side, as ``bundled_pool`` cuts them),
+    each flipped left-right with probability 1/2 and resized to ``min_side``-``max_side`` px."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        src = to_rgb8(sources[rng.integers(len(sources))])
+        h, w = src.shape[:2]
+        side = int(min(h, w) * rng.uniform(0.3, 0.9))
+        ch = int(np.clip(side * rng.uniform(0.8, 1.25), 16, h))
+        cw = int(np.clip(side * rng.uniform(0.8, 1.25), 16, w))
+        y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+        crop = src[y : y + ch, x : x + cw]
+        if rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        scale = int(rng.integers(min_side, max_side + 1)) / max(ch, cw)
+        size = (max(16, round(cw * scale)), max(16, round(ch * scale)))
+        out.append(np.asarray(Image.fromarray(np.ascontiguousarray(crop)).resize(size, Image.BILINEAR)))
+    return out
+
+
+def whole_and_crops(sources: list[np.ndarray], n: int, seed: int) -> list[np.ndarray]:
+    """Every source image whole (up to ``n``), then crops up to ``n`` images in all."""
+    whole = [to_rgb8(s) for s in sources[:n]]
+    return whole + crops(sources, n - len(whole), seed, min_side=64)
+
+
+def _thumb_key(image: np.ndarray) -> str:
+    """A hash of the image's quantised 16 x 16 grey thumbnail: equal for the same picture stored twice."""
+    thumb = np.asarray(Image.fromarray(image).convert("L").resize((16, 16), Image.BILINEAR)) // 16
+    return hashlib.sha1(thumb.tobytes()).hexdigest()
+
+
+def _dedupe(images: list[np.ndarray]) -> list[np.ndarray]:
+    """Drop images whose thumbnail key (``_thumb_key``) equals an earlier one's."""
+    seen, out = set(), []
+    for image in images:
+        if _thumb_key(image) not in seen:
+            seen.add(_thumb_key(image))
+            out.append(image)
+    return out
+
+
+def dicom_images() -> dict[str, np.ndarray]:
+    """Return "modality file[frame]" -> pydicom's test images of ``DICOM_MODALITIES`` as RGB uint8, windowed
+    as a viewer shows them (modality LUT, then the file's VOI window or LUT, else the 0.5-99.5 percentiles;
+    MONOCHROME1 inverted), up to 3 frames of a multi-frame file, duplicates left out."""
+    import pydicom
+    from pydicom.data import get_testdata_files
+    from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
+
+    images: dict[str, np.ndarray] = {}
+    seen: set[str] = set()
+    for path in sorted(get_testdata_files()):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                ds = pydicom.dcmread(path)
+                if "PixelData" not in ds or str(getattr(ds, "Modality", "")) not in DICOM_MODALITIES:
+                    continue
+                pixels = ds.pixel_array
+                photometric = str(getattr(ds, "PhotometricInterpretation", ""))
+                if photometric == "PALETTE COLOR":
+                    pixels = apply_color_lut(pixels, ds)
+                elif photometric.startswith("MONOCHROME"):
+                    pixels = apply_voi_lut(apply_modality_lut(pixels, ds), ds)
+            except Exception:  # noqa: BLE001 - a test file this pydicom cannot decode is left out
+                continue
+        colour = pixels.shape[-1] == 3 and pixels.ndim >= 3
+        frames = pixels if pixels.ndim == (4 if colour else 3) else pixels[None]
+        picks = np.unique(np.linspace(0, len(frames) - 1, min(3, len(frames))).round().astype(int))
+        for pick in picks:
+            image = to_rgb8(frames[pick])
+            if photometric == "MONOCHROME1":
+                image = 255 - image
+            if min(image.shape[:2]) >= MIN_SIDE and _thumb_key(image) not in seen:
+                seen.add(_thumb_key(image))
+                name = f"{Path(path).name}" + (f"[{pick}]" if len(frames) > 1 else "")
+                images[f"{ds.Modality} {name}"] = image
+    return images
+
+
+def nibabel_slices(per_axis: int = 4) -> list[np.ndarray]:
+    """Return slices of nibabel's test volumes (``per_axis`` evenly spaced over the middle 60% of each axis,
+    first volume of a 4-D file, at least 24 px a side), each volume windowed between its 0.5 and 99.5
+    percentiles."""
+    import nibabel as nib
+    from nibabel.testing import data_path
+
+    names = ("anatomical.nii", "example4d+orig.HEAD", "example4d.nii.gz", "scaled+tlrc.HEAD",
+             "phantom_EPI_asc_CLEAR_2_1.PAR")  # the volumes with pixels (nifti1.hdr has no .img beside it)
+    slices = []
+    for name in names:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            volume = np.asarray(nib.load(str(Path(data_path) / name)).get_fdata(), dtype=np.float64)
+        while volume.ndim > 3:
+            volume = volume[..., 0]
+        low, high = np.percentile(volume, [0.5, 99.5])
+        volume = np.clip((volume - low) / max(high - low, 1e-9), 0, 1)
+        for axis in range(3):
+            size = volume.shape[axis]
+            for index in np.linspace(0.2 * size, 0.8 * size - 1, per_axis).round().astype(int):
+                plane = np.rot90(np.take(volume, index, axis=axis))
+                if min(plane.shape) >= 24 and plane.std() > 0.02:
+                    slices.append(to_rgb8((plane * 255).astype(np.uint8)))
+    return _dedupe(slices)
+
+
+def fashion_mnist_train(n: int, seed: int) -> list[np.ndarray]:
+    """Return ``n`` random Fashion-MNIST *training* images (the pools use the test file), 112 px, RGB."""
+    path = pools.FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz"
+    if not path.exists():
+        raise pools.PoolUnavailable("needs the Debian package dataset-fashion-mnist")
+    with gzip.open(path) as f:
+        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+    picked = np.random.default_rng(seed).choice(len(images), n, replace=False)
+    return [np.asarray(Image.fromarray(to_rgb8(images[i])).resize((112, 112), Image.BILINEAR))
+            for i in picked]
+
+
+def openclipart_train(n: int, seed: int) -> list[np.ndarray]:
+    """Return ``n`` drawings from the training part of openclipart (every category but the benchmark's)."""
+    categories = [c for c in pools.openclipart_categories() if c not in pools.OPENCLIPART_BENCH_CATEGORIES]
+    per = -(-n // len(categories))
+    images = []
+    for category in categories:
+        try:
+            images += pools.openclipart_pool(category, per, seed=seed, part="train")
+        except ValueError:  # a category with fewer training drawings than asked
+            images += pools.openclipart_pool(category, None, seed=seed, part="train")
+    picked = np.random.default_rng(seed).choice(len(images), min(n, len(images)), replace=False)
+    return [images[i] for i in sorted(picked)]
+
+
+def matplotlib_samples() -> tuple[np.ndarray, np.ndarray]:
+    """Return matplotlib's sample photograph (``grace_hopper.jpg``) and its sample MRI slice (``s1045.ima``,
+    256 x 256 16-bit)."""
+    import matplotlib.cbook as cbook
+
+    with Image.open(cbook.get_sample_data("grace_hopper.jpg")) as image:
+        photo = np.asarray(image.convert("RGB"))
+    with gzip.open(cbook.get_sample_data("s1045.ima.gz", asfileobj=False)) as f:
+        mri = np.frombuffer(f.read(), np.uint16).reshape(256, 256)
+    return photo, mri
+
+
+Source = tuple[str, str, bool, list[np.ndarray]]  # collection, source, is a photo, images
+
+
+def training_sources(seed: int) -> list[Source]:
+    """Return the training sources: (collection, source, is a photo, its images). A source is one photo or
+    scan (its crops) or, for lfw, openclipart, Fashion-MNIST, nibabel and the textiles, the whole pool."""
+    import skimage.data as skdata
+
+    photo, mri = matplotlib_samples()
+    names = pools.photo_names(True, "train")
+    photos = {name: img for name, img in zip(names, pools.source_images(True, "train"), strict=True)
+              if name != "retina"}
+    photos["stereo_motorcycle"] = skdata.stereo_motorcycle()[0]
+    photos["grace_hopper (matplotlib)"] = photo
+    rng = np.random.default_rng(seed)
+    lfw = pools.lfw_pool(True, None, seed=seed)
+    other = pools.lfw_pool(False, None, seed=seed)
+    textiles = [img for kind in ("nominal", "local", "global")
+                for img in pools.textile_pool(kind, part="train")]
+    found: list[Source] = [("photos", name, True, crops([img], PER_PHOTO, seed + i))
+                           for i, (name, img) in enumerate(photos.items())]
+    found += [
+        ("lfw", "faces", True, [lfw[i] for i in rng.choice(len(lfw), PER_POOL // 2, replace=False)]),
+        ("lfw", "non-faces", True, [other[i] for i in rng.choice(len(other), PER_POOL // 2, replace=False)]),
+        ("openclipart", "train part", True, openclipart_train(PER_POOL, seed)),
+        ("fashion-mnist", "train file", True, fashion_mnist_train(PER_POOL, seed)),
+    ]
+    found += [("pydicom", name, False, whole_and_crops([img], PER_SCAN, seed + i))
+              for i, (name, img) in enumerate(dicom_images().items())]
+    found += [("nibabel", "test volumes", False, whole_and_crops(nibabel_slices(), PER_POOL, seed)),
+              ("scans", "s1045 MRI (matplotlib)", False, crops([mri], PER_PHOTO, seed, min_side=64))]
+    scans = {"cell": skdata.cell(), "microaneurysms": skdata.microaneurysms(),
+             "shepp_logan_phantom": (skdata.shepp_logan_phantom() * 255).astype(np.uint8)}
+    found += [("scans", name, False, crops([img], PER_PHOTO, seed + i, min_side=64))
+              for i, (name, img) in enumerate(scans.items())]
+    found.append(("textiles", "train part", False, crops(textiles, PER_POOL, seed)))
+    return found
+
+
+def held_out_collections(seed: int, n: int = 200) -> dict[str, tuple[str, Callable[[], list[np.ndarray]]]]:
+    """Return name -> (expected "photo"/"not", a maker of its images); none of them is trained on."""
+    import skimage.data as skdata
+
+    return {
+        "bundled photos (bench part)": ("photo", lambda: pools.bundled_pool(n, seed=seed + 1, part="bench")),
+        "openclipart (bench categories)": ("photo", lambda: [
+            img for c in pools.OPENCLIPART_BENCH_CATEGORIES
+            for img in pools.openclipart_pool(c, n // 5, seed)]),
+        "fashion-mnist (test file)": ("photo", lambda: [
+            img for label in pools.FASHION_CLASSES
+            for img in pools.fashion_mnist_pool(label, n // 10, seed)]),
+        "retina crops (colour fundus)": ("not", lambda: crops([skdata.retina()], n, seed + 2)),
+        "immunohistochemistry crops": ("not", lambda: crops([skdata.immunohistochemistry()], n, seed + 2)),
+        "textiles (bench part)": ("not", lambda: [img for kind in ("nominal", "local", "global")
+                                                  for img in pools.textile_pool(kind, n // 3, seed)]),
+    }
+
+
+def real_pairs(root: Path) -> dict[str, tuple[str, Callable[[], list[np.ndarray]]]]:
+    """Return one collection per pair under ``root`` (CASE/a and CASE/b pooled), expected "not"."""
+    from tellapart.io import ImageSet
+
+    def load(case: Path) -> list[np.ndarray]:
+        return [ref.load().decode().pixels for label in ("a", "b")
+                for ref in ImageSet.from_spec(case / label).refs]
+
+    return {f"real: {case.name}": ("not", lambda case=case: load(case))
+            for case in sorted(p for p in root.iterdir() if (p / "a").is_dir())}
+
+
+def fit(X: np.ndarray, y: np.ndarray, source: np.ndarray, collection: np.ndarray, blocks: tuple[int, ...],
+        c: float = C) -> DomainModel:
+    """Return the domain model fitted on embeddings ``X``, labels ``y`` (True = photo): every collection
+    weighs the same, shared equally by its sources."""
+    mean = X.mean(axis=0)
+    std = X.std(axis=0)
+    std[std < 1e-8] = 1.0
+    weights = np.concatenate([np.full(width, 1.0 / np.sqrt(width)) for width in blocks])
+    scale = std / weights
+    sample_weight = np.empty(len(X))
+    for name in np.unique(collection):
+        members = np.unique(source[collection == name])
+        for member in members:
+            rows = source == member
+            sample_weight[rows] = 1.0 / (len(members) * rows.sum())
+    sample_weight *= len(X) / sample_weight.sum()
+    model = LogisticRegression(C=c, max_iter=5000).fit((X - mean) / scale, y, sample_weight=sample_weight)
+    return DomainModel(mean=mean, scale=scale, coef=model.coef_[0].astype(np.float64),
+                       intercept=float(model.intercept_[0]), embedding_version=EMBEDDING_VERSION, version="")
+
+
+def run_medians(values: np.ndarray, seed: int, n: int = RUN, runs: int = RUNS) -> np.ndarray:
+    """Return the medians of ``runs`` random draws of ``n`` values (all of them when fewer)."""
+    rng = np.random.default_rng(seed)
+    size = min(n, len(values))
+    return np.array([np.median(rng.choice(values, size, replace=False)) for _ in range(runs)])
+
+
+def describe_runs(name: str, expected: str, p: np.ndarray, seed: int) -> str:
+    """One line: per-image accuracy, per-run medians min / median / max, photo-like runs."""
+    medians = run_medians(p, seed)
+    right = (p >= PHOTO_LIKE_P) if expected == "photo" else (p < PHOTO_LIKE_P)
+    return (f"{name:<52} {expected:<5} {len(p):>4}  {right.mean():>6.1%}   "
+            f"{medians.min():.3f} / {np.median(medians):.3f} / {medians.max():.3f}   "
+            f"{int((medians >= PHOTO_LIKE_P).sum())}/{len(medians)}")
+
+
+HEADER = (f"{'collection':<52} {'want':<5} {'n':>4}  {'images right':>6}   per-run median P(photo) "
+          f"min / median / max   photo-like runs of {RUN}")
+
+
+def save(model: DomainModel, path: Path, seed: int, counts: dict[str, int]) -> None:
+    """Write ``model`` to ``path`` (arrays and strings only)."""
+    np.savez_compressed(
+        path, mean=model.mean.astype(np.float32), scale=model.scale.astype(np.float32),
+        coef=model.coef.astype(np.float32), intercept=np.float64(model.intercept),
+        embedding_version=np.str_(model.embedding_version), c=np.float64(C), seed=np.int64(seed),
+        sources=np.array([f"{name}: {n}" for name, n in counts.items()]),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=DOMAIN_MODEL_FILE)
+    parser.add_argument("--real", type=Path, help="also decide the pairs of this folder (information only)")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    source = SemanticSource(include_classes=False)
+
+    def embed(images: list[np.ndarray]) -> np.ndarray:
+        return source.features_and_probabilities(images)[0].astype(np.float64)
+
+    sources = training_sources(args.seed)
+    X = np.vstack([embed(images) for *_, images in sources])
+    y = np.concatenate([[is_photo] * len(images) for _, _, is_photo, images in sources])
+    collection = np.concatenate([[c] * len(images) for c, _, _, images in sources])
+    origin = np.concatenate([[f"{c}: {name}"] * len(images) for c, name, _, images in sources])
+    blocks = source.embedding_blocks
+    print("training images per source:")
+    for c, name, is_photo, images in sources:
+        print(f"  {c + ': ' + name:<52} {'photo' if is_photo else 'not':<5} {len(images)}")
+
+    for level, groups in (("collection", collection), ("source", origin)):
+        print(f"\nleave one {level} out (C = {C}; runs: all its images when fewer than {RUN}):\n{HEADER}")
+        for name in dict.fromkeys(groups):
+            held = groups == name
+            model = fit(X[~held], y[~held], origin[~held], collection[~held], blocks)
+            p = model.photo_probability(X[held])
+            print(describe_runs(name, "photo" if y[held][0] else "not", p, args.seed))
+
+    model = fit(X, y, origin, collection, blocks)
+    save(model, args.out, args.seed, {f"{c}: {name}": len(images) for c, name, _, images in sources})
+    model = DomainModel.load(args.out)
+    print(f"\nwrote {args.out} ({model.version}); held-out collections:\n{HEADER}")
+    collections = held_out_collections(args.seed)
+    if args.real is not None:
+        collections.update(real_pairs(args.real))
+    for name, (expected, make) in collections.items():
+        try:
+            images = make()
+        except (pools.PoolUnavailable, ValueError) as error:
+            print(f"{name}: skipped ({error})")
+            continue
+        print(describe_runs(name, expected, model.photo_probability(embed(images)), args.seed), flush=True)
+    print(f"\n{time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""The domain model (``stats.reportable.DomainModel``, ``data/domain_model.npz``): photos of everyday things
+vs scans, from the backbone's embeddings, decided without the set labels."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from tellapart.concepts.library import ConceptLibrary
+from tellapart.concepts.semantics import EMBEDDING_DIM, EMBEDDING_VERSION, SemanticSource
+from tellapart.io import ImageSet
+from tellapart.schema import ScoreMatrix
+from tellapart.stats.reportable import (
+    PHOTO_LIKE_P,
+    PHOTO_LIKE_TOP1,
+    WITHHELD_OFF_DOMAIN,
+    domain_check,
+    reportable_concepts,
+    shipped_domain_model,
+)
+
+pydicom = pytest.importorskip("pydicom")
+
+
+def _viewer_slice(name: str) -> np.ndarray:
+    """A pydicom test file's pixels as a viewer shows them (modality LUT, then its window), RGB uint8."""
+    from pydicom.data import get_testdata_file
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(get_testdata_file(name))
+        values = apply_voi_lut(apply_modality_lut(ds.pixel_array, ds), ds).astype(np.float64)
+    low, high = values.min(), values.max()
+    grey = ((values - low) / max(high - low, 1e-9) * 255).astype(np.uint8)
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
+def _crops(image: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
+    """``n`` random crops of 50-90% of ``image``'s side, half of them flipped left-right."""
+    rng = np.random.default_rng(seed)
+    h, w = image.shape[:2]
+    out = []
+    for _ in range(n):
+        side = int(min(h, w) * rng.uniform(0.5, 0.9))
+        y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+        crop = image[y : y + side, x : x + side]
+        out.append(np.ascontiguousarray(crop[:, ::-1] if rng.random() < 0.5 else crop))
+    return out
+
+
+@pytest.fixture(scope="module")
+def semantic_library() -> ConceptLibrary:
+    return ConceptLibrary([SemanticSource()], learned=None)
+
+
+@pytest.fixture(scope="module")
+def scans(semantic_library) -> ScoreMatrix:
+    """CT and MR slices from pydicom's test files: 20 crops each, as sets A and B."""
+    ct = _crops(_viewer_slice("CT_small.dcm"), 20, seed=0)
+    mr = _crops(_viewer_slice("MR_small.dcm"), 20, seed=1)
+    return semantic_library.score_sets({"a": ImageSet.from_spec(ct), "b": ImageSet.from_spec(mr)})
+
+
+def test_the_shipped_model_loads_and_reads_this_embedding():
+    model = shipped_domain_model()
+    assert model is not None and model.embedding_version == EMBEDDING_VERSION
+    assert model.mean.shape == model.scale.shape == model.coef.shape == (EMBEDDING_DIM,)
+    assert np.all(model.scale > 0) and model.version.startswith("domain_model.npz@")
+
+
+def test_photo_crops_are_photo_like_and_ct_mr_slices_are_not(semantic_library, pool, scans):
+    photos = semantic_library.score_sets({"a": ImageSet.from_spec(pool[:20]),
+                                          "b": ImageSet.from_spec(pool[20:40])})
+    domain = domain_check(photos.scores, photos.concepts["category"], embeddings=photos.embeddings)
+    assert domain.photo_like is True and domain.withheld == []
+    assert domain.threshold == PHOTO_LIKE_P and domain.median_top1 >= PHOTO_LIKE_P
+    assert "P(photo)" in domain.text and shipped_domain_model().version in domain.text
+
+    domain = domain_check(scans.scores, scans.concepts["category"], embeddings=scans.embeddings)
+    assert domain.photo_like is False and domain.withheld == list(WITHHELD_OFF_DOMAIN)
+    assert domain.median_top1 < PHOTO_LIKE_P
+    # The top-1 rule it replaces lets these slices through: their median top-1 probability is above 0.10.
+    fallback = domain_check(scans.scores, scans.concepts["category"])
+    assert fallback.threshold == PHOTO_LIKE_TOP1 and "top-1" in fallback.text
+
+
+def test_the_decision_never_reads_the_set_labels(scans):
+    categories = scans.concepts["category"]
+    groups = scans.groups
+    decided = [reportable_concepts(scans.scores, labels, categories, {}, seed=0,
+                                   embeddings=scans.embeddings)[2]
+               for labels in (groups, np.random.default_rng(0).permutation(groups), groups[::-1])]
+    assert decided[0] == decided[1] == decided[2]
+    assert decided[0].photo_like is False
+
+
+def test_an_embedding_of_another_width_falls_back_to_the_top1_rule(scans):
+    narrow = scans.embeddings[:, :100]
+    with pytest.warns(UserWarning, match="domain model"):
+        domain = domain_check(scans.scores, scans.concepts["category"], embeddings=narrow)
+    assert domain.threshold == PHOTO_LIKE_TOP1
