@@ -99,7 +99,7 @@ def describe(
     tested = test_concepts(
         table.scores, groups, seed=seed, alpha=alpha, max_hypotheses=max_hypotheses,
         correction=correction, thresholds=thresholds, priority=priority, ranker=ranker,
-        reportable=reportable,
+        reportable=reportable, lead=_lead(table.concepts, domain),
     )
     validation = split_discovery_validation(groups, seed)
     images = table.images.assign(split=np.where(validation, "validation", "discovery"))
@@ -117,6 +117,19 @@ def describe(
     _localise_examples(result, library)
     _outline_examples(result, library)
     return result
+
+
+# On images that are not photos of everyday things (scans, micrographs), the measured structures (a mass, a
+# lesion's border, spots in a cell) are named before the image-wide statistics that move with them: on
+# PneumoniaMNIST "blurrier" (AUROC 0.94) otherwise explained away the hazier lung fields (0.90).
+LEAD_OFF_DOMAIN = ("region",)
+
+
+def _lead(concepts: pd.DataFrame, domain: Any) -> list[str]:
+    """Concept ids named first among significant findings in this run (none on photo-like images)."""
+    if domain is None or domain.photo_like:
+        return []
+    return concepts.index[concepts["category"].isin(LEAD_OFF_DOMAIN)].tolist()
 
 
 def verify(
