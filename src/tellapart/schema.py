@@ -161,14 +161,17 @@ class Signal(Finding):
 
 @dataclass(frozen=True)
 class Domain:
-    """Does the ImageNet model recognise the run's images as photos of its classes? Decided from all images
-    of both sets, never their labels (``stats.reportable.domain_check``)."""
+    """Are the run's images photos of everyday things (where ImageNet names and detectors of edits to photos
+    mean something)? Decided from all images of both sets, never their labels
+    (``stats.reportable.domain_check``)."""
 
-    photo_like: bool | None = _doc("median_top1 >= threshold; null when the run had no ImageNet class "
-                                   "scores (then nothing is withheld)")
-    median_top1: float | None = _doc("median over all images of the ImageNet model's top-1 probability")
-    threshold: float = _doc("the median top-1 probability a photo-like run reaches "
-                            "(stats.reportable.PHOTO_LIKE_TOP1)")
+    photo_like: bool | None = _doc("median >= threshold; null when the check could not run (no embeddings "
+                                   "and no ImageNet class scores; then nothing is withheld)")
+    median: float | None = _doc("median over all images of the measure")
+    measure: str = _doc("what was measured per image: P(photo) from the domain model on the image "
+                        "embeddings (its file version named), or the ImageNet model's top-1 probability")
+    threshold: float = _doc("the median a photo-like run reaches (stats.reportable.PHOTO_LIKE_P, or "
+                            "PHOTO_LIKE_TOP1 for the top-1 measure)")
     withheld: list[str] = _doc("concept categories reported as signals, not findings, in this run")
     text: str = _doc("the decision in one sentence")
 

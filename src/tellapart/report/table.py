@@ -175,10 +175,10 @@ def _signal_lines(result: Result) -> list[str]:
     off_domain = signals["category"].isin(withheld).to_numpy(dtype=bool)
     why = []
     if off_domain.any():
-        median = domain.median_top1 if domain is not None else None
-        confidence = f", median top-1 probability {median:.2f}" if median is not None else ""
-        why.append(f"{int(off_domain.sum())} ImageNet names or synthetic-edit detectors on images the "
-                   f"ImageNet model does not recognise as photos{confidence}")
+        median = domain.median if domain is not None else None
+        confidence = f" (median {domain.measure} {median:.2f})" if median is not None else ""
+        why.append(f"{int(off_domain.sum())} ImageNet names or synthetic-edit detectors on images that are "
+                   f"not photos of everyday things{confidence}")
     if (~off_domain).any():
         why.append(f"{int((~off_domain).sum())} shown outright by too few images of either set")
     n_significant = int(signals["significant"].astype(bool).sum())

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -76,6 +75,9 @@ WITHHELD_OFF_DOMAIN = IMAGENET_CATEGORIES + EDIT_DETECTOR_CATEGORIES
 
 HIDDEN_REASON = (f"shown outright by fewer than {MIN_VISIBLE_SHARE:.0%} of either set's discovery images "
                  "(its score rises, but nobody could point at it in an image)")
+
+
+TOP1_MEASURE = "top-1 probability of the ImageNet model"
 
 
 def top1_probability(scores: pd.DataFrame, categories: Mapping[str, str] | pd.Series) -> np.ndarray | None:
@@ -160,8 +162,8 @@ def domain_check(
     ImageNet probability against ``PHOTO_LIKE_TOP1``.
 
     Returns:
-        A ``Domain``: the measure's median over the images (field ``median_top1``; the text names the
-        measure and, for the model, its file version), whether it reaches ``threshold``, and the categories
+        A ``Domain``: the measure's median over the images (``median``; ``measure`` names it and, for the
+        model, its file version), whether it reaches ``threshold``, and the categories
         withheld from the findings (``WITHHELD_OFF_DOMAIN`` when not photo-like, else none). Without
         embeddings and without any ``semantic_class`` column the check cannot run: ``photo_like`` is None
         and nothing is withheld.
@@ -178,19 +180,20 @@ def domain_check(
                                  usable.version, top1_median)
     threshold = PHOTO_LIKE_TOP1 if threshold is None else threshold
     if not finite.size:
-        return Domain(photo_like=None, median_top1=None, threshold=threshold, withheld=[],
+        return Domain(photo_like=None, median=None, measure="none", threshold=threshold, withheld=[],
                       text="No ImageNet class scores: every concept may be reported.")
     median = float(np.median(finite))
     photo_like = median >= threshold
     if photo_like:
         text = (f"The ImageNet model recognises the images as photos (median top-1 probability {median:.2f}, "
                 f"at least {threshold:g}): every category may be reported.")
-        return Domain(photo_like=True, median_top1=median, threshold=threshold, withheld=[], text=text)
+        return Domain(photo_like=True, median=median, measure=TOP1_MEASURE, threshold=threshold,
+                      withheld=[], text=text)
     text = (f"The ImageNet model does not recognise the images as photos of its classes (median top-1 "
             f"probability {median:.2f}, under {threshold:g}): ImageNet classes and categories and the "
             "detectors of synthetic edits to photos are signals, "
             "not findings.")
-    return Domain(photo_like=False, median_top1=median, threshold=threshold,
+    return Domain(photo_like=False, median=median, measure=TOP1_MEASURE, threshold=threshold,
                   withheld=list(WITHHELD_OFF_DOMAIN), text=text)
 
 
@@ -198,15 +201,17 @@ def _photo_domain(median: float, threshold: float, version: str, top1: float | N
     """The Domain of a run whose median P(photo) under the domain model ``version`` is ``median`` (and whose
     median top-1 ImageNet probability, for information, is ``top1``)."""
     where = f"domain model {version} on the image embeddings"
+    measure = f"P(photo) from the {where}"
     also = f"; median top-1 probability {top1:.2f}" if top1 is not None else ""
     if median >= threshold:
         text = (f"The domain model recognises the images as photos of everyday things (median P(photo) "
                 f"{median:.2f}, at least {threshold:g}, {where}{also}): every category may be reported.")
-        return Domain(photo_like=True, median_top1=median, threshold=threshold, withheld=[], text=text)
+        return Domain(photo_like=True, median=median, measure=measure, threshold=threshold, withheld=[],
+                      text=text)
     text = (f"The domain model does not recognise the images as photos of everyday things (median P(photo) "
             f"{median:.2f}, under {threshold:g}, {where}{also}): ImageNet classes and categories and the "
             "detectors of synthetic edits to photos are signals, not findings.")
-    return Domain(photo_like=False, median_top1=median, threshold=threshold,
+    return Domain(photo_like=False, median=median, measure=measure, threshold=threshold,
                   withheld=list(WITHHELD_OFF_DOMAIN), text=text)
 
 
@@ -214,8 +219,7 @@ def domain_reason(category: str, domain: Domain) -> str:
     """Return why a concept of ``category`` is withheld by ``domain`` ("" when it is not)."""
     if category not in domain.withheld:
         return ""
-    found = re.search(r"\((median .*)\): ", domain.text)  # the measure, as ``domain_check`` wrote it
-    median = found.group(1) if found else f"median {domain.median_top1:.2f}"
+    median = f"median {domain.measure} {domain.median:.2f}"
     if category in IMAGENET_CATEGORIES:
         return f"ImageNet classes aren't reported on images that are not photos of everyday things ({median})"
     return (f"detectors trained on synthetic edits of photos are not reported on images that are not photos "
