@@ -246,6 +246,8 @@ def _plot(result: Result, row: dict[str, Any]) -> str:
     else:
         xlabel = str(row["phrase"]) + (f" ({concept.unit})" if concept is not None and concept.unit else "")
     title = f"images that {row['phrase']}" if presence else str(row["phrase"])
+    if not presence and concept is not None and concept.unit == "%":
+        values = values * 100.0  # stored as a fraction, read as a percentage (the axis says "%")
     uri = distribution_plot(
         values[used & (groups == "a")], values[used & (groups == "b")], title=title,
         xlabel=xlabel, threshold=concept.threshold if presence and concept is not None else None,
