@@ -185,3 +185,18 @@ def test_cross_fitted_share_does_not_credit_findings_declared_on_the_measuring_i
     in_sample = stats.difference_test(embeddings, groups, validation, named_scores=noise)
     assert crossed.auroc > 0.7 and crossed.auroc == in_sample.auroc
     assert in_sample.explained_share > 0.5 and crossed.explained_share < 0.3
+
+
+def test_structures_lead_only_when_the_images_are_not_photos():
+    from tellapart.schema import Domain
+    from tellapart.stats.reportable import lead_concepts
+
+    categories = pd.Series({"region.mass_area": "region", "stats.sharpness": "stats"})
+
+    def domain(photo_like):
+        return Domain(photo_like=photo_like, median=0.1, measure="m", threshold=0.15, withheld=[], text="")
+
+    assert lead_concepts(categories, domain(False)) == ["region.mass_area"]
+    assert lead_concepts(categories, domain(True)) == []
+    assert lead_concepts(categories, domain(None)) == []  # the check could not run: no reordering
+    assert lead_concepts(categories, None) == []

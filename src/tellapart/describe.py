@@ -30,7 +30,7 @@ from tellapart.schema import (
 from tellapart.stats import split_discovery_validation, test_concepts, test_hypotheses_on_all
 from tellapart.stats.classifier import DifferenceTest
 from tellapart.stats.describer import LearnedDescriber, load_describer
-from tellapart.stats.reportable import reportable_concepts
+from tellapart.stats.reportable import lead_concepts, reportable_concepts
 
 MIN_IMAGES = 10
 N_EXAMPLES = 6
@@ -81,7 +81,7 @@ def describe(
         A ``Result`` whose ``findings`` DataFrame lists every validated hypothesis about a concept that may
         be reported in this run, significant first; ``signals`` the hypotheses about concepts nobody can
         name in these images (``tellapart.stats.reportable``: ImageNet names and synthetic-edit detectors
-        on images the ImageNet model does not recognise as photos, ``domain``; presence concepts no
+        on images that are not photos of everyday things, ``domain``; presence concepts no
         discovery image shows outright), each with its reason, validated and corrected as a family of
         their own.
     """
@@ -99,7 +99,7 @@ def describe(
     tested = test_concepts(
         table.scores, groups, seed=seed, alpha=alpha, max_hypotheses=max_hypotheses,
         correction=correction, thresholds=thresholds, priority=priority, ranker=ranker,
-        reportable=reportable, lead=_lead(table.concepts, domain),
+        reportable=reportable, lead=lead_concepts(table.concepts["category"], domain),
     )
     validation = split_discovery_validation(groups, seed)
     images = table.images.assign(split=np.where(validation, "validation", "discovery"))
@@ -117,19 +117,6 @@ def describe(
     _localise_examples(result, library)
     _outline_examples(result, library)
     return result
-
-
-# On images that are not photos of everyday things (scans, micrographs), the measured structures (a mass, a
-# lesion's border, spots in a cell) are named before the image-wide statistics that move with them: on
-# PneumoniaMNIST "blurrier" (AUROC 0.94) otherwise explained away the hazier lung fields (0.90).
-LEAD_OFF_DOMAIN = ("region",)
-
-
-def _lead(concepts: pd.DataFrame, domain: Any) -> list[str]:
-    """Concept ids named first among significant findings in this run (none on photo-like images)."""
-    if domain is None or domain.photo_like:
-        return []
-    return concepts.index[concepts["category"].isin(LEAD_OFF_DOMAIN)].tolist()
 
 
 def verify(

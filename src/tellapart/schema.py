@@ -220,8 +220,8 @@ class Result:
         signals: hypotheses about concepts nobody can name in these images (``stats.reportable``), tested
             like findings but as a family of their own (their correction costs the findings nothing) and
             never reported as findings; columns ``SIGNAL_COLUMNS``: a finding's and ``reason``.
-        domain: does the ImageNet model recognise the images as photos of its classes? (``Domain``;
-            describe only.)
+        domain: are the images photos of everyday things, where ImageNet names and edit detectors mean
+            something? (``Domain``; describe only.)
         outlines: concept id -> example image source -> the contours of the region the concept measured
             on it, each a list of [x, y] points in fractions of the image's width and height (3 decimals;
             computed during ``describe`` for sources that offer ``outlines``; the report draws them).
@@ -473,8 +473,7 @@ def json_schema() -> dict[str, Any]:
     overall["type"] = ["object", "null"]
     signal = _object_schema(Signal, "a hypothesis about a concept nobody can name in these images: tested "
                                     "like a finding, in a correction of its own, never reported as one")
-    domain = _object_schema(Domain, "does the ImageNet model recognise the images as photos? (describe "
-                                    "only)")
+    domain = _object_schema(Domain, "are the images photos of everyday things? (describe only)")
     domain["type"] = ["object", "null"]
     point = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
     contours = {"type": "array", "items": {"type": "array", "items": point}}

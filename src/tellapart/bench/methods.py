@@ -39,7 +39,7 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from tellapart.stats import mann_whitney_matrix, test_concepts
-from tellapart.stats.reportable import reportable_concepts
+from tellapart.stats.reportable import lead_concepts, reportable_concepts
 
 AUROC_REPORT = 0.7
 DIFF_OF_MEANS_REPORT = 0.1
@@ -150,10 +150,12 @@ def _tellapart(
 ) -> Callable[[pd.DataFrame, np.ndarray, PairContext], MethodOutput]:
     def run(scores: pd.DataFrame, groups: np.ndarray, context: PairContext) -> MethodOutput:
         # What describe reports: only the concepts this run may name (the rest are signals).
-        reportable = None
+        reportable, lead = None, []
         if context.categories is not None:
-            reportable, _, _ = reportable_concepts(scores, groups, context.categories, context.thresholds,
-                                                   context.seed, embeddings=context.embeddings)
+            reportable, _, domain = reportable_concepts(
+                scores, groups, context.categories, context.thresholds, context.seed,
+                embeddings=context.embeddings)
+            lead = lead_concepts(context.categories, domain)
         table = test_concepts(
             scores,
             groups,
@@ -164,6 +166,7 @@ def _tellapart(
             priority=context.priority,
             ranker=context.ranker if trained else None,
             reportable=reportable,
+            lead=lead,
         )
         if "reportable" in table:
             table = table[table["reportable"].astype(bool)]

@@ -62,7 +62,8 @@ STAINED_CHROMA = 12.0
 # Mass: lightness differing from the mirror side by at least this much (0-1), after smoothing.
 MASS_DEPTH = 0.15
 MASS_SMOOTH_SIGMA = 2.0
-# Colours inside a structure: CIELAB cells of this size (L*, a*, b* units) holding >= COLOUR_SHARE of it.
+# Colours inside a structure: cells of this size in OpenCV's 8-bit CIELAB (L* scaled to 0-255, so 20 is
+# about 8 L* units; a* and b* in their own units, offset by 128) holding >= COLOUR_SHARE of it.
 COLOUR_CELL = (20.0, 12.0, 12.0)
 COLOUR_SHARE = 0.05
 

@@ -22,7 +22,7 @@ from tellapart.phrasing import format_p, format_value
 from tellapart.report.plots import distribution_plot
 from tellapart.report.table import format_auroc, plain_sentence, set_title
 from tellapart.report.thumbnails import heat_from_maps, overlay_data_uri, thumbnail_data_uri
-from tellapart.schema import Result, tellapart_version
+from tellapart.schema import SIGNAL_COLUMNS, Result, tellapart_version
 
 MAX_THUMBNAILS = 6
 MAX_ILLUSTRATED = 20
@@ -415,9 +415,9 @@ def _others_section(result: Result) -> str:
 
 def _signals_section(result: Result) -> str:
     """The signals nobody can name (``Result.signals``), collapsed, each with why it is not a finding."""
-    signals = result.signals
+    signals = result.signals if result.signals is not None else pd.DataFrame(columns=SIGNAL_COLUMNS)
     domain = result.domain
-    if (signals is None or not len(signals)) and (domain is None or not domain.withheld):
+    if not len(signals) and (domain is None or not domain.withheld):
         return ""
     n_significant = int(signals["significant"].astype(bool).sum()) if len(signals) else 0
     note = (f'<p class="note">{_e(domain.text)}</p>' if domain is not None else "")

@@ -291,7 +291,8 @@ def test_concepts(
 
     ``reportable`` (a bool per column of ``scores``; None = all) splits the concepts into two families:
     those that may be reported as findings, and signals nobody can name in these images
-    (``stats.reportable.reportable_concepts``; the mask must not depend on the validation half). Each
+    (``stats.reportable.reportable_concepts``; the mask must not depend on the validation half's labels).
+    Each
     family is screened and selected on discovery on its own (the signals at most ``max_signals``),
     validated, and corrected on its own, so a signal never costs a finding power; only findings are
     explained away (by findings).
@@ -299,7 +300,9 @@ def test_concepts(
     ``lead`` (concept ids) are listed first among the significant findings, and explained away first,
     whatever their strength: e.g. the measured structures on scans and micrographs, which a clinician names
     before the image-wide statistics that often move with them (``describe`` decides it without the
-    labels). It changes the order only, never which hypotheses are tested or their p-values.
+    labels). It never changes which hypotheses are tested or their p-values; it does change which finding
+    may explain which: a lead finding is never explained by a stronger non-lead one, and may itself
+    explain a stronger one away (the same rank ANCOVA test, in that order).
 
     Returns:
         One row per validated hypothesis (columns in the module docstring; empty when no concept passes

@@ -215,6 +215,21 @@ def _photo_domain(median: float, threshold: float, version: str, top1: float | N
                   withheld=list(WITHHELD_OFF_DOMAIN), text=text)
 
 
+# On images that are not photos of everyday things (scans, micrographs), the measured structures (a mass, a
+# lesion's border, spots in a cell) are named before the image-wide statistics that move with them: on
+# PneumoniaMNIST "blurrier" (AUROC 0.94) otherwise explained away the hazier lung fields (0.90).
+LEAD_OFF_DOMAIN = ("region",)
+
+
+def lead_concepts(categories: Mapping[str, str] | pd.Series, domain: Domain | None) -> list[str]:
+    """Return the concept ids to name first among significant findings in this run
+    (``stats.contract.test_concepts(lead=...)``): the ``LEAD_OFF_DOMAIN`` categories when the images are
+    not photos of everyday things; none when they are, or when the domain check could not run."""
+    if domain is None or domain.photo_like is not False:
+        return []
+    return [str(cid) for cid, category in dict(categories).items() if category in LEAD_OFF_DOMAIN]
+
+
 def domain_reason(category: str, domain: Domain) -> str:
     """Return why a concept of ``category`` is withheld by ``domain`` ("" when it is not)."""
     if category not in domain.withheld:
