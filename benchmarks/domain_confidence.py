@@ -38,7 +38,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from tellapart.concepts.semantics import SemanticSource
 from tellapart.synth import pools
@@ -47,20 +46,7 @@ from tellapart.synth import pools
 def crops(sources: list[np.ndarray], n: int, seed: int, min_side: int = 96, max_side: int = 256
           ) -> list[np.ndarray]:
     """``n`` random crops of ``sources`` as ``bundled_pool`` cuts them (30-90% of the shorter side)."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        src = sources[rng.integers(len(sources))]
-        h, w = src.shape[:2]
-        side = int(min(h, w) * rng.uniform(0.3, 0.9))
-        ch = int(np.clip(side * rng.uniform(0.8, 1.25), 16, h))
-        cw = int(np.clip(side * rng.uniform(0.8, 1.25), 16, w))
-        y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
-        target = int(rng.integers(min_side, max_side + 1))
-        scale = target / max(ch, cw)
-        size = (max(16, round(cw * scale)), max(16, round(ch * scale)))
-        out.append(np.asarray(Image.fromarray(src[y : y + ch, x : x + cw]).resize(size, Image.BILINEAR)))
-    return out
+    return pools.random_crops(sources, n, seed, min_side, max_side)
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:

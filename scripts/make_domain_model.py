@@ -79,22 +79,7 @@ def crops(sources: list[np.ndarray], n: int, seed: int, min_side: int = 96, max_
           ) -> list[np.ndarray]:
     """Return ``n`` random crops of ``sources`` (30-90% of the shorter side, as ``bundled_pool`` cuts them),
     each flipped left-right with probability 1/2 and resized to ``min_side``-``max_side`` px."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        src = to_rgb8(sources[rng.integers(len(sources))])
-        h, w = src.shape[:2]
-        side = int(min(h, w) * rng.uniform(0.3, 0.9))
-        ch = int(np.clip(side * rng.uniform(0.8, 1.25), 16, h))
-        cw = int(np.clip(side * rng.uniform(0.8, 1.25), 16, w))
-        y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
-        crop = src[y : y + ch, x : x + cw]
-        if rng.random() < 0.5:
-            crop = crop[:, ::-1]
-        scale = int(rng.integers(min_side, max_side + 1)) / max(ch, cw)
-        size = (max(16, round(cw * scale)), max(16, round(ch * scale)))
-        out.append(np.asarray(Image.fromarray(np.ascontiguousarray(crop)).resize(size, Image.BILINEAR)))
-    return out
+    return pools.random_crops([to_rgb8(s) for s in sources], n, seed, min_side, max_side, flip=True)
 
 
 def whole_and_crops(sources: list[np.ndarray], n: int, seed: int) -> list[np.ndarray]:

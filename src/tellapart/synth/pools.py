@@ -11,6 +11,7 @@ import functools
 import gzip
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -151,14 +152,24 @@ def bundled_pool(
     everything but training; "train" for ``tellapart train``; "all"), a random square-ish window of 30-90%
     of its shorter side, and resizes it so its longer side is between ``min_side`` and ``max_side`` pixels.
     """
-    from PIL import Image
-
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     if not 16 <= min_side <= max_side:
         raise ValueError(f"need 16 <= min_side <= max_side, got {min_side}, {max_side}")
+    return random_crops(source_images(include_gray, part), n, seed, min_side, max_side)
+
+
+def random_crops(
+    sources: Sequence[np.ndarray], n: int, seed: int, min_side: int = 96, max_side: int = 256,
+    flip: bool = False,
+) -> list[np.ndarray]:
+    """Return ``n`` random crops (RGB uint8) of ``sources`` (RGB uint8 arrays), deterministic for ``seed``:
+    each a random source, a random square-ish window of 30-90% of its shorter side (mirrored left-right
+    with probability 1/2 when ``flip``), resized so its longer side is between ``min_side`` and
+    ``max_side`` pixels. ``bundled_pool`` cuts the bundled photos this way."""
+    from PIL import Image
+
     rng = np.random.default_rng(seed)
-    sources = source_images(include_gray, part)
     crops = []
     for _ in range(n):
         src = sources[rng.integers(len(sources))]
@@ -167,10 +178,13 @@ def bundled_pool(
         ch = int(np.clip(side * rng.uniform(0.8, 1.25), 16, h))
         cw = int(np.clip(side * rng.uniform(0.8, 1.25), 16, w))
         y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+        window = src[y : y + ch, x : x + cw]
+        if flip and rng.random() < 0.5:
+            window = window[:, ::-1]
         target = int(rng.integers(min_side, max_side + 1))
         scale = target / max(ch, cw)
         size = (max(16, round(cw * scale)), max(16, round(ch * scale)))
-        crop = Image.fromarray(src[y : y + ch, x : x + cw]).resize(size, Image.Resampling.BILINEAR)
+        crop = Image.fromarray(np.ascontiguousarray(window)).resize(size, Image.Resampling.BILINEAR)
         crops.append(np.asarray(crop))
     return crops
 
