@@ -26,6 +26,7 @@ from tellapart.io import (
     decode_bytes,
     decode_object,
 )
+from tellapart.io.imageset import HIDDEN_FILE, HIDDEN_FOLDER
 
 ASTRONAUT = skimage.data.astronaut()  # 512 x 512 RGB
 COFFEE = skimage.data.coffee()  # 400 x 600 RGB
@@ -379,8 +380,8 @@ def test_nested_folders_hidden_files_and_non_images(tmp_path):
     names = [Path(ref.source).relative_to(tmp_path).as_posix() for ref in image_set.refs]
     assert names == ["b.png", "sub/deeper/a.JPG"]
     assert [(Path(s.source).name, s.reason) for s in image_set.skipped] == [
-        ("readme.txt", "not an image file (.txt)")
-    ]
+        (".cache", HIDDEN_FOLDER), (".hidden.png", HIDDEN_FILE), ("readme.txt", "not an image file (.txt)")
+    ]  # hidden files and folders are not read, and said so
     assert len(image_set) == 2 and image_set.name == tmp_path.name
     assert image_set.refs[1].load().decode().pixels.shape == (400, 600, 3)
 

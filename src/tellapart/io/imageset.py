@@ -21,6 +21,7 @@ from PIL import Image
 from tellapart.io.decode import PreparedImage, UnreadableImage, decode_bytes, finish_decode, prepare_image
 from tellapart.io.hashing import array_hash, content_hash
 from tellapart.io.image import DecodedImage, Skipped
+from tellapart.io.printable import printable
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {
@@ -32,6 +33,10 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 PATH_COLUMNS = ("path", "filepath", "file_path", "file", "filename", "file_name", "image", "image_path")
 _GLOB_CHARS = frozenset("*?[")
 _MANIFEST_READERS = {".csv": ",", ".tsv": "\t", ".parquet": None, ".pq": None}
+HIDDEN_FILE = "hidden file (its name starts with '.'), not read"
+HIDDEN_FOLDER = "hidden folder (its name starts with '.'), not searched"
+OUTSIDE_MANIFEST_FOLDER = "outside the manifest's folder, not read (confine is on)"
+COUNTED_ONCE = "; counted once"  # the end of the reason of a skipped repeat (``repeat_reason``)
 
 
 @dataclass(frozen=True)
@@ -130,13 +135,22 @@ class ImageSet:
 
     @classmethod
     def from_manifest(
-        cls, path: str | os.PathLike, group_col: str, value: Any, path_col: str | None = None
+        cls,
+        path: str | os.PathLike,
+        group_col: str,
+        value: Any,
+        path_col: str | None = None,
+        *,
+        confine: bool = False,
     ) -> ImageSet:
         """Build a set from the rows of a CSV/TSV/Parquet manifest whose ``group_col`` equals ``value``.
 
         Returns the set; relative paths resolve against the manifest's folder, and rows whose file does not
         exist are listed in ``skipped``. ``path_col`` defaults to a column named path, file, filepath,
-        filename or image (case-insensitive). Raises ValueError for a missing column or group value, and
+        filename or image (case-insensitive). A manifest may name any file the user can read (``../``,
+        absolute paths); with ``confine=True`` only files inside the manifest's folder are used (symbolic
+        links followed), the others are listed in ``skipped``: for manifests from someone you do not trust.
+        Raises ValueError for an empty or unreadable manifest, a missing column or group value, and
         FileNotFoundError if the manifest, or every file of the group, does not exist.
         """
         manifest = Path(path).expanduser()
@@ -146,10 +160,17 @@ class ImageSet:
         _require_column(table, column, manifest)
         rows = table[_group_mask(table[group_col], value, manifest, group_col)]
         label = f"{group_col} = {value}"
-        refs, skipped = _refs_from_manifest_rows(rows[column], manifest.absolute().parent)
+        refs, skipped = _refs_from_manifest_rows(rows[column], manifest.absolute().parent, confine)
         if not refs:
             _raise_nothing_usable(manifest, label, skipped)
         return cls(refs, skipped, label)
+
+
+def repeat_reason(source: str, kept: str) -> str:
+    """Return why ``source`` is not counted: its content repeats ``kept``, an image already in its set."""
+    if source == kept:
+        return "listed more than once in this set" + COUNTED_ONCE
+    return f"same picture as {kept} (identical content) in this set" + COUNTED_ONCE
 
 
 # --- reading ----------------------------------------------------------------------------------------------
@@ -177,21 +198,21 @@ def _from_path_spec(spec: str | os.PathLike, name: str | None) -> ImageSet:
     if path.is_dir():
         refs, skipped = _walk_folder(path)
         if not refs:
-            _raise_no_images(f"folder {path}", skipped)
+            _raise_no_images(f"folder {printable(path)}", skipped)
         return ImageSet(refs, skipped, name or path.absolute().name or str(path))
     if path.exists():
         ref, reason = _file_ref(path)
         if ref is None:
             raise ValueError(
-                f"{path} is {reason}; give a folder, a glob pattern or an image file "
+                f"{printable(path)} is {reason}; give a folder, a glob pattern or an image file "
                 "(for a CSV/Parquet table of paths use ImageSet.from_manifest)"
             )
         return ImageSet([ref], [], name or path.name)
     if _GLOB_CHARS & set(text):
         return _from_glob(os.path.expanduser(text), name)
     if os.path.lexists(path):
-        raise FileNotFoundError(f"{path} is a broken symbolic link")
-    raise FileNotFoundError(f"no such file or folder: {path}")
+        raise FileNotFoundError(f"{printable(path)} is a broken symbolic link")
+    raise FileNotFoundError(f"no such file or folder: {printable(path)}")
 
 
 def _from_glob(pattern: str, name: str | None) -> ImageSet:
@@ -253,7 +274,8 @@ def _as_list(spec: Any) -> list[Any] | None:
 
 
 def _walk_folder(root: Path) -> tuple[list[ImageRef], list[Skipped]]:
-    """Every non-hidden regular file under ``root`` (recursively), in sorted order."""
+    """Every non-hidden regular file under ``root`` (recursively), in sorted order; hidden files and folders
+    (``.name``: a system's or a tool's, such as ``.DS_Store`` or ``.thumbnails``) are listed as skipped."""
     errors: list[Skipped] = []
 
     def on_error(exc: OSError) -> None:
@@ -262,6 +284,9 @@ def _walk_folder(root: Path) -> tuple[list[ImageRef], list[Skipped]]:
 
     files: list[Path] = []
     for folder, dirnames, filenames in os.walk(root.absolute(), onerror=on_error):
+        dirnames.sort()
+        hidden = [(d, HIDDEN_FOLDER) for d in dirnames] + [(f, HIDDEN_FILE) for f in sorted(filenames)]
+        errors += [Skipped(os.path.join(folder, name), why) for name, why in hidden if name.startswith(".")]
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         # os.walk does not descend into linked folders (a link loop would never end); say so.
         errors += [
@@ -310,7 +335,7 @@ def _file_ref(path: Path) -> tuple[ImageRef | None, str]:
 def _raise_no_images(where: str, skipped: list[Skipped]) -> None:
     if not skipped:
         raise ValueError(f"{where} is empty: there are no image files in it")
-    examples = "; ".join(f"{Path(s.source).name}: {s.reason}" for s in skipped[:3])
+    examples = "; ".join(f"{printable(Path(s.source).name)}: {s.reason}" for s in skipped[:3])
     more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
     raise ValueError(
         f"{where} has no image files ({len(skipped)} other files: {examples}{more}); image files have one of "
@@ -322,22 +347,36 @@ def _raise_no_images(where: str, skipped: list[Skipped]) -> None:
 
 
 def _read_manifest(manifest: Path) -> pd.DataFrame:
+    """Return the manifest's table; raise FileNotFoundError or a ValueError that names the file."""
+    shown = printable(manifest)
     if not manifest.is_file():
-        raise FileNotFoundError(f"manifest not found: {manifest}")
+        raise FileNotFoundError(f"manifest not found: {shown}")
     suffix = manifest.suffix.lower()
     if suffix not in _MANIFEST_READERS:
         raise ValueError(
-            f"manifest {manifest} must be a .csv, .tsv or .parquet file, not {suffix or 'no extension'}"
+            f"manifest {shown} must be a .csv, .tsv or .parquet file, not {suffix or 'no extension'}"
         )
-    if _MANIFEST_READERS[suffix] is None:
-        return pd.read_parquet(manifest)
-    return pd.read_csv(manifest, sep=_MANIFEST_READERS[suffix])
+    what = "a header row with a path column and a group column, then one row per image"
+    try:
+        if _MANIFEST_READERS[suffix] is None:
+            table = pd.read_parquet(manifest)
+        else:
+            table = pd.read_csv(manifest, sep=_MANIFEST_READERS[suffix])
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"manifest {shown} is empty; it needs {what}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:
+        detail = printable(" ".join(str(error).split()))[:200]
+        raise ValueError(f"cannot read manifest {shown} ({detail}); it needs {what}") from None
+    if table.empty and not len(table.columns):
+        raise ValueError(f"manifest {shown} is empty; it needs {what}")
+    return table
 
 
 def _require_column(table: pd.DataFrame, column: str, manifest: Path) -> None:
     if column not in table.columns:
         raise ValueError(
-            f"manifest {manifest} has no column {column!r}; its columns are: {_listing(table.columns)}"
+            f"manifest {printable(manifest)} has no column {column!r}; its columns are: "
+            f"{_listing(table.columns)}"
         )
 
 
@@ -347,8 +386,8 @@ def _detect_path_column(table: pd.DataFrame, manifest: Path) -> str:
         if candidate in by_lower:
             return by_lower[candidate]
     raise ValueError(
-        f"manifest {manifest} has no path column (one named {', '.join(PATH_COLUMNS)}); its columns are: "
-        f"{_listing(table.columns)}; pass path_col= to name it"
+        f"manifest {printable(manifest)} has no path column (one named {', '.join(PATH_COLUMNS)}); its "
+        f"columns are: {_listing(table.columns)}; pass path_col= to name it"
     )
 
 
@@ -362,17 +401,22 @@ def _group_mask(column: pd.Series, value: Any, manifest: Path, group_col: str) -
         present = ", ".join(f"{v!r} ({n} rows)" for v, n in list(counts.items())[:20])
         more = f", and {len(counts) - 20} more" if len(counts) > 20 else ""
         raise ValueError(
-            f"no rows of manifest {manifest} have {group_col} = {value!r}; present values: {present}{more}"
+            f"no rows of manifest {printable(manifest)} have {group_col} = {value!r}; present values: "
+            f"{present}{more}"
         )
     return mask
 
 
-def _refs_from_manifest_rows(cells: pd.Series, base: Path) -> tuple[list[ImageRef], list[Skipped]]:
+def _refs_from_manifest_rows(
+    cells: pd.Series, base: Path, confine: bool = False
+) -> tuple[list[ImageRef], list[Skipped]]:
+    """The images the manifest's path cells name (relative to ``base``), and the rows skipped with why."""
     refs: list[ImageRef] = []
     skipped: list[Skipped] = []
     for row, cell in cells.items():
-        if not isinstance(cell, str) or not cell.strip():
-            skipped.append(Skipped(f"<manifest row {row}>", "empty path in the manifest"))
+        problem = _path_cell_problem(cell)
+        if problem:
+            skipped.append(Skipped(f"<manifest row {row}>", problem))
             continue
         text = cell.strip()
         if "://" in text:
@@ -380,6 +424,9 @@ def _refs_from_manifest_rows(cells: pd.Series, base: Path) -> tuple[list[ImageRe
             continue
         path = Path(text).expanduser()
         path = path if path.is_absolute() else base / path
+        if confine and not _inside(path, base):
+            skipped.append(Skipped(str(path), OUTSIDE_MANIFEST_FOLDER))
+            continue
         ref, reason = _file_ref(path)
         if ref is None:
             skipped.append(Skipped(str(path), reason))
@@ -388,16 +435,32 @@ def _refs_from_manifest_rows(cells: pd.Series, base: Path) -> tuple[list[ImageRe
     return refs, skipped
 
 
+def _path_cell_problem(cell: Any) -> str:
+    """Why a manifest cell is not a file path ("" when it is text that may be one)."""
+    if isinstance(cell, str):
+        return "" if cell.strip() else "empty path in the manifest"
+    if cell is None or (isinstance(cell, float) and np.isnan(cell)):
+        return "empty path in the manifest"
+    return (f"the path column holds {type(cell).__name__} {cell!r}, not a file path; name the column that "
+            "holds the paths (--path-col / path_col=)")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """True when ``path``, symbolic links followed, is inside ``folder`` (also resolved)."""
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder))
+
+
 def _raise_nothing_usable(manifest: Path, label: str, skipped: list[Skipped]) -> None:
     missing = [s for s in skipped if s.reason == "file does not exist"]
-    first = f"; the first is {skipped[0].source} ({skipped[0].reason})" if skipped else ""
+    first = f"; the first is {printable(skipped[0].source)} ({skipped[0].reason})" if skipped else ""
+    label, shown = printable(label), printable(manifest)
     if missing and len(missing) == len(skipped):
         raise FileNotFoundError(
-            f"none of the {len(skipped)} files listed for {label} in {manifest} exist (relative paths are "
-            f"resolved against {manifest.absolute().parent}){first}"
+            f"none of the {len(skipped)} files listed for {label} in {shown} exist (relative paths are "
+            f"resolved against {printable(manifest.absolute().parent)}){first}"
         )
     raise ValueError(
-        f"none of the {len(skipped)} rows for {label} in {manifest} is a usable image file{first}"
+        f"none of the {len(skipped)} rows for {label} in {shown} is a usable image file{first}"
     )
 
 

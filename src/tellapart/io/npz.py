@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import zipfile
 from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
@@ -23,11 +24,34 @@ def write_npz(path: str | os.PathLike, meta: dict, **arrays: np.ndarray) -> Path
 
 
 def read_npz(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
-    """Return the arrays (as float32) and the meta dict of a file written by ``write_npz``."""
-    with np.load(path) as data:
-        meta = json.loads(bytes(data["meta"]).decode())
-        arrays = {name: data[name].astype(np.float32) for name in data.files if name != "meta"}
+    """Return the arrays (as float32) and the meta dict of a file written by ``write_npz``.
+
+    Raises FileNotFoundError for a missing file and ValueError, naming the file, for one that is not such
+    an archive (never numpy's advice to load pickled data).
+    """
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise _not_ours(path, "not an .npz archive, or a damaged one") from error
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise _not_ours(path, "a single .npy array, not an .npz archive")
+    with data:
+        try:
+            meta = json.loads(bytes(data["meta"]).decode())
+            arrays = {name: data[name].astype(np.float32) for name in data.files if name != "meta"}
+        except KeyError:
+            raise _not_ours(path, "an .npz archive without tellapart's meta record") from None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+            raise _not_ours(path, f"a damaged .npz archive: {error}") from error
+    if not isinstance(meta, dict):
+        raise _not_ours(path, "its meta record is not a JSON object")
     return arrays, meta
+
+
+def _not_ours(path: str | os.PathLike, why: str) -> ValueError:
+    return ValueError(f"{os.fspath(path)} is not a file tellapart wrote ({why})")
 
 
 def shipped_file(name: str) -> Traversable:
