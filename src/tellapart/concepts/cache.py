@@ -7,6 +7,9 @@ Entries of old versions are never read again; delete the folder to reclaim their
 
 SQLite in WAL mode: several runs may share one cache file, each batch is committed as soon as it is
 scored, so an interrupted run keeps everything it finished and the next run resumes from there.
+
+A cache file that is not a database, or a damaged one, is moved aside (kept, named in a `CacheRecovered`
+warning) and a fresh cache is started: a cache only saves time, so a run never fails because of it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import os
 import sqlite3
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -30,6 +34,14 @@ CREATE TABLE IF NOT EXISTS sources (
     PRIMARY KEY (source, version)
 );
 """
+
+
+# SQLite's result codes for a file that is not a database and for a damaged one.
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+
+
+class CacheRecovered(UserWarning):
+    """The score cache file was damaged: it was moved aside (the message says where), a new one started."""
 
 
 def default_cache_dir() -> Path:
@@ -55,9 +67,10 @@ def _connect(path: Path, patience: float = 60.0) -> sqlite3.Connection:
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
             return db
-        except sqlite3.OperationalError as error:
+        except sqlite3.DatabaseError as error:
             db.close()
-            if "locked" not in str(error) or time.monotonic() > deadline:
+            locked = isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+            if not locked or time.monotonic() > deadline:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
@@ -73,14 +86,32 @@ class ScoreCache:
 
     def __init__(self, directory: str | os.PathLike) -> None:
         self.directory = Path(directory)
+        if self.directory.exists() and not self.directory.is_dir():
+            raise NotADirectoryError(f"the score cache folder {self.directory} is a file; give a folder "
+                                     "(--cache-dir / cache_dir=) or turn the cache off (--no-cache)")
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / "scores.sqlite3"
-        self._db = _connect(self.path)
         self._checked: dict[tuple[str, str], bool] = {}
+        try:
+            self._db = _connect(self.path)
+        except sqlite3.DatabaseError as error:
+            if not _damaged(error):
+                raise _unusable(self.path, error) from None
+            self._db = self._start_afresh(error, connected=False)
 
     def close(self) -> None:
         """Close the database connection."""
         self._db.close()
+
+    def _start_afresh(self, error: sqlite3.DatabaseError, *, connected: bool = True) -> sqlite3.Connection:
+        """Move the damaged cache file aside, warn where it went, and return a connection to a new one."""
+        if connected:
+            self._db.close()
+        kept = _move_aside(self.path)
+        warnings.warn(f"the score cache {self.path} was damaged ({error}); moved it to {kept} and started "
+                      "a new cache (scores are computed again)", CacheRecovered, stacklevel=3)
+        self._checked.clear()
+        return _connect(self.path)
 
     def _compatible(self, source: str, version: str, concept_ids: Sequence[str]) -> bool:
         """Record the source's concept list on first use; return False if a different list was stored."""
@@ -101,6 +132,17 @@ class ScoreCache:
         self, keys: Sequence[str], source: str, version: str, concept_ids: Sequence[str]
     ) -> dict[str, np.ndarray]:
         """Return the cached score vectors for those ``keys`` that have them."""
+        try:
+            return self._get(keys, source, version, concept_ids)
+        except sqlite3.DatabaseError as error:
+            if not _damaged(error):
+                raise
+            self._db = self._start_afresh(error)
+            return {}
+
+    def _get(
+        self, keys: Sequence[str], source: str, version: str, concept_ids: Sequence[str]
+    ) -> dict[str, np.ndarray]:
         if not keys or not self._compatible(source, version, concept_ids):
             return {}
         found: dict[str, np.ndarray] = {}
@@ -126,11 +168,45 @@ class ScoreCache:
         concept_ids: Sequence[str],
     ) -> None:
         """Store score vectors for (key, vector) pairs in one transaction."""
-        if not self._compatible(source, version, concept_ids):
-            return
         rows = [(key, source, version, np.asarray(v, dtype=np.float32).tobytes()) for key, v in items]
-        if not rows:
+        try:
+            self._put(rows, source, version, concept_ids)
+        except sqlite3.DatabaseError as error:
+            if not _damaged(error):
+                raise
+            self._db = self._start_afresh(error)
+            self._put(rows, source, version, concept_ids)
+
+    def _put(self, rows: list[tuple], source: str, version: str, concept_ids: Sequence[str]) -> None:
+        if not rows or not self._compatible(source, version, concept_ids):
             return
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?)", rows)
+
+
+def _damaged(error: sqlite3.DatabaseError) -> bool:
+    """True when SQLite says the file is not a database, or a damaged one (not: locked, read-only, full)."""
+    code = getattr(error, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:
+        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    text = str(error)
+    return "not a database" in text or "malformed" in text
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename the cache file (and its WAL and shared-memory files) to ``NAME.damaged-TIME``; return the new
+    name of the cache file."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    kept = path.with_name(f"{path.name}.damaged-{stamp}-{os.getpid()}")
+    for suffix in ("", "-wal", "-shm"):
+        part = path.with_name(path.name + suffix)
+        if part.exists():
+            os.replace(part, kept.with_name(kept.name + suffix))
+    return kept
+
+
+def _unusable(path: Path, error: sqlite3.DatabaseError) -> OSError:
+    """The error for a cache file SQLite cannot open or write (a read-only folder, a full disk...)."""
+    return OSError(f"cannot use the score cache {path} ({error}); give another folder with "
+                           "--cache-dir (cache_dir=) or run without the cache (--no-cache)")

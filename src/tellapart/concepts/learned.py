@@ -143,6 +143,11 @@ class LearnedDetectors:
         concepts declared it): "learned" for detectors, "saved" for a findings store.
         """
         arrays, meta = read_npz(path) if path is not None else read_shipped_npz(SHIPPED)
+        missing = [name for name in ("weights", "bias") if name not in arrays]
+        missing += [name for name in ("concepts", "embedding_version") if name not in meta]
+        if missing:
+            raise ValueError(f"{path or SHIPPED} holds no detectors (no {', '.join(missing)}): not a file of "
+                             "learned detectors or saved findings")
         weights, bias = arrays["weights"], arrays["bias"]
         concepts = tuple(Concept(**{"category": category, **_tuples(c)}) for c in meta["concepts"])
         if weights.shape[0] != len(concepts) or bias.shape != (len(concepts),):
