@@ -17,11 +17,14 @@ from tellapart.concepts.base import Concept
 from tellapart.concepts.cache import ScoreCache, default_cache_dir
 from tellapart.concepts.library import ConceptLibrary
 from tellapart.io import ImageSet
+from tellapart.io.imageset import repeat_reason
+from tellapart.io.printable import printable
 from tellapart.phrasing import finding_sentence, format_p
 from tellapart.schema import (
     DEGRADED_COLUMNS,
     FINDING_COLUMNS,
     SIGNAL_COLUMNS,
+    SKIPPED_COLUMNS,
     Overall,
     Result,
     ScoreMatrix,
@@ -31,6 +34,7 @@ from tellapart.stats import split_discovery_validation, test_concepts, test_hypo
 from tellapart.stats.classifier import DifferenceTest
 from tellapart.stats.describer import LearnedDescriber, load_describer
 from tellapart.stats.reportable import lead_concepts, reportable_concepts
+from tellapart.stats.tests import CORRECTIONS
 
 MIN_IMAGES = 10
 N_EXAMPLES = 6
@@ -77,6 +81,9 @@ def describe(
             ``~/.cache/tellapart``); ``use_cache=False`` turns the cache off.
         progress: show a progress bar while images are processed.
 
+    Every option is checked before any image is read (ValueError naming the option). A picture found
+    twice in one set (a path listed twice, a link, a copy) counts once; the repeats are in ``skipped``.
+
     Returns:
         A ``Result`` whose ``findings`` DataFrame lists every validated hypothesis about a concept that may
         be reported in this run, significant first; ``signals`` the hypotheses about concepts nobody can
@@ -85,7 +92,11 @@ def describe(
         discovery image shows outright), each with its reason, validated and corrected as a family of
         their own.
     """
-    _check_alpha(alpha)
+    check_alpha(alpha)
+    check_at_least("seed", seed, 0)
+    check_at_least("max_hypotheses", max_hypotheses, 1)
+    if correction not in CORRECTIONS:
+        raise ValueError(f"correction must be one of {', '.join(sorted(CORRECTIONS))}, got {correction!r}")
     library = library or ConceptLibrary()
     sets = _as_sets(a, b)
     describer = load_describer(describer)
@@ -140,10 +151,12 @@ def verify(
     """
     from tellapart.concepts.text_match import match_concepts, match_direction
 
-    _check_alpha(alpha)
+    check_alpha(alpha)
+    check_at_least("top_k", top_k, 1)
     if not text or not text.strip():
         raise ValueError("The hypothesis text is empty: write the difference you expect, "
                          "e.g. 'darker images'.")
+    sets = _as_sets(a, b)  # a bad set is named before any model loads
     library = library or ConceptLibrary()
     store = ScoreCache(cache_dir or default_cache_dir()) if use_cache else None
     try:
@@ -160,7 +173,6 @@ def verify(
             directions[concept.id] = "a" if sense == "more" else "b"
         matches.append({"concept": concept.id, "phrase": concept.phrase, "similarity": float(similarity),
                         "direction": directions.get(concept.id)})
-    sets = _as_sets(a, b)
     table = _score(library, sets, cache_dir, use_cache, progress)
     ids = [m["concept"] for m in matches]
     tested = test_hypotheses_on_all(
@@ -176,9 +188,19 @@ def verify(
     return result
 
 
-def _check_alpha(alpha: float) -> None:
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+def check_alpha(alpha: float, name: str = "alpha") -> None:
+    """Raise ValueError (naming ``name``) unless ``alpha`` is a number strictly between 0 and 1."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.number)) or not 0 < alpha < 1:
+        raise ValueError(f"{name} must be a number between 0 and 1 (e.g. 0.05), got {alpha!r}")
+
+
+def check_at_least(name: str, value: Any, minimum: int) -> None:
+    """Raise ValueError (naming ``name`` and the rule) unless ``value`` is None or a whole number of at least
+    ``minimum``: the check every count and seed gets before any image is read."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be a whole number of at least {minimum}, got {value!r}")
 
 
 def _as_sets(a: Any, b: Any) -> dict[str, ImageSet]:
@@ -204,7 +226,8 @@ def _score(
     use_cache: bool,
     progress: bool,
 ) -> ScoreMatrix:
-    """Score both sets (with the cache and a progress bar) and check each has enough readable images."""
+    """Score both sets (with the cache and a progress bar), count each picture once per set
+    (``_merge_repeats``) and check each set has enough readable images; return the score matrix."""
     cache = ScoreCache(cache_dir or default_cache_dir()) if use_cache else None
     total = sum(len(s.refs) for s in sets.values())
     bar = _progress_bar(total, progress)
@@ -215,11 +238,41 @@ def _score(
             bar.close()
         if cache is not None:
             cache.close()
+    table = _merge_repeats(table)
     for label, image_set in sets.items():
         n = int((table.images["set"] == label).sum())
         if n < MIN_IMAGES:
             raise TooFewImagesError(_too_few_message(label, image_set, n, table.skipped))
     return table
+
+
+def _merge_repeats(table: ScoreMatrix) -> ScoreMatrix:
+    """Count each picture once per set: drop every image whose content (``key``) appeared earlier in the
+    same set (a path listed twice, a symbolic or hard link, a copy) and list it in ``skipped`` with the
+    image it repeats. Returns the table, unchanged when nothing repeats. A picture in both sets stays in
+    both and is reported by ``_duplicates`` (``Result.duplicates``): which set it belongs to is not ours to
+    decide."""
+    images = table.images
+    repeat = images.duplicated(["set", "key"]).to_numpy()
+    if not repeat.any():
+        return table
+    first = images[~repeat].set_index(["set", "key"])["source"]
+    merged = [(row.set, row.source, repeat_reason(row.source, first[(row.set, row.key)]))
+              for row in images[repeat].itertuples(index=False)]
+    kept = set(images[~repeat][["set", "source"]].itertuples(index=False, name=None))
+    dropped = {(label, source) for label, source, _ in merged} - kept
+    degraded = table.degraded
+    if len(degraded):
+        gone = [pair in dropped for pair in degraded[["set", "source"]].itertuples(index=False, name=None)]
+        degraded = degraded[~np.asarray(gone, dtype=bool)].drop_duplicates().reset_index(drop=True)
+    return replace(
+        table,
+        scores=table.scores[~repeat].reset_index(drop=True),
+        images=images[~repeat].reset_index(drop=True),
+        embeddings=None if table.embeddings is None else table.embeddings[~repeat],
+        skipped=pd.concat([table.skipped, pd.DataFrame(merged, columns=SKIPPED_COLUMNS)], ignore_index=True),
+        degraded=degraded,
+    )
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:
@@ -233,12 +286,12 @@ def _progress_bar(total: int, enabled: bool) -> Any:
 def _too_few_message(label: str, image_set: ImageSet, n: int, skipped: pd.DataFrame) -> str:
     mine = skipped[skipped["set"] == label]
     lines = [
-        f"Set {label.upper()} ({image_set.name}) has {n} readable image{'s' if n != 1 else ''}; "
+        f"Set {label.upper()} ({printable(image_set.name)}) has {n} readable image{'s' if n != 1 else ''}; "
         f"at least {MIN_IMAGES} are needed to test differences on held-out images."
     ]
     if len(mine):
         lines.append(f"{len(mine)} file(s) were skipped:")
-        lines += [f"  {row.source}: {row.reason}" for row in mine.head(20).itertuples()]
+        lines += [f"  {printable(row.source)}: {printable(row.reason)}" for row in mine.head(20).itertuples()]
         if len(mine) > 20:
             lines.append(f"  ... and {len(mine) - 20} more")
     return "\n".join(lines)

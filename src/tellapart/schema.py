@@ -193,10 +193,11 @@ class Result:
         scores: the score matrix, images x concept ids (rows align with ``images``).
         images: per image row: ``set`` ("a"/"b"), ``source``, ``key``, ``split`` ("discovery"/"validation"
             or "all" for verify).
-        skipped: files that could not be used: ``set``, ``source``, ``reason``.
+        skipped: files not used, and why: ``set``, ``source``, ``reason`` (unreadable, not an image,
+            hidden, outside the manifest's folder, or a repeat of an image already in its set, counted once).
         duplicates: images present in both sets: ``key``, ``source_a``, ``source_b``.
         concepts: concept id -> Concept, for every concept in the library.
-        n_a, n_b: readable images per set.
+        n_a, n_b: readable images per set, each picture counted once.
         seed: seed of the discovery/validation split.
         alpha: significance level of the q-values.
         backend: the concept backend and every source's version.
@@ -495,7 +496,8 @@ def json_schema() -> dict[str, Any]:
         "n_tested": {"type": "integer", "description": "hypotheses tested (= len(findings)), all counted "
                                                        "in the correction"},
         "findings": {"type": "array", "items": finding, "description": "significant first"},
-        "skipped": {**strings, "description": f"files that could not be used: {SKIPPED_COLUMNS}"},
+        "skipped": {**strings, "description": f"files not used, and why (unreadable, hidden, a repeat of an "
+                                              f"image in the same set...): {SKIPPED_COLUMNS}"},
         "degraded": {**strings, "description": f"images used in a degraded form: {DEGRADED_COLUMNS}"},
         "duplicates": {**strings, "description": "images present in both sets: key, source_a, source_b"},
         "overall": overall,

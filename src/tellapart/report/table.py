@@ -1,7 +1,8 @@
 """The terminal rendering of a ``Result``: numbered findings, what else was tested, what was skipped.
 
 Rendered with ``rich`` into a plain string (no colour or control codes), so it reads the same in a
-terminal, a log file or a notebook.
+terminal, a log file or a notebook. Every user string (file and set names, the hypothesis) is shown with its
+control characters escaped (``tellapart.io.printable``): a file name cannot drive the terminal.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ import re
 import shutil
 from typing import Any
 
+import pandas as pd
 from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from tellapart.io.imageset import COUNTED_ONCE, HIDDEN_FILE, HIDDEN_FOLDER
+from tellapart.io.printable import printable
 from tellapart.phrasing import format_p
 from tellapart.schema import Result
 from tellapart.stats.contract import MIN_VISIBLE_SHARE
@@ -44,10 +48,10 @@ def findings_table(result: Result, max_rows: int = 15, *, width: int | None = No
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, color_system=None, force_terminal=False,
                       highlight=False, emoji=False, markup=False, soft_wrap=False)
-    console.print(Text(_headline(result)))
+    console.print(Text(printable(_headline(result))))
     if result.mode == "verify":
         for line in _verify_lines(result):
-            console.print(Text(line))
+            console.print(Text(printable(line)))
     findings = result.findings
     significant = findings[findings["significant"].astype(bool)]
     # A verified hypothesis has only a few matches: show each result, significant or not.
@@ -57,7 +61,7 @@ def findings_table(result: Result, max_rows: int = 15, *, width: int | None = No
     lines = (_summary_lines(result, len(significant), max_rows) + _signal_lines(result)
              + _overall_lines(result) + _data_lines(result))
     for line in lines:
-        console.print(Text(line))
+        console.print(Text(printable(line)))
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
 
 
@@ -137,7 +141,7 @@ def _cells(result: Result, row: Any, number: int) -> tuple[str, Text, str, str]:
     elif isinstance(row.explained_by, str):
         sentence += f" (explained by: {_phrase_of(result, row.explained_by)})"
     q = format_p(row.q_value).removeprefix("q ").removeprefix("= ")
-    return str(number), Text(sentence), format_auroc(row.auroc, row.auroc_ci), q
+    return str(number), Text(printable(sentence)), format_auroc(row.auroc, row.auroc_ci), q
 
 
 def _phrase_of(result: Result, concept_id: str) -> str:
@@ -193,15 +197,28 @@ def _overall_lines(result: Result) -> list[str]:
 
 
 def _data_lines(result: Result) -> list[str]:
+    """Lines on the data: files skipped (hidden ones counted, and listed last), repeats counted once,
+    images in both sets."""
     lines = []
     skipped = result.skipped
     if skipped is not None and len(skipped):
-        shown = "; ".join(f"{r.source} ({r.reason})" for r in skipped.head(MAX_LISTED_SKIPS).itertuples())
-        more = f"; and {len(skipped) - MAX_LISTED_SKIPS} more" if len(skipped) > MAX_LISTED_SKIPS else ""
-        noun = "file" if len(skipped) == 1 else "files"
-        lines.append(f"{len(skipped)} {noun} skipped: {shown}{more}")
+        repeats = skipped["reason"].str.endswith(COUNTED_ONCE).to_numpy(dtype=bool)
+        lines += _listed(skipped[~repeats], "skipped") + _listed(skipped[repeats], "counted once (repeats)")
     duplicates = result.duplicates
     if duplicates is not None and len(duplicates):
         noun = "image is" if len(duplicates) == 1 else "images are"
         lines.append(f"{len(duplicates)} {noun} in both sets (duplicates make the sets look more alike)")
     return lines
+
+
+def _listed(rows: pd.DataFrame, what: str) -> list[str]:
+    """One line: how many files, which (the first MAX_LISTED_SKIPS, hidden ones last) and why."""
+    if not len(rows):
+        return []
+    hidden = rows["reason"].isin([HIDDEN_FILE, HIDDEN_FOLDER]).to_numpy(dtype=bool)
+    first = pd.concat([rows[~hidden], rows[hidden]]).head(MAX_LISTED_SKIPS)
+    shown = "; ".join(f"{r.source} ({r.reason})" for r in first.itertuples())
+    more = f"; and {len(rows) - MAX_LISTED_SKIPS} more" if len(rows) > MAX_LISTED_SKIPS else ""
+    noun = "file" if len(rows) == 1 else "files"
+    of_which = f" ({int(hidden.sum())} hidden)" if hidden.any() else ""
+    return [f"{len(rows)} {noun} {what}{of_which}: {shown}{more}"]
