@@ -166,6 +166,14 @@ class ImageSet:
         return cls(refs, skipped, label)
 
 
+def source_name(path: str | os.PathLike) -> str:
+    """Return the text that names a file in results and reports: its path, with bytes that are not UTF-8
+    (held by Python as lone surrogates, which no table, JSON or HTML file can store) written ``\\udcff``.
+    The file itself is still read through its real path (``ImageRef.path``)."""
+    text = os.fspath(path)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8") if not text.isprintable() else text
+
+
 def repeat_reason(source: str, kept: str) -> str:
     """Return why ``source`` is not counted: its content repeats ``kept``, an image already in its set."""
     if source == kept:
@@ -199,7 +207,7 @@ def _from_path_spec(spec: str | os.PathLike, name: str | None) -> ImageSet:
         refs, skipped = _walk_folder(path)
         if not refs:
             _raise_no_images(f"folder {printable(path)}", skipped)
-        return ImageSet(refs, skipped, name or path.absolute().name or str(path))
+        return ImageSet(refs, skipped, name or source_name(path.absolute().name or path))
     if path.exists():
         ref, reason = _file_ref(path)
         if ref is None:
@@ -207,7 +215,7 @@ def _from_path_spec(spec: str | os.PathLike, name: str | None) -> ImageSet:
                 f"{printable(path)} is {reason}; give a folder, a glob pattern or an image file "
                 "(for a CSV/Parquet table of paths use ImageSet.from_manifest)"
             )
-        return ImageSet([ref], [], name or path.name)
+        return ImageSet([ref], [], name or source_name(path.name))
     if _GLOB_CHARS & set(text):
         return _from_glob(os.path.expanduser(text), name)
     if os.path.lexists(path):
@@ -280,17 +288,18 @@ def _walk_folder(root: Path) -> tuple[list[ImageRef], list[Skipped]]:
 
     def on_error(exc: OSError) -> None:
         reason = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
-        errors.append(Skipped(str(exc.filename), f"cannot list folder: {reason}"))
+        errors.append(Skipped(source_name(exc.filename or root), f"cannot list folder: {reason}"))
 
     files: list[Path] = []
     for folder, dirnames, filenames in os.walk(root.absolute(), onerror=on_error):
         dirnames.sort()
         hidden = [(d, HIDDEN_FOLDER) for d in dirnames] + [(f, HIDDEN_FILE) for f in sorted(filenames)]
-        errors += [Skipped(os.path.join(folder, name), why) for name, why in hidden if name.startswith(".")]
+        errors += [Skipped(source_name(os.path.join(folder, name)), why)
+                   for name, why in hidden if name.startswith(".")]
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         # os.walk does not descend into linked folders (a link loop would never end); say so.
         errors += [
-            Skipped(os.path.join(folder, d), "symbolic link to a folder, not followed")
+            Skipped(source_name(os.path.join(folder, d)), "symbolic link to a folder, not followed")
             for d in dirnames
             if os.path.islink(os.path.join(folder, d))
         ]
@@ -309,11 +318,11 @@ def _collect_paths(paths: list[Path], missing_ok: bool = False) -> tuple[list[Im
             skipped += sub_skipped
             continue
         if missing_ok and not path.exists():
-            skipped.append(Skipped(str(path.absolute()), "file does not exist"))
+            skipped.append(Skipped(source_name(path.absolute()), "file does not exist"))
             continue
         ref, reason = _file_ref(path)
         if ref is None:
-            skipped.append(Skipped(str(path.absolute()), reason))
+            skipped.append(Skipped(source_name(path.absolute()), reason))
         else:
             refs.append(ref)
     return refs, skipped
@@ -329,7 +338,7 @@ def _file_ref(path: Path) -> tuple[ImageRef | None, str]:
     suffix = path.suffix.lower()
     if suffix not in IMAGE_EXTENSIONS:
         return None, f"not an image file ({suffix or 'no extension'})"
-    return ImageRef(str(absolute), absolute), ""
+    return ImageRef(source_name(absolute), absolute), ""
 
 
 def _raise_no_images(where: str, skipped: list[Skipped]) -> None:
@@ -425,11 +434,11 @@ def _refs_from_manifest_rows(
         path = Path(text).expanduser()
         path = path if path.is_absolute() else base / path
         if confine and not _inside(path, base):
-            skipped.append(Skipped(str(path), OUTSIDE_MANIFEST_FOLDER))
+            skipped.append(Skipped(source_name(path), OUTSIDE_MANIFEST_FOLDER))
             continue
         ref, reason = _file_ref(path)
         if ref is None:
-            skipped.append(Skipped(str(path), reason))
+            skipped.append(Skipped(source_name(path), reason))
         else:
             refs.append(ref)
     return refs, skipped
