@@ -61,7 +61,7 @@ def _write_sets(root: Path) -> tuple[Path, Path]:
     a, b = root / "colour", root / "gray"
     for name in COLOUR_IMAGES:
         _save(getattr(skdata, name)(), a / f"{name}.png")
-    _save(skdata.cat(), a / EVIL_DIR / EVIL_FILE)
+    _save(skdata.cat()[:, ::-1], a / EVIL_DIR / EVIL_FILE)  # mirrored: cat is chelsea; a repeat counts once
     for name in GRAY_IMAGES:
         _save(getattr(skdata, name)(), b / f"{name}.png")
     _save(skdata.coffee(), b / "coffee_copy.png")

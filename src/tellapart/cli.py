@@ -24,19 +24,30 @@ Every sub-command speaks the same vocabulary:
                           ``~/.local/share/tellapart/findings.npz``); ``train`` learns from it only when given
     --seed N, --quiet     reproducibility and no progress bar
 
-``main(argv)`` runs it and returns the exit code (0 ok, 2 bad input, 130 interrupted).
+``main(argv)`` runs it and returns the exit code (0 ok, 2 bad input, 130 interrupted). Every option and
+every output path is checked before any image is read; a bad one stops the run with a one-line error that
+names it. While a command runs, matplotlib's config and cache (``MPLCONFIGDIR``) and temporary files
+(``TMPDIR``) are kept inside the score cache folder (with ``--no-cache``: inside ``--out``, removed after),
+so nothing is written elsewhere.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import shutil
+import sqlite3
 import sys
+import tempfile
 import textwrap
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
 from tellapart import __version__
+from tellapart.io.printable import printable
 
 NONE = "none"  # the value that turns off a trained file or the findings store
 
@@ -240,6 +251,10 @@ def _add_sets(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--b", dest="value_b", help=argparse.SUPPRESS)
     group.add_argument("--path-col", metavar="COL",
                        help="the column with image paths (default: found by name)")
+    group.add_argument("--confine", action="store_true",
+                       help="use only manifest paths inside the manifest's folder (symbolic links followed); "
+                            "the others are listed as skipped. For manifests you did not write: without it a "
+                            "manifest may name any image you can read (../, absolute paths)")
 
 
 def _add_out(container: Any, default: Path | None, what: str) -> None:
@@ -330,20 +345,12 @@ def _resolve_sets(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     """The two sets: SET_A SET_B, or the manifest's rows of each group value."""
     from tellapart.io import ImageSet
 
-    if args.manifest is not None:
-        if args.set_a or args.set_b:
-            parser.error("give either SET_A SET_B or --manifest, not both")
-        needed = (("--group-col", args.group_col), ("--group-a", args.value_a), ("--group-b", args.value_b))
-        missing = [flag for flag, value in needed if value is None]
-        if missing:
-            parser.error(f"--manifest also needs {', '.join(missing)}")
-        return (
-            ImageSet.from_manifest(args.manifest, args.group_col, args.value_a, path_col=args.path_col),
-            ImageSet.from_manifest(args.manifest, args.group_col, args.value_b, path_col=args.path_col),
+    if args.manifest is not None:  # _sets_problem checked the options
+        return tuple(
+            ImageSet.from_manifest(args.manifest, args.group_col, value, path_col=args.path_col,
+                                   confine=args.confine)
+            for value in (args.value_a, args.value_b)
         )
-    if not (args.set_a and args.set_b):
-        parser.error("give two sets (SET_A SET_B), or --manifest FILE --group-col COL --group-a VALUE "
-                     "--group-b VALUE")
     return args.set_a, args.set_b
 
 
@@ -354,6 +361,196 @@ def _library(args: argparse.Namespace):
     store = _findings_path(args.findings_store)
     return ConceptLibrary(learned=_trained_file(args.detectors),
                           findings=store if store is not None and store.is_file() else None)
+
+
+# --- checking every option before any image is read -------------------------------------------------------
+
+# (option, attribute, least value): the whole-number options and their rule.
+AT_LEAST = (("--seed", "seed", 0), ("--max-hypotheses", "max_hypotheses", 1), ("--top-k", "top_k", 1),
+            ("--n-per-family", "n_per_family", 1), ("--n", "n", 10))
+
+
+def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Check every option and output path of the sub-command; ``parser.error`` (exit 2) names the first bad
+    one. Runs before any image is listed or read, so a bad option never costs a run."""
+    problem = _option_problem(args) or _sets_problem(args) or _trained_files_problem(args)
+    problem = problem or next(filter(None, (_output_problem(*target) for target in _outputs(args))), None)
+    if problem:
+        parser.error(printable(problem))
+
+
+def _option_problem(args: argparse.Namespace) -> str | None:
+    """Why a numeric option is out of range, or None."""
+    from tellapart.describe import check_alpha, check_at_least
+
+    try:
+        if hasattr(args, "alpha"):
+            check_alpha(args.alpha, "--alpha")
+        for option, name, least in AT_LEAST:
+            check_at_least(option, getattr(args, name, None), least)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def _sets_problem(args: argparse.Namespace) -> str | None:
+    """Why SET_A/SET_B, the manifest's groups or train's --pool cannot be the images asked for, or None."""
+    pool = getattr(args, "pool", None)
+    if pool is not None and not pool.is_dir():
+        return f"--pool {pool} is not a folder; give a folder of images"
+    if not hasattr(args, "set_a"):
+        return None
+    if args.manifest is not None:
+        needed = (("--group-col", args.group_col), ("--group-a", args.value_a), ("--group-b", args.value_b))
+        missing = [flag for flag, value in needed if value is None]
+        if args.set_a or args.set_b:
+            return "give either SET_A SET_B or --manifest, not both"
+        if missing:
+            return f"--manifest also needs {', '.join(missing)}"
+    elif not (args.set_a and args.set_b):
+        return ("give two sets (SET_A SET_B), or --manifest FILE --group-col COL --group-a VALUE "
+                "--group-b VALUE")
+    if args.confine and args.manifest is None:
+        return "--confine keeps manifest paths inside the manifest's folder; give --manifest too"
+    if args.manifest is not None and args.value_a is not None and str(args.value_a) == str(args.value_b):
+        return (f"--group-a and --group-b are both {args.value_a!r}: a set compared with itself shows "
+                "nothing; give two different groups")
+    if args.set_a and args.set_b and os.path.realpath(args.set_a) == os.path.realpath(args.set_b):
+        return f"SET_A and SET_B are the same ({args.set_a}): a set compared with itself shows nothing"
+    return None
+
+
+def _trained_files_problem(args: argparse.Namespace) -> str | None:
+    """Why a file given to --detectors, --describer or --findings-store cannot be used, or None: each is
+    loaded here, so a wrong file is named before any image is read."""
+    from tellapart.concepts.learned import LearnedDetectors
+    from tellapart.stats.describer import LearnedDescriber
+
+    checks = [("--detectors", getattr(args, "detectors", None), LearnedDetectors.load,
+               "learned_detectors.npz"),
+              ("--describer", getattr(args, "describer", None), LearnedDescriber.load, "describer.npz")]
+    for option, value, load, made in checks:
+        path = _trained_file(value)
+        if isinstance(path, Path):
+            problem = _npz_problem(option, path, load, f"give the {made} `tellapart train` wrote, or 'none'")
+            if problem:
+                return problem
+    store = _given_store(args)
+    if getattr(args, "save", False) and store is None:
+        return "--save needs a findings store: give --findings-store FILE, not 'none'"
+    if store is not None and store.exists():
+        return _npz_problem("--findings-store", store, LearnedDetectors.load,
+                            "give the store `tellapart verify --save` wrote, or 'none'")
+    if store is not None and not getattr(args, "save", False) and args.findings_store not in (None, True):
+        return (f"--findings-store {store} does not exist; save a finding with `tellapart verify ... --save "
+                "--findings-store FILE`, or leave the option out")
+    return None
+
+
+def _given_store(args: argparse.Namespace) -> Path | None:
+    """The findings store this run reads or writes (None when it uses none)."""
+    if not hasattr(args, "findings_store"):
+        return None
+    value = args.findings_store
+    if args.command == "train":
+        return None if value is None else _findings_path(None if value is True else value)
+    return _findings_path(value)
+
+
+def _npz_problem(option: str, path: Path, load: Callable[[Path], Any], advice: str) -> str | None:
+    """Why ``path`` is not a file ``load`` accepts (missing, a folder, not an .npz, another kind), or None."""
+    if not path.exists():
+        return f"{option} {path} does not exist; {advice}"
+    if not path.is_file():
+        return f"{option} {path} is a folder, not a file; {advice}"
+    try:
+        load(path)
+    except KeyError as error:
+        return f"{option} {path} is another kind of file (it holds no {error} record); {advice}"
+    except (ValueError, OSError) as error:
+        detail = str(error).removeprefix(f"{path} ")  # the loaders' messages start with the path
+        return f"{option} {path} {detail}; {advice}"
+    return None
+
+
+def _outputs(args: argparse.Namespace) -> list[tuple[str, Path, bool]]:
+    """Every path this run writes: (option, path, is a folder)."""
+    targets = []
+    if getattr(args, "out", None) is not None:
+        targets.append(("--out", args.out, True))
+    if getattr(args, "json", None) not in (None, "-"):
+        targets.append(("--json", Path(args.json), False))
+    if not getattr(args, "no_cache", True):
+        targets.append(("--cache-dir", _cache_folder(args), True))
+    if getattr(args, "save", False) and _given_store(args) is not None:
+        targets.append(("--findings-store", _given_store(args), False))
+    return targets
+
+
+def _output_problem(option: str, path: Path, folder: bool) -> str | None:
+    """Prepare ``path`` to be written; return why it cannot be (a file where a folder is needed or the
+    reverse, a folder nobody may write), or None. Missing folders on the way are created now, as for
+    --out, and a test file is written and removed where the output goes: what the run writes at its end
+    is known to be writable before it starts."""
+    what = "folder" if folder else "file"
+    if path.exists() and path.is_dir() != folder:
+        other = "a folder" if path.is_dir() else "a file"
+        return f"{option} {path} is {other}, not a {what}; give a {what} path"
+    ancestor = next((p for p in path.absolute().parents if p.exists()), None)
+    if ancestor is not None and not ancestor.is_dir():
+        return f"{option} {path} cannot be created: {ancestor} is a file, not a folder"
+    place = path if folder else path.parent
+    try:
+        place.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".tellapart-write-test-", dir=place)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        why = error.strerror or str(error)
+        return f"{option} {path} cannot be written ({why} in {place}); choose another place"
+    return None
+
+
+def _cache_folder(args: argparse.Namespace) -> Path:
+    """The score cache folder of this run: --cache-dir, else the one default rule of the Python API."""
+    from tellapart.concepts.cache import default_cache_dir
+
+    return args.cache_dir or default_cache_dir()
+
+
+# --- third-party files: inside the run's own folders ------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _files_kept_inside(args: argparse.Namespace) -> Iterator[None]:
+    """While a command runs, keep what libraries write inside the run's own folders: matplotlib's config and
+    font cache (``MPLCONFIGDIR``, unless set) in ``CACHE/matplotlib``, and temporary files (``TMPDIR``,
+    ``tempfile``) in a folder of this run inside the cache (``--no-cache``: inside ``--out``), removed at the
+    end. ``bench --no-cache`` without ``--out`` has neither: the system's defaults are used."""
+    use_cache = not getattr(args, "no_cache", True)
+    root = _cache_folder(args) if use_cache else getattr(args, "out", None)
+    if root is None:
+        yield
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".tellapart-tmp-", dir=root))
+    settings = {"TMPDIR": str(scratch)}
+    if not os.environ.get("MPLCONFIGDIR"):
+        settings["MPLCONFIGDIR"] = str(root / "matplotlib" if use_cache else scratch / "matplotlib")
+    saved = {name: os.environ.get(name) for name in settings}
+    saved_tempdir = tempfile.tempdir
+    os.environ.update(settings)
+    tempfile.tempdir = str(scratch)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved_tempdir
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 # --- output -----------------------------------------------------------------------------------------------
@@ -388,7 +585,7 @@ def _write_outputs(result: Any, args: argparse.Namespace) -> None:
     human = _human(args)
     print(result, file=human)
     extra = f" and {args.json}" if args.json not in (None, "-") else ""
-    print(f"\nReport: {html}\nJSON:   {saved}{extra}", file=human)
+    print(printable(f"\nReport: {html}\nJSON:   {saved}{extra}", keep_newlines=True), file=human)
     _emit_json(document, args.json)
 
 
@@ -411,8 +608,6 @@ def _run_verify(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     from tellapart.describe import verify
 
     store = _findings_path(args.findings_store)
-    if args.save and store is None:
-        parser.error("--save needs a findings store: give --findings-store FILE, not 'none'")
     a, b = _resolve_sets(args, parser)
     result = verify(args.text, a, b, alpha=args.alpha, top_k=args.top_k, library=_library(args),
                     cache_dir=args.cache_dir, use_cache=not args.no_cache, progress=not args.quiet)
@@ -421,7 +616,8 @@ def _run_verify(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         from tellapart.findings_store import save_finding
 
         concept = save_finding(result, store)
-        print(f"Saved as the concept {concept.id} in {store}: later runs look for it.", file=_human(args))
+        print(printable(f"Saved as the concept {concept.id} in {store}: later runs look for it."),
+              file=_human(args))
     return 0
 
 
@@ -445,8 +641,6 @@ def _run_demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tellapart.describe import describe
     from tellapart.synth import bundled_pool, make_pair, paste_rectangle, write_pair
 
-    if args.n < 10:
-        parser.error("--n must be at least 10")
     print(f"Building the demo: {args.n} vs {args.n} bundled photos; every set-A image gets a small red "
           "rectangle at a random place.", file=_human(args))
     pool = bundled_pool(2 * args.n, seed=args.seed)
@@ -495,7 +689,7 @@ def _run_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     describer.save(args.out / "describer.npz")
     log.to_csv(args.out / "curriculum.csv", index=False)
     _print_training(describer, log, pools, len(FAMILY_NAMES))
-    print(f"Written to {args.out}/ in {time.perf_counter() - started:.0f} s.")
+    print(printable(f"Written to {args.out}/ in {time.perf_counter() - started:.0f} s."))
     return 0
 
 
@@ -532,23 +726,53 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, argparse.ArgumentParser], int]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the process exit code (0 ok, 2 for bad input)."""
+    """Run the command line; return the process exit code (0 ok, 2 for bad input, 130 interrupted).
+
+    Options and output paths are checked first (``_validate``); then the command runs with third-party
+    files kept inside its folders (``_files_kept_inside``). A bad input or a file that cannot be read or
+    written ends in one line on stderr, never a traceback.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
-    alpha = getattr(args, "alpha", 0.05)
-    if not 0 < alpha < 1:
-        parser.error("--alpha must be between 0 and 1")
     try:
-        return COMMANDS[args.command](args, parser)
-    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as error:
-        print(f"tellapart: error: {error}", file=sys.stderr)
+        _validate(args, parser)
+        with warnings.catch_warnings(), _files_kept_inside(args):
+            warnings.showwarning = _warning_printer(warnings.showwarning)
+            return COMMANDS[args.command](args, parser)
+    except (ValueError, OSError) as error:
+        print(f"tellapart: error: {_error_text(error)}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as error:  # e.g. still locked by another run after a minute, or a full disk
+        print(f"tellapart: error: the score cache failed ({printable(error)}); run again, or use another "
+              "--cache-dir or --no-cache", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ntellapart: interrupted; scores computed so far are kept in the cache.", file=sys.stderr)
         return 130
+
+
+def _error_text(error: Exception) -> str:
+    """The message of an error for the terminal: an OSError as "what: which file", control codes escaped."""
+    if isinstance(error, OSError) and error.strerror and error.filename:
+        return printable(f"{error.strerror}: {error.filename}")
+    return printable(error, keep_newlines=True)
+
+
+def _warning_printer(original: Callable[..., None]) -> Callable[..., None]:
+    """Return a ``warnings.showwarning`` that prints tellapart's own warnings (e.g. a damaged score cache
+    moved aside) as one line on stderr, and leaves the others to ``original``."""
+    from tellapart.concepts.cache import CacheRecovered
+
+    def show(message: Warning | str, category: type[Warning], *where: Any, **more: Any) -> None:
+        if issubclass(category, CacheRecovered):
+            print(f"tellapart: warning: {printable(message)}", file=sys.stderr)
+        else:
+            original(message, category, *where, **more)
+
+    return show
 
 
 if __name__ == "__main__":
