@@ -1,7 +1,7 @@
 """Does the ImageNet model recognise a run's images as photos of its classes? The measurement behind
 ``tellapart.stats.reportable.PHOTO_LIKE_TOP1`` (the fallback rule), and beside it what the domain model
 (``stats.reportable.DomainModel``, made and measured by ``scripts/make_domain_model.py``) decides: the per-run
-median P(photo) and how many runs reach ``PHOTO_LIKE_P``.
+share of photos (P(photo) >= ``PHOTO_P``) and how many runs reach ``PHOTO_LIKE_SHARE``.
 
 Per image, the bundled classifier's top-1 probability over the 1000 ImageNet classes (the row maximum of the
 ``semantic_class`` columns); per run, the median over its images. A run is "photo-like" when that median is
@@ -121,15 +121,19 @@ def top1_and_photo(source: SemanticSource, images: list[np.ndarray]) -> tuple[np
     return probabilities.max(axis=1), shipped_domain_model().photo_probability(features)
 
 
-def run_medians(values: np.ndarray, n: int, runs: int, seed: int) -> np.ndarray:
-    """Medians of ``runs`` random draws of ``n`` values (without replacement, or all when fewer)."""
+def run_medians(values: np.ndarray, n: int, runs: int, seed: int, statistic=np.median) -> np.ndarray:
+    """``statistic`` (default the median) of ``runs`` random draws of ``n`` values (without replacement, or
+    all when fewer)."""
     rng = np.random.default_rng(seed)
     size = min(n, len(values))
-    return np.array([np.median(rng.choice(values, size, replace=False)) for _ in range(runs)])
+    return np.array([statistic(rng.choice(values, size, replace=False)) for _ in range(runs)])
 
 
 def real_pairs(root: Path, source: SemanticSource) -> None:
-    """Print the median top-1 probability of each pair under ``root`` (both sets pooled)."""
+    """Print the median top-1 probability and the share of photos of each pair under ``root`` (both sets
+    pooled)."""
+    from tellapart.stats.reportable import PHOTO_P
+
     from tellapart.io import ImageSet
 
     print(f"\n{root} (for information, not tuning): median top-1 probability, both sets pooled")
@@ -137,7 +141,7 @@ def real_pairs(root: Path, source: SemanticSource) -> None:
         images = [ref.load().decode().pixels for label in ("a", "b")
                   for ref in ImageSet.from_spec(case / label).refs]
         values, photo = top1_and_photo(source, images)
-        print(f"  {case.name:<16} {np.median(values):.3f}  median P(photo) {np.median(photo):.3f}  "
+        print(f"  {case.name:<16} {np.median(values):.3f}  share of photos {np.mean(photo >= PHOTO_P):.3f}  "
               f"({len(values)} images)")
 
 
@@ -149,23 +153,24 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=200, help="images per collection (default 200)")
     parser.add_argument("--real", type=Path, help="also print the pairs of this folder (CASE/a, CASE/b)")
     args = parser.parse_args()
-    from tellapart.stats.reportable import PHOTO_LIKE_P, PHOTO_LIKE_TOP1
+    from tellapart.stats.reportable import PHOTO_LIKE_SHARE, PHOTO_LIKE_TOP1, PHOTO_P
 
     started = time.perf_counter()
     source = SemanticSource()
     print(f"{'collection':<40} {'expect':<6} {'per image: q10 / q50 / q90':<28} "
           f"per run of {args.n}: min / median / max    photo-like runs (>= {PHOTO_LIKE_TOP1})    "
-          f"median P(photo) per run: min / max, photo-like runs (>= {PHOTO_LIKE_P})")
+          f"share of photos per run: min / max, photo-like runs (>= {PHOTO_LIKE_SHARE})")
     for name, (expected, images) in collections(args.pool).items():
         values, photo = top1_and_photo(source, images)
         medians = run_medians(values, args.n, args.runs, seed=0)
-        photo_medians = run_medians(photo, args.n, args.runs, seed=0)
+        is_photo = (photo >= PHOTO_P).astype(float)
+        photo_shares = run_medians(is_photo, args.n, args.runs, seed=0, statistic=np.mean)
         q10, q50, q90 = np.quantile(values, [0.1, 0.5, 0.9])
         photo_like = int((medians >= PHOTO_LIKE_TOP1).sum())
         print(f"{name:<40} {expected:<6} {q10:.3f} / {q50:.3f} / {q90:.3f}{'':<7} "
               f"{medians.min():.3f} / {np.median(medians):.3f} / {medians.max():.3f}{'':<12} "
-              f"{photo_like}/{len(medians)}{'':<18}{photo_medians.min():.3f} / {photo_medians.max():.3f}  "
-              f"{int((photo_medians >= PHOTO_LIKE_P).sum())}/{len(photo_medians)}", flush=True)
+              f"{photo_like}/{len(medians)}{'':<18}{photo_shares.min():.3f} / {photo_shares.max():.3f}  "
+              f"{int((photo_shares >= PHOTO_LIKE_SHARE).sum())}/{len(photo_shares)}", flush=True)
     if args.real is not None:
         real_pairs(args.real, source)
     print(f"\n{time.perf_counter() - started:.0f} s")

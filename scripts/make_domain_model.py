@@ -8,8 +8,8 @@ Usage (from the repository root; needs pydicom and nibabel for their test images
 The model is a logistic regression (``C``) on the embeddings ``tellapart.concepts.semantics`` computes, each
 feature standardised and each block scaled by 1/sqrt(width) as ``stats.classifier`` does; every collection
 weighs the same, shared equally by its sources. ``stats.reportable.domain_check`` reads it: a run is
-photo-like when the median P(photo) over all its images reaches ``PHOTO_LIKE_P`` (chosen from this script's
-output, see its comment). The .npz holds arrays and strings only (no pickle).
+photo-like when at least ``PHOTO_LIKE_SHARE`` of its images are photos (P(photo) >= ``PHOTO_P``; checked by
+this script's output, see its comment). The .npz holds arrays and strings only (no pickle).
 
 Training sources, all installed with packages on this machine (never ../shared/real, never the fundus or
 immunohistochemistry images that ``benchmarks/medical_pairs.py`` evaluates on):
@@ -47,11 +47,12 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 
 from tellapart.concepts.semantics import EMBEDDING_VERSION, SemanticSource
-from tellapart.stats.reportable import DOMAIN_MODEL_FILE, PHOTO_LIKE_P, DomainModel
+from tellapart.stats.reportable import DOMAIN_MODEL_FILE, PHOTO_LIKE_SHARE, PHOTO_P, DomainModel
 from tellapart.synth import pools
 
-# L2 strength on the block-scaled features. Leave-one-source-out (runs' median P against PHOTO_LIKE_P, share
-# of sources decided right, photo and scan sources averaged) was flat: 0.77 at C = 10, 0.76-0.83 at 100,
+# L2 strength on the block-scaled features. Leave-one-source-out (runs' median P against the median rule's
+# 0.15, which PHOTO_LIKE_SHARE replaced; share of sources decided right, photo and scan sources averaged) was
+# flat: 0.77 at C = 10, 0.76-0.83 at 100,
 # 0.76-0.82 at 1000 over thresholds 0.05-0.5; held-out grey scans fall further from photos with larger C.
 C = 100.0
 PER_PHOTO = 30  # crops (and flips) of each training photo or scan
@@ -259,6 +260,10 @@ def held_out_collections(seed: int, n: int = 200) -> dict[str, tuple[str, Callab
         "fashion-mnist (test file)": ("photo", lambda: [
             img for label in pools.FASHION_CLASSES
             for img in pools.fashion_mnist_pool(label, n // 10, seed)]),
+        # The benchmark's hard tier dilutes its photos with up to half textiles: still a photo collection.
+        "bundled photos (bench part), half textiles": ("photo", lambda: (
+            pools.bundled_pool(n // 2, seed=seed + 3, part="bench")
+            + pools.textile_pool("nominal", n // 2, seed + 3, part="bench"))),
         "retina crops (colour fundus)": ("not", lambda: crops([skdata.retina()], n, seed + 2)),
         "immunohistochemistry crops": ("not", lambda: crops([skdata.immunohistochemistry()], n, seed + 2)),
         "textiles (bench part)": ("not", lambda: [img for kind in ("nominal", "local", "global")
@@ -299,23 +304,24 @@ def fit(X: np.ndarray, y: np.ndarray, source: np.ndarray, collection: np.ndarray
                        intercept=float(model.intercept_[0]), embedding_version=EMBEDDING_VERSION, version="")
 
 
-def run_medians(values: np.ndarray, seed: int, n: int = RUN, runs: int = RUNS) -> np.ndarray:
-    """Return the medians of ``runs`` random draws of ``n`` values (all of them when fewer)."""
+def run_shares(values: np.ndarray, seed: int, n: int = RUN, runs: int = RUNS) -> np.ndarray:
+    """Return, for ``runs`` random draws of ``n`` values (all of them when fewer), the share of photos
+    (P(photo) >= ``PHOTO_P``): the statistic ``domain_check`` compares with ``PHOTO_LIKE_SHARE``."""
     rng = np.random.default_rng(seed)
     size = min(n, len(values))
-    return np.array([np.median(rng.choice(values, size, replace=False)) for _ in range(runs)])
+    return np.array([np.mean(rng.choice(values, size, replace=False) >= PHOTO_P) for _ in range(runs)])
 
 
 def describe_runs(name: str, expected: str, p: np.ndarray, seed: int) -> str:
-    """One line: per-image accuracy, per-run medians min / median / max, photo-like runs."""
-    medians = run_medians(p, seed)
-    right = (p >= PHOTO_LIKE_P) if expected == "photo" else (p < PHOTO_LIKE_P)
+    """One line: per-image accuracy, per-run shares of photos min / median / max, photo-like runs."""
+    shares = run_shares(p, seed)
+    right = (p >= PHOTO_P) if expected == "photo" else (p < PHOTO_P)
     return (f"{name:<52} {expected:<5} {len(p):>4}  {right.mean():>6.1%}   "
-            f"{medians.min():.3f} / {np.median(medians):.3f} / {medians.max():.3f}   "
-            f"{int((medians >= PHOTO_LIKE_P).sum())}/{len(medians)}")
+            f"{shares.min():.3f} / {np.median(shares):.3f} / {shares.max():.3f}   "
+            f"{int((shares >= PHOTO_LIKE_SHARE).sum())}/{len(shares)}")
 
 
-HEADER = (f"{'collection':<52} {'want':<5} {'n':>4}  {'images right':>6}   per-run median P(photo) "
+HEADER = (f"{'collection':<52} {'want':<5} {'n':>4}  {'images right':>6}   per-run share of photos "
           f"min / median / max   photo-like runs of {RUN}")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from tellapart.concepts.library import ConceptLibrary
@@ -13,7 +14,7 @@ from tellapart.concepts.semantics import EMBEDDING_DIM, EMBEDDING_VERSION, Seman
 from tellapart.io import ImageSet
 from tellapart.schema import ScoreMatrix
 from tellapart.stats.reportable import (
-    PHOTO_LIKE_P,
+    PHOTO_LIKE_SHARE,
     PHOTO_LIKE_TOP1,
     WITHHELD_OFF_DOMAIN,
     domain_check,
@@ -76,15 +77,33 @@ def test_photo_crops_are_photo_like_and_ct_mr_slices_are_not(semantic_library, p
                                           "b": ImageSet.from_spec(pool[20:40])})
     domain = domain_check(photos.scores, photos.concepts["category"], embeddings=photos.embeddings)
     assert domain.photo_like is True and domain.withheld == []
-    assert domain.threshold == PHOTO_LIKE_P and domain.median >= PHOTO_LIKE_P
-    assert "P(photo)" in domain.text and shipped_domain_model().version in domain.text
+    assert domain.threshold == PHOTO_LIKE_SHARE and domain.value >= PHOTO_LIKE_SHARE
+    assert "photos" in domain.text and shipped_domain_model().version in domain.text
 
     domain = domain_check(scans.scores, scans.concepts["category"], embeddings=scans.embeddings)
     assert domain.photo_like is False and domain.withheld == list(WITHHELD_OFF_DOMAIN)
-    assert domain.median < PHOTO_LIKE_P
+    assert domain.value < PHOTO_LIKE_SHARE
     # The top-1 rule it replaces lets these slices through: their median top-1 probability is above 0.10.
     fallback = domain_check(scans.scores, scans.concepts["category"])
     assert fallback.threshold == PHOTO_LIKE_TOP1 and "top-1" in fallback.text
+
+
+def test_photos_diluted_with_fabric_close_ups_stay_photo_like(semantic_library, pool):
+    # A collection that mixes photos with other images still names what its photos show: a third of
+    # fabric close-ups (which alone are not photo-like) keeps the run photo-like, as the benchmark's
+    # diluted pairs are.
+    from tellapart.synth.pools import textile_pool
+
+    photos = semantic_library.score_sets({"a": ImageSet.from_spec(pool[:40])})
+    fabric = semantic_library.score_sets({"a": ImageSet.from_spec(textile_pool("nominal", 20, seed=0))})
+    alone = domain_check(fabric.scores, fabric.concepts["category"], embeddings=fabric.embeddings)
+    assert alone.photo_like is False and alone.value == 0.0
+    mixed = domain_check(pd.concat([photos.scores, fabric.scores], ignore_index=True),
+                         photos.concepts["category"],
+                         embeddings=np.vstack([photos.embeddings, fabric.embeddings]))
+    assert mixed.photo_like is True
+    assert mixed.value == pytest.approx(
+        domain_check(photos.scores, photos.concepts["category"], embeddings=photos.embeddings).value * 2 / 3)
 
 
 def test_the_decision_never_reads_the_set_labels(scans):

@@ -35,13 +35,13 @@ def semantic_library() -> ConceptLibrary:
 def test_photos_are_photo_like_and_fabric_close_ups_are_not(semantic_library, pool):
     photos = semantic_library.score_sets({"a": ImageSet.from_spec(pool[:40])})
     domain = domain_check(photos.scores, photos.concepts["category"])
-    assert domain.photo_like and domain.withheld == [] and domain.median >= PHOTO_LIKE_TOP1
+    assert domain.photo_like and domain.withheld == [] and domain.value >= PHOTO_LIKE_TOP1
 
     # Textile close-ups: the model recognises almost nothing in them (median top-1 about 0.02). The grey
     # cell micrograph's crops sit at 0.07-0.10, right under the threshold (see PHOTO_LIKE_TOP1's comment).
     fabric = semantic_library.score_sets({"a": ImageSet.from_spec(textile_pool("nominal", 40, seed=0))})
     domain = domain_check(fabric.scores, fabric.concepts["category"])
-    assert domain.photo_like is False and domain.median < PHOTO_LIKE_TOP1
+    assert domain.photo_like is False and domain.value < PHOTO_LIKE_TOP1
     assert domain.withheld == list(WITHHELD_OFF_DOMAIN) and "does not recognise" in domain.text
 
 
@@ -121,7 +121,7 @@ def test_off_domain_run_withholds_imagenet_and_edit_detectors_everywhere(cache_d
     assert (result.significant["category"] == "stats").any(), result.findings[["concept", "q_value"]]
     assert len(result.signals) and result.signals["reason"].str.len().gt(0).all()
     withheld = result.signals[result.signals["category"].isin(WITHHELD_OFF_DOMAIN)]
-    measured = f"median {result.domain.measure}"
+    measured = result.domain.measure
     assert len(withheld) and withheld["reason"].str.contains(measured, regex=False).all()
 
     document = json.loads(result.to_json())
@@ -194,7 +194,7 @@ def test_structures_lead_only_when_the_images_are_not_photos():
     categories = pd.Series({"region.mass_area": "region", "stats.sharpness": "stats"})
 
     def domain(photo_like):
-        return Domain(photo_like=photo_like, median=0.1, measure="m", threshold=0.15, withheld=[], text="")
+        return Domain(photo_like=photo_like, value=0.1, measure="m", threshold=0.15, withheld=[], text="")
 
     assert lead_concepts(categories, domain(False)) == ["region.mass_area"]
     assert lead_concepts(categories, domain(True)) == []

@@ -165,12 +165,14 @@ class Domain:
     mean something)? Decided from all images of both sets, never their labels
     (``stats.reportable.domain_check``)."""
 
-    photo_like: bool | None = _doc("median >= threshold; null when the check could not run (no embeddings "
+    photo_like: bool | None = _doc("value >= threshold; null when the check could not run (no embeddings "
                                    "and no ImageNet class scores; then nothing is withheld)")
-    median: float | None = _doc("median over all images of the measure")
-    measure: str = _doc("what was measured per image: P(photo) from the domain model on the image "
-                        "embeddings (its file version named), or the ImageNet model's top-1 probability")
-    threshold: float = _doc("the median a photo-like run reaches (stats.reportable.PHOTO_LIKE_P, or "
+    value: float | None = _doc("the measure over all images: the share of images the domain model takes "
+                               "for photos, or (without embeddings) the median top-1 ImageNet probability")
+    measure: str = _doc("what was measured: the share of images with P(photo) >= 0.5 under the domain "
+                        "model on the image embeddings (its file version named), or the ImageNet model's "
+                        "median top-1 probability")
+    threshold: float = _doc("the value a photo-like run reaches (stats.reportable.PHOTO_LIKE_SHARE, or "
                             "PHOTO_LIKE_TOP1 for the top-1 measure)")
     withheld: list[str] = _doc("concept categories reported as signals, not findings, in this run")
     text: str = _doc("the decision in one sentence")

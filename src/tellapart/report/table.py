@@ -179,8 +179,8 @@ def _signal_lines(result: Result) -> list[str]:
     off_domain = signals["category"].isin(withheld).to_numpy(dtype=bool)
     why = []
     if off_domain.any():
-        median = domain.median if domain is not None else None
-        confidence = f" (median {domain.measure} {median:.2f})" if median is not None else ""
+        value = domain.value if domain is not None else None
+        confidence = f" ({domain.measure}: {value:.2f})" if value is not None else ""
         why.append(f"{int(off_domain.sum())} ImageNet names or synthetic-edit detectors on images that are "
                    f"not photos of everyday things{confidence}")
     if (~off_domain).any():

@@ -143,34 +143,33 @@ def screen(values: np.ndarray, labels: np.ndarray, screen_level: float = SCREEN_
 def _select(
     values: np.ndarray,
     labels: np.ndarray,
-    max_hypotheses: int,
     screen_level: float,
     priority: np.ndarray,
     ranker: Ranker | None = None,
-    family: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Choose columns to validate from discovery images alone, among the columns of ``family`` (a bool
-    mask; None = all).
+    """Rank the columns that pass the discovery screen, from discovery images alone.
+
+    The describer scores every eligible column at once, whichever family (findings or signals) it
+    belongs to: its features are relative to the whole candidate set, so ranking each family alone
+    would change what it sees.
 
     Returns:
-        ``(columns, discovery_auroc, describer_score)``: column indices in ranking order (the describer's
-        when ``ranker`` is given, else furthest AUROC from 0.5 first with ``priority`` breaking near-ties),
-        the A-vs-B AUROC of every column on discovery, and the describer's score of every column (NaN for
-        columns it did not score, or all NaN without a ranker).
+        ``(order, discovery_auroc, describer_score)``: indices of the eligible columns in ranking order
+        (the describer's when ``ranker`` is given, else furthest AUROC from 0.5 first with ``priority``
+        breaking near-ties), the A-vs-B AUROC of every column on discovery, and the describer's score of
+        every column (NaN for columns it did not score, or all NaN without a ranker).
     """
     eligible, auc, one_sided = screen(values, labels, screen_level)
-    if family is not None:
-        eligible &= family
     strength = np.where(eligible, np.abs(auc - 0.5), -1.0)
     described = np.full(values.shape[1], np.nan)
-    if ranker is not None and eligible.any():
-        candidates = np.flatnonzero(eligible)
+    candidates = np.flatnonzero(eligible)
+    if ranker is not None and len(candidates):
         described[candidates] = ranker(values, labels, candidates)
         order = candidates[np.lexsort((-strength[candidates], -described[candidates]))]
     else:
         order = np.lexsort((one_sided, -strength, priority, -_strength_bin(strength)))
-    chosen = order[: min(int(eligible.sum()), max_hypotheses)]
-    return chosen, auc, described
+        order = order[eligible[order]]
+    return order, auc, described
 
 
 def _row(
@@ -326,12 +325,13 @@ def test_concepts(
     thresholds = thresholds or {}
     ranks = np.array([priority.get(cid, 0) for cid in scores.columns], dtype=np.int64)
     validation_scores = scores.iloc[np.flatnonzero(validation)]
+    order, discovery_auc, described = _select(values[~validation], labels[~validation], screen_level,
+                                              ranks, ranker)
     tables = []
     for is_reportable, members, cap in ((True, family, max_hypotheses), (False, ~family, max_signals)):
         if not members.any() or cap < 1:
             continue
-        chosen, discovery_auc, described = _select(values[~validation], labels[~validation], cap,
-                                                   screen_level, ranks, ranker, members)
+        chosen = order[members[order]][:cap]
         rows, directions = _validate(chosen, scores.columns, values[validation], labels[validation],
                                      discovery_auc, described, thresholds)
         weights = None if ranker is None else hypothesis_weights(described[chosen])

@@ -280,8 +280,13 @@ def clean_rows(bank: Bank, bases: np.ndarray) -> np.ndarray:
 
 
 def _top_third(bank: Bank, rows: np.ndarray, column: int) -> tuple[np.ndarray, np.ndarray]:
-    """``rows`` split into the third scoring highest on ``column`` and the rest."""
-    order = rows[np.argsort(-bank.scores[rows, column], kind="stable")]
+    """The ``rows`` with a score on ``column``, split into the third scoring highest and the rest.
+
+    Rows without a score (NaN: nothing to measure, e.g. no dark structure) belong to neither side: a task
+    whose set B gathered them would differ in what can be measured, not in the concept."""
+    values = bank.scores[rows, column]
+    finite = rows[np.isfinite(values)]
+    order = finite[np.argsort(-bank.scores[finite, column], kind="stable")]
     return order[: len(order) // 3], order[len(order) // 3:]
 
 
@@ -297,8 +302,10 @@ def split_tasks(bank: Bank, rows: np.ndarray, columns: Sequence[int], count: int
     tasks = []
     for column in columns:
         top, rest = _top_third(bank, rows, column)
+        n = min(20, len(top))
+        if n < 8:  # too few rows measure it (as contrast_tasks)
+            continue
         for _ in range(count):
-            n = min(20, len(top))
             a_rows, b_rows = rng.choice(top, n, replace=False), rng.choice(rest, n, replace=False)
             cid = bank.concept_ids[column]
             tasks.append(_task(bank, a_rows, b_rows, [((cid,), "a")], (cid,), stage, rng))
