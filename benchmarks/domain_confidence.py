@@ -132,9 +132,8 @@ def run_medians(values: np.ndarray, n: int, runs: int, seed: int, statistic=np.m
 def real_pairs(root: Path, source: SemanticSource) -> None:
     """Print the median top-1 probability and the share of photos of each pair under ``root`` (both sets
     pooled)."""
-    from tellapart.stats.reportable import PHOTO_P
-
     from tellapart.io import ImageSet
+    from tellapart.stats.reportable import PHOTO_P
 
     print(f"\n{root} (for information, not tuning): median top-1 probability, both sets pooled")
     for case in sorted(p for p in root.iterdir() if (p / "a").is_dir()):
