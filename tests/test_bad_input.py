@@ -436,6 +436,15 @@ def test_json_into_a_missing_folder_is_created_before_the_run(inputs, capsys):
     assert _json(target)["n_a"] == N
 
 
+def test_a_run_that_stops_early_leaves_no_empty_folder(inputs, capsys):
+    """10. Output folders are made at the start, and taken back when the run stops before writing to them."""
+    argv = ["describe", str(inputs.root / "gone"), str(inputs.b), "--out", str(inputs.root / "new" / "out"),
+            "--json", str(inputs.root / "new2" / "r.json"), "--cache-dir", str(inputs.root / "new3")]
+    code, out, err = _run(argv, capsys)
+    assert code == 2 and "no such file or folder" in err
+    assert not any((inputs.root / name).exists() for name in ("new", "new2", "new3"))
+
+
 def test_write_error_names_the_target_not_a_temporary_file(tmp_path, monkeypatch):
     """10. A failed atomic write names the file asked for."""
     import tempfile

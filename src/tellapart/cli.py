@@ -370,11 +370,13 @@ AT_LEAST = (("--seed", "seed", 0), ("--max-hypotheses", "max_hypotheses", 1), ("
             ("--n-per-family", "n_per_family", 1), ("--n", "n", 10))
 
 
-def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser, created: list[Path]) -> None:
     """Check every option and output path of the sub-command; ``parser.error`` (exit 2) names the first bad
-    one. Runs before any image is listed or read, so a bad option never costs a run."""
+    one. Runs before any image is listed or read, so a bad option never costs a run. Output folders that
+    did not exist are created, and added to ``created``."""
     problem = _option_problem(args) or _sets_problem(args) or _trained_files_problem(args)
-    problem = problem or next(filter(None, (_output_problem(*target) for target in _outputs(args))), None)
+    for target in _outputs(args):
+        problem = problem or _output_problem(*target, created)
     if problem:
         parser.error(printable(problem))
 
@@ -487,11 +489,11 @@ def _outputs(args: argparse.Namespace) -> list[tuple[str, Path, bool]]:
     return targets
 
 
-def _output_problem(option: str, path: Path, folder: bool) -> str | None:
+def _output_problem(option: str, path: Path, folder: bool, created: list[Path]) -> str | None:
     """Prepare ``path`` to be written; return why it cannot be (a file where a folder is needed or the
     reverse, a folder nobody may write), or None. Missing folders on the way are created now, as for
-    --out, and a test file is written and removed where the output goes: what the run writes at its end
-    is known to be writable before it starts."""
+    --out (and listed in ``created``), and a test file is written and removed where the output goes: what
+    the run writes at its end is known to be writable before it starts."""
     what = "folder" if folder else "file"
     if path.exists() and path.is_dir() != folder:
         other = "a folder" if path.is_dir() else "a file"
@@ -500,6 +502,7 @@ def _output_problem(option: str, path: Path, folder: bool) -> str | None:
     if ancestor is not None and not ancestor.is_dir():
         return f"{option} {path} cannot be created: {ancestor} is a file, not a folder"
     place = path if folder else path.parent
+    created += [p for p in (place, *place.parents) if not p.exists()][::-1]
     try:
         place.mkdir(parents=True, exist_ok=True)
         handle, probe = tempfile.mkstemp(prefix=".tellapart-write-test-", dir=place)
@@ -737,8 +740,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    created: list[Path] = []
     try:
-        _validate(args, parser)
+        return _run(args, parser, created)
+    finally:
+        _remove_if_empty(created)  # a run that stopped early leaves no empty folder behind
+
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser, created: list[Path]) -> int:
+    """Check the options, run the command; return its exit code, or 2 (130) after one line on stderr."""
+    try:
+        _validate(args, parser, created)
         with warnings.catch_warnings(), _files_kept_inside(args):
             warnings.showwarning = _warning_printer(warnings.showwarning)
             return COMMANDS[args.command](args, parser)
@@ -752,6 +764,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ntellapart: interrupted; scores computed so far are kept in the cache.", file=sys.stderr)
         return 130
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    """Remove those of ``folders`` (made by this run, parents first) that are still empty, deepest first."""
+    for folder in reversed(folders):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _error_text(error: Exception) -> str:
