@@ -53,11 +53,6 @@ DISCOVERY_SIZES = (20, 30, 50)  # images per set in a task's discovery half (ben
 EVAL_TASKS = 80  # held-out tasks per stage
 FINDING_TASKS = 20  # training tasks per saved finding (``tellapart train --findings-store``)
 CONTENT_COLUMNS, CONTENT_TASKS = 40, 3  # content-difference tasks: columns, tasks per column
-# Structure tasks: sets split by a measured structure (``concepts.regions``: a larger dark structure, more
-# spots, a mass). Without them the region concepts are never a true answer in training, and the describer
-# learned to rank them last: on the real medical pairs of benchmarks/real_medical.py no region concept made
-# the top three (0/8 cases, 2026-12-01), where a describer that had never seen the category found 6/8.
-STRUCTURE_COLUMNS = 20
 CONTRAST_TASKS = 120  # tasks contrasting two content columns
 # Training batches. At 300 the curriculum stops at medium-hard. 600 reaches the hard stage and scores better
 # on synthetic pairs, but it ranks semantic classes over the face detector on lfw faces and loses on the
@@ -253,7 +248,8 @@ def _task(bank: Bank, a_rows: np.ndarray, b_rows: np.ndarray, truths: Sequence[t
     """The task of a pair of bank rows whose set A carries ``truths`` ((concept ids, direction) each).
 
     The sets are swapped at random (truth directions flip with them), so set A is not always the edited
-    one; the candidates are the columns passing the describer's discovery screen, except ``hidden`` ones.
+    one; the candidates are the columns passing the describer's discovery screen, except ``hidden`` ones
+    and those of a category the describer does not rank ("other" in ``KINDS``).
     """
     swapped = rng.random() < 0.5
     if swapped:
@@ -262,6 +258,7 @@ def _task(bank: Bank, a_rows: np.ndarray, b_rows: np.ndarray, truths: Sequence[t
     labels = np.array(["a"] * len(a_rows) + ["b"] * len(b_rows))
     eligible, auc, _ = screen(values, labels, DESCRIBER_SCREEN_LEVEL)
     eligible[list(hidden)] = False
+    eligible[bank.kinds[:, 0] == KINDS.index("other")] = False  # categories the describer does not rank
     candidates = np.flatnonzero(eligible)
     observed = np.where(auc[candidates] > 0.5, "a", "b")
     ids = np.array(bank.concept_ids, dtype=object)[candidates]
@@ -352,14 +349,11 @@ def content_columns(bank: Bank, rows: np.ndarray, count: int, seed: int,
 
 
 def content_tasks(bank: Bank, rows: np.ndarray, seed: int) -> list[Task]:
-    """Content-split and content-contrast tasks on the unedited ``rows`` (empty with under 60 rows), and
-    structure-split tasks (``STRUCTURE_COLUMNS`` region columns)."""
+    """Content-split and content-contrast tasks on the unedited ``rows`` (empty with under 60 rows)."""
     if len(rows) < 60:
         return []
     tasks = split_tasks(bank, rows, content_columns(bank, rows, CONTENT_COLUMNS, seed), CONTENT_TASKS,
                         seed + 1, "content")
-    tasks += split_tasks(bank, rows, content_columns(bank, rows, STRUCTURE_COLUMNS, seed + 4, ("region",)),
-                         CONTENT_TASKS, seed + 5, "content")
     return tasks + contrast_tasks(bank, rows, content_columns(bank, rows, CONTENT_COLUMNS, seed + 2),
                                   CONTRAST_TASKS, seed + 3, "content")
 
