@@ -246,11 +246,12 @@ def domain_reason(category: str, domain: Domain) -> str:
     """Return why a concept of ``category`` is withheld by ``domain`` ("" when it is not)."""
     if category not in domain.withheld:
         return ""
-    median = f"{domain.measure}: {domain.value:.2f}"
+    measured = f"{domain.measure}: {domain.value:.2f}"
     if category in IMAGENET_CATEGORIES:
-        return f"ImageNet classes aren't reported on images that are not photos of everyday things ({median})"
+        return (f"ImageNet classes aren't reported on images that are not photos of everyday things "
+                f"({measured})")
     return (f"detectors trained on synthetic edits of photos are not reported on images that are not photos "
-            f"of everyday things ({median})")
+            f"of everyday things ({measured})")
 
 
 def hidden_on_discovery(
