@@ -11,6 +11,12 @@ and returned beside the score matrix, never as concepts. Such a source counts as
 when both its scores and its embedding are cached. An image decoded in a degraded form
 (``DecodedImage.notes``, e.g. an unreadable EXIF orientation) is listed in ``ScoreMatrix.degraded`` and never
 cached, so a warm run lists it too.
+
+A sample may be several frames: a DICOM multi-frame file or a NIfTI volume is decoded into a few slices
+(``LoadedImage.decode_frames``, ``io.volume``). Every frame is scored and the sample's row (scores and
+embedding) is the mean over its frames (`_aggregate`), so N volumes give N rows. The cache holds that one
+row per sample, under the sample's key (which covers the slice rule, ``io.frames.sample_key``): a warm run
+reads one row per volume and decodes nothing, and there is no per-frame entry to keep consistent.
 """
 
 from __future__ import annotations
@@ -228,36 +234,36 @@ class ConceptLibrary:
             per_source[self.embedder.name] = {k: v for k, v in found.items() if k in embeddings}
 
         missing = {k for k in keys if any(k not in found for found in per_source.values())}
-        decoded: dict[str, DecodedImage] = {}
+        decoded: dict[str, tuple[DecodedImage, ...]] = {}
         for item in loaded:
             if item.key in missing and item.key not in decoded:
                 try:
-                    decoded[item.key] = item.decode()
+                    decoded[item.key] = item.decode_frames()
                 except UnreadableImage as error:
                     out.failed.append(Skipped(item.ref.source, error.reason))
         for item in loaded:
-            image = decoded.get(item.key)
-            if image is not None and image.notes:
-                out.degraded += [(item.ref.source, note) for note in image.notes]
-        cacheable = {k for k, image in decoded.items() if not image.notes}
+            notes = dict.fromkeys(note for frame in decoded.get(item.key, ()) for note in frame.notes)
+            out.degraded += [(item.ref.source, note) for note in notes]
+        cacheable = {k for k, frames in decoded.items() if not any(frame.notes for frame in frames)}
 
         work = {}
         for source in self.sources:
             done = per_source[source.name]
-            todo = [decoded[k] for k in dict.fromkeys(keys) if k not in done and k in decoded]
-            if todo:
-                work[source.name] = (source, todo)
+            samples = [k for k in dict.fromkeys(keys) if k not in done and k in decoded]
+            if samples:
+                todo = [frame for k in samples for frame in decoded[k]]
+                work[source.name] = (source, todo, samples, [len(decoded[k]) for k in samples])
         # The model-backed sources run in the worker thread while the pixel sources run here: both release
         # the GIL in their native code, so the two cores stay busy.
         pending: dict[str, Future] = {name: pool.submit(source.score, todo)
-                                      for name, (source, todo) in work.items()
+                                      for name, (source, todo, _, _) in work.items()
                                       if getattr(source, "background", False)}
-        for name, (source, todo) in work.items():
+        for name, (source, todo, samples, counts) in work.items():
             output = pending[name].result() if name in pending else source.score(todo)
             values, fresh_embeddings = _split_output(source, output)
-            fresh = {image.key: row for image, row in zip(todo, values, strict=True)}
+            fresh = dict(zip(samples, _aggregate(values, counts), strict=True))
             if fresh_embeddings is not None and source is self.embedder:
-                vectors = {image.key: row for image, row in zip(todo, fresh_embeddings, strict=True)}
+                vectors = dict(zip(samples, _aggregate(fresh_embeddings, counts), strict=True))
                 embeddings.update(vectors)
                 # Stored before the scores, so cached scores always come with their embedding and a run
                 # killed in between resumes with exactly the images whose scores are missing.
@@ -317,6 +323,28 @@ def _split_output(source: ConceptSource, output) -> tuple[np.ndarray, np.ndarray
         raise ValueError(f"source {source.name!r} returned embeddings of shape {embeddings.shape}, expected "
                          f"({len(values)}, {source.embedding_dim})")
     return values, embeddings
+
+
+def _aggregate(rows: np.ndarray, counts: Sequence[int]) -> np.ndarray:
+    """Return one row per sample from the rows of its frames (``counts[i]`` consecutive rows each): their
+    mean, ignoring NaN (a frame a scorer could not measure), NaN when no frame has a value.
+
+    The mean, not the maximum: it keeps a volume's score on the scale of one image's (so presence thresholds
+    and the phrasing still apply), it does not grow with the number of slices, and one noisy slice moves it
+    by a fifth at most. A finding then reads "over the scanned slices, set A is ... more often".
+    """
+    if all(count == 1 for count in counts):
+        return rows
+    out = np.empty((len(counts), rows.shape[1]), dtype=np.float32)
+    start = 0
+    for index, count in enumerate(counts):
+        block = rows[start : start + count]
+        seen = np.isfinite(block)
+        total = np.where(seen, block, 0.0).sum(axis=0, dtype=np.float64)
+        n = seen.sum(axis=0)
+        out[index] = np.where(n > 0, total / np.maximum(n, 1), np.nan)
+        start += count
+    return out
 
 
 def _combine(*parts: LearnedDetectors | None) -> LearnedDetectors | None:

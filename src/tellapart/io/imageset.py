@@ -18,8 +18,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from tellapart.io.decode import PreparedImage, UnreadableImage, decode_bytes, finish_decode, prepare_image
-from tellapart.io.hashing import array_hash, content_hash
+from tellapart.io.decode import PreparedImage, UnreadableImage, finish_decode, prepare_image
+from tellapart.io.dicom import is_dicom
+from tellapart.io.frames import DICOM_SUFFIXES, NIFTI_SUFFIXES, is_medical_name, read_frames, sample_key
+from tellapart.io.hashing import array_hash
 from tellapart.io.image import DecodedImage, Skipped
 from tellapart.io.printable import printable
 
@@ -43,8 +45,9 @@ COUNTED_ONCE = "; counted once"  # the end of the reason of a skipped repeat (``
 class LoadedImage:
     """An image whose bytes have been read and hashed, not yet decoded.
 
-    ``key`` is the content hash: sha256 of the file's bytes, or of the converted RGB array for in-memory
-    images, so the same picture given twice gets the same key.
+    ``key`` is the content hash: sha256 of the file's bytes (with the medical readers' fingerprint for DICOM
+    and NIfTI files, ``io.frames.sample_key``), or of the converted RGB array for in-memory images, so the
+    same picture given twice gets the same key.
     """
 
     ref: ImageRef
@@ -52,13 +55,21 @@ class LoadedImage:
     _data: bytes | None = field(default=None, repr=False, compare=False)
     _prepared: PreparedImage | None = field(default=None, repr=False, compare=False)
 
-    def decode(self) -> DecodedImage:
-        """Return the decoded image (RGB uint8, at most ANALYSIS_MAX_SIDE); raises `UnreadableImage`."""
+    def decode_frames(self) -> tuple[DecodedImage, ...]:
+        """Return the frames this sample is scored from (RGB uint8, at most ANALYSIS_MAX_SIDE): one for a
+        photo, the chosen slices of a DICOM multi-frame file or NIfTI volume (``io.volume``), in order.
+        Raises `UnreadableImage`."""
         if self._prepared is not None:
             prepared = self._prepared
-            return finish_decode(prepared.rgb, self.key, self.ref.source, prepared.original_size,
-                                 prepared.format, notes=prepared.notes)
-        return decode_bytes(self._data or b"", self.ref.source, self.key)
+            return (finish_decode(prepared.rgb, self.key, self.ref.source, prepared.original_size,
+                                  prepared.format, notes=prepared.notes),)
+        return read_frames(self._data or b"", self.ref.source, self.key)
+
+    def decode(self) -> DecodedImage:
+        """Return the image that shows this sample (a volume's middle chosen slice): for thumbnails and
+        examples. Raises `UnreadableImage`."""
+        frames = self.decode_frames()
+        return frames[len(frames) // 2]
 
 
 @dataclass(frozen=True)
@@ -81,7 +92,7 @@ class ImageRef:
         if self.path is None:
             raise UnreadableImage("nothing to read: the reference has neither a path nor an image object")
         data = _read_bytes(self.path)
-        return LoadedImage(self, content_hash(data), _data=data)
+        return LoadedImage(self, sample_key(data), _data=data)
 
 
 @dataclass
@@ -336,9 +347,18 @@ def _file_ref(path: Path) -> tuple[ImageRef | None, str]:
     if not path.is_file():
         return None, "not a regular file"
     suffix = path.suffix.lower()
-    if suffix not in IMAGE_EXTENSIONS:
+    if suffix not in IMAGE_EXTENSIONS and not is_medical_name(path.name) and not _has_dicom_preamble(path):
         return None, f"not an image file ({suffix or 'no extension'})"
     return ImageRef(source_name(absolute), absolute), ""
+
+
+def _has_dicom_preamble(path: Path) -> bool:
+    """True when the file starts like a DICOM file (series files often have no extension, or a UID's)."""
+    try:
+        with path.open("rb") as handle:
+            return is_dicom(handle.read(132))
+    except OSError:
+        return False
 
 
 def _raise_no_images(where: str, skipped: list[Skipped]) -> None:
@@ -348,7 +368,8 @@ def _raise_no_images(where: str, skipped: list[Skipped]) -> None:
     more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
     raise ValueError(
         f"{where} has no image files ({len(skipped)} other files: {examples}{more}); image files have one of "
-        f"the extensions {', '.join(sorted(IMAGE_EXTENSIONS))}"
+        f"the extensions {', '.join(sorted(IMAGE_EXTENSIONS))}, or are DICOM ({', '.join(DICOM_SUFFIXES)} or "
+        f"any name, with the DICM preamble) or NIfTI ({', '.join(NIFTI_SUFFIXES)})"
     )
 
 

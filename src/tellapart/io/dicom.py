@@ -1,0 +1,221 @@
+"""DICOM files -> the 8-bit RGB frames of one sample (pydicom; compressed syntaxes through pylibjpeg).
+
+Grey images (MONOCHROME1/2) go through the modality LUT (Rescale Slope/Intercept, per frame when the file
+has functional groups), then the file's VOI LUT, else its Window Center/Width, else a percentile window
+(``io.window``) over the sample's chosen frames; MONOCHROME1 is inverted so that bright means dense, as in
+MONOCHROME2. Colour images are scaled from their stored bit depth. A multi-frame file is one sample, scored
+from the frames `io.volume.slice_indices` picks.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from typing import Any
+
+import numpy as np
+
+from tellapart.io.decode import UnreadableImage
+from tellapart.io.image import DecodedImage
+from tellapart.io.volume import check_plane, frames_from_rgb, slice_indices
+from tellapart.io.window import dicom_window, percentile_window, range_to_unit, unit_to_rgb8
+
+PREAMBLE_OFFSET = 128  # the 128-byte preamble, then b"DICM" (PS3.10 7.1)
+MAGIC = b"DICM"
+_PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_INSTALL = "pip install 'tellapart[medical]'"
+
+
+def is_dicom(data: bytes) -> bool:
+    """True when ``data`` carries the DICOM file preamble (``DICM`` at byte 128), whatever the file's name."""
+    return data[PREAMBLE_OFFSET : PREAMBLE_OFFSET + len(MAGIC)] == MAGIC
+
+
+def read_dicom(data: bytes, source: str, key: str) -> tuple[DecodedImage, ...]:
+    """Decode a DICOM file's chosen frames.
+
+    Returns the frames (``io.volume.frames_from_rgb``; format "DICOM"). Raises `UnreadableImage` for a
+    damaged header, a file without pixel data (a report, a structure set...), a transfer syntax pydicom does
+    not support or whose decoder is not installed, and pixel data that cannot be decoded.
+    """
+    pydicom = _import_pydicom()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns on harmless deviations from the standard
+        dataset = _parse(pydicom, data)
+        _check_decodable(dataset)
+        rows, columns = int(dataset.get("Rows") or 0), int(dataset.get("Columns") or 0)
+        check_plane(rows, columns, "the DICOM image")
+        picks = slice_indices(_frame_count(dataset))
+        arrays = [_frame(dataset, index) for index in picks]
+        photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+        if photometric.startswith("MONOCHROME"):
+            slices = _grey(dataset, arrays, picks, invert=photometric == "MONOCHROME1")
+        elif photometric == "PALETTE COLOR":
+            slices = [_palette(dataset, a) for a in arrays]
+        else:
+            slices = [_colour(dataset, a) for a in arrays]
+    return frames_from_rgb(slices, key, source, "DICOM")
+
+
+def _import_pydicom() -> Any:
+    try:
+        import pydicom
+    except ImportError:
+        raise UnreadableImage(f"a DICOM file, but pydicom is not installed: {_INSTALL}") from None
+    return pydicom
+
+
+def _parse(pydicom: Any, data: bytes) -> Any:
+    try:
+        return pydicom.dcmread(io.BytesIO(data))
+    except Exception as exc:  # untrusted input: every parser failure is "damaged"
+        raise UnreadableImage(f"damaged DICOM file: its header cannot be read ({_detail(exc)})") from None
+
+
+def _check_decodable(dataset: Any) -> None:
+    from pydicom.pixels import get_decoder
+
+    if not any(tag in dataset for tag in _PIXEL_TAGS):
+        what = getattr(dataset.get("SOPClassUID"), "name", None) or dataset.get("Modality") or "unknown"
+        raise UnreadableImage(f"DICOM file without pixel data, not an image (SOP class or modality: {what})")
+    syntax = getattr(dataset, "file_meta", {}).get("TransferSyntaxUID")
+    if syntax is None:
+        raise UnreadableImage("DICOM file without a transfer syntax in its header: its pixels cannot be read")
+    try:
+        decoder = get_decoder(syntax)
+    except NotImplementedError:
+        raise UnreadableImage(f"unsupported DICOM transfer syntax: {syntax.name} ({syntax})") from None
+    if not decoder.is_available:
+        raise UnreadableImage(
+            f"compressed DICOM ({syntax.name}) whose decoder is not installed: {_INSTALL} (pylibjpeg)"
+        )
+
+
+def _frame_count(dataset: Any) -> int:
+    try:
+        return max(1, int(dataset.get("NumberOfFrames") or 1))
+    except (TypeError, ValueError):
+        raise UnreadableImage(
+            f"damaged DICOM file: Number of Frames is {dataset.get('NumberOfFrames')!r}, not a number"
+        ) from None
+
+
+def _frame(dataset: Any, index: int) -> np.ndarray:
+    from pydicom.pixels import pixel_array
+
+    try:
+        return pixel_array(dataset, index=index)
+    except MemoryError:
+        raise UnreadableImage("not enough memory to decode this DICOM image") from None
+    except Exception as exc:  # untrusted input: every decoder failure is "cannot be decoded"
+        raise UnreadableImage(f"DICOM pixel data cannot be decoded ({_detail(exc)})") from None
+
+
+# --- grey -------------------------------------------------------------------------------------------------
+
+
+def _grey(dataset: Any, arrays: list[np.ndarray], picks: list[int], invert: bool) -> list[np.ndarray]:
+    """Modality LUT, then VOI LUT / window / percentile window, then MONOCHROME1 inverted: 8-bit RGB."""
+    from pydicom.pixels import apply_modality_lut, apply_voi
+
+    if arrays[0].ndim != 2:
+        raise UnreadableImage(f"DICOM grey image has pixels of shape {arrays[0].shape}, not rows x columns")
+    units: list[np.ndarray] = []
+    if dataset.get("VOILUTSequence"):
+        for array in arrays:
+            raw = apply_voi(apply_modality_lut(array, dataset), dataset)
+            depth = int(dataset.VOILUTSequence[0].LUTDescriptor[2])
+            units.append(range_to_unit(raw, 0.0, float(2 ** min(depth, 16) - 1)))
+    else:
+        values = [_rescaled(dataset, array, index) for array, index in zip(arrays, picks, strict=True)]
+        windows = [_window(dataset, index) for index in picks]
+        if any(w is None for w in windows):
+            low, high = percentile_window(values)
+            units = [range_to_unit(v, low, high) for v in values]
+        else:
+            units = [dicom_window(v, *w) for v, w in zip(values, windows, strict=True)]
+    return [unit_to_rgb8(1.0 - u if invert else u) for u in units]
+
+
+def _rescaled(dataset: Any, array: np.ndarray, index: int) -> np.ndarray:
+    """Stored values -> modality values (e.g. Hounsfield units), frame ``index``'s own rescale first."""
+    from pydicom.pixels import apply_modality_lut
+
+    if dataset.get("ModalityLUTSequence"):
+        return apply_modality_lut(array, dataset).astype(np.float64)
+    item = _functional(dataset, index, "PixelValueTransformationSequence")
+    holder = item if item is not None and "RescaleSlope" in item else dataset
+    slope = _number(holder.get("RescaleSlope"), 1.0)
+    intercept = _number(holder.get("RescaleIntercept"), 0.0)
+    return array.astype(np.float64) * slope + intercept
+
+
+def _window(dataset: Any, index: int) -> tuple[float, float, str] | None:
+    """(center, width, function) of frame ``index`` (its functional group's, else the file's), or None."""
+    item = _functional(dataset, index, "FrameVOILUTSequence")
+    holder = item if item is not None and "WindowCenter" in item else dataset
+    center, width = _first(holder.get("WindowCenter")), _first(holder.get("WindowWidth"))
+    if center is None or width is None or width <= 0:
+        return None
+    return center, width, str(holder.get("VOILUTFunction", "LINEAR") or "LINEAR")
+
+
+def _functional(dataset: Any, index: int, name: str) -> Any | None:
+    """The first item of sequence ``name`` in frame ``index``'s functional group, else the shared group."""
+    places = (("PerFrameFunctionalGroupsSequence", index), ("SharedFunctionalGroupsSequence", 0))
+    for group, position in places:
+        groups = dataset.get(group)
+        if groups and position < len(groups):
+            sequence = groups[position].get(name)
+            if sequence:
+                return sequence[0]
+    return None
+
+
+def _first(value: Any) -> float | None:
+    """The first value of a DICOM number element (one or several values); None if absent or not a number."""
+    if value is None:
+        return None
+    if not isinstance(value, (str, bytes)) and hasattr(value, "__len__"):
+        if len(value) == 0:
+            return None
+        value = value[0]
+    number = _number(value, float("nan"))
+    return None if np.isnan(number) else number
+
+
+def _number(value: Any, default: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return default
+    return number if np.isfinite(number) else default
+
+
+# --- colour -----------------------------------------------------------------------------------------------
+
+
+def _palette(dataset: Any, array: np.ndarray) -> np.ndarray:
+    from pydicom.pixels import apply_color_lut
+
+    try:
+        rgb = apply_color_lut(array, dataset)
+    except Exception as exc:  # a damaged palette
+        raise UnreadableImage(f"DICOM palette cannot be applied ({_detail(exc)})") from None
+    top = 65535.0 if rgb.dtype.itemsize > 1 else 255.0
+    return unit_to_rgb8(range_to_unit(rgb, 0.0, top))
+
+
+def _colour(dataset: Any, array: np.ndarray) -> np.ndarray:
+    """RGB (pydicom has already converted YBR) scaled from Bits Stored to 8 bits."""
+    if array.ndim != 3 or array.shape[2] != 3:
+        raise UnreadableImage(f"DICOM colour image has pixels of shape {array.shape}, not rows x columns x 3")
+    if array.dtype == np.uint8:
+        return np.ascontiguousarray(array)
+    bits = int(dataset.get("BitsStored") or 8 * array.dtype.itemsize)
+    return unit_to_rgb8(range_to_unit(array, 0.0, float(2**bits - 1)))
+
+
+def _detail(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:200]

@@ -1,0 +1,84 @@
+"""One way to read a file: its bytes -> the frames of one sample.
+
+A photo is one frame (``io.decode.decode_bytes``, Pillow). A DICOM file (found by its ``DICM`` preamble,
+whatever its name) and a NIfTI volume (found by its header's magic) are one sample each, read by
+``io.dicom`` and ``io.nifti`` and scored from several frames (``io.volume``); the concept library
+aggregates their scores into one row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+from functools import cache
+from pathlib import Path
+
+from tellapart.io import dicom, nifti, volume, window
+from tellapart.io.decode import UnreadableImage, decode_bytes
+from tellapart.io.hashing import content_hash
+from tellapart.io.image import DecodedImage
+
+DICOM_SUFFIXES = (".dcm", ".dicom")
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+# The libraries whose releases change the pixels a medical file yields.
+_MEDICAL_PACKAGES = (
+    "pydicom", "nibabel", "pylibjpeg", "pylibjpeg-libjpeg", "pylibjpeg-openjpeg", "pylibjpeg-rle",
+)
+
+
+def medical_kind(data: bytes) -> str | None:
+    """Return "dicom" or "nifti" for a file read by a medical reader, else None (a Pillow image)."""
+    if dicom.is_dicom(data):
+        return "dicom"
+    if nifti.nifti_version(data) is not None:
+        return "nifti"
+    return None
+
+
+def read_frames(data: bytes, source: str, key: str) -> tuple[DecodedImage, ...]:
+    """Decode a file's bytes into the frames of its sample (one for a photo, the chosen slices of a volume).
+
+    Returns at least one `DecodedImage`; raises `UnreadableImage` with the reason otherwise.
+    """
+    kind = medical_kind(data)
+    if kind == "dicom":
+        return dicom.read_dicom(data, source, key)
+    if kind == "nifti":
+        return nifti.read_nifti(data, source, key)
+    if source.lower().endswith(DICOM_SUFFIXES) and data:
+        raise UnreadableImage(
+            "named as DICOM but without the DICM preamble (a bare data set with no file meta information), "
+            "which tellapart does not read; rewrite it as a DICOM file (pydicom: "
+            "dcmwrite(path, ds, enforce_file_format=True))"
+        )
+    return (decode_bytes(data, source, key),)
+
+
+def sample_key(data: bytes) -> str:
+    """Return the cache key of a file's sample: the hex SHA-256 of its bytes, or for a DICOM or NIfTI file
+    the SHA-256 of that hash together with `reader_fingerprint` (which slices are read and how they are
+    windowed is decided by code the sources' cache versions do not cover). The same bytes always get the
+    same key, so a repeated file is still counted once."""
+    digest = content_hash(data)
+    if medical_kind(data) is None:
+        return digest
+    return hashlib.sha256(f"{reader_fingerprint()}\n{digest}".encode()).hexdigest()
+
+
+@cache
+def reader_fingerprint() -> str:
+    """Return a hex digest of the medical readers' code and the installed versions of their libraries."""
+    hasher = hashlib.sha256()
+    for module in (dicom, nifti, volume, window):
+        hasher.update(Path(module.__file__).read_bytes())
+    for package in _MEDICAL_PACKAGES:
+        try:
+            hasher.update(f"{package} {importlib.metadata.version(package)}\n".encode())
+        except importlib.metadata.PackageNotFoundError:
+            hasher.update(f"{package} absent\n".encode())
+    return hasher.hexdigest()
+
+
+def is_medical_name(name: str) -> bool:
+    """True for a file name a medical reader claims by its extension (``.dcm``, ``.nii.gz``...)."""
+    return name.lower().endswith(DICOM_SUFFIXES + NIFTI_SUFFIXES)
