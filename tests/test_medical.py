@@ -3,6 +3,7 @@ libraries' own writers (16-bit with rescale, MONOCHROME1, multi-frame, compresse
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -206,11 +207,16 @@ def test_damaged_nifti_says_why(tmp_path):
 # --- one row per sample -----------------------------------------------------------------------------------
 
 
-def _volumes(folder: Path, n: int, seed: int, bright: float = 0.0) -> Path:
+def _volumes(folder: Path, n: int, seed: int, lesion: bool = False) -> Path:
+    """``n`` noise volumes, each with a bright ball at its centre when ``lesion``."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
+    x, y, z = np.mgrid[:32, :32, :16]
+    ball = (x - 16) ** 2 + (y - 16) ** 2 + ((z - 8) * 2) ** 2 < 8**2
     for i in range(n):
-        volume = rng.normal(100 + bright, 20, (24, 24, 16)).astype(np.float32)
+        volume = rng.normal(100, 20, (32, 32, 16)).astype(np.float32)
+        if lesion:
+            volume[ball] += 200
         _nifti(folder / f"subject{i:02d}.nii.gz", volume)
     return folder
 
@@ -230,40 +236,51 @@ def test_a_volume_is_one_row_the_mean_of_its_slices(tmp_path, count_scored):
     assert np.allclose(again.scores.to_numpy(), first.scores.to_numpy(), equal_nan=True)
 
 
+READABLE = [
+    "CT_small.dcm", "MR_small.dcm", "MR_small_RLE.dcm", "rtdose.dcm", "SC_rgb_rle_2frame.dcm",
+    "examples_ybr_color.dcm", "JPEG2000.dcm", "examples_palette.dcm", "image_dfl.dcm", "liver_1frame.dcm",
+    "693_J2KI.dcm", "GDCMJ2K_TextGBR.dcm",
+]  # grey and colour, 8/16/32-bit, multi-frame, uncompressed, RLE, JPEG, JPEG 2000
+
+
+def _dicom_folder(folder: Path, unreadable: list[str]) -> Path:
+    folder.mkdir(parents=True)
+    for name in READABLE + unreadable:
+        shutil.copy(get_testdata_file(name), folder / name)
+    shutil.copy(get_testdata_file("CT_small.dcm"), folder / "IM0001")  # another CT: no name, same picture
+    return folder
+
+
 @pytest.mark.slow
 def test_folders_of_volumes_and_dicom_files_through_describe(tmp_path, library, cache_dir):
     """N volumes are N samples; the skipped-file report names every DICOM file it could not read."""
-    a = _volumes(tmp_path / "a", 6, seed=2)
-    b = _volumes(tmp_path / "b", 6, seed=3, bright=60)
+    a = _volumes(tmp_path / "a", 12, seed=2)
+    b = _volumes(tmp_path / "b", 12, seed=3, lesion=True)
     result = tellapart.describe(a, b, library=library, cache_dir=cache_dir, progress=False)
-    assert (result.n_a, result.n_b) == (6, 6)
+    assert (result.n_a, result.n_b) == (12, 12)
     assert result.load_pixels(str((a / "subject00.nii.gz").absolute())) is not None  # the middle slice
+    assert not result.significant.empty  # the ball is seen
 
-    dicom = tmp_path / "dicom"
-    dicom.mkdir()
-    for name in ["CT_small.dcm", "MR_small.dcm", "rtdose.dcm", "SC_rgb_rle_2frame.dcm", *UNREADABLE]:
-        shutil.copy(get_testdata_file(name), dicom / name)
+    dicom = _dicom_folder(tmp_path / "dicom", list(UNREADABLE))
     result = tellapart.describe(dicom, a, library=library, cache_dir=cache_dir, progress=False)
-    assert result.n_a == 4
+    assert (result.n_a, result.n_b) == (len(READABLE), 12)
     skipped = dict(zip(result.skipped["source"].map(lambda s: Path(s).name), result.skipped["reason"],
                        strict=True))
-    assert set(skipped) == set(UNREADABLE)
+    assert set(skipped) == {*UNREADABLE, "IM0001"}
     for name, reason in UNREADABLE.items():
         assert reason in skipped[name]
+    assert "same picture as" in skipped["IM0001"]
 
 
 @pytest.mark.slow
-def test_cli_describes_dicom_and_nifti_folders_with_no_extra_flags(tmp_path, cache_dir, monkeypatch, capsys):
+def test_cli_describes_dicom_and_nifti_folders_with_no_extra_flags(tmp_path, cache_dir, monkeypatch):
     monkeypatch.setenv("TELLAPART_CACHE_DIR", cache_dir)
-    a = _volumes(tmp_path / "a", 5, seed=4)
-    dicom = tmp_path / "dicom"
-    dicom.mkdir()
-    for name in ["CT_small.dcm", "MR_small.dcm", "rtdose.dcm", "JPEG2000.dcm", "rtplan.dcm"]:
-        shutil.copy(get_testdata_file(name), dicom / name)
+    volumes = _volumes(tmp_path / "a", 12, seed=2)
+    dicom = _dicom_folder(tmp_path / "dicom", ["rtplan.dcm", "no_meta.dcm"])
     out = tmp_path / "out"
-    assert main(["describe", str(dicom), str(a), "--out", str(out), "--quiet"]) == 0
-    data = __import__("json").loads((out / "findings.json").read_text())
-    assert (data["n_a"], data["n_b"]) == (4, 5)
+    assert main(["describe", str(dicom), str(volumes), "--out", str(out), "--quiet"]) == 0
+    data = json.loads((out / "findings.json").read_text())
+    assert (data["n_a"], data["n_b"]) == (len(READABLE), 12)
     assert (out / "report.html").is_file()
-    assert any("rtplan.dcm" in row["source"] and "without pixel data" in row["reason"]
-               for row in data["skipped"])
+    reasons = {Path(row["source"]).name: row["reason"] for row in data["skipped"]}
+    assert "without pixel data" in reasons["rtplan.dcm"] and "DICM preamble" in reasons["no_meta.dcm"]
