@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nibabel
@@ -164,6 +166,26 @@ def test_unsupported_transfer_syntax_says_so(tmp_path):
     ds.save_as(path)
     with pytest.raises(UnreadableImage, match="unsupported DICOM transfer syntax: MPEG2"):
         _frames(path)
+
+
+def test_missing_decoder_says_what_to_install():
+    """In a Python where pylibjpeg and gdcm cannot be imported (as when they are not installed), a JPEG-LS
+    file is skipped with the install command; an uncompressed one still reads."""
+    code = (
+        "import sys\n"
+        "for name in ('pylibjpeg', 'libjpeg', 'openjpeg', 'rle', 'gdcm'): sys.modules[name] = None\n"
+        "from pydicom.data import get_testdata_file\n"
+        "from tellapart.io import ImageSet, UnreadableImage\n"
+        "assert ImageSet.from_spec(get_testdata_file('MR_small.dcm')).refs[0].load().decode_frames()\n"
+        "try:\n"
+        "    ImageSet.from_spec(get_testdata_file('MR_small_jpeg_ls_lossless.dcm')).refs[0].load().decode()\n"
+        "except UnreadableImage as error:\n"
+        "    print(error.reason)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "JPEG-LS Lossless" in done.stdout and "whose decoder is not installed" in done.stdout
+    assert "pip install 'tellapart[medical]'" in done.stdout
 
 
 # --- NIfTI ------------------------------------------------------------------------------------------------
