@@ -4,14 +4,16 @@
     >>> result = tellapart.describe("set_a/", "set_b/")
     >>> result.findings          # a pandas DataFrame, significant findings first
     >>> result.to_html("report.html")
+    >>> tellapart.failures("predictions.csv")   # what the images a model gets wrong have in common
 """
 
 __version__ = "0.1.0"
 
 from tellapart.concepts.library import ConceptLibrary, default_sources  # noqa: E402
 from tellapart.describe import TooFewImagesError, describe, verify  # noqa: E402
+from tellapart.failures import Failures, failures  # noqa: E402
 from tellapart.io import ImageSet  # noqa: E402
 from tellapart.schema import Result  # noqa: E402
 
-__all__ = ["ConceptLibrary", "ImageSet", "Result", "TooFewImagesError", "__version__", "default_sources",
-           "describe", "verify"]
+__all__ = ["ConceptLibrary", "Failures", "ImageSet", "Result", "TooFewImagesError", "__version__",
+           "default_sources", "describe", "failures", "verify"]

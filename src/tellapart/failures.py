@@ -1,0 +1,183 @@
+"""What do the images a model gets wrong have in common? ``failures`` answers it from a table of predictions.
+
+Set A is the misclassified images, set B the correctly classified ones: once over all classes (pooled) and
+once per true class (so the answer is not just "the hard class": "among true cats, the misclassified images
+are darker"). Each analysis is a ``describe`` run with its own held-out validation; the runs share one
+error budget (each gets ``alpha`` divided by the number of analyses), so when nothing distinguishes the
+failures the chance of any false finding across all of them stays at most ``alpha``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tellapart.describe import check_alpha, check_at_least, describe
+from tellapart.io import ImageSet
+from tellapart.io.imageset import _read_manifest as read_manifest
+from tellapart.schema import Result
+
+# Column names recognised without being told (case-insensitive), first match wins.
+PATH_NAMES = ("path", "file", "filepath", "filename", "image")
+TRUE_NAMES = ("true", "true_label", "label", "y_true", "target", "truth", "ground_truth", "class")
+PRED_NAMES = ("pred", "predicted", "prediction", "pred_label", "predicted_label", "y_pred")
+# A class is analysed on its own only when it has at least this many misclassified and this many correctly
+# classified images: the discovery/validation split halves each set, and with fewer than 5 validation
+# images per set no rank test can reach significance after correction.
+MIN_PER_SET = 10
+POOLED = "all classes"
+
+
+@dataclass
+class Failures:
+    """What the misclassified images have in common, pooled and per true class.
+
+    Attributes:
+        analyses: analysis name (``POOLED``, or ``"true class X"``) -> the ``Result`` of describing its
+            misclassified (set A) against its correctly classified (set B) images, at ``alpha_each``.
+        skipped_classes: true classes not analysed on their own, and why: ``class``, ``n_wrong``,
+            ``n_right``, ``reason``.
+        n_wrong, n_right: misclassified and correctly classified rows of the predictions.
+        alpha: the error budget over all analyses; ``alpha_each``: what each analysis ran at.
+    """
+
+    analyses: dict[str, Result]
+    skipped_classes: pd.DataFrame
+    n_wrong: int
+    n_right: int
+    alpha: float
+    alpha_each: float
+    columns: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def findings(self) -> pd.DataFrame:
+        """Every significant finding of every analysis, one row each: ``analysis`` (which class it is about)
+        first, then the finding's columns (``Result.significant``)."""
+        parts = [result.significant.assign(analysis=name) for name, result in self.analyses.items()]
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return pd.DataFrame(columns=["analysis"])
+        table = pd.concat(parts, ignore_index=True)
+        return table[["analysis"] + [c for c in table.columns if c != "analysis"]]
+
+    def __str__(self) -> str:
+        lines = [f"Misclassified vs correctly classified images: {self.n_wrong} vs {self.n_right} "
+                 f"({len(self.analyses)} analyses, each at alpha {self.alpha_each:.3g} so that all together "
+                 f"stay within {self.alpha:g})."]
+        for name, result in self.analyses.items():
+            significant = result.significant
+            lines.append(f"\n{name} ({result.n_a} misclassified vs {result.n_b} correct): "
+                         f"{len(significant)} significant finding{'s' if len(significant) != 1 else ''}")
+            for number, row in enumerate(significant.itertuples(), start=1):
+                lines.append(f"  {number}. {_about_failures(row.text)}")
+        for row in self.skipped_classes.itertuples():
+            lines.append(f"\ntrue class {row._1}: not analysed on its own ({row.reason})")
+        return "\n".join(lines) + "\n"
+
+
+def _about_failures(sentence: str) -> str:
+    """A finding's sentence with the sets named for what they are here."""
+    return (sentence.replace("Set A images", "The misclassified images")
+            .replace("set B images", "the correctly classified ones"))
+
+
+def _column(table: pd.DataFrame, given: str | None, names: tuple[str, ...], what: str, option: str) -> str:
+    """The column ``given``, else the first of ``names`` present (case-insensitive); ValueError naming
+    ``option`` when there is none."""
+    if given is not None:
+        if given not in table.columns:
+            raise ValueError(f"the predictions have no column {given!r} ({option}); columns: "
+                             f"{', '.join(map(str, table.columns))}")
+        return given
+    lower = {str(c).lower(): c for c in table.columns}
+    for name in names:
+        if name in lower:
+            return str(lower[name])
+    raise ValueError(f"cannot tell which column holds the {what}: name it with {option} (looked for "
+                     f"{', '.join(names)}; columns: {', '.join(map(str, table.columns))})")
+
+
+def _paths(rows: pd.Series, base: Path) -> list[Path]:
+    """The rows' image paths, relative ones resolved against ``base``."""
+    return [p if p.is_absolute() else base / p for p in (Path(str(v)).expanduser() for v in rows)]
+
+
+def failures(
+    predictions: pd.DataFrame | str | os.PathLike,
+    *,
+    true_col: str | None = None,
+    pred_col: str | None = None,
+    path_col: str | None = None,
+    base_dir: str | os.PathLike | None = None,
+    per_class: bool = True,
+    alpha: float = 0.05,
+    seed: int = 0,
+    **describe_options: Any,
+) -> Failures:
+    """Describe what the images a model misclassifies have in common, pooled and per true class.
+
+    Parameters:
+        predictions: a DataFrame, or a CSV/TSV/Parquet file, with one row per image: its path, true label
+            and predicted label (any other columns, such as a score, are ignored).
+        true_col, pred_col, path_col: the columns, when their names are not among ``TRUE_NAMES``,
+            ``PRED_NAMES`` and ``PATH_NAMES``.
+        base_dir: folder that relative paths resolve against (default: the file's folder, or the current
+            folder for a DataFrame).
+        per_class: also analyse each true class with at least ``MIN_PER_SET`` misclassified and
+            ``MIN_PER_SET`` correctly classified images.
+        alpha: the error budget over all analyses; each runs at ``alpha`` / (number of analyses).
+        seed: the discovery/validation split of every analysis.
+        describe_options: passed to ``describe`` (``library``, ``cache_dir``, ``describer``, ``progress``...).
+
+    Returns:
+        A ``Failures``: ``analyses`` (name -> ``Result``, set A = misclassified), ``findings`` (every
+        significant finding with the analysis it belongs to) and ``skipped_classes``.
+
+    Raises:
+        ValueError for a missing column, no misclassified or no correct image, or too few of either.
+    """
+    check_alpha(alpha)
+    check_at_least("seed", seed, 0)
+    if isinstance(predictions, pd.DataFrame):
+        table, base = predictions, Path(base_dir) if base_dir is not None else Path.cwd()
+    else:
+        source = Path(predictions).expanduser()
+        table = read_manifest(source)
+        base = Path(base_dir) if base_dir is not None else source.absolute().parent
+    path = _column(table, path_col, PATH_NAMES, "image paths", "path_col / --path-col")
+    truth = _column(table, true_col, TRUE_NAMES, "true labels", "true_col / --true-col")
+    predicted = _column(table, pred_col, PRED_NAMES, "predicted labels", "pred_col / --pred-col")
+    table = table.dropna(subset=[path, truth, predicted])
+    wrong = (table[truth].astype(str) != table[predicted].astype(str)).to_numpy()
+    n_wrong, n_right = int(wrong.sum()), int((~wrong).sum())
+    if n_wrong < MIN_PER_SET or n_right < MIN_PER_SET:
+        raise ValueError(f"{n_wrong} misclassified and {n_right} correctly classified images: each needs at "
+                         f"least {MIN_PER_SET} to compare them")
+
+    groups: dict[str, pd.Series] = {POOLED: pd.Series(True, index=table.index)}
+    skipped = []
+    if per_class:
+        for label in sorted(table[truth].astype(str).unique()):
+            in_class = table[truth].astype(str) == label
+            k_wrong, k_right = int((in_class & wrong).sum()), int((in_class & ~wrong).sum())
+            if k_wrong >= MIN_PER_SET and k_right >= MIN_PER_SET:
+                groups[f"true class {label}"] = in_class
+            else:
+                skipped.append({"class": label, "n_wrong": k_wrong, "n_right": k_right,
+                                "reason": f"fewer than {MIN_PER_SET} misclassified or correctly classified "
+                                          "images"})
+    alpha_each = alpha / len(groups)
+    analyses = {}
+    for name, members in groups.items():
+        rows = table[members.to_numpy()]
+        is_wrong = wrong[members.to_numpy()]
+        set_a = ImageSet.from_spec(_paths(rows[path][is_wrong], base), name="misclassified")
+        set_b = ImageSet.from_spec(_paths(rows[path][~is_wrong], base), name="correct")
+        analyses[name] = describe(set_a, set_b, alpha=alpha_each, seed=seed, **describe_options)
+    skipped_classes = pd.DataFrame(skipped, columns=["class", "n_wrong", "n_right", "reason"])
+    columns = {"path": path, "true": truth, "predicted": predicted}
+    return Failures(analyses, skipped_classes, n_wrong, n_right, alpha, alpha_each, columns)

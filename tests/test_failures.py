@@ -1,0 +1,92 @@
+"""The model-failure workflow (``tellapart.failures``): a real classifier, real images, a cause we planted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+
+from tellapart.failures import MIN_PER_SET, POOLED, failures
+
+# The planted cause: a grey haze over half of the test digits (a raised background, as an over-exposed or
+# foggy capture), which a classifier trained on clean digits misreads.
+HAZE = 8  # added to every pixel, out of 16
+CAUSE = {("stats.brightness", "a"), ("stats.contrast", "b"), ("learned.brightness_up", "a"),
+         ("learned.contrast_down", "a"), ("learned.contrast_up", "b")}
+
+
+@pytest.fixture(scope="module")
+def predictions(tmp_path_factory) -> Path:
+    """A logistic regression trained on 600 clean scikit-learn digits predicts 500 others, half of them hazy;
+    returns the predictions CSV (path relative to its folder, true label, predicted label)."""
+    root = tmp_path_factory.mktemp("digits")
+    digits = load_digits()
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(digits.target))
+    train, test = order[:600], order[600:1100]
+    model = LogisticRegression(max_iter=2000).fit(digits.images[train].reshape(len(train), -1),
+                                                  digits.target[train])
+    images = digits.images[test].copy()
+    hazy = rng.random(len(test)) < 0.5
+    images[hazy] = np.minimum(images[hazy] + HAZE, 16)
+    predicted = model.predict(images.reshape(len(test), -1))
+    rows = []
+    for i, (image, truth, guess) in enumerate(zip(images, digits.target[test], predicted, strict=True)):
+        name = f"digit-{i:03d}.png"
+        Image.fromarray((image * 255 / 16).astype(np.uint8)).resize((64, 64), Image.NEAREST).convert(
+            "RGB").save(root / name)
+        rows.append({"file": name, "label": f"digit {truth}", "prediction": f"digit {guess}", "score": 0.5})
+    pd.DataFrame(rows).to_csv(root / "predictions.csv", index=False)
+    return root / "predictions.csv"
+
+
+@pytest.mark.slow
+def test_the_planted_cause_is_named_pooled_and_per_class(predictions, cache_dir, library):
+    table = pd.read_csv(predictions)
+    result = failures(predictions, cache_dir=cache_dir, library=library, progress=False)
+    wrong = table["label"] != table["prediction"]
+    assert (result.n_wrong, result.n_right) == (int(wrong.sum()), int((~wrong).sum()))
+    assert result.columns == {"path": "file", "true": "label", "predicted": "prediction"}
+    # One error budget: every analysis runs at alpha / (number of analyses).
+    assert result.alpha_each == pytest.approx(0.05 / len(result.analyses))
+    pooled = result.analyses[POOLED]
+    assert (pooled.n_a, pooled.n_b) == (result.n_wrong, result.n_right)
+    named = set(zip(pooled.significant["concept"], pooled.significant["direction"], strict=True))
+    assert named & CAUSE, pooled.significant[["concept", "direction", "auroc"]]
+    # Per class: each class with enough errors has its own analysis, the others say why not.
+    counts = table.assign(wrong=wrong).groupby("label")["wrong"].agg(["sum", "count"])
+    analysed = {f"true class {c}" for c, r in counts.iterrows()
+                if r["sum"] >= MIN_PER_SET and r["count"] - r["sum"] >= MIN_PER_SET}
+    assert set(result.analyses) == {POOLED} | analysed and analysed
+    assert set(result.skipped_classes["class"]) == set(counts.index) - {a.removeprefix("true class ")
+                                                                        for a in analysed}
+    findings = result.findings
+    assert set(findings["analysis"]) <= set(result.analyses) and findings.columns[0] == "analysis"
+    per_class_causes = [name for name in analysed
+                        if set(zip(result.analyses[name].significant["concept"],
+                                   result.analyses[name].significant["direction"], strict=True)) & CAUSE]
+    assert len(per_class_causes) >= len(analysed) // 2, findings[["analysis", "concept", "direction"]]
+    text = str(result)
+    assert "The misclassified images" in text and "true class" in text
+
+
+def test_columns_are_found_or_named(tmp_path):
+    table = pd.DataFrame({"image": ["a.png"] * 30, "y": ["cat"] * 30, "y_hat": ["dog"] * 30})
+    with pytest.raises(ValueError, match="true labels.*--true-col"):
+        failures(table, base_dir=tmp_path)
+    with pytest.raises(ValueError, match="no column 'truth' \\(true_col"):
+        failures(table, true_col="truth", pred_col="y_hat", base_dir=tmp_path)
+
+
+def test_too_few_errors_is_a_clear_error(tmp_path):
+    table = pd.DataFrame({"path": [f"{i}.png" for i in range(40)], "label": ["cat"] * 40,
+                          "pred": ["cat"] * 35 + ["dog"] * 5})
+    with pytest.raises(ValueError, match="5 misclassified and 35 correctly classified"):
+        failures(table, base_dir=tmp_path)
+    with pytest.raises(ValueError, match="alpha"):
+        failures(table, base_dir=tmp_path, alpha=2)
