@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ from PIL import Image
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
+from tellapart.cli import main
 from tellapart.failures import MIN_PER_SET, POOLED, failures
 
 # The planted cause: a grey haze over half of the test digits (a raised background, as an over-exposed or
@@ -90,3 +92,21 @@ def test_too_few_errors_is_a_clear_error(tmp_path):
         failures(table, base_dir=tmp_path)
     with pytest.raises(ValueError, match="alpha"):
         failures(table, base_dir=tmp_path, alpha=2)
+
+
+@pytest.mark.slow
+def test_the_command_writes_a_report_per_analysis_and_one_json(predictions, cache_dir, tmp_path, capsys):
+    out = tmp_path / "report"
+    code = main(["failures", str(predictions), "--out", str(out), "--cache-dir", cache_dir, "--quiet",
+                 "--pooled-only", "--json", str(tmp_path / "f.json")])
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["all-classes.html", "failures.json"]
+    document = json.loads((tmp_path / "f.json").read_text())
+    assert document["mode"] == "failures" and list(document["analyses"]) == [POOLED]
+    assert document["analyses"][POOLED]["n_a"] == document["n_wrong"]
+    assert "The misclassified images" in capsys.readouterr().out
+
+
+def test_the_command_names_a_missing_file(tmp_path, capsys):
+    assert main(["failures", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "o"), "--no-cache"]) == 2
+    assert "predictions file not found" in capsys.readouterr().err

@@ -56,6 +56,7 @@ examples:
   tellapart demo                                      # a known difference, found and reported
   tellapart describe scans/disease/ scans/healthy/ --out report/
   tellapart verify "set A images are darker" night/ day/
+  tellapart failures predictions.csv --out failures-report/
   tellapart bench --suite quick --json bench.json
   tellapart train --pool xrays/ --out xray-trained/
 
@@ -103,6 +104,17 @@ examples:
   tellapart train --out src/tellapart/data             # reproduce the shipped files
 """
 
+EPILOG_FAILURES = """\
+examples:
+  tellapart failures predictions.csv --out failures-report/
+  tellapart failures preds.parquet --true-col y --pred-col y_hat --path-col file --json -
+
+PREDICTIONS has one row per image: its path (relative paths resolve against the file's folder), the true
+label and the predicted label (other columns are ignored). Set A is the misclassified images, set B the
+correct ones, once over all classes and once per true class with at least 10 of each; every analysis runs
+at --alpha divided by the number of analyses, so all of them together stay within --alpha.
+"""
+
 EPILOG_DEMO = """\
 examples:
   tellapart demo
@@ -134,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tellapart {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add_command in (_describe_parser, _verify_parser, _bench_parser, _train_parser, _demo_parser):
+    for add_command in (_describe_parser, _verify_parser, _failures_parser, _bench_parser, _train_parser,
+                        _demo_parser):
         add_command(sub)
     return parser
 
@@ -215,6 +228,29 @@ def _train_parser(sub: Any) -> None:
                         help="edited training images per family for the detectors (default 120)")
     _add_seed(parser, "seed of the edits, splits and training; same seed, same files")
     _add_findings_store(parser, train=True)
+    _add_cache(parser)
+    _add_quiet(parser)
+
+
+def _failures_parser(sub: Any) -> None:
+    parser = _sub_parser(
+        sub, "failures", "what the images a model gets wrong have in common",
+        "Describe what the misclassified images of a model have in common against the correctly "
+        "classified ones, over all classes and per true class, verified on held-out images.",
+        EPILOG_FAILURES,
+    )
+    parser.add_argument("predictions", type=Path, metavar="PREDICTIONS",
+                        help="a CSV, TSV or Parquet table: image path, true label, predicted label")
+    parser.add_argument("--true-col", metavar="COL", help="the true labels' column (default: found by name)")
+    parser.add_argument("--pred-col", metavar="COL",
+                        help="the predicted labels' column (default: found by name)")
+    parser.add_argument("--path-col", metavar="COL", help="the image paths' column (default: found by name)")
+    parser.add_argument("--pooled-only", action="store_true", help="no per-class analyses")
+    _add_output(parser, Path("tellapart-failures"), "one report per analysis and failures.json")
+    _add_seed(parser, "seed of every analysis's discovery/validation split")
+    _add_alpha(parser)
+    _add_trained_files(parser, describer=True)
+    _add_findings_store(parser)
     _add_cache(parser)
     _add_quiet(parser)
 
@@ -624,6 +660,26 @@ def _run_verify(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     return 0
 
 
+def _run_failures(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from tellapart.failures import failures
+
+    result = failures(args.predictions, true_col=args.true_col, pred_col=args.pred_col,
+                      path_col=args.path_col, per_class=not args.pooled_only, alpha=args.alpha,
+                      seed=args.seed, library=_library(args), cache_dir=args.cache_dir,
+                      use_cache=not args.no_cache, progress=not args.quiet,
+                      describer=_trained_file(args.describer))
+    reports = result.write_reports(args.out)
+    saved = args.out / "failures.json"
+    document = result.to_json(saved)
+    human = _human(args)
+    print(result, file=human)
+    listed = "\n".join(f"  {name}: {path}" for name, path in reports.items())
+    extra = f" and {args.json}" if args.json not in (None, "-") else ""
+    print(printable(f"\nReports:\n{listed}\nJSON: {saved}{extra}", keep_newlines=True), file=human)
+    _emit_json(document, args.json)
+    return 0
+
+
 def _run_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tellapart.bench import run_bench
 
@@ -722,6 +778,7 @@ def _print_training(describer: Any, log: Any, pools: Any, n_families: int) -> No
 COMMANDS: dict[str, Callable[[argparse.Namespace, argparse.ArgumentParser], int]] = {
     "describe": _run_describe,
     "verify": _run_verify,
+    "failures": _run_failures,
     "bench": _run_bench,
     "train": _run_train,
     "demo": _run_demo,

@@ -9,7 +9,9 @@ failures the chance of any false finding across all of them stays at most ``alph
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ import pandas as pd
 
 from tellapart.describe import check_alpha, check_at_least, describe
 from tellapart.io import ImageSet
+from tellapart.io.atomic import write_atomic
 from tellapart.io.imageset import _read_manifest as read_manifest
 from tellapart.schema import Result
 
@@ -64,6 +67,31 @@ class Failures:
         table = pd.concat(parts, ignore_index=True)
         return table[["analysis"] + [c for c in table.columns if c != "analysis"]]
 
+    def to_dict(self) -> dict[str, Any]:
+        """The whole answer as plain data: counts, the error budget, each analysis's ``Result.to_dict()``
+        and the classes not analysed."""
+        return {
+            "mode": "failures", "n_wrong": self.n_wrong, "n_right": self.n_right, "alpha": self.alpha,
+            "alpha_each": self.alpha_each, "columns": self.columns,
+            "analyses": {name: result.to_dict() for name, result in self.analyses.items()},
+            "skipped_classes": self.skipped_classes.to_dict(orient="records"),
+        }
+
+    def to_json(self, path: str | os.PathLike | None = None) -> str:
+        """Return ``to_dict()`` as strict JSON text; also write it atomically to ``path`` if given."""
+        text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False, default=str) + "\n"
+        if path is not None:
+            write_atomic(Path(path), text)
+        return text
+
+    def write_reports(self, folder: str | os.PathLike) -> dict[str, Path]:
+        """Write one HTML report per analysis into ``folder`` (``all-classes.html``,
+        ``true-class-<label>.html``) and return analysis name -> path."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        return {name: result.to_html(folder / f"{_slug(name)}.html")
+                for name, result in self.analyses.items()}
+
     def __str__(self) -> str:
         lines = [f"Misclassified vs correctly classified images: {self.n_wrong} vs {self.n_right} "
                  f"({len(self.analyses)} analyses, each at alpha {self.alpha_each:.3g} so that all together "
@@ -77,6 +105,11 @@ class Failures:
         for row in self.skipped_classes.itertuples():
             lines.append(f"\ntrue class {row._1}: not analysed on its own ({row.reason})")
         return "\n".join(lines) + "\n"
+
+
+def _slug(name: str) -> str:
+    """A file name for an analysis: letters, digits and dashes."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower() or "analysis"
 
 
 def _about_failures(sentence: str) -> str:
@@ -146,6 +179,8 @@ def failures(
         table, base = predictions, Path(base_dir) if base_dir is not None else Path.cwd()
     else:
         source = Path(predictions).expanduser()
+        if not source.is_file():
+            raise FileNotFoundError(f"predictions file not found: {source}")
         table = read_manifest(source)
         base = Path(base_dir) if base_dir is not None else source.absolute().parent
     path = _column(table, path_col, PATH_NAMES, "image paths", "path_col / --path-col")
