@@ -135,8 +135,8 @@ def _header(result: Result) -> str:
         f'<span class="set-b">{_e(set_title(result, "b"))}</span>: {result.n_b} images</h1>\n'
         f'<p class="meta">{int(result.n_screened)} hypotheses screened, {n_tested} tested on {_e(where)}; '
         f"p-values corrected for all {n_tested} tests{_weighting(result)}; significant when q &lt; "
-        f"{result.alpha:g}.</p>\n"
-        f'<p class="meta">seed {int(result.seed)} &middot; alpha {result.alpha:g} &middot; '
+        f"{result.alpha:.3g}.</p>\n"
+        f'<p class="meta">seed {int(result.seed)} &middot; alpha {result.alpha:.3g} &middot; '
         f"backend <code>{_e(result.backend)}</code></p>\n</header>"
     )
 
