@@ -291,6 +291,10 @@ def _add_sets(parser: argparse.ArgumentParser) -> None:
                        help="use only manifest paths inside the manifest's folder (symbolic links followed); "
                             "the others are listed as skipped. For manifests you did not write: without it a "
                             "manifest may name any image you can read (../, absolute paths)")
+    group.add_argument("--subject-col", metavar="COL",
+                       help="the column that says which images belong together (a patient, a series): a "
+                            "subject's images are one sample, scored together and averaged into one row, so "
+                            "they never straddle the held-out split and the tests count subjects")
 
 
 def _add_out(container: Any, default: Path | None, what: str) -> None:
@@ -384,7 +388,7 @@ def _resolve_sets(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     if args.manifest is not None:  # _sets_problem checked the options
         return tuple(
             ImageSet.from_manifest(args.manifest, args.group_col, value, path_col=args.path_col,
-                                   confine=args.confine)
+                                   confine=args.confine, subject_col=args.subject_col)
             for value in (args.value_a, args.value_b)
         )
     return args.set_a, args.set_b
@@ -450,6 +454,8 @@ def _sets_problem(args: argparse.Namespace) -> str | None:
                 "--group-b VALUE")
     if args.confine and args.manifest is None:
         return "--confine keeps manifest paths inside the manifest's folder; give --manifest too"
+    if args.subject_col is not None and args.manifest is None:
+        return "--subject-col names a manifest column; give --manifest too"
     if args.manifest is not None and args.value_a is not None and str(args.value_a) == str(args.value_b):
         return (f"--group-a and --group-b are both {args.value_a!r}: a set compared with itself shows "
                 "nothing; give two different groups")

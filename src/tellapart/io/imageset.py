@@ -8,9 +8,10 @@ reason, while listing, or raise `UnreadableImage` when they are read.
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,18 +48,22 @@ class LoadedImage:
 
     ``key`` is the content hash: sha256 of the file's bytes (with the medical readers' fingerprint for DICOM
     and NIfTI files, ``io.frames.sample_key``), or of the converted RGB array for in-memory images, so the
-    same picture given twice gets the same key.
+    same picture given twice gets the same key. A subject's key is the hash of its images' keys.
     """
 
     ref: ImageRef
     key: str
     _data: bytes | None = field(default=None, repr=False, compare=False)
     _prepared: PreparedImage | None = field(default=None, repr=False, compare=False)
+    _parts: tuple[LoadedImage, ...] = field(default=(), repr=False, compare=False)
+    _problems: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     def decode_frames(self) -> tuple[DecodedImage, ...]:
         """Return the frames this sample is scored from (RGB uint8, at most ANALYSIS_MAX_SIDE): one for a
         photo, the chosen slices of a DICOM multi-frame file or NIfTI volume (``io.volume``), in order.
-        Raises `UnreadableImage`."""
+        A subject's frames are all its images' frames. Raises `UnreadableImage`."""
+        if self._parts:
+            return _subject_frames(self)
         if self._prepared is not None:
             prepared = self._prepared
             return (finish_decode(prepared.rgb, self.key, self.ref.source, prepared.original_size,
@@ -74,18 +79,23 @@ class LoadedImage:
 
 @dataclass(frozen=True)
 class ImageRef:
-    """One image of a set, not yet read: a file (``path``) or an in-memory PIL image / array (``obj``)."""
+    """One sample of a set, not yet read: a file (``path``), an in-memory PIL image / array (``obj``), or a
+    subject: several images that belong together (``members``, from a manifest's subject column), scored
+    as one sample."""
 
     source: str
     path: Path | None
     obj: object | None = field(default=None, repr=False, compare=False)
+    members: tuple[ImageRef, ...] = field(default=(), repr=False, compare=False)
 
     def load(self) -> LoadedImage:
         """Read the bytes (or convert the in-memory image) and hash them.
 
         Returns a `LoadedImage`. Raises `UnreadableImage` if the file vanished, cannot be read, or the
-        in-memory object is not an image.
+        in-memory object is not an image (for a subject: if none of its images can be read).
         """
+        if self.members:
+            return _load_subject(self)
         if self.obj is not None:
             prepared = prepare_image(self.obj)
             return LoadedImage(self, array_hash(np.asarray(prepared.rgb)), _prepared=prepared)
@@ -153,6 +163,7 @@ class ImageSet:
         path_col: str | None = None,
         *,
         confine: bool = False,
+        subject_col: str | None = None,
     ) -> ImageSet:
         """Build a set from the rows of a CSV/TSV/Parquet manifest whose ``group_col`` equals ``value``.
 
@@ -161,6 +172,10 @@ class ImageSet:
         filename or image (case-insensitive). A manifest may name any file the user can read (``../``,
         absolute paths); with ``confine=True`` only files inside the manifest's folder are used (symbolic
         links followed), the others are listed in ``skipped``: for manifests from someone you do not trust.
+        With ``subject_col``, the images of one subject (a patient, a series: rows with the same value in that
+        column) are one sample, scored from all their frames and averaged into one row like a volume's
+        slices, so a subject never straddles the discovery/validation split and the tests count subjects,
+        not correlated images; a row whose subject cell is empty is a sample of its own.
         Raises ValueError for an empty or unreadable manifest, a missing column or group value, and
         FileNotFoundError if the manifest, or every file of the group, does not exist.
         """
@@ -169,11 +184,15 @@ class ImageSet:
         _require_column(table, group_col, manifest)
         column = path_col if path_col is not None else _detect_path_column(table, manifest)
         _require_column(table, column, manifest)
+        if subject_col is not None:
+            _require_column(table, subject_col, manifest)
         rows = table[_group_mask(table[group_col], value, manifest, group_col)]
         label = f"{group_col} = {value}"
-        refs, skipped = _refs_from_manifest_rows(rows[column], manifest.absolute().parent, confine)
+        refs, skipped, used = _refs_from_manifest_rows(rows[column], manifest.absolute().parent, confine)
         if not refs:
             _raise_nothing_usable(manifest, label, skipped)
+        if subject_col is not None:
+            refs = _group_subjects(refs, list(rows[subject_col].iloc[used]), subject_col, label)
         return cls(refs, skipped, label)
 
 
@@ -206,6 +225,74 @@ def _read_bytes(path: Path) -> bytes:
         raise UnreadableImage("this is a folder, not an image file") from None
     except OSError as exc:
         raise UnreadableImage(f"cannot read file: {exc.strerror or exc}") from None
+
+
+# --- subjects ---------------------------------------------------------------------------------------------
+
+
+def _load_subject(ref: ImageRef) -> LoadedImage:
+    """Read every image of a subject; the ones that fail are kept as problems (``_subject_frames`` says)."""
+    parts: dict[str, LoadedImage] = {}
+    problems = []
+    for member in ref.members:
+        try:
+            loaded = member.load()
+        except UnreadableImage as error:
+            problems.append(f"{member.source}: {error.reason}")
+            continue
+        parts.setdefault(loaded.key, loaded)  # the same picture twice counts once
+    if not parts:
+        raise UnreadableImage(f"none of the subject's {len(ref.members)} images can be read: "
+                              + "; ".join(problems[:3]))
+    key = hashlib.sha256("\n".join(["subject", *sorted(parts)]).encode()).hexdigest()
+    return LoadedImage(ref, key, _parts=tuple(parts.values()), _problems=tuple(problems))
+
+
+def _subject_frames(subject: LoadedImage) -> tuple[DecodedImage, ...]:
+    """All the frames of a subject's readable images; when some image could not be used, every frame
+    carries a note that says which and why (so the subject is listed as degraded, and not cached)."""
+    frames: list[DecodedImage] = []
+    problems = list(subject._problems)
+    for part in subject._parts:
+        try:
+            frames += part.decode_frames()
+        except UnreadableImage as error:
+            problems.append(f"{part.ref.source}: {error.reason}")
+    if not frames:
+        raise UnreadableImage("none of the subject's images can be decoded: " + "; ".join(problems[:3]))
+    if problems:
+        count = f"{len(problems)} of its {len(subject.ref.members)} images"
+        note = f"scored without {count}: " + "; ".join(problems)
+        frames = [replace(frame, notes=(*frame.notes, note)) for frame in frames]
+    return tuple(frames)
+
+
+def _group_subjects(refs: list[ImageRef], subjects: list[Any], column: str, label: str) -> list[ImageRef]:
+    """One sample per subject (in order of first appearance): a subject with one image is that image, one
+    with several is an ImageRef named ``"LABEL: COLUMN = VALUE"`` holding them; a row with no subject is a
+    sample of its own."""
+    grouped: dict[Any, list[ImageRef]] = {}
+    alone = []
+    for ref, subject in zip(refs, subjects, strict=True):
+        if _no_subject(subject):
+            alone.append(ref)
+            grouped[("alone", len(alone))] = [ref]
+        else:
+            grouped.setdefault(subject, []).append(ref)
+    samples = []
+    for subject, members in grouped.items():
+        if len(members) == 1:
+            samples.append(members[0])
+        else:
+            samples.append(ImageRef(f"{label}: {column} = {subject}", None, members=tuple(members)))
+    return samples
+
+
+def _no_subject(value: Any) -> bool:
+    """True for an empty subject cell (missing, NaN or blank text)."""
+    if isinstance(value, str):
+        return not value.strip()
+    return value is None or (isinstance(value, float) and np.isnan(value))
 
 
 # --- specs ------------------------------------------------------------------------------------------------
@@ -439,11 +526,13 @@ def _group_mask(column: pd.Series, value: Any, manifest: Path, group_col: str) -
 
 def _refs_from_manifest_rows(
     cells: pd.Series, base: Path, confine: bool = False
-) -> tuple[list[ImageRef], list[Skipped]]:
-    """The images the manifest's path cells name (relative to ``base``), and the rows skipped with why."""
+) -> tuple[list[ImageRef], list[Skipped], list[int]]:
+    """The images the manifest's path cells name (relative to ``base``), the rows skipped with why, and the
+    positions of the rows the images came from (aligned with the images)."""
     refs: list[ImageRef] = []
     skipped: list[Skipped] = []
-    for row, cell in cells.items():
+    used: list[int] = []
+    for position, (row, cell) in enumerate(cells.items()):
         problem = _path_cell_problem(cell)
         if problem:
             skipped.append(Skipped(f"<manifest row {row}>", problem))
@@ -462,7 +551,8 @@ def _refs_from_manifest_rows(
             skipped.append(Skipped(source_name(path), reason))
         else:
             refs.append(ref)
-    return refs, skipped
+            used.append(position)
+    return refs, skipped, used
 
 
 def _path_cell_problem(cell: Any) -> str:
