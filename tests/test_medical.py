@@ -226,6 +226,34 @@ def test_damaged_nifti_says_why(tmp_path):
         _frames(path)
 
 
+def test_flat_and_empty_nifti(tmp_path):
+    plane = np.random.default_rng(0).random((20, 30)).astype(np.float32)
+    flat = _frames(_nifti(tmp_path / "flat.nii", plane))
+    assert len(flat) == 1 and flat[0].pixels.shape == (30, 20, 3)
+    with pytest.raises(UnreadableImage, match="no finite values"):
+        _frames(_nifti(tmp_path / "nan.nii", np.full((6, 6, 6), np.nan, np.float32)))
+
+
+def test_cut_or_damaged_files_are_unreadable_never_an_error():
+    """Every prefix of real DICOM and NIfTI files, and copies with bytes overwritten, give UnreadableImage
+    (or decode): nothing else escapes, so one bad file never stops a run."""
+    from tellapart.io.frames import read_frames
+
+    rng = np.random.default_rng(0)
+    files = [get_testdata_file(n) for n in ("CT_small.dcm", "rtdose.dcm", "MR_small_jp2klossless.dcm")]
+    for path in [*files, NIBABEL_DATA / "example4d.nii.gz", NIBABEL_DATA / "anatomical.nii"]:
+        data = Path(path).read_bytes()
+        for cut in range(132, len(data), max(1, len(data) // 25)):
+            damaged = bytearray(data)
+            for where in rng.integers(132, len(data), 5):
+                damaged[where] = int(rng.integers(0, 256))
+            for variant in (data[:cut], bytes(damaged)):
+                try:
+                    read_frames(variant, str(path), "k")
+                except UnreadableImage:
+                    pass
+
+
 # --- one row per sample -----------------------------------------------------------------------------------
 
 

@@ -41,10 +41,18 @@ def read_frames(data: bytes, source: str, key: str) -> tuple[DecodedImage, ...]:
     Returns at least one `DecodedImage`; raises `UnreadableImage` with the reason otherwise.
     """
     kind = medical_kind(data)
-    if kind == "dicom":
-        return dicom.read_dicom(data, source, key)
-    if kind == "nifti":
-        return nifti.read_nifti(data, source, key)
+    if kind is not None:
+        reader = dicom.read_dicom if kind == "dicom" else nifti.read_nifti
+        try:
+            return reader(data, source, key)
+        except UnreadableImage:
+            raise
+        except MemoryError:
+            raise UnreadableImage("not enough memory to read this file") from None
+        except Exception as exc:  # untrusted input: a case the reader did not foresee still skips one file
+            detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+            name = "DICOM" if kind == "dicom" else "NIfTI"
+            raise UnreadableImage(f"{name} file cannot be read ({type(exc).__name__}: {detail})") from None
     if source.lower().endswith(DICOM_SUFFIXES) and data:
         raise UnreadableImage(
             "named as DICOM but without the DICM preamble (a bare data set with no file meta information), "

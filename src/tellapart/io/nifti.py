@@ -62,8 +62,8 @@ def read_nifti(data: bytes, source: str, key: str) -> tuple[DecodedImage, ...]:
             raise UnreadableImage(f"NIfTI image of shape {shape} holds no slices")
         if len(shape) > 3:
             image = image.slicer[(..., *([0] * (len(shape) - 3)))]  # the first volume of a series
-        elif len(shape) == 2:
-            image = image.slicer[:, :, None]
+        elif len(shape) == 2:  # a single slice stored as a 2-D image
+            image = nibabel.Nifti1Image(np.asarray(image.dataobj)[:, :, None], image.affine)
         if int(np.prod(image.shape)) > MAX_VOXELS:
             raise UnreadableImage(
                 f"NIfTI volume of shape {image.shape} has more than {MAX_VOXELS:,} voxels (possible "
