@@ -21,7 +21,7 @@ import pandas as pd
 from tellapart.describe import check_alpha, check_at_least, describe
 from tellapart.io import ImageSet
 from tellapart.io.atomic import write_atomic
-from tellapart.io.imageset import _read_manifest as read_manifest
+from tellapart.io.imageset import read_manifest
 from tellapart.schema import Result
 
 # Column names recognised without being told (case-insensitive), first match wins.

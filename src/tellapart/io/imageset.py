@@ -180,7 +180,7 @@ class ImageSet:
         FileNotFoundError if the manifest, or every file of the group, does not exist.
         """
         manifest = Path(path).expanduser()
-        table = _read_manifest(manifest)
+        table = read_manifest(manifest)
         _require_column(table, group_col, manifest)
         column = path_col if path_col is not None else _detect_path_column(table, manifest)
         _require_column(table, column, manifest)
@@ -463,7 +463,7 @@ def _raise_no_images(where: str, skipped: list[Skipped]) -> None:
 # --- manifests --------------------------------------------------------------------------------------------
 
 
-def _read_manifest(manifest: Path) -> pd.DataFrame:
+def read_manifest(manifest: Path) -> pd.DataFrame:
     """Return the manifest's table; raise FileNotFoundError or a ValueError that names the file."""
     shown = printable(manifest)
     if not manifest.is_file():
