@@ -46,7 +46,8 @@ DESCRIBER_MAX_HYPOTHESES = 10
 DESCRIBER_WEIGHT_SHARE = 0.8
 # Concept categories the describer tells apart (``concepts.base.CATEGORIES``, declared by each source);
 # a category it was not trained on counts as "other", and training never offers an "other" column as a
-# candidate, so the describer ranks such concepts by their statistics alone. The measured structures
+# candidate, so the describer ranks such concepts by their statistics (the "other" input's weight keeps its
+# seeded initial value: nothing in training moves it). The measured structures
 # (``region``) are one: a describer trained on them (structure-split tasks) ranked "less sharp" over "zoomed
 # in" and "fewer small spots" over "lower contrast" on the synthetic benchmark (Acc@1 easy / medium / real
 # 0.78 / 0.64 / 0.19 against 0.84 / 0.69 / 0.31 without, same scores, 2026-12-01), and one trained with
