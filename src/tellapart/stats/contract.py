@@ -30,6 +30,9 @@ image. Both return one row per tested hypothesis with these columns:
   threshold (presence concepts given in ``thresholds``; NaN otherwise).
 - ``n_a``, ``n_b``: tested images per set with a score for the concept (NaN scores are left out).
 - ``n_tested``: number of hypotheses in the row's correction (its family's size).
+- ``auroc_unadjusted``, ``p_value_unadjusted``: with ``strata`` (``test_concepts``), ``auroc``, its
+  interval and ``p_value`` are the stratified ones (``stats.stratified.van_elteren``) and these are the
+  plain AUROC and rank-test p-value on the same images, side by side; NaN without strata.
 
 Rows of the findings family come first, then the signals. Within each, rows are sorted significant
 first, then by strength: ``auroc`` rounded to bins of ``STRENGTH_BIN`` (findings within one bin are
@@ -60,6 +63,7 @@ from tellapart.stats.describer import (
 )
 from tellapart.stats.explain import explain_away
 from tellapart.stats.split import check_groups, split_discovery_validation
+from tellapart.stats.stratified import van_elteren
 from tellapart.stats.tests import CORRECTIONS, correct, mann_whitney_matrix, rank_test
 
 # Discovery screen: a concept is validated only if its one-sided rank-test p-value on the discovery half,
@@ -88,7 +92,7 @@ MIN_VISIBLE_SHARE = 0.1
 COLUMNS = [
     "concept", "direction", "auroc", "auroc_ci_low", "auroc_ci_high", "p_value", "q_value", "weight",
     "significant", "reportable", "explained_by", "discovery_auroc", "describer_score", "median_a",
-    "median_b", "share_a", "share_b", "n_a", "n_b", "n_tested",
+    "median_b", "share_a", "share_b", "n_a", "n_b", "n_tested", "auroc_unadjusted", "p_value_unadjusted",
 ]
 _DTYPES = {
     "concept": object, "direction": object, "significant": bool, "reportable": bool, "explained_by": object,
@@ -178,8 +182,11 @@ def _row(
     labels: np.ndarray,
     direction: str | None,
     threshold: float | None,
+    strata: np.ndarray | None = None,
 ) -> dict:
-    """Measure one hypothesis on the given images; direction None means two-sided, reported as observed."""
+    """Measure one hypothesis on the given images; direction None means two-sided, reported as observed.
+    With ``strata`` (a stratum id per image) the effect and p-value are the within-strata ones and the
+    plain ones go to ``auroc_unadjusted`` / ``p_value_unadjusted``."""
     a = values[(labels == "a") & ~np.isnan(values)]
     b = values[(labels == "b") & ~np.isnan(values)]
     if direction is None:
@@ -190,14 +197,21 @@ def _row(
         reported, alternative = direction, ("greater" if direction == "a" else "less")
     higher, lower = (a, b) if reported == "a" else (b, a)
     low, high = auroc_ci(higher, lower)
+    effect, p_value = auroc(higher, lower), rank_test(a, b, alternative)
     nan = float("nan")
+    unadjusted = (nan, nan)
+    if strata is not None:
+        unadjusted = (effect, p_value)
+        effect, (low, high), p_value = van_elteren(values, labels, strata, alternative)
     return {
         "concept": concept_id,
         "direction": reported,
-        "auroc": auroc(higher, lower),
+        "auroc": effect,
         "auroc_ci_low": low,
         "auroc_ci_high": high,
-        "p_value": rank_test(a, b, alternative),
+        "p_value": p_value,
+        "auroc_unadjusted": unadjusted[0],
+        "p_value_unadjusted": unadjusted[1],
         "median_a": float(np.median(a)) if a.size else nan,
         "median_b": float(np.median(b)) if b.size else nan,
         "share_a": float(np.mean(a >= threshold)) if threshold is not None and a.size else nan,
@@ -269,6 +283,7 @@ def test_concepts(
     reportable: ArrayLike | None = None,
     max_signals: int = MAX_SIGNALS,
     lead: Collection[str] = (),
+    strata: ArrayLike | None = None,
 ) -> pd.DataFrame:
     """Find which concepts tell set A from set B, with held-out evidence.
 
@@ -316,6 +331,10 @@ def test_concepts(
     if not 0 < screen_level <= 1:
         raise ValueError(f"screen_level must be in (0, 1], got {screen_level}")
     labels = _check_inputs(scores, groups, min_per_group=2)
+    if strata is not None:
+        strata = np.asarray(strata)
+        if strata.shape != labels.shape:
+            raise ValueError(f"strata has {strata.size} ids for {len(labels)} rows of scores")
     if max_hypotheses < 1:
         raise ValueError(f"max_hypotheses must be at least 1, got {max_hypotheses}")
     family = _reportable_mask(reportable, scores.shape[1])
@@ -333,7 +352,8 @@ def test_concepts(
             continue
         chosen = order[members[order]][:cap]
         rows, directions = _validate(chosen, scores.columns, values[validation], labels[validation],
-                                     discovery_auc, described, thresholds)
+                                     discovery_auc, described, thresholds,
+                                     None if strata is None else strata[validation])
         weights = None if ranker is None else hypothesis_weights(described[chosen])
         tables.append(_finish(rows, validation_scores, labels[validation], alpha, correction, directions,
                               priority, described=ranker is not None, weights=weights,
@@ -364,15 +384,16 @@ def _validate(
     discovery_auc: np.ndarray,
     described: np.ndarray,
     thresholds: dict[str, float],
+    strata: np.ndarray | None = None,
 ) -> tuple[list[dict], dict[str, str]]:
-    """Measure the chosen hypotheses on the validation images (``values``, ``labels``), each in the
-    direction discovery showed. Returns the rows and concept id -> direction."""
+    """Measure the chosen hypotheses on the validation images (``values``, ``labels``; within ``strata``
+    when given), each in the direction discovery showed. Returns the rows and concept id -> direction."""
     rows, directions = [], {}
     for column in chosen:
         concept_id = columns[column]
         direction = "a" if discovery_auc[column] > 0.5 else "b"
         directions[concept_id] = direction
-        row = _row(concept_id, values[:, column], labels, direction, thresholds.get(concept_id))
+        row = _row(concept_id, values[:, column], labels, direction, thresholds.get(concept_id), strata)
         shown = discovery_auc[column]
         row["discovery_auroc"] = float(shown if direction == "a" else 1 - shown)
         row["describer_score"] = float(described[column])
