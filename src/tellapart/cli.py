@@ -73,6 +73,11 @@ examples:
   tellapart describe --manifest images.csv --group-col label --group-a malignant --group-b benign
   tellapart describe night/ day/ --json - | jq '.findings[0]'
   tellapart describe night/ day/ --detectors none --describer none   # nothing learned
+  tellapart describe --manifest scans.csv --group-col outcome --group-a ill --group-b well \
+      --adjust-for scanner site   # what differs beyond the scanner and the site?
+
+A manifest's other columns (site, scanner, age...) and DICOM header fields (Manufacturer, KVP...) are
+concepts too, reported as possible shortcuts (the scanner, not the disease).
 
 What the numbers mean: each finding was chosen on one half of the images (discovery) and measured on the
 other half (validation). AUROC is the chance that a random set-A image shows more of the concept than a
@@ -173,6 +178,12 @@ def _describe_parser(sub: Any) -> None:
     parser.add_argument("--correction", choices=["bh", "holm"], default="bh",
                         help="multiple-testing correction: Benjamini-Hochberg (default) or Holm; "
                              "weighted by the learned describer's confidence unless --describer none")
+    parser.add_argument("--adjust-for", nargs="+", default=None, metavar="COLUMN",
+                        help="test every concept within strata of these metadata columns (manifest "
+                             "columns such as scanner or site, DICOM header fields such as Manufacturer; "
+                             "numeric ones in quartiles): what differs beyond them, shown beside the "
+                             "unadjusted AUROC. "
+                             "The columns themselves are not tested")
     _add_trained_files(parser, describer=True)
     _add_findings_store(parser)
     _add_cache(parser)
@@ -644,7 +655,7 @@ def _run_describe(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     result = describe(a, b, seed=args.seed, alpha=args.alpha, max_hypotheses=args.max_hypotheses,
                       correction=args.correction, library=_library(args), cache_dir=args.cache_dir,
                       use_cache=not args.no_cache, progress=not args.quiet,
-                      describer=_trained_file(args.describer))
+                      describer=_trained_file(args.describer), adjust_for=args.adjust_for)
     _write_outputs(result, args)
     return 0
 

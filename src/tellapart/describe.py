@@ -7,6 +7,7 @@ AUROC with CI, rank test, Benjamini-Hochberg, explaining-away) -> phrased findin
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -17,6 +18,7 @@ from tellapart.concepts.base import Concept
 from tellapart.concepts.cache import ScoreCache, default_cache_dir
 from tellapart.concepts.library import ConceptLibrary
 from tellapart.io import ImageSet
+from tellapart.io.dicom import HEADER_FIELDS
 from tellapart.io.imageset import repeat_reason
 from tellapart.io.printable import printable
 from tellapart.phrasing import finding_sentence, format_p
@@ -34,6 +36,7 @@ from tellapart.stats import split_discovery_validation, test_concepts, test_hypo
 from tellapart.stats.classifier import DifferenceTest
 from tellapart.stats.describer import LearnedDescriber, load_describer
 from tellapart.stats.reportable import lead_concepts, reportable_concepts
+from tellapart.stats.stratified import strata as stratified_strata
 from tellapart.stats.tests import CORRECTIONS
 
 MIN_IMAGES = 10
@@ -59,6 +62,7 @@ def describe(
     cache_dir: str | os.PathLike | None = None,
     use_cache: bool = True,
     progress: bool = True,
+    adjust_for: Sequence[str] | None = None,
 ) -> Result:
     """Find and verify the differences between two image sets.
 
@@ -80,6 +84,13 @@ def describe(
         cache_dir: where per-image scores are cached (default ``$TELLAPART_CACHE_DIR`` or
             ``~/.cache/tellapart``); ``use_cache=False`` turns the cache off.
         progress: show a progress bar while images are processed.
+        adjust_for: metadata columns (a manifest's extra columns, DICOM header fields such as
+            ``"Manufacturer"``) to adjust for: every concept is tested on the validation half within strata
+            of their values (``stats.stratified``), reported beside its unadjusted AUROC, and the columns'
+            own concepts are not tested. "What differs beyond the scanner?"
+
+    Recorded metadata (a manifest's columns other than path, group and subject; DICOM header fields) are
+    concepts of category ``metadata`` (``concepts.metadata``), phrased as the possible shortcuts they are.
 
     Every option is checked before any image is read (ValueError naming the option). A picture found
     twice in one set (a path listed twice, a link, a copy) counts once; the repeats are in ``skipped``.
@@ -97,24 +108,34 @@ def describe(
     check_at_least("max_hypotheses", max_hypotheses, 1)
     if correction not in CORRECTIONS:
         raise ValueError(f"correction must be one of {', '.join(sorted(CORRECTIONS))}, got {correction!r}")
+    adjust_for = _check_adjust_for(adjust_for)
     library = library or ConceptLibrary()
     sets = _as_sets(a, b)
+    _check_columns_recorded(adjust_for, sets)
     describer = load_describer(describer)
     table = _score(library, sets, cache_dir, use_cache, progress)
     groups = table.groups
-    thresholds = library.thresholds()
-    ranker = None if describer is None else describer.ranker(table.concepts)
-    priority = table.concepts["priority"].to_dict()
-    reportable, reasons, domain = reportable_concepts(table.scores, groups, table.concepts["category"],
+    concepts = {**library.concepts, **{cid: c for cid, (c, _) in table.metadata_concepts.items()}}
+    thresholds = {cid: c.threshold for cid, c in concepts.items() if c.kind == "presence"}
+    strata = None
+    scores, concept_rows = table.scores, table.concepts
+    if adjust_for:
+        strata = stratified_strata(table.metadata, adjust_for) if _has_columns(table, adjust_for) else None
+        adjusting = [cid for cid, (_, column) in table.metadata_concepts.items() if column in adjust_for]
+        scores = scores.drop(columns=adjusting)
+        concept_rows = concept_rows.drop(index=adjusting)
+    ranker = None if describer is None else describer.ranker(concept_rows)
+    priority = concept_rows["priority"].to_dict()
+    reportable, reasons, domain = reportable_concepts(scores, groups, concept_rows["category"],
                                                       thresholds, seed, embeddings=table.embeddings)
     tested = test_concepts(
-        table.scores, groups, seed=seed, alpha=alpha, max_hypotheses=max_hypotheses,
+        scores, groups, seed=seed, alpha=alpha, max_hypotheses=max_hypotheses,
         correction=correction, thresholds=thresholds, priority=priority, ranker=ranker,
-        reportable=reportable, lead=lead_concepts(table.concepts["category"], domain),
+        reportable=reportable, lead=lead_concepts(concept_rows["category"], domain), strata=strata,
     )
     validation = split_discovery_validation(groups, seed)
     images = table.images.assign(split=np.where(validation, "validation", "discovery"))
-    phrased = _phrase(tested, library.concepts, table.scores, images, validation)
+    phrased = _phrase(tested, concepts, table.scores, images, validation)
     family = tested["reportable"].to_numpy(dtype=bool)
     findings = phrased[family].reset_index(drop=True)
     signals = phrased[~family].reset_index(drop=True)
@@ -123,8 +144,9 @@ def describe(
                        alpha=alpha, correction=correction)
     backend = library.version + ("" if describer is None else f"; describer {describer.version}")
     result = _result(table, images, findings, library, sets, seed=seed, alpha=alpha,
-                     n_screened=int(tested.attrs.get("n_screened", table.scores.shape[1])), overall=overall,
-                     backend=backend, signals=signals, domain=domain)
+                     n_screened=int(tested.attrs.get("n_screened", scores.shape[1])), overall=overall,
+                     backend=backend, signals=signals, domain=domain, adjusted_for=adjust_for,
+                     concepts=concepts)
     _localise_examples(result, library)
     _outline_examples(result, library)
     return result
@@ -186,6 +208,38 @@ def verify(
     _localise_examples(result, library)
     _outline_examples(result, library)
     return result
+
+
+def _check_adjust_for(columns: Sequence[str] | None) -> list[str]:
+    """The adjusting columns as a list of names (empty for None); ValueError for anything else."""
+    if columns is None:
+        return []
+    if isinstance(columns, str):
+        columns = [columns]
+    names = list(columns)
+    if not names or any(not isinstance(c, str) or not c.strip() for c in names):
+        raise ValueError(f"adjust_for must name metadata columns (e.g. ['scanner']), got {columns!r}")
+    return list(dict.fromkeys(names))
+
+
+def _check_columns_recorded(columns: list[str], sets: dict[str, ImageSet]) -> None:
+    """Before any image is read: each adjusting column must be a manifest column of some image, or a DICOM
+    header field tellapart reads (whose presence is known only once the files are read)."""
+    recorded = {name for s in sets.values() for ref in s.refs
+                for part in (ref, *ref.members) for name in part.metadata}
+    unknown = [c for c in columns if c not in recorded and c not in HEADER_FIELDS]
+    if unknown:
+        known = ", ".join(sorted(recorded)) or "none (give a manifest with extra columns)"
+        raise ValueError(f"adjust_for: no metadata column {', '.join(map(repr, unknown))}; the images have: "
+                         f"{known}; DICOM header fields: {', '.join(HEADER_FIELDS)}")
+
+
+def _has_columns(table: ScoreMatrix, columns: list[str]) -> bool:
+    """True when every adjusting column has a value for some image; ValueError naming one that has none."""
+    empty = [c for c in columns if c not in table.metadata.columns or table.metadata[c].isna().all()]
+    if empty:
+        raise ValueError(f"adjust_for: no image has a value for {', '.join(map(repr, empty))}")
+    return True
 
 
 def check_alpha(alpha: float, name: str = "alpha") -> None:
@@ -270,6 +324,7 @@ def _merge_repeats(table: ScoreMatrix) -> ScoreMatrix:
         scores=table.scores[~repeat].reset_index(drop=True),
         images=images[~repeat].reset_index(drop=True),
         embeddings=None if table.embeddings is None else table.embeddings[~repeat],
+        metadata=table.metadata[~repeat].reset_index(drop=True) if len(table.metadata) else table.metadata,
         skipped=pd.concat([table.skipped, pd.DataFrame(merged, columns=SKIPPED_COLUMNS)], ignore_index=True),
         degraded=degraded,
     )
@@ -314,6 +369,7 @@ def _phrase(
             concept, row.direction, float(row.auroc), ci, float(row.q_value),
             median_a=float(row.median_a), median_b=float(row.median_b),
             share_a=float(row.share_a), share_b=float(row.share_b),
+            auroc_unadjusted=float(row.auroc_unadjusted),
         )
         examples = _examples(scores[row.concept].to_numpy(), groups, shown, images["source"], row.direction)
         records.append({
@@ -326,6 +382,8 @@ def _phrase(
             "share_a": float(row.share_a), "share_b": float(row.share_b),
             "median_a": float(row.median_a), "median_b": float(row.median_b),
             "examples_a": examples[0], "examples_b": examples[1],
+            "auroc_unadjusted": float(row.auroc_unadjusted),
+            "p_value_unadjusted": float(row.p_value_unadjusted),
         })
     return pd.DataFrame.from_records(records, columns=FINDING_COLUMNS)
 
@@ -454,7 +512,6 @@ def _result(
         images=images,
         skipped=table.skipped,
         duplicates=_duplicates(images),
-        concepts=library.concepts,
         n_a=int((images["set"] == "a").sum()),
         n_b=int((images["set"] == "b").sum()),
         sets=sets,
@@ -462,7 +519,7 @@ def _result(
         embedding_blocks=library.embedding_blocks,
         embedding_version=library.embedding_version,
         degraded=table.degraded,
-        **{"backend": library.version, **fields},
+        **{"backend": library.version, "concepts": library.concepts, **fields},
     )
 
 

@@ -10,6 +10,9 @@ from tellapart.stats.contract import MIN_VISIBLE_SHARE
 # A magnitude concept's more/less text is either an adjective ("darker": "are darker") or a predicate
 # starting with one of these verbs ("carry more rectangles").
 PREDICATE_VERBS = frozenset({"have", "carry", "contain", "show"})
+# Appended to a finding about recorded metadata (``concepts.metadata``): it tells the sets apart without
+# being anything the images show, so a model or a reader may learn it in place of the disease.
+SHORTCUT_NOTE = ": a possible shortcut (recorded with the images, not shown in them)"
 
 
 def format_p(p: float | None, label: str = "q") -> str:
@@ -49,13 +52,37 @@ def finding_sentence(
     share_a: float = float("nan"),
     share_b: float = float("nan"),
     p_label: str = "q",
+    auroc_unadjusted: float = float("nan"),
 ) -> str:
     """Return the plain-language sentence for one finding, always from set A's point of view.
 
     ``direction`` is "a" when set A shows more of the concept, "b" when set B does; ``auroc`` and
-    ``ci`` are for that stated direction (above 0.5 means the statement holds).
+    ``ci`` are for that stated direction (above 0.5 means the statement holds). A finite
+    ``auroc_unadjusted`` means ``auroc`` was measured within strata of adjusting columns: both are named.
+    A metadata concept's sentence ends with ``SHORTCUT_NOTE``.
     """
-    evidence = f"AUROC {auroc:.2f} [{ci[0]:.2f}, {ci[1]:.2f}], {format_p(q_value, p_label)}"
+    sentence = _sentence(concept, direction, auroc, ci, q_value, median_a, median_b, share_a, share_b,
+                         p_label, auroc_unadjusted)
+    return sentence + SHORTCUT_NOTE if concept.category == "metadata" else sentence
+
+
+def _sentence(
+    concept: Concept,
+    direction: str,
+    auroc: float,
+    ci: tuple[float, float],
+    q_value: float,
+    median_a: float,
+    median_b: float,
+    share_a: float,
+    share_b: float,
+    p_label: str,
+    auroc_unadjusted: float,
+) -> str:
+    adjusted = "adjusted " if math.isfinite(auroc_unadjusted) else ""
+    evidence = f"{adjusted}AUROC {auroc:.2f} [{ci[0]:.2f}, {ci[1]:.2f}], {format_p(q_value, p_label)}"
+    if adjusted:
+        evidence += f"; unadjusted AUROC {auroc_unadjusted:.2f}"
     if concept.kind == "presence" and max(share_a, share_b) < MIN_VISIBLE_SHARE:
         how = "higher" if direction == "a" else "lower"
         return (f"Set A images score {how} than set B images on \u201c{concept.phrase}\u201d, "

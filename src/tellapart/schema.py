@@ -83,6 +83,11 @@ class ScoreMatrix:
         embeddings: float32 images x features (rows aligned with ``scores``), the backbone's pooled
             features of each image; None when the library has no embedding source. A row is NaN when the
             source gave no embedding for that image.
+        metadata: what is recorded about each image besides its pixels (rows aligned with ``scores``; one
+            column per manifest column or DICOM header field, None where missing): the values the
+            ``metadata`` concepts were made from, and the strata of ``describe(adjust_for=...)``.
+        metadata_concepts: concept id -> (the ``Concept``, the ``metadata`` column it was made from), for
+            the metadata concepts among ``scores``' columns (made per run, not in the library).
     """
 
     scores: pd.DataFrame
@@ -91,6 +96,8 @@ class ScoreMatrix:
     skipped: pd.DataFrame = field(default_factory=lambda: _empty_frame(SKIPPED_COLUMNS))
     degraded: pd.DataFrame = field(default_factory=lambda: _empty_frame(DEGRADED_COLUMNS))
     embeddings: np.ndarray | None = None
+    metadata: pd.DataFrame = field(default_factory=pd.DataFrame)
+    metadata_concepts: dict[str, tuple[Concept, str]] = field(default_factory=dict)
 
     @property
     def groups(self) -> np.ndarray:
@@ -122,6 +129,11 @@ class Finding:
     median_b: float | None = _doc("median score in set B")
     examples_a: list[str] = _doc("sources of example images of set A")
     examples_b: list[str] = _doc("sources of example images of set B")
+    auroc_unadjusted: float | None = _doc("with adjust_for: the plain AUROC on the same images (auroc, "
+                                          "auroc_ci and p_value are then within strata of those columns), "
+                                          "else null")
+    p_value_unadjusted: float | None = _doc("with adjust_for: the plain one-sided rank-test p-value, "
+                                            "else null")
 
 
 @dataclass(frozen=True)
@@ -228,6 +240,8 @@ class Result:
         outlines: concept id -> example image source -> the contours of the region the concept measured
             on it, each a list of [x, y] points in fractions of the image's width and height (3 decimals;
             computed during ``describe`` for sources that offer ``outlines``; the report draws them).
+        adjusted_for: the metadata columns every finding was tested within strata of
+            (``describe(adjust_for=...)``, ``stats.stratified``); their own concepts are not tested.
     """
 
     findings: pd.DataFrame
@@ -256,6 +270,7 @@ class Result:
     signals: pd.DataFrame = field(default_factory=lambda: _empty_frame(SIGNAL_COLUMNS))
     domain: Domain | None = None
     outlines: dict[str, dict[str, list[list[list[float]]]]] = field(default_factory=dict, repr=False)
+    adjusted_for: list[str] = field(default_factory=list)
     _refs: dict[str, Any] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -423,6 +438,7 @@ def result_to_dict(result: Result) -> dict[str, Any]:
         "signals": [record_to_dict(Signal, row) for row in _records(result.signals)],
         "domain": domain,
         "outlines": outlines_to_json(result.outlines),
+        "adjusted_for": [str(column) for column in result.adjusted_for],
     }
 
 
@@ -508,6 +524,8 @@ def json_schema() -> dict[str, Any]:
         "outlines": {"type": "object", "description": "concept id -> example image source -> contours of the "
                      "region the concept measured ([x, y] fractions of the width and height)",
                      "additionalProperties": {"type": "object", "additionalProperties": contours}},
+        "adjusted_for": {"type": "array", "items": {"type": "string"}, "description": "the metadata columns "
+                         "every finding was tested within strata of (adjust_for); not tested themselves"},
     }
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "tellapart result",
             "type": "object", "properties": properties, "required": list(properties),

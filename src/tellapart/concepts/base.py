@@ -26,8 +26,11 @@ Kind = Literal["presence", "magnitude"]
 # detectors (trained on synthetic edits of photos, they also answer to a domain's style, e.g. "logo" for
 # clip-art); then single ImageNet classes (1000 narrow labels, the noisiest evidence). The learned
 # describer also takes the category as a feature (``stats.describer.KINDS``); a category it was not trained
-# on counts there as "other".
+# on counts there as "other". Metadata (``concepts.metadata``: DICOM header fields, manifest columns) ranks
+# first: a scanner or site that tells the sets apart is a shortcut a user must hear about before any pixel
+# effect it may cause; it is never withheld by the domain rule (``stats.reportable``), being no image model's.
 CATEGORIES: dict[str, int] = {
+    "metadata": 0,
     "detector": 0,
     "shape": 0,
     "saved": 0,

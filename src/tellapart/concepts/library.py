@@ -32,6 +32,7 @@ import pandas as pd
 from tellapart.concepts.base import Concept, ConceptSource, EmbeddingSource
 from tellapart.concepts.cache import ScoreCache
 from tellapart.concepts.learned import LearnedDetectors, shipped_available
+from tellapart.concepts.metadata import metadata_concepts, metadata_table
 from tellapart.concepts.versioning import cache_version
 from tellapart.io import ImageRef, ImageSet, LoadedImage, UnreadableImage
 from tellapart.io.image import DecodedImage, Skipped
@@ -170,7 +171,8 @@ class ConceptLibrary:
         progress: Callable[[int], None] | None = None,
         batch_size: int = BATCH_SIZE,
     ) -> ScoreMatrix:
-        """Score every image of every set; return the score matrix with skipped and degraded files listed.
+        """Score every image of every set; return the score matrix with skipped and degraded files listed,
+        the samples' recorded metadata, and its concepts (``concepts.metadata``) after the sources' columns.
 
         ``sets`` maps a set label ("a", "b") to its images. ``progress`` is called with the number of
         files finished after each batch.
@@ -180,6 +182,7 @@ class ConceptLibrary:
         rows: list[tuple[str, str, str]] = []
         skipped: list[tuple[str, str, str]] = []
         degraded: list[tuple[str, str, str]] = []
+        records: list[dict] = []
         # One worker thread for the model-backed sources, closed when scoring ends.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tellapart-model") as pool:
             for label, image_set in sets.items():
@@ -190,6 +193,7 @@ class ConceptLibrary:
                     degraded += [(label, source, what) for source, what in batch.degraded]
                     for loaded, vector, embedding in batch.rows:
                         rows.append((label, loaded.ref.source, loaded.key))
+                        records.append(loaded.metadata())
                         blocks.append(vector)
                         embedded.append(embedding)
                     if progress is not None:
@@ -205,6 +209,14 @@ class ConceptLibrary:
             matrix = np.hstack([matrix, self.learned.score_embeddings(embeddings)])
             columns += [c.id for c in self.learned.concepts]
         table = self.concept_table()
+        # Metadata concepts are read from the samples' records, not their pixels: free, so never cached.
+        recorded = metadata_table(records)
+        extra = metadata_concepts(recorded)
+        if extra.concepts:
+            matrix = np.hstack([matrix, extra.scores])
+            columns += [c.id for c in extra.concepts]
+            origin = {c.id: ("metadata", "") for c in extra.concepts}
+            table = pd.concat([table, concept_table({c.id: c for c in extra.concepts}, origin)])
         return ScoreMatrix(
             scores=pd.DataFrame(matrix, columns=columns),
             images=pd.DataFrame(rows, columns=["set", "source", "key"]),
@@ -212,6 +224,8 @@ class ConceptLibrary:
             skipped=pd.DataFrame(skipped, columns=SKIPPED_COLUMNS),
             degraded=pd.DataFrame(degraded, columns=DEGRADED_COLUMNS),
             embeddings=embeddings,
+            metadata=recorded,
+            metadata_concepts={c.id: (c, extra.columns[c.id]) for c in extra.concepts},
         )
 
     def _score_batch(

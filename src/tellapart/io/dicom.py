@@ -24,6 +24,14 @@ PREAMBLE_OFFSET = 128  # the 128-byte preamble, then b"DICM" (PS3.10 7.1)
 MAGIC = b"DICM"
 _PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _INSTALL = "pip install 'tellapart[medical]'"
+# The header fields offered as metadata concepts (``concepts.metadata``): who made the scan and how, the
+# fields a reviewer asks about first when a finding may be the scanner rather than the disease. Patient
+# identity, dates and UIDs are left out on purpose (unique per file, or personal).
+HEADER_FIELDS = (
+    "Manufacturer", "ManufacturerModelName", "Modality", "BodyPartExamined", "InstitutionName",
+    "StationName", "PatientSex", "PatientAge", "PixelSpacing", "SliceThickness", "KVP",
+    "MagneticFieldStrength", "RepetitionTime", "EchoTime", "ConvolutionKernel",
+)  # fmt: skip
 
 
 def is_dicom(data: bytes) -> bool:
@@ -55,6 +63,49 @@ def read_dicom(data: bytes, source: str, key: str) -> tuple[DecodedImage, ...]:
         else:
             slices = [_colour(dataset, a) for a in arrays]
     return frames_from_rgb(slices, key, source, "DICOM")
+
+
+def dicom_header(data: bytes) -> dict[str, Any]:
+    """Return the ``HEADER_FIELDS`` present in a DICOM file's header (pixel data not read): text as
+    stripped strings, numbers as floats (a multi-valued one such as PixelSpacing: its mean), PatientAge
+    ("045Y", "006M") in years. Returns {} when pydicom is missing or the header cannot be read."""
+    try:
+        import pydicom
+    except ImportError:
+        return {}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dataset = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+    except Exception:  # untrusted input: a header pydicom cannot read has no fields
+        return {}
+    fields: dict[str, Any] = {}
+    for name in HEADER_FIELDS:
+        value = _header_value(name, dataset.get(name))
+        if value is not None:
+            fields[name] = value
+    return fields
+
+
+def _header_value(name: str, value: Any) -> Any:
+    """One header element as a plain value (see ``dicom_header``), None when empty or unusable."""
+    if value is None:
+        return None
+    if name == "PatientAge":
+        text = str(value).strip().upper()
+        units = {"Y": 1.0, "M": 1 / 12, "W": 1 / 52, "D": 1 / 365}
+        if len(text) >= 2 and text[-1] in units and text[:-1].isdigit():
+            return round(float(text[:-1]) * units[text[-1]], 2)
+        return None
+    if not isinstance(value, (str, bytes)) and hasattr(value, "__len__"):
+        numbers = [_number(v, float("nan")) for v in value]
+        finite = [v for v in numbers if np.isfinite(v)]
+        return float(np.mean(finite)) if finite and len(finite) == len(numbers) else None
+    if isinstance(value, (int, float)) or type(value).__name__ in ("DSfloat", "IS", "DSdecimal"):
+        number = _number(value, float("nan"))
+        return None if np.isnan(number) else number
+    text = str(value).strip()
+    return text or None
 
 
 def _import_pydicom() -> Any:

@@ -20,7 +20,7 @@ import pandas as pd
 from PIL import Image
 
 from tellapart.io.decode import PreparedImage, UnreadableImage, finish_decode, prepare_image
-from tellapart.io.dicom import is_dicom
+from tellapart.io.dicom import dicom_header, is_dicom
 from tellapart.io.frames import DICOM_SUFFIXES, NIFTI_SUFFIXES, is_medical_name, read_frames, sample_key
 from tellapart.io.hashing import array_hash
 from tellapart.io.image import DecodedImage, Skipped
@@ -70,6 +70,17 @@ class LoadedImage:
                                   prepared.format, notes=prepared.notes),)
         return read_frames(self._data or b"", self.ref.source, self.key)
 
+    def metadata(self) -> dict[str, Any]:
+        """Return what is recorded about this sample besides its pixels: the manifest's extra columns
+        (``ImageRef.metadata``) and, for a DICOM file, its header fields (``io.dicom.dicom_header``; a
+        subject's from its first readable DICOM image). The manifest wins where both name a field."""
+        header: dict[str, Any] = {}
+        if self._parts:
+            header = next((h for h in (part.metadata() for part in self._parts) if h), {})
+        elif self._data is not None and is_dicom(self._data):
+            header = dicom_header(self._data)
+        return {**header, **self.ref.metadata}
+
     def decode(self) -> DecodedImage:
         """Return the image that shows this sample (a volume's middle chosen slice): for thumbnails and
         examples. Raises `UnreadableImage`."""
@@ -81,12 +92,14 @@ class LoadedImage:
 class ImageRef:
     """One sample of a set, not yet read: a file (``path``), an in-memory PIL image / array (``obj``), or a
     subject: several images that belong together (``members``, from a manifest's subject column), scored
-    as one sample."""
+    as one sample. ``metadata`` holds the manifest's other columns for this row (column -> value; for a
+    subject the values its rows agree on), which become metadata concepts (``concepts.metadata``)."""
 
     source: str
     path: Path | None
     obj: object | None = field(default=None, repr=False, compare=False)
     members: tuple[ImageRef, ...] = field(default=(), repr=False, compare=False)
+    metadata: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def load(self) -> LoadedImage:
         """Read the bytes (or convert the in-memory image) and hash them.
@@ -172,6 +185,9 @@ class ImageSet:
         filename or image (case-insensitive). A manifest may name any file the user can read (``../``,
         absolute paths); with ``confine=True`` only files inside the manifest's folder are used (symbolic
         links followed), the others are listed in ``skipped``: for manifests from someone you do not trust.
+        Every other column (not the path, group or subject column) is kept per image in
+        ``ImageRef.metadata``: site, scanner, age... become metadata concepts and may be adjusted for
+        (``describe(adjust_for=...)``); empty cells are missing values.
         With ``subject_col``, the images of one subject (a patient, a series: rows with the same value in that
         column) are one sample, scored from all their frames and averaged into one row like a volume's
         slices, so a subject never straddles the discovery/validation split and the tests count subjects,
@@ -191,6 +207,9 @@ class ImageSet:
         refs, skipped, used = _refs_from_manifest_rows(rows[column], manifest.absolute().parent, confine)
         if not refs:
             _raise_nothing_usable(manifest, label, skipped)
+        extra = [c for c in table.columns if c not in (group_col, column, subject_col)]
+        records = rows[extra].iloc[used].to_dict("records")
+        refs = [replace(ref, metadata=_present(record)) for ref, record in zip(refs, records, strict=True)]
         if subject_col is not None:
             refs = _group_subjects(refs, list(rows[subject_col].iloc[used]), subject_col, label)
         return cls(refs, skipped, label)
@@ -284,8 +303,16 @@ def _group_subjects(refs: list[ImageRef], subjects: list[Any], column: str, labe
         if len(members) == 1:
             samples.append(members[0])
         else:
-            samples.append(ImageRef(f"{label}: {column} = {subject}", None, members=tuple(members)))
+            agreed = {k: v for k, v in members[0].metadata.items()
+                      if all(m.metadata.get(k) == v for m in members[1:])}
+            samples.append(ImageRef(f"{label}: {column} = {subject}", None, members=tuple(members),
+                                    metadata=agreed))
     return samples
+
+
+def _present(record: dict[Any, Any]) -> dict[str, Any]:
+    """A manifest row's cells without the empty ones (missing, NaN, blank text), keyed by column name."""
+    return {str(k): v.strip() if isinstance(v, str) else v for k, v in record.items() if not _no_subject(v)}
 
 
 def _no_subject(value: Any) -> bool:

@@ -185,10 +185,11 @@ def _card(
     result: Result, row: dict[str, Any], number: int, thumbnails: _Thumbnails, illustrate: bool
 ) -> str:
     explained = row["explained_by"] if isinstance(row["explained_by"], str) else None
+    effect = format_auroc(row["auroc"], row["auroc_ci"], row.get("auroc_unadjusted"))
     parts = [
         f'<section class="card{" explained" if explained else ""}" id="finding-{number}">',
         f'<h3><span class="num">{number}.</span>{_e(plain_sentence(str(row["text"])))}</h3>',
-        f'<p class="stats">AUROC {_e(format_auroc(row["auroc"], row["auroc_ci"]))} &middot; '
+        f'<p class="stats">AUROC {_e(effect)} &middot; '
         f'{_e(format_p(row["p_value"], "p"))} &middot; {_e(format_p(row["q_value"]))}{_weight(row)} &middot; '
         f'set {_e(str(row["direction"]).upper())} shows more of it</p>',
         f'<p class="stats">{_e(_shares_and_medians(result, row))}</p>',
@@ -403,7 +404,8 @@ def _others_section(result: Result) -> str:
     others = result.findings[~result.findings["significant"].astype(bool)]
     if not len(others):
         return ""
-    rows = [(_e(plain_sentence(str(r["text"]))), _e(format_auroc(r["auroc"], r["auroc_ci"])),
+    rows = [(_e(plain_sentence(str(r["text"]))),
+             _e(format_auroc(r["auroc"], r["auroc_ci"], r.get("auroc_unadjusted"))),
              _e(format_p(r["p_value"], "p")), _e(format_p(r["q_value"])))
             for r in others.to_dict(orient="records")]
     noun = "hypothesis" if len(others) == 1 else "hypotheses"

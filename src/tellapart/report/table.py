@@ -29,8 +29,11 @@ MIN_WIDTH = 80
 MAX_WIDTH = 140
 MAX_LISTED_SKIPS = 3
 
-# The evidence phrasing.finding_sentence appends: "...; AUROC 0.81 [0.72, 0.90], q < 0.001)".
-_EVIDENCE = re.compile(r"(?:; |\()AUROC \S+ \[[^\]]*\], [pq] [<=] [^)]*\)$")
+# The evidence phrasing.finding_sentence appends: "...; AUROC 0.81 [0.72, 0.90], q < 0.001)", or with
+# adjust_for "...; adjusted AUROC 0.81 [0.72, 0.90], q < 0.001; unadjusted AUROC 0.90)"; a metadata
+# finding's shortcut note may follow it.
+_EVIDENCE = re.compile(r"(?:; |\()(?:adjusted )?AUROC \S+ \[[^\]]*\], [pq] [<=] [^;)]*"
+                       r"(?:; unadjusted AUROC [^)]*)?\)")
 
 
 def findings_table(result: Result, max_rows: int = 15, *, width: int | None = None) -> str:
@@ -80,18 +83,24 @@ def set_title(result: Result, label: str) -> str:
 
 
 def plain_sentence(text: str) -> str:
-    """Return a finding's sentence without its trailing "AUROC [CI], q" evidence (shown separately)."""
+    """Return a finding's sentence without its "AUROC [CI], q" evidence (shown separately); what follows
+    the evidence (a metadata finding's shortcut note) is kept."""
     match = _EVIDENCE.search(text)
     if match is None:
         return text
     kept = text[: match.start()]
-    return kept.rstrip() if match.group(0).startswith("(") else kept + ")"
+    kept = kept.rstrip() if match.group(0).startswith("(") else kept + ")"
+    return kept + text[match.end():]
 
 
-def format_auroc(auroc: float, ci: Any) -> str:
-    """Return ``"0.81 [0.72, 0.90]"`` (``"n/a"`` for undefined numbers)."""
+def format_auroc(auroc: float, ci: Any, unadjusted: Any = None) -> str:
+    """Return ``"0.81 [0.72, 0.90]"`` (``"n/a"`` for undefined numbers); with a finite ``unadjusted``
+    (the AUROC before ``adjust_for``) ``"0.81 [0.72, 0.90], unadjusted 0.90"``."""
     low, high = (ci if ci is not None else (math.nan, math.nan))
-    return f"{_two(auroc)} [{_two(low)}, {_two(high)}]"
+    text = f"{_two(auroc)} [{_two(low)}, {_two(high)}]"
+    if unadjusted is not None and math.isfinite(float(unadjusted)):
+        text += f", unadjusted {_two(unadjusted)}"
+    return text
 
 
 def _two(value: Any) -> str:
@@ -141,7 +150,8 @@ def _cells(result: Result, row: Any, number: int) -> tuple[str, Text, str, str]:
     elif isinstance(row.explained_by, str):
         sentence += f" (explained by: {_phrase_of(result, row.explained_by)})"
     q = format_p(row.q_value).removeprefix("q ").removeprefix("= ")
-    return str(number), Text(printable(sentence)), format_auroc(row.auroc, row.auroc_ci), q
+    effect = format_auroc(row.auroc, row.auroc_ci, getattr(row, "auroc_unadjusted", None))
+    return str(number), Text(printable(sentence)), effect, q
 
 
 def _phrase_of(result: Result, concept_id: str) -> str:
