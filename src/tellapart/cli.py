@@ -73,8 +73,8 @@ examples:
   tellapart describe --manifest images.csv --group-col label --group-a malignant --group-b benign
   tellapart describe night/ day/ --json - | jq '.findings[0]'
   tellapart describe night/ day/ --detectors none --describer none   # nothing learned
-  tellapart describe --manifest scans.csv --group-col outcome --group-a ill --group-b well \
-      --adjust-for scanner site   # what differs beyond the scanner and the site?
+  tellapart describe --manifest scans.csv --group-col outcome --group-a ill --group-b well --adjust-for site
+                                                      # what differs beyond the site?
 
 A manifest's other columns (site, scanner, age...) and DICOM header fields (Manufacturer, KVP...) are
 concepts too, reported as possible shortcuts (the scanner, not the disease).
