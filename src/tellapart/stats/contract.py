@@ -63,7 +63,7 @@ from tellapart.stats.describer import (
 )
 from tellapart.stats.explain import explain_away
 from tellapart.stats.split import check_groups, split_discovery_validation
-from tellapart.stats.stratified import van_elteren
+from tellapart.stats.stratified import van_elteren, van_elteren_matrix
 from tellapart.stats.tests import CORRECTIONS, correct, mann_whitney_matrix, rank_test
 
 # Discovery screen: a concept is validated only if its one-sided rank-test p-value on the discovery half,
@@ -127,15 +127,19 @@ def _strength_bin(auroc_distance: np.ndarray) -> np.ndarray:
     return np.round(np.asarray(auroc_distance, dtype=np.float64) / STRENGTH_BIN)
 
 
-def screen(values: np.ndarray, labels: np.ndarray, screen_level: float = SCREEN_LEVEL
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The discovery screen: which columns vary and separate A from B at ``screen_level`` (one-sided).
+def screen(values: np.ndarray, labels: np.ndarray, screen_level: float = SCREEN_LEVEL,
+           strata: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The discovery screen: which columns vary and separate A from B at ``screen_level`` (one-sided);
+    within ``strata`` when given (``stats.stratified.van_elteren_matrix``).
 
     Returns:
         ``(eligible, auroc, one_sided_p)`` per column: a bool mask, the A-vs-B AUROC and the one-sided
         p-value in the direction observed.
     """
-    auc, two_sided = mann_whitney_matrix(values[labels == "a"], values[labels == "b"], "two-sided")
+    if strata is None:
+        auc, two_sided = mann_whitney_matrix(values[labels == "a"], values[labels == "b"], "two-sided")
+    else:
+        auc, two_sided = van_elteren_matrix(values, labels, strata)
     one_sided = np.minimum(two_sided / 2, 1.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
@@ -150,8 +154,10 @@ def _select(
     screen_level: float,
     priority: np.ndarray,
     ranker: Ranker | None = None,
+    strata: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rank the columns that pass the discovery screen, from discovery images alone.
+    """Rank the columns that pass the discovery screen (within ``strata`` when given), from discovery
+    images alone.
 
     The describer scores every eligible column at once, whichever family (findings or signals) it
     belongs to: its features are relative to the whole candidate set, so ranking each family alone
@@ -163,7 +169,7 @@ def _select(
         breaking near-ties), the A-vs-B AUROC of every column on discovery, and the describer's score of
         every column (NaN for columns it did not score, or all NaN without a ranker).
     """
-    eligible, auc, one_sided = screen(values, labels, screen_level)
+    eligible, auc, one_sided = screen(values, labels, screen_level, strata)
     strength = np.where(eligible, np.abs(auc - 0.5), -1.0)
     described = np.full(values.shape[1], np.nan)
     candidates = np.flatnonzero(eligible)
@@ -318,6 +324,14 @@ def test_concepts(
     may explain which: a lead finding is never explained by a stronger non-lead one, and may itself
     explain a stronger one away (the same rank ANCOVA test, in that order).
 
+    ``strata`` (an int stratum id per row, e.g. ``stats.stratified.strata`` of the scanner column, fixed
+    without the labels) adjusts for what the strata record: on validation each hypothesis's AUROC, interval
+    and p-value are the van Elteren ones within strata (``stats.stratified.van_elteren``), the plain ones
+    kept beside them (``auroc_unadjusted``, ``p_value_unadjusted``), and the correction runs on the
+    adjusted p-values. The discovery screen is stratified too, so hypotheses are chosen, and their
+    directions fixed, by what differs within strata (the pooled direction can be the opposite one); the
+    learned describer's features stay unadjusted.
+
     Returns:
         One row per validated hypothesis (columns in the module docstring; empty when no concept passes
         the screen), the findings family first, with ``attrs["n_screened"]`` (concepts looked at),
@@ -344,8 +358,9 @@ def test_concepts(
     thresholds = thresholds or {}
     ranks = np.array([priority.get(cid, 0) for cid in scores.columns], dtype=np.int64)
     validation_scores = scores.iloc[np.flatnonzero(validation)]
+    discovery_strata = None if strata is None else strata[~validation]
     order, discovery_auc, described = _select(values[~validation], labels[~validation], screen_level,
-                                              ranks, ranker)
+                                              ranks, ranker, discovery_strata)
     tables = []
     for is_reportable, members, cap in ((True, family, max_hypotheses), (False, ~family, max_signals)):
         if not members.any() or cap < 1:

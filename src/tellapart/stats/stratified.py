@@ -113,6 +113,49 @@ def van_elteren(
     return auc, (min(low, max(0.0, auc - z95 * spread)), max(high, min(1.0, auc + z95 * spread))), p
 
 
+def van_elteren_matrix(values: np.ndarray, labels: ArrayLike, strata_ids: ArrayLike
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """``van_elteren`` for every column of ``values`` (images x concepts), two-sided: the discovery screen
+    of an adjusted run. NaN-free columns share one ranking per stratum (``rank_sums``); columns with NaN
+    go one by one.
+
+    Returns:
+        ``(auroc, p)`` per column: the stratum-size-weighted A-vs-B AUROC (NaN when no stratum holds both
+        sets) and the two-sided p-value (1.0 when the scores do not vary within any stratum).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    is_a = np.asarray(labels) == "a"
+    ids = np.asarray(strata_ids)
+    k = values.shape[1]
+    statistic, mean, variance = np.zeros(k), np.zeros(k), np.zeros(k)
+    weighted_auc, size = np.zeros(k), 0.0
+    has_nan = np.isnan(values).any(axis=0)
+    clean = values[:, ~has_nan]
+    for stratum in np.unique(ids):
+        rows = ids == stratum
+        a, b = clean[rows & is_a], clean[rows & ~is_a]
+        n_a, n_b = a.shape[0], b.shape[0]
+        if n_a == 0 or n_b == 0:
+            continue
+        n = n_a + n_b
+        u, tie = rank_sums(a, b)
+        weight = 1.0 / (n + 1)
+        statistic[~has_nan] += weight * u
+        mean[~has_nan] += weight * n_a * n_b / 2
+        tie_share = tie / (n * (n - 1)) if n > 1 else 0.0
+        variance[~has_nan] += weight**2 * n_a * n_b / 12 * ((n + 1) - tie_share)
+        weighted_auc[~has_nan] += n * u / (n_a * n_b)
+        size += n
+    auc = np.full(k, np.nan) if size == 0 else weighted_auc / size
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (statistic - mean) / np.sqrt(variance)
+    p = np.where(variance > 0, np.clip(2 * stats.norm.sf(np.abs(z)), 0.0, 1.0), 1.0)
+    for column in np.flatnonzero(has_nan):
+        a_vs_b, _, p[column] = van_elteren(values[:, column], labels, ids, "two-sided")
+        auc[column] = a_vs_b
+    return auc, p
+
+
 def _hanley_mcneil(auc: float, n_a: int, n_b: int) -> float:
     """Hanley & McNeil's (1982) variance of an AUROC from n_a and n_b images (finite for any stratum size)."""
     q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
