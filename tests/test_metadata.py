@@ -136,6 +136,8 @@ def test_adjust_for_an_unknown_column_is_named_before_any_image_is_read(confound
     a, b = _sets(confounded)
     with pytest.raises(ValueError, match="'site'.*scanner"):
         _describe(a, b, adjust_for=["site"])
+    with pytest.raises(ValueError, match="no image has a value for 'KVP'"):  # a DICOM field, but PNGs
+        _describe(a, b, adjust_for=["KVP"])
 
 
 def test_dicom_header_fields_become_concepts(tmp_path):

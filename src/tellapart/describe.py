@@ -120,7 +120,8 @@ def describe(
     strata = None
     scores, concept_rows = table.scores, table.concepts
     if adjust_for:
-        strata = stratified_strata(table.metadata, adjust_for) if _has_columns(table, adjust_for) else None
+        _check_columns_have_values(table, adjust_for)
+        strata = stratified_strata(table.metadata, adjust_for)
         adjusting = [cid for cid, (_, column) in table.metadata_concepts.items() if column in adjust_for]
         scores = scores.drop(columns=adjusting)
         concept_rows = concept_rows.drop(index=adjusting)
@@ -234,12 +235,12 @@ def _check_columns_recorded(columns: list[str], sets: dict[str, ImageSet]) -> No
                          f"{known}; DICOM header fields: {', '.join(HEADER_FIELDS)}")
 
 
-def _has_columns(table: ScoreMatrix, columns: list[str]) -> bool:
-    """True when every adjusting column has a value for some image; ValueError naming one that has none."""
+def _check_columns_have_values(table: ScoreMatrix, columns: list[str]) -> None:
+    """Raise ValueError naming an adjusting column no image has a value for (a DICOM field not in these
+    files' headers)."""
     empty = [c for c in columns if c not in table.metadata.columns or table.metadata[c].isna().all()]
     if empty:
         raise ValueError(f"adjust_for: no image has a value for {', '.join(map(repr, empty))}")
-    return True
 
 
 def check_alpha(alpha: float, name: str = "alpha") -> None:
