@@ -110,3 +110,16 @@ def test_the_command_writes_a_report_per_analysis_and_one_json(predictions, cach
 def test_the_command_names_a_missing_file(tmp_path, capsys):
     assert main(["failures", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "o"), "--no-cache"]) == 2
     assert "predictions file not found" in capsys.readouterr().err
+
+
+def test_an_empty_prediction_cell_does_not_make_every_image_wrong(tmp_path):
+    # One empty cell turns pandas' integer column into floats ("1.0"): labels must still compare as equal.
+    rows = ["path,label,pred"] + [f"{i}.png,{i % 2},{i % 2}" for i in range(30)] + ["x.png,1,"]
+    (tmp_path / "p.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(ValueError, match="0 misclassified and 30 correctly classified"):
+        failures(tmp_path / "p.csv")
+
+
+def test_report_names_never_collide():
+    from tellapart.failures import _slug
+    assert _slug("true class 猫") != _slug("true class 狗")

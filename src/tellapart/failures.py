@@ -46,6 +46,8 @@ class Failures:
             ``n_right``, ``reason``.
         n_wrong, n_right: misclassified and correctly classified rows of the predictions.
         alpha: the error budget over all analyses; ``alpha_each``: what each analysis ran at.
+        columns: which column held the paths, true and predicted labels.
+        dropped_rows: rows left out because their path or a label was empty.
     """
 
     analyses: dict[str, Result]
@@ -55,6 +57,7 @@ class Failures:
     alpha: float
     alpha_each: float
     columns: dict[str, str] = field(default_factory=dict)
+    dropped_rows: int = 0
 
     @property
     def findings(self) -> pd.DataFrame:
@@ -72,7 +75,7 @@ class Failures:
         and the classes not analysed."""
         return {
             "mode": "failures", "n_wrong": self.n_wrong, "n_right": self.n_right, "alpha": self.alpha,
-            "alpha_each": self.alpha_each, "columns": self.columns,
+            "alpha_each": self.alpha_each, "columns": self.columns, "dropped_rows": self.dropped_rows,
             "analyses": {name: result.to_dict() for name, result in self.analyses.items()},
             "skipped_classes": self.skipped_classes.to_dict(orient="records"),
         }
@@ -89,13 +92,21 @@ class Failures:
         ``true-class-<label>.html``) and return analysis name -> path."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        return {name: result.to_html(folder / f"{_slug(name)}.html")
-                for name, result in self.analyses.items()}
+        paths: dict[str, Path] = {}
+        for name, result in self.analyses.items():
+            stem, n = _slug(name), 1
+            while folder / f"{stem}.html" in paths.values():  # two labels with one slug ("a/b", "a b")
+                n += 1
+                stem = f"{_slug(name)}-{n}"
+            paths[name] = result.to_html(folder / f"{stem}.html")
+        return paths
 
     def __str__(self) -> str:
         lines = [f"Misclassified vs correctly classified images: {self.n_wrong} vs {self.n_right} "
                  f"({len(self.analyses)} analyses, each at alpha {self.alpha_each:.3g} so that all together "
                  f"stay within {self.alpha:g})."]
+        if self.dropped_rows:
+            lines.append(f"{self.dropped_rows} rows left out: an empty path or label.")
         for name, result in self.analyses.items():
             significant = result.significant
             lines.append(f"\n{name} ({result.n_a} misclassified vs {result.n_b} correct): "
@@ -107,9 +118,19 @@ class Failures:
         return "\n".join(lines) + "\n"
 
 
+def _labels(column: pd.Series) -> pd.Series:
+    """Labels as comparable text: a whole number read as a float (a column with an empty cell) becomes
+    "1", not "1.0", so it equals the integer label of the other column."""
+    def text(value: Any) -> str:
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
+    return column.map(text)
+
+
 def _slug(name: str) -> str:
-    """A file name for an analysis: letters, digits and dashes."""
-    return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower() or "analysis"
+    """A file name for an analysis: letters (any script), digits and dashes."""
+    return re.sub(r"[^\w]+", "-", name).strip("-_").lower() or "analysis"
 
 
 def _about_failures(sentence: str) -> str:
@@ -186,8 +207,10 @@ def failures(
     path = _column(table, path_col, PATH_NAMES, "image paths", "path_col / --path-col")
     truth = _column(table, true_col, TRUE_NAMES, "true labels", "true_col / --true-col")
     predicted = _column(table, pred_col, PRED_NAMES, "predicted labels", "pred_col / --pred-col")
-    table = table.dropna(subset=[path, truth, predicted])
-    wrong = (table[truth].astype(str) != table[predicted].astype(str)).to_numpy()
+    complete = table.dropna(subset=[path, truth, predicted])
+    dropped = len(table) - len(complete)
+    table = complete
+    wrong = (_labels(table[truth]) != _labels(table[predicted])).to_numpy()
     n_wrong, n_right = int(wrong.sum()), int((~wrong).sum())
     if n_wrong < MIN_PER_SET or n_right < MIN_PER_SET:
         raise ValueError(f"{n_wrong} misclassified and {n_right} correctly classified images: each needs at "
@@ -196,8 +219,9 @@ def failures(
     groups: dict[str, pd.Series] = {POOLED: pd.Series(True, index=table.index)}
     skipped = []
     if per_class:
-        for label in sorted(table[truth].astype(str).unique()):
-            in_class = table[truth].astype(str) == label
+        true_labels = _labels(table[truth])
+        for label in sorted(true_labels.unique(), key=lambda v: (len(v), v)):
+            in_class = true_labels == label
             k_wrong, k_right = int((in_class & wrong).sum()), int((in_class & ~wrong).sum())
             if k_wrong >= MIN_PER_SET and k_right >= MIN_PER_SET:
                 groups[f"true class {label}"] = in_class
@@ -215,4 +239,4 @@ def failures(
         analyses[name] = describe(set_a, set_b, alpha=alpha_each, seed=seed, **describe_options)
     skipped_classes = pd.DataFrame(skipped, columns=["class", "n_wrong", "n_right", "reason"])
     columns = {"path": path, "true": truth, "predicted": predicted}
-    return Failures(analyses, skipped_classes, n_wrong, n_right, alpha, alpha_each, columns)
+    return Failures(analyses, skipped_classes, n_wrong, n_right, alpha, alpha_each, columns, dropped)

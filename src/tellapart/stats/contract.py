@@ -312,10 +312,10 @@ def test_concepts(
     ``reportable`` (a bool per column of ``scores``; None = all) splits the concepts into two families:
     those that may be reported as findings, and signals nobody can name in these images
     (``stats.reportable.reportable_concepts``; the mask must not depend on the validation half's labels).
-    Each
-    family is screened and selected on discovery on its own (the signals at most ``max_signals``),
-    validated, and corrected on its own, so a signal never costs a finding power; only findings are
-    explained away (by findings).
+    All
+    columns are screened and ranked once on discovery; each family takes its first ``max_hypotheses``
+    (signals: ``max_signals``) from that order, and is validated and corrected on its own, so a signal
+    never costs a finding power; only findings are explained away (by findings).
 
     ``lead`` (concept ids) are listed first among the significant findings, and explained away first,
     whatever their strength: e.g. the measured structures on scans and micrographs, which a clinician names

@@ -26,8 +26,9 @@ column; no concept id is parsed) and the scores:
 
 ``reportable_concepts`` combines both into a mask over the score matrix's columns and one reason per
 withheld concept. The statistics (``stats.contract.test_concepts(reportable=...)``) then treat the
-reportable concepts and the signals as two families: each is selected on discovery, validated and
-corrected on its own, so signals never cost the findings power.
+reportable concepts and the signals as two families: one discovery ranking of all columns, from which
+each family takes its own hypotheses, then validated and corrected on its own, so signals never cost the
+findings power.
 
 Numbers in, tables out: scores, categories, thresholds and labels; no pixels, no concept sources.
 """
