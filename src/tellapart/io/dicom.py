@@ -17,13 +17,18 @@ import numpy as np
 
 from tellapart.io.decode import UnreadableImage
 from tellapart.io.image import DecodedImage
-from tellapart.io.volume import check_plane, frames_from_rgb, slice_indices
+from tellapart.io.volume import (
+    MEDICAL_INSTALL,
+    check_plane,
+    error_detail,
+    frames_from_rgb,
+    slice_indices,
+)
 from tellapart.io.window import dicom_window, percentile_window, range_to_unit, unit_to_rgb8
 
 PREAMBLE_OFFSET = 128  # the 128-byte preamble, then b"DICM" (PS3.10 7.1)
 MAGIC = b"DICM"
 _PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
-_INSTALL = "pip install 'tellapart[medical]'"
 # The header fields offered as metadata concepts (``concepts.metadata``): who made the scan and how, the
 # fields a reviewer asks about first when a finding may be the scanner rather than the disease. Patient
 # identity, dates and UIDs are left out on purpose (unique per file, or personal).
@@ -112,7 +117,7 @@ def _import_pydicom() -> Any:
     try:
         import pydicom
     except ImportError:
-        raise UnreadableImage(f"a DICOM file, but pydicom is not installed: {_INSTALL}") from None
+        raise UnreadableImage(f"a DICOM file, but pydicom is not installed: {MEDICAL_INSTALL}") from None
     return pydicom
 
 
@@ -120,7 +125,8 @@ def _parse(pydicom: Any, data: bytes) -> Any:
     try:
         return pydicom.dcmread(io.BytesIO(data))
     except Exception as exc:  # untrusted input: every parser failure is "damaged"
-        raise UnreadableImage(f"damaged DICOM file: its header cannot be read ({_detail(exc)})") from None
+        detail = error_detail(exc)
+        raise UnreadableImage(f"damaged DICOM file: its header cannot be read ({detail})") from None
 
 
 def _check_decodable(dataset: Any) -> None:
@@ -138,7 +144,7 @@ def _check_decodable(dataset: Any) -> None:
         raise UnreadableImage(f"unsupported DICOM transfer syntax: {syntax.name} ({syntax})") from None
     if not decoder.is_available:
         raise UnreadableImage(
-            f"compressed DICOM ({syntax.name}) whose decoder is not installed: {_INSTALL} (pylibjpeg)"
+            f"compressed DICOM ({syntax.name}) whose decoder is not installed: {MEDICAL_INSTALL} (pylibjpeg)"
         )
 
 
@@ -159,7 +165,7 @@ def _frame(dataset: Any, index: int) -> np.ndarray:
     except MemoryError:
         raise UnreadableImage("not enough memory to decode this DICOM image") from None
     except Exception as exc:  # untrusted input: every decoder failure is "cannot be decoded"
-        raise UnreadableImage(f"DICOM pixel data cannot be decoded ({_detail(exc)})") from None
+        raise UnreadableImage(f"DICOM pixel data cannot be decoded ({error_detail(exc)})") from None
 
 
 # --- grey -------------------------------------------------------------------------------------------------
@@ -252,7 +258,7 @@ def _palette(dataset: Any, array: np.ndarray) -> np.ndarray:
     try:
         rgb = apply_color_lut(array, dataset)
     except Exception as exc:  # a damaged palette
-        raise UnreadableImage(f"DICOM palette cannot be applied ({_detail(exc)})") from None
+        raise UnreadableImage(f"DICOM palette cannot be applied ({error_detail(exc)})") from None
     top = 65535.0 if rgb.dtype.itemsize > 1 else 255.0
     return unit_to_rgb8(range_to_unit(rgb, 0.0, top))
 
@@ -265,8 +271,3 @@ def _colour(dataset: Any, array: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(array)
     bits = int(dataset.get("BitsStored") or 8 * array.dtype.itemsize)
     return unit_to_rgb8(range_to_unit(array, 0.0, float(2**bits - 1)))
-
-
-def _detail(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:200]

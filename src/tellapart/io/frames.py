@@ -50,8 +50,7 @@ def read_frames(data: bytes, source: str, key: str) -> tuple[DecodedImage, ...]:
         except MemoryError:
             raise UnreadableImage("not enough memory to read this file") from None
         except Exception as exc:  # untrusted input: a case the reader did not foresee still skips one file
-            detail = " ".join(str(exc).split())[:200] or type(exc).__name__
-            name = "DICOM" if kind == "dicom" else "NIfTI"
+            name, detail = ("DICOM" if kind == "dicom" else "NIfTI"), volume.error_detail(exc)
             raise UnreadableImage(f"{name} file cannot be read ({type(exc).__name__}: {detail})") from None
     if source.lower().endswith(DICOM_SUFFIXES) and data:
         raise UnreadableImage(

@@ -19,7 +19,13 @@ import numpy as np
 
 from tellapart.io.decode import UnreadableImage
 from tellapart.io.image import DecodedImage
-from tellapart.io.volume import check_plane, frames_from_rgb, slice_indices
+from tellapart.io.volume import (
+    MEDICAL_INSTALL,
+    check_plane,
+    error_detail,
+    frames_from_rgb,
+    slice_indices,
+)
 from tellapart.io.window import percentile_window, range_to_unit, unit_to_rgb8
 
 # A header is 348 bytes (NIfTI-1) or 540 (NIfTI-2); the magic is at byte 344 or 4.
@@ -28,7 +34,6 @@ _GZIP_MAGIC = b"\x1f\x8b"
 # Voxels read for one volume (3-D after taking the first of a 4-D series): 512^3 float64 is 1 GiB, so a
 # larger "volume" is more likely a decompression bomb than a scan.
 MAX_VOXELS = 512**3
-_INSTALL = "pip install 'tellapart[medical]'"
 
 
 def nifti_version(data: bytes) -> int | None:
@@ -81,7 +86,7 @@ def _import_nibabel() -> Any:
     try:
         import nibabel
     except ImportError:
-        raise UnreadableImage(f"a NIfTI volume, but nibabel is not installed: {_INSTALL}") from None
+        raise UnreadableImage(f"a NIfTI volume, but nibabel is not installed: {MEDICAL_INSTALL}") from None
     return nibabel
 
 
@@ -93,7 +98,8 @@ def _open(nibabel: Any, data: bytes, version: int | None) -> Any:
     try:
         return kind.from_file_map({"header": holder, "image": holder})
     except Exception as exc:  # untrusted input: every parser failure is "damaged"
-        raise UnreadableImage(f"damaged NIfTI file: its header cannot be read ({_detail(exc)})") from None
+        detail = error_detail(exc)
+        raise UnreadableImage(f"damaged NIfTI file: its header cannot be read ({detail})") from None
 
 
 def _canonical_data(nibabel: Any, image: Any) -> np.ndarray:
@@ -105,7 +111,7 @@ def _canonical_data(nibabel: Any, image: Any) -> np.ndarray:
     except (EOFError, gzip.BadGzipFile, zlib.error):
         raise UnreadableImage("truncated NIfTI data: the file ends early (an incomplete download?)") from None
     except Exception as exc:  # untrusted input
-        raise UnreadableImage(f"NIfTI voxel data cannot be read ({_detail(exc)})") from None
+        raise UnreadableImage(f"NIfTI voxel data cannot be read ({error_detail(exc)})") from None
 
 
 def _display(plane: np.ndarray) -> np.ndarray:
@@ -120,8 +126,3 @@ def _window(header: Any, planes: list[np.ndarray]) -> tuple[float, float]:
     if not any(np.isfinite(p).any() for p in planes):
         raise UnreadableImage("NIfTI volume holds no finite values (all NaN or infinite)")
     return percentile_window(planes)
-
-
-def _detail(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:200]

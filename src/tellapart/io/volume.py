@@ -56,3 +56,14 @@ def frames_from_rgb(
         image = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
         frames.append(finish_decode(image, f"{key}#{index}", source, (width, height), fmt, notes))
     return tuple(frames)
+
+
+# What to install when a medical reader's library (pydicom, nibabel, a decoder) is missing.
+MEDICAL_INSTALL = "pip install 'tellapart[medical]'"
+
+
+def error_detail(exc: BaseException) -> str:
+    """An exception's message on one line, at most 200 characters (its type's name when it has none), for
+    the reason a medical file is skipped."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:200]
