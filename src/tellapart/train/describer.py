@@ -54,6 +54,8 @@ EVAL_TASKS = 80  # held-out tasks per stage
 FINDING_TASKS = 20  # training tasks per saved finding (``tellapart train --findings-store``)
 CONTENT_COLUMNS, CONTENT_TASKS = 40, 3  # content-difference tasks: columns, tasks per column
 CONTRAST_TASKS = 120  # tasks contrasting two content columns
+# A content task needs at least this many images per set: under it the discovery screen has no power.
+MIN_TASK_SET = 8
 # Training batches. At 300 the curriculum stops at medium-hard. 600 reaches the hard stage and scores better
 # on synthetic pairs, but it ranks semantic classes over the face detector on lfw faces and loses on the
 # real category pairs (2026-11-22), so 300 stays.
@@ -300,7 +302,7 @@ def split_tasks(bank: Bank, rows: np.ndarray, columns: Sequence[int], count: int
     for column in columns:
         top, rest = _top_third(bank, rows, column)
         n = min(20, len(top))
-        if n < 8:  # too few rows measure it (as contrast_tasks)
+        if n < MIN_TASK_SET:  # too few rows measure it
             continue
         for _ in range(count):
             a_rows, b_rows = rng.choice(top, n, replace=False), rng.choice(rest, n, replace=False)
@@ -326,7 +328,7 @@ def contrast_tasks(bank: Bank, rows: np.ndarray, columns: Sequence[int], count: 
         first, second = (int(c) for c in rng.choice(columns, 2, replace=False))
         a_pool, b_pool = sorted(top[first] - top[second]), sorted(top[second] - top[first])
         n = min(20, len(a_pool), len(b_pool))
-        if n < 8:
+        if n < MIN_TASK_SET:
             continue
         a_rows, b_rows = rng.choice(a_pool, n, replace=False), rng.choice(b_pool, n, replace=False)
         ids = (bank.concept_ids[first], bank.concept_ids[second])
