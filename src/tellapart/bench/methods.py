@@ -146,7 +146,7 @@ def domino(scores: pd.DataFrame, groups: np.ndarray, context: PairContext) -> Me
 
 
 def _tellapart(
-    correction: str, trained: bool
+    correction: str, trained: bool, design: str = "split"
 ) -> Callable[[pd.DataFrame, np.ndarray, PairContext], MethodOutput]:
     def run(scores: pd.DataFrame, groups: np.ndarray, context: PairContext) -> MethodOutput:
         # What describe reports: only the concepts this run may name (the rest are signals).
@@ -154,7 +154,7 @@ def _tellapart(
         if context.categories is not None:
             reportable, _, domain = reportable_concepts(
                 scores, groups, context.categories, context.thresholds, context.seed,
-                embeddings=context.embeddings)
+                embeddings=context.embeddings, design=design)
             lead = lead_concepts(context.categories, domain)
         table = test_concepts(
             scores,
@@ -167,6 +167,7 @@ def _tellapart(
             ranker=context.ranker if trained else None,
             reportable=reportable,
             lead=lead,
+            design=design,
         )
         if "reportable" in table:
             table = table[table["reportable"].astype(bool)]
@@ -187,6 +188,16 @@ METHODS: dict[str, Method] = {
         Method(
             "tellapart", "any finding with describer-weighted Benjamini-Hochberg q < 0.05 on held-out images",
             _tellapart("bh", trained=True),
+        ),
+        Method(
+            "tellapart-maxt",
+            "any finding with step-down max-T adjusted p < 0.05 over every concept, all images",
+            _tellapart("bh", trained=True, design="maxt"),
+        ),
+        Method(
+            "tellapart-maxt-untrained",
+            "any finding with step-down max-T adjusted p < 0.05 over every concept, all images",
+            _tellapart("bh", trained=False, design="maxt"),
         ),
         Method(
             "tellapart-untrained", "any finding with Benjamini-Hochberg q < 0.05 on held-out images",

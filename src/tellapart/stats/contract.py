@@ -53,6 +53,7 @@ from collections.abc import Collection
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
+from scipy.stats import norm
 
 from tellapart.stats.auroc import auroc, auroc_ci
 from tellapart.stats.describer import (
@@ -62,6 +63,7 @@ from tellapart.stats.describer import (
     hypothesis_weights,
 )
 from tellapart.stats.explain import explain_away
+from tellapart.stats.maxt import PERMUTATIONS, max_t
 from tellapart.stats.split import check_groups, split_discovery_validation
 from tellapart.stats.stratified import van_elteren, van_elteren_matrix
 from tellapart.stats.tests import CORRECTIONS, correct, mann_whitney_matrix, rank_test
@@ -88,6 +90,10 @@ STRENGTH_BIN = 0.025
 # that less than this share of both sets' discovery images show is a signal, not a finding
 # (``stats.reportable``).
 MIN_VISIBLE_SHARE = 0.1
+
+# How the images are used: a discovery half chooses and a validation half tests ("split"), or every concept
+# is tested on every image with permutation max-T ("maxt", ``test_all_max_t``).
+DESIGNS = ("split", "maxt")
 
 COLUMNS = [
     "concept", "direction", "auroc", "auroc_ci_low", "auroc_ci_high", "p_value", "q_value", "weight",
@@ -189,8 +195,10 @@ def _row(
     direction: str | None,
     threshold: float | None,
     strata: np.ndarray | None = None,
+    level: float = 0.95,
 ) -> dict:
     """Measure one hypothesis on the given images; direction None means two-sided, reported as observed.
+    ``level`` is the confidence level of the AUROC interval.
     With ``strata`` (a stratum id per image) the effect and p-value are the within-strata ones and the
     plain ones go to ``auroc_unadjusted`` / ``p_value_unadjusted``."""
     a = values[(labels == "a") & ~np.isnan(values)]
@@ -202,13 +210,13 @@ def _row(
     else:
         reported, alternative = direction, ("greater" if direction == "a" else "less")
     higher, lower = (a, b) if reported == "a" else (b, a)
-    low, high = auroc_ci(higher, lower)
+    low, high = auroc_ci(higher, lower, level)
     effect, p_value = auroc(higher, lower), rank_test(a, b, alternative)
     nan = float("nan")
     unadjusted = (nan, nan)
     if strata is not None:
         unadjusted = (effect, p_value)
-        effect, (low, high), p_value = van_elteren(values, labels, strata, alternative)
+        effect, (low, high), p_value = van_elteren(values, labels, strata, alternative, level)
     return {
         "concept": concept_id,
         "direction": reported,
@@ -239,8 +247,10 @@ def _finish(
     weights: np.ndarray | None = None,
     reportable: bool = True,
     lead: Collection[str] = (),
+    adjusted: tuple[np.ndarray, int] | None = None,
 ) -> pd.DataFrame:
-    """Correct (with ``weights`` per row, if given), explain away among significant findings (findings
+    """Correct (with ``weights`` per row, if given; or take ``adjusted``: the q-values of the rows and the
+    number of hypotheses they were adjusted over), explain away among significant findings (findings
     family only: ``reportable``), sort (``lead`` concepts first among the significant), and return the
     table of one family."""
     if not rows:
@@ -248,9 +258,12 @@ def _finish(
     table = pd.DataFrame.from_records(rows, columns=COLUMNS)
     table["reportable"] = reportable
     table["weight"] = 1.0 if weights is None else weights
-    table["q_value"] = correct(table["p_value"].to_numpy(), correction, weights)
+    if adjusted is None:
+        table["q_value"] = correct(table["p_value"].to_numpy(), correction, weights)
+        table["n_tested"] = len(table)
+    else:
+        table["q_value"], table["n_tested"] = adjusted
     table["significant"] = table["q_value"] < alpha
-    table["n_tested"] = len(table)
     hidden = np.fmax(table["share_a"], table["share_b"]) < MIN_VISIBLE_SHARE  # NaN (magnitude) is False
     table["_hidden"] = hidden
     table["_bin"] = _strength_bin(table["auroc"] - 0.5)
@@ -290,8 +303,13 @@ def test_concepts(
     max_signals: int = MAX_SIGNALS,
     lead: Collection[str] = (),
     strata: ArrayLike | None = None,
+    design: str = "split",
 ) -> pd.DataFrame:
     """Find which concepts tell set A from set B, with held-out evidence.
+
+    ``design`` chooses how the images are used: ``"split"`` (described here) or ``"maxt"``, which tests
+    every concept on every image with a permutation-calibrated step-down max-T (``test_all_max_t``; the
+    other parameters mean the same there, except ``screen_level``, which it does not use).
 
     The images are split per set with ``seed`` (``split_discovery_validation``). On the discovery half
     only, every concept's AUROC and one-sided rank-test p-value are computed; concepts whose p-value is
@@ -338,6 +356,12 @@ def test_concepts(
         ``attrs["n_discovery"]`` and ``attrs["n_validation"]`` (images per half).
     """
     _check_settings(alpha, correction)
+    if design not in DESIGNS:
+        raise ValueError(f"design must be one of {DESIGNS}, got {design!r}")
+    if design == "maxt":
+        return test_all_max_t(scores, groups, seed=seed, alpha=alpha, max_hypotheses=max_hypotheses,
+                              thresholds=thresholds, priority=priority, ranker=ranker, reportable=reportable,
+                              max_signals=max_signals, lead=lead, strata=strata)
     if screen_level is None:
         screen_level = SCREEN_LEVEL if ranker is None else DESCRIBER_SCREEN_LEVEL
     if max_hypotheses is None:
@@ -378,6 +402,103 @@ def test_concepts(
     table.attrs.update(n_screened=int(scores.shape[1]), n_discovery=int((~validation).sum()),
                        n_validation=int(validation.sum()), seed=seed, screen_level=screen_level)
     return table
+
+
+def test_all_max_t(
+    scores: pd.DataFrame,
+    groups: np.ndarray,
+    *,
+    seed: int,
+    alpha: float = 0.05,
+    max_hypotheses: int | None = None,
+    thresholds: dict[str, float] | None = None,
+    priority: dict[str, int] | None = None,
+    ranker: Ranker | None = None,
+    reportable: ArrayLike | None = None,
+    max_signals: int = MAX_SIGNALS,
+    lead: Collection[str] = (),
+    strata: ArrayLike | None = None,
+    permutations: int = PERMUTATIONS,
+) -> pd.DataFrame:
+    """Find which concepts tell set A from set B, testing every concept on every image.
+
+    Each family (``reportable``, as in ``test_concepts``; the mask must not depend on the labels at all
+    here) is tested with Westfall-Young step-down max-T over all its concepts (``stats.maxt``): no image
+    is held out and nothing is chosen by looking at the labels, so the family-wise error rate (and with
+    it the false discovery rate) stays at ``alpha`` over every concept of the family. ``q_value`` is the
+    max-T adjusted p-value and ``n_tested`` the family's size; ``p_value`` is the concept's own one-sided
+    rank-test p-value in the direction observed (uncorrected, for reference).
+
+    The effect is the AUROC on all images in the direction observed. Picked for being strong, it is
+    biased upwards; its interval is therefore simultaneous: built at ``critical_z`` (the permutation
+    quantile of the largest |z| over the family) instead of 1.96 standard errors, so with probability
+    about 0.95 every tested concept's interval covers its AUROC at once, including those picked.
+
+    Returned rows: per family, the significant concepts and the strongest others, up to
+    ``max_hypotheses`` (default ``MAX_HYPOTHESES``; signals ``max_signals``) rows when fewer are
+    significant. ``ranker`` (the learned describer, run on all images) orders the significant findings,
+    the explaining-away and ``describer_score``; it never changes what is significant. ``lead`` and
+    ``strata`` as in ``test_concepts`` (with strata the relabelling and the ranks are within strata).
+    ``discovery_auroc`` is NaN and ``weight`` 1.
+
+    Returns:
+        The table of ``test_concepts``, with ``attrs`` ``design="maxt"``, ``n_screened``,
+        ``n_discovery`` (0), ``n_validation`` (all images), ``critical_z`` per family
+        (``{"findings": z, "signals": z}``) and ``permutations``.
+    """
+    _check_settings(alpha, "bh")
+    labels = _check_inputs(scores, groups, min_per_group=2)
+    if strata is not None:
+        strata = np.asarray(strata)
+        if strata.shape != labels.shape:
+            raise ValueError(f"strata has {strata.size} ids for {len(labels)} rows of scores")
+    max_hypotheses = MAX_HYPOTHESES if max_hypotheses is None else max_hypotheses
+    if max_hypotheses < 1:
+        raise ValueError(f"max_hypotheses must be at least 1, got {max_hypotheses}")
+    family = _reportable_mask(reportable, scores.shape[1])
+    values = scores.to_numpy(dtype=np.float64)
+    thresholds, priority = thresholds or {}, priority or {}
+    is_a = labels == "a"
+    tables, critical = [], {}
+    for name, members, cap in (("findings", family, max_hypotheses), ("signals", ~family, max_signals)):
+        columns = np.flatnonzero(members)
+        if not columns.size or cap < 1:
+            continue
+        result = max_t(values[:, columns], is_a, seed=seed, alpha=alpha, strata=strata,
+                       permutations=permutations)
+        critical[name] = result.critical_z
+        strength = np.abs(result.z)
+        order = np.argsort(-strength, kind="stable")
+        keep = order[(result.p_adjusted[order] < alpha) | (np.arange(order.size) < cap)]
+        keep = keep[strength[keep] > 0]
+        described = np.full(values.shape[1], np.nan)
+        chosen = columns[keep]
+        if ranker is not None and chosen.size:
+            described[chosen] = ranker(values, labels, chosen)
+        level = _simultaneous_level(result.critical_z)
+        rows, directions = [], {}
+        for column in chosen:
+            concept_id = scores.columns[column]
+            row = _row(concept_id, values[:, column], labels, None, thresholds.get(concept_id), strata,
+                       level=level)
+            directions[concept_id] = row["direction"]
+            row["p_value"] = min(1.0, row["p_value"] / 2)  # one-sided, in the direction observed
+            row.update(discovery_auroc=float("nan"), describer_score=float(described[column]))
+            rows.append(row)
+        tables.append(_finish(rows, scores, labels, alpha, "bh", directions, priority,
+                              described=ranker is not None, reportable=name == "findings", lead=lead,
+                              adjusted=(result.p_adjusted[keep], result.n_tested)))
+    filled = [t for t in tables if len(t)]
+    table = pd.concat(filled, ignore_index=True) if filled else _empty_table()
+    table.attrs.update(n_screened=int(scores.shape[1]), n_discovery=0, n_validation=int(len(labels)),
+                       seed=seed, design="maxt", critical_z=critical, permutations=permutations)
+    return table
+
+
+def _simultaneous_level(critical_z: float) -> float:
+    """The two-sided confidence level of an interval ``critical_z`` standard errors wide (0.95 when no
+    critical value could be drawn)."""
+    return float(2 * norm.cdf(critical_z) - 1) if np.isfinite(critical_z) else 0.95
 
 
 def _reportable_mask(reportable: ArrayLike | None, n_columns: int) -> np.ndarray:

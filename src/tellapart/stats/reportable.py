@@ -287,6 +287,29 @@ def hidden_on_discovery(
     return hidden
 
 
+def hidden_pooled(
+    scores: pd.DataFrame,
+    groups: np.ndarray,
+    thresholds: Mapping[str, float],
+    min_visible_share: float = MIN_VISIBLE_SHARE,
+) -> np.ndarray:
+    """Return a bool per column: a presence concept (one with a threshold) that too few images show
+    outright for either set to reach ``min_visible_share``: fewer than that share of the smaller set's
+    size, counted over both sets together. Only the set sizes are used, never which image is in which
+    set, so a permutation test on all images stays exact. Magnitude concepts are never hidden."""
+    labels = check_groups(groups)
+    hidden = np.zeros(scores.shape[1], dtype=bool)
+    columns = [i for i, c in enumerate(scores.columns) if c in thresholds]
+    if not columns:
+        return hidden
+    values = scores.iloc[:, columns].to_numpy(dtype=np.float64)
+    limits = np.array([thresholds[scores.columns[i]] for i in columns])
+    shown = np.sum(values >= limits, axis=0)  # NaN compares False
+    smaller = min(int((labels == "a").sum()), int((labels == "b").sum()))
+    hidden[columns] = shown < min_visible_share * smaller
+    return hidden
+
+
 def reportable_concepts(
     scores: pd.DataFrame,
     groups: np.ndarray,
@@ -295,12 +318,14 @@ def reportable_concepts(
     seed: int,
     domain: Domain | None = None,
     embeddings: np.ndarray | None = None,
+    design: str = "split",
 ) -> tuple[np.ndarray, pd.Series, Domain]:
     """Decide which columns of ``scores`` may be reported as findings in this run.
 
-    ``domain`` defaults to ``domain_check(scores, categories, embeddings=embeddings)``; the visibility rule
-    uses the discovery half of ``split_discovery_validation(groups, seed)`` only, so the validation half
-    stays untouched.
+    ``domain`` defaults to ``domain_check(scores, categories, embeddings=embeddings)``. The visibility
+    rule must not look at what the test will use: with ``design="split"`` it uses the discovery half of
+    ``split_discovery_validation(groups, seed)`` only, so the validation half stays untouched; with
+    ``design="maxt"`` (every image is tested) it never looks at the labels (``hidden_pooled``).
 
     Returns:
         ``(reportable, reasons, domain)``: a bool per column; a Series (index: concept ids, the non-
@@ -317,7 +342,10 @@ def reportable_concepts(
     # detector's threshold (Acc@1 0.79 -> 0.73, hard 0.38 -> 0.31).
     named = {cid: limit for cid, limit in thresholds.items()
              if categories.get(cid) not in EDIT_DETECTOR_CATEGORIES}
-    hidden = hidden_on_discovery(scores, groups, named, seed)
+    if design == "maxt":
+        hidden = hidden_pooled(scores, groups, named)
+    else:
+        hidden = hidden_on_discovery(scores, groups, named, seed)
     for column, is_hidden in zip(scores.columns, hidden, strict=True):
         if is_hidden and column not in reasons:
             reasons[column] = HIDDEN_REASON

@@ -53,7 +53,8 @@ def strata(metadata: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
 
 
 def van_elteren(
-    values: ArrayLike, labels: ArrayLike, strata_ids: ArrayLike, alternative: Alternative = "greater"
+    values: ArrayLike, labels: ArrayLike, strata_ids: ArrayLike, alternative: Alternative = "greater",
+    level: float = 0.95,
 ) -> tuple[float, tuple[float, float], float]:
     """The van Elteren test of set A's scores against set B's within strata; NaN scores are left out.
 
@@ -64,9 +65,9 @@ def van_elteren(
     Returns:
         ``(auroc, (ci_low, ci_high), p)``: the A-vs-B AUROC as the stratum-size-weighted mean of the
         within-stratum AUROCs (for ``alternative="less"``, B-vs-A: one minus it, as ``test_concepts``
-        states effects in the claimed direction), its 95% interval (the wider of the Wald interval from the
-        strata's Hanley-McNeil variances and Newcombe's score interval), and the p-value. NaN AUROC and
-        p = 1.0 when no stratum holds both sets.
+        states effects in the claimed direction), its ``level`` interval (the wider of the Wald interval
+        from the strata's Hanley-McNeil variances and Newcombe's score interval), and the p-value. NaN
+        AUROC and p = 1.0 when no stratum holds both sets.
     """
     x = np.asarray(values, dtype=np.float64)
     is_a = np.asarray(labels) == "a"
@@ -106,11 +107,11 @@ def van_elteren(
         p = 1.0
     if alternative == "less":
         auc = 1.0 - auc
-    z95 = float(stats.norm.ppf(0.975))
+    z_level = float(stats.norm.ppf(0.5 + level / 2))
     # The Wald interval collapses where the strata's AUROCs are 0 or 1; Newcombe's score interval at the
     # contributing images' counts (as ``auroc_ci`` uses) stays honest there, so the wider of the two is kept.
-    low, high = _newcombe_interval(auc, total_a, total_b, z95)
-    return auc, (min(low, max(0.0, auc - z95 * spread)), max(high, min(1.0, auc + z95 * spread))), p
+    low, high = _newcombe_interval(auc, total_a, total_b, z_level)
+    return auc, (min(low, max(0.0, auc - z_level * spread)), max(high, min(1.0, auc + z_level * spread))), p
 
 
 def van_elteren_matrix(values: np.ndarray, labels: ArrayLike, strata_ids: ArrayLike
