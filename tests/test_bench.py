@@ -202,6 +202,15 @@ def test_tiny_run_with_the_full_library(tmp_path, library):
         }
         assert 0 <= row["null_false_finding_rate"] <= 1 and row["seconds_per_pair"] >= 0
         assert row["acc@5"]["easy"] >= row["acc@1"]["easy"]
+        # Under its own reporting rule a method can only lose what it would not report.
+        for section in ("easy", "medium", "hard"):
+            assert row["acc@1_reported"][section] <= row["acc@1"][section]
+    for rows in report.rows.groupby("method"):
+        silent = rows[1][~rows[1]["reported"] & (rows[1]["section"] != "null")]
+        assert (silent["acc1_reported"] == 0).all()
+    tellapart = report.rows[report.rows["method"] == "tellapart"]
+    assert (tellapart["acc1_reported"] == tellapart["acc1"]).all()  # it shows only what it reports
+    assert "own reporting rule" in report.markdown()
     assert data["pairs_per_section"] == {"easy": 1, "medium": 1, "hard": 1, "multi": 1, "null": 1}
     for name in ("tellapart", "tellapart-untrained", "tellapart-holm"):
         multi = data["methods"][name]["multi_edit"]

@@ -48,8 +48,10 @@ class BenchReport:
     Attributes:
         suite: the suite's config.
         rows: one row per (pair, method): ``pair``, ``section``, ``x`` (swept value), ``method``,
-            ``acc1``, ``acc5``, ``reported``, ``seconds``, ``findings`` (top 5 "id:direction"),
-            ``recall`` and ``precision`` (multi-edit pairs of methods that test their findings, else None).
+            ``acc1``, ``acc5``, ``acc1_reported`` (Acc@1 under the method's own reporting rule: 0 on a
+            pair where it would report nothing), ``reported``, ``seconds``, ``findings`` (top 5
+            "id:direction"), ``recall`` and ``precision`` (multi-edit pairs of methods that test their
+            findings, else None).
         pairs: one row per pair: ``pair``, ``section``, ``truth``, ``n_a``, ``n_b``, ``scoring_seconds``.
         notes: skipped data sources and other remarks.
         seconds: wall time of the whole run.
@@ -70,22 +72,26 @@ class BenchReport:
         return [name for name in METHODS if name in ran]
 
     def summary(self) -> dict[str, dict[str, Any]]:
-        """Return per method: Acc@1 and Acc@5 per section, multi-edit recall and precision, null
-        false-finding rate, seconds per pair."""
+        """Return per method: Acc@1 and Acc@5 per section (of the full ranking, as VisDiff scores it),
+        Acc@1 under the method's own reporting rule per section (``acc@1_reported``: what a user of that
+        method would be told), multi-edit recall and precision, null false-finding rate, seconds per
+        pair."""
         out: dict[str, dict[str, Any]] = {}
         for name in self.method_names:
             method = METHODS[name]
             mine = self.rows[self.rows["method"] == name]
-            acc1, acc5 = {}, {}
+            acc1, acc5, reported = {}, {}, {}
             for section in ACC_SECTIONS:
                 part = mine[mine["section"] == section]
                 acc1[section] = _mean(part["acc1"])
                 acc5[section] = _mean(part["acc5"])
+                reported[section] = _mean(part["acc1_reported"]) if "acc1_reported" in part else None
             null = mine[mine["section"] == "null"]
             multi = mine[mine["section"] == MULTI]
             out[name] = {
                 "acc@1": acc1,
                 "acc@5": acc5,
+                "acc@1_reported": reported,
                 "multi_edit": {key: _mean(multi[key].dropna()) if key in multi else None
                                for key in ("recall", "precision")} | {"n_pairs": int(len(multi))},
                 "null_false_finding_rate": _mean(null["reported"].astype(float)),
@@ -143,6 +149,12 @@ class BenchReport:
             cells = [name] + [f"{_fmt(row['acc@1'][t])} / {_fmt(row['acc@5'][t])}" for t in shown]
             cells += [_fmt(row["null_false_finding_rate"]), f"{row['seconds_per_pair']:.3f}"]
             lines.append("| " + " | ".join(cells) + " |")
+        lines += ["", "Acc@1 under each method's own reporting rule (0 where it would report nothing; "
+                  "tellapart's findings are always reported):", "",
+                  "| method | " + " | ".join(f"{t} @1" for t in shown) + " |",
+                  "|" + "---|" * (len(shown) + 1)]
+        for name, row in summary.items():
+            lines.append("| " + " | ".join([name] + [_fmt(row["acc@1_reported"][t]) for t in shown]) + " |")
         counts = self.pairs["section"].value_counts().to_dict() if len(self.pairs) else {}
         lines += [
             "",
@@ -314,6 +326,8 @@ def _run_methods(pair: BenchPair, table: Any, methods: list[Method], judge: _Jud
                 "method": method.name,
                 "acc1": judge.scorer.accuracy(shown, pair.differences, 1),
                 "acc5": judge.scorer.accuracy(shown, pair.differences, 5),
+                "acc1_reported": judge.scorer.accuracy(output.findings if output.reported else [],
+                                                       pair.differences, 1),
                 "reported": bool(output.reported),
                 "seconds": seconds,
                 "findings": [f"{cid}:{d}" for cid, d in output.findings[:5]],
