@@ -12,15 +12,19 @@ when both its scores and its embedding are cached. An image decoded in a degrade
 (``DecodedImage.notes``, e.g. an unreadable EXIF orientation) is listed in ``ScoreMatrix.degraded`` and never
 cached, so a warm run lists it too.
 
-A sample may be several frames: a DICOM multi-frame file or a NIfTI volume is decoded into a few slices
-(``LoadedImage.decode_frames``, ``io.volume``). Every frame is scored and the sample's row (scores and
-embedding) is the mean over its frames (`_aggregate`), so N volumes give N rows. The cache holds that one
-row per sample, under the sample's key (which covers the slice rule, ``io.frames.sample_key``): a warm run
-reads one row per volume and decodes nothing, and there is no per-frame entry to keep consistent.
+A sample may be several frames: a DICOM multi-frame file, a DICOM series stored one file per slice or a
+NIfTI volume is decoded into a few slices (``LoadedImage.decode_parts``, ``io.volume``), a subject into
+its images' frames. Every frame is scored and the sample's row (scores and embedding) is made by
+`_aggregate`: the mean over each image's frames, then over the sample's images, so N volumes give N rows.
+The cache holds that one row per sample, under the sample's key (which covers the slice rule,
+``io.frames.sample_key``) joined with the aggregation rule (`_cache_key`): a warm run reads one row per
+volume and decodes nothing, and there is no per-frame entry to keep consistent.
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -240,8 +244,9 @@ class ConceptLibrary:
             except UnreadableImage as error:
                 out.failed.append(Skipped(ref.source, error.reason))
         keys = [item.key for item in loaded]
-        per_source = {s.name: self._cached(keys, s, cache) for s in self.sources}
-        embeddings = self._cached_embeddings(keys, cache)
+        stored = {item.key: _cache_key(item) for item in loaded}
+        per_source = {s.name: self._cached(stored, s, cache) for s in self.sources}
+        embeddings = self._cached_embeddings(stored, cache)
         if self.embedder is not None:
             # Without its embedding an image goes through the model again: that one pass yields both.
             found = per_source[self.embedder.name]
@@ -249,12 +254,16 @@ class ConceptLibrary:
 
         missing = {k for k in keys if any(k not in found for found in per_source.values())}
         decoded: dict[str, tuple[DecodedImage, ...]] = {}
+        layouts: dict[str, tuple[int, ...]] = {}  # frames per image of each sample, for `_aggregate`
         for item in loaded:
             if item.key in missing and item.key not in decoded:
                 try:
-                    decoded[item.key] = item.decode_frames()
+                    parts = item.decode_parts()
                 except UnreadableImage as error:
                     out.failed.append(Skipped(item.ref.source, error.reason))
+                    continue
+                decoded[item.key] = tuple(frame for part in parts for frame in part)
+                layouts[item.key] = tuple(len(part) for part in parts)
         for item in loaded:
             notes = dict.fromkeys(note for frame in decoded.get(item.key, ()) for note in frame.notes)
             out.degraded += [(item.ref.source, note) for note in notes]
@@ -266,7 +275,7 @@ class ConceptLibrary:
             samples = [k for k in dict.fromkeys(keys) if k not in done and k in decoded]
             if samples:
                 todo = [frame for k in samples for frame in decoded[k]]
-                work[source.name] = (source, todo, samples, [len(decoded[k]) for k in samples])
+                work[source.name] = (source, todo, samples, [layouts[k] for k in samples])
         # The model-backed sources run in the worker thread while the pixel sources run here: both release
         # the GIL in their native code, so the two cores stay busy.
         pending: dict[str, Future] = {name: pool.submit(source.score, todo)
@@ -282,9 +291,9 @@ class ConceptLibrary:
                 # Stored before the scores, so cached scores always come with their embedding and a run
                 # killed in between resumes with exactly the images whose scores are missing.
                 self._store(vectors, name + EMBEDDING_SUFFIX, self._keys[name], self._embedding_columns,
-                            cache, cacheable)
+                            cache, cacheable, stored)
             per_source[name].update(fresh)
-            self._store(fresh, name, self._keys[name], self._columns[name], cache, cacheable)
+            self._store(fresh, name, self._keys[name], self._columns[name], cache, cacheable, stored)
 
         for item in loaded:
             if all(item.key in per_source[s.name] for s in self.sources):
@@ -292,25 +301,31 @@ class ConceptLibrary:
                 out.rows.append((item, vector, self._embedding_of(item.key, embeddings)))
         return out
 
-    def _cached(self, keys: Sequence[str], source: ConceptSource, cache: ScoreCache | None
+    def _cached(self, stored: dict[str, str], source: ConceptSource, cache: ScoreCache | None
                 ) -> dict[str, np.ndarray]:
+        """The cached rows of ``source`` for the samples whose key -> cache key is ``stored``, by key."""
         if cache is None:
             return {}
-        return cache.get(keys, source.name, self._keys[source.name], self._columns[source.name])
+        found = cache.get(list(stored.values()), source.name, self._keys[source.name],
+                          self._columns[source.name])
+        return {key: found[cached] for key, cached in stored.items() if cached in found}
 
-    def _cached_embeddings(self, keys: Sequence[str], cache: ScoreCache | None) -> dict[str, np.ndarray]:
+    def _cached_embeddings(self, stored: dict[str, str], cache: ScoreCache | None) -> dict[str, np.ndarray]:
         if self.embedder is None or cache is None:
             return {}
         name = self.embedder.name
-        return cache.get(keys, name + EMBEDDING_SUFFIX, self._keys[name], self._embedding_columns)
+        found = cache.get(list(stored.values()), name + EMBEDDING_SUFFIX, self._keys[name],
+                          self._embedding_columns)
+        return {key: found[cached] for key, cached in stored.items() if cached in found}
 
     @staticmethod
     def _store(vectors: dict[str, np.ndarray], name: str, version: str, columns: list[str],
-               cache: ScoreCache | None, cacheable: set[str]) -> None:
-        """Write the vectors of images decoded without degradation to the cache as ``name`` ``version``."""
+               cache: ScoreCache | None, cacheable: set[str], stored: dict[str, str]) -> None:
+        """Write the vectors of samples decoded without degradation to the cache as ``name`` ``version``,
+        each under its cache key (``stored``: key -> cache key, `_cache_key`)."""
         if cache is None:
             return
-        items = [(k, v) for k, v in vectors.items() if k in cacheable]
+        items = [(stored[k], v) for k, v in vectors.items() if k in cacheable]
         if items:
             cache.put(items, name, version, columns)
 
@@ -339,26 +354,49 @@ def _split_output(source: ConceptSource, output) -> tuple[np.ndarray, np.ndarray
     return values, embeddings
 
 
-def _aggregate(rows: np.ndarray, counts: Sequence[int]) -> np.ndarray:
-    """Return one row per sample from the rows of its frames (``counts[i]`` consecutive rows each): their
-    mean, ignoring NaN (a frame a scorer could not measure), NaN when no frame has a value.
+def _aggregate(rows: np.ndarray, layouts: Sequence[Sequence[int]]) -> np.ndarray:
+    """Return one row per sample from the rows of its frames: sample i's rows are ``sum(layouts[i])``
+    consecutive rows, ``layouts[i][j]`` of them from its image j (a photo: ``(1,)``; a volume, multi-frame
+    file or DICOM series: ``(5,)``; a subject: one entry per image). Two steps, each a mean ignoring NaN (a
+    frame a scorer could not measure): each image's frames, then the sample's images, so a subject's
+    volume counts as one image, not as five; NaN when nothing has a value.
 
     The mean, not the maximum: it keeps a volume's score on the scale of one image's (so presence thresholds
     and the phrasing still apply), it does not grow with the number of slices, and one noisy slice moves it
     by a fifth at most. A finding then reads "over the scanned slices, set A is ... more often".
     """
-    if all(count == 1 for count in counts):
+    if all(tuple(layout) == (1,) for layout in layouts):
         return rows
-    out = np.empty((len(counts), rows.shape[1]), dtype=np.float32)
+    out = np.empty((len(layouts), rows.shape[1]), dtype=np.float32)
     start = 0
-    for index, count in enumerate(counts):
-        block = rows[start : start + count]
-        seen = np.isfinite(block)
-        total = np.where(seen, block, 0.0).sum(axis=0, dtype=np.float64)
-        n = seen.sum(axis=0)
-        out[index] = np.where(n > 0, total / np.maximum(n, 1), np.nan)
-        start += count
+    for index, layout in enumerate(layouts):
+        images = []
+        for count in layout:
+            images.append(_nanmean(rows[start : start + count]))
+            start += count
+        out[index] = _nanmean(np.vstack(images))
     return out
+
+
+def _nanmean(block: np.ndarray) -> np.ndarray:
+    """The column means of ``block`` over its finite values (float64 sums), NaN where a column has none."""
+    seen = np.isfinite(block)
+    total = np.where(seen, block, 0.0).sum(axis=0, dtype=np.float64)
+    n = seen.sum(axis=0)
+    return np.where(n > 0, total / np.maximum(n, 1), np.nan)
+
+
+# What the cache key of an aggregated sample covers besides its content: the rule that makes its one row.
+_AGGREGATION_RULE = hashlib.sha256(
+    (inspect.getsource(_aggregate) + inspect.getsource(_nanmean)).encode()
+).hexdigest()[:16]
+
+
+def _cache_key(item: LoadedImage) -> str:
+    """The key a sample's row is cached under: its content key, and for a sample whose row `_aggregate`
+    makes from several frames or images (``LoadedImage.aggregated``) also `_AGGREGATION_RULE`, so a changed
+    rule never serves rows the old one made."""
+    return f"{item.key}+{_AGGREGATION_RULE}" if item.aggregated else item.key
 
 
 def _combine(*parts: LearnedDetectors | None) -> LearnedDetectors | None:

@@ -4,13 +4,15 @@ Grey images (MONOCHROME1/2) go through the modality LUT (Rescale Slope/Intercept
 has functional groups), then the file's VOI LUT, else its Window Center/Width, else a percentile window
 (``io.window``) over the sample's chosen frames; MONOCHROME1 is inverted so that bright means dense, as in
 MONOCHROME2. Colour images are scaled from their stored bit depth. A multi-frame file is one sample, scored
-from the frames `io.volume.slice_indices` picks.
+from the frames `io.volume.slice_indices` picks; so is a series stored one file per slice
+(`read_dicom_series`, grouped by ``io.series``), its chosen slices read exactly as such frames.
 """
 
 from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -54,20 +56,72 @@ def read_dicom(data: bytes, source: str, key: str) -> tuple[DecodedImage, ...]:
     pydicom = _import_pydicom()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pydicom warns on harmless deviations from the standard
-        dataset = _parse(pydicom, data)
-        _check_decodable(dataset)
-        rows, columns = int(dataset.get("Rows") or 0), int(dataset.get("Columns") or 0)
-        check_plane(rows, columns, "the DICOM image")
-        picks = slice_indices(_frame_count(dataset))
-        arrays = [_frame(dataset, index) for index in picks]
-        photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).upper()
-        if photometric.startswith("MONOCHROME"):
-            slices = _grey(dataset, arrays, picks, invert=photometric == "MONOCHROME1")
-        elif photometric == "PALETTE COLOR":
-            slices = [_palette(dataset, a) for a in arrays]
-        else:
-            slices = [_colour(dataset, a) for a in arrays]
+        dataset = _opened(pydicom, data)
+        planes = [(dataset, index) for index in slice_indices(_frame_count(dataset))]
+        slices = _planes_to_rgb(planes, [_frame(dataset, index) for dataset, index in planes])
     return frames_from_rgb(slices, key, source, "DICOM")
+
+
+def read_dicom_series(files: Sequence[tuple[str, bytes]], source: str, key: str
+                      ) -> tuple[tuple[DecodedImage, ...], list[str]]:
+    """Decode the chosen slices of a DICOM series stored one file per slice (``io.series``), given as
+    (file name, bytes) in slice order, as the frames of one sample: each slice through its own modality LUT
+    and window, as the frames of a multi-frame file are, and the percentile window (when a slice has none)
+    taken over all the slices together.
+
+    Returns the frames (format "DICOM") and the problems: one "NAME: reason" per slice that could not be
+    used (the sample is then scored from the others). Raises `UnreadableImage` when no slice can be used.
+    """
+    pydicom = _import_pydicom()
+    planes: list[tuple[Any, int]] = []
+    arrays: list[np.ndarray] = []
+    problems: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, data in files:
+            try:
+                dataset = _opened(pydicom, data)
+                array = _frame(dataset, 0)  # decoded here, so a damaged slice is left out, not fatal
+                planes.append((dataset, 0))
+                arrays.append(array)
+            except UnreadableImage as error:
+                problems.append(f"{name}: {error.reason}")
+            except MemoryError:
+                raise UnreadableImage("not enough memory to read this DICOM series") from None
+            except Exception as exc:  # untrusted input: one damaged slice is left out, never an error
+                problems.append(f"{name}: DICOM file cannot be read ({type(exc).__name__}: "
+                                f"{error_detail(exc)})")
+        if not planes:
+            raise UnreadableImage(f"none of the {len(files)} chosen slices of the DICOM series can be read: "
+                                  + "; ".join(problems[:3]))
+        slices = _planes_to_rgb(planes, arrays)
+    return frames_from_rgb(slices, key, source, "DICOM"), problems
+
+
+def _opened(pydicom: Any, data: bytes) -> Any:
+    """The parsed data set of an image file whose pixels can be decoded; `UnreadableImage` otherwise."""
+    dataset = _parse(pydicom, data)
+    _check_decodable(dataset)
+    rows, columns = int(dataset.get("Rows") or 0), int(dataset.get("Columns") or 0)
+    check_plane(rows, columns, "the DICOM image")
+    return dataset
+
+
+def _planes_to_rgb(planes: list[tuple[Any, int]], arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """8-bit RGB images of frames (data set, frame index) from their decoded pixels: grey ones windowed
+    together (``_grey``)."""
+    kinds = [str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).upper() for dataset, _ in planes]
+    if all(kind.startswith("MONOCHROME") for kind in kinds):
+        return _grey(planes, arrays, [kind == "MONOCHROME1" for kind in kinds])
+    out = []
+    for (dataset, index), array, kind in zip(planes, arrays, kinds, strict=True):
+        if kind.startswith("MONOCHROME"):
+            out += _grey([(dataset, index)], [array], [kind == "MONOCHROME1"])
+        elif kind == "PALETTE COLOR":
+            out.append(_palette(dataset, array))
+        else:
+            out.append(_colour(dataset, array))
+    return out
 
 
 def dicom_header(data: bytes) -> dict[str, Any]:
@@ -171,27 +225,31 @@ def _frame(dataset: Any, index: int) -> np.ndarray:
 # --- grey -------------------------------------------------------------------------------------------------
 
 
-def _grey(dataset: Any, arrays: list[np.ndarray], picks: list[int], invert: bool) -> list[np.ndarray]:
-    """Modality LUT, then VOI LUT / window / percentile window, then MONOCHROME1 inverted: 8-bit RGB."""
+def _grey(planes: list[tuple[Any, int]], arrays: list[np.ndarray], inverts: list[bool]) -> list[np.ndarray]:
+    """Frames (data set, frame index) and their stored pixels -> 8-bit RGB: the modality LUT, then the
+    data set's VOI LUT, else every frame's window, else (when any frame has none) the percentile window over
+    all those frames together; MONOCHROME1 frames (``inverts``) inverted."""
     from pydicom.pixels import apply_modality_lut, apply_voi
 
-    if arrays[0].ndim != 2:
-        raise UnreadableImage(f"DICOM grey image has pixels of shape {arrays[0].shape}, not rows x columns")
-    units: list[np.ndarray] = []
-    if dataset.get("VOILUTSequence"):
-        for array in arrays:
+    units: dict[int, np.ndarray] = {}
+    values: dict[int, np.ndarray] = {}
+    windows: dict[int, tuple[float, float, str] | None] = {}
+    for position, ((dataset, index), array) in enumerate(zip(planes, arrays, strict=True)):
+        if array.ndim != 2:
+            raise UnreadableImage(f"DICOM grey image has pixels of shape {array.shape}, not rows x columns")
+        if dataset.get("VOILUTSequence"):
             raw = apply_voi(apply_modality_lut(array, dataset), dataset)
             depth = int(dataset.VOILUTSequence[0].LUTDescriptor[2])
-            units.append(range_to_unit(raw, 0.0, float(2 ** min(depth, 16) - 1)))
-    else:
-        values = [_rescaled(dataset, array, index) for array, index in zip(arrays, picks, strict=True)]
-        windows = [_window(dataset, index) for index in picks]
-        if any(w is None for w in windows):
-            low, high = percentile_window(values)
-            units = [range_to_unit(v, low, high) for v in values]
+            units[position] = range_to_unit(raw, 0.0, float(2 ** min(depth, 16) - 1))
         else:
-            units = [dicom_window(v, *w) for v, w in zip(values, windows, strict=True)]
-    return [unit_to_rgb8(1.0 - u if invert else u) for u in units]
+            values[position] = _rescaled(dataset, array, index)
+            windows[position] = _window(dataset, index)
+    if values and any(w is None for w in windows.values()):
+        low, high = percentile_window(list(values.values()))
+        units.update({p: range_to_unit(v, low, high) for p, v in values.items()})
+    else:
+        units.update({p: dicom_window(v, *windows[p]) for p, v in values.items()})  # type: ignore[misc]
+    return [unit_to_rgb8(1.0 - units[p] if inverts[p] else units[p]) for p in range(len(planes))]
 
 
 def _rescaled(dataset: Any, array: np.ndarray, index: int) -> np.ndarray:

@@ -13,7 +13,7 @@ import importlib.metadata
 from functools import cache
 from pathlib import Path
 
-from tellapart.io import dicom, nifti, volume, window
+from tellapart.io import dicom, nifti, series, volume, window
 from tellapart.io.decode import UnreadableImage, decode_bytes
 from tellapart.io.hashing import content_hash
 from tellapart.io.image import DecodedImage
@@ -61,6 +61,30 @@ def read_frames(data: bytes, source: str, key: str) -> tuple[DecodedImage, ...]:
     return (decode_bytes(data, source, key),)
 
 
+def read_series_frames(files: list[tuple[str, bytes]], source: str, key: str
+                       ) -> tuple[tuple[DecodedImage, ...], list[str]]:
+    """Decode the chosen slices of a DICOM series stored one file per slice (``dicom.read_dicom_series``):
+    returns its frames and the slices left out ("NAME: reason"); raises `UnreadableImage` with the reason
+    when none can be used, whatever failed inside pydicom."""
+    try:
+        return dicom.read_dicom_series(files, source, key)
+    except UnreadableImage:
+        raise
+    except MemoryError:
+        raise UnreadableImage("not enough memory to read this DICOM series") from None
+    except Exception as exc:  # untrusted input: a case the reader did not foresee still skips one sample
+        detail = volume.error_detail(exc)
+        raise UnreadableImage(f"DICOM series cannot be read ({type(exc).__name__}: {detail})") from None
+
+
+def series_key(member_hashes: list[str]) -> str:
+    """Return the cache key of a DICOM series sample from its files' content hashes in slice order: covers
+    every file (a slice changed anywhere changes which are read, or how they are windowed) and
+    `reader_fingerprint` (which slices are read, and how)."""
+    text = "\n".join(["dicom series", reader_fingerprint(), *member_hashes])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def sample_key(data: bytes) -> str:
     """Return the cache key of a file's sample: the hex SHA-256 of its bytes, or for a DICOM or NIfTI file
     the SHA-256 of that hash together with `reader_fingerprint` (which slices are read and how they are
@@ -76,7 +100,7 @@ def sample_key(data: bytes) -> str:
 def reader_fingerprint() -> str:
     """Return a hex digest of the medical readers' code and the installed versions of their libraries."""
     hasher = hashlib.sha256()
-    for module in (dicom, nifti, volume, window):
+    for module in (dicom, nifti, series, volume, window):
         hasher.update(Path(module.__file__).read_bytes())
     for package in _MEDICAL_PACKAGES:
         try:

@@ -37,3 +37,10 @@ class Skipped:
 
     source: str
     reason: str
+
+
+class Notice(UserWarning):
+    """How the data were read or used, when it is not what a person might assume and changes what the
+    counts mean, though nothing went wrong: e.g. "12 files read as 1 DICOM series", a subject scored from
+    some of its images, a metadata column with more values than are tested. Issued with `warnings.warn`
+    (and kept on the object it is about, e.g. ``ImageSet.notes``), so a run's output can say it."""

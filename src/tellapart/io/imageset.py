@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,10 +22,21 @@ from PIL import Image
 
 from tellapart.io.decode import PreparedImage, UnreadableImage, finish_decode, prepare_image
 from tellapart.io.dicom import dicom_header, is_dicom
-from tellapart.io.frames import DICOM_SUFFIXES, NIFTI_SUFFIXES, is_medical_name, read_frames, sample_key
-from tellapart.io.hashing import array_hash
-from tellapart.io.image import DecodedImage, Skipped
+from tellapart.io.frames import (
+    DICOM_SUFFIXES,
+    NIFTI_SUFFIXES,
+    is_medical_name,
+    medical_kind,
+    read_frames,
+    read_series_frames,
+    sample_key,
+    series_key,
+)
+from tellapart.io.hashing import array_hash, content_hash
+from tellapart.io.image import DecodedImage, Notice, Skipped
 from tellapart.io.printable import printable
+from tellapart.io.series import find_series, slice_header
+from tellapart.io.volume import SLICES_PER_VOLUME, slice_indices
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {
@@ -40,6 +52,11 @@ HIDDEN_FILE = "hidden file (its name starts with '.'), not read"
 HIDDEN_FOLDER = "hidden folder (its name starts with '.'), not searched"
 OUTSIDE_MANIFEST_FOLDER = "outside the manifest's folder, not read (confine is on)"
 COUNTED_ONCE = "; counted once"  # the end of the reason of a skipped repeat (``repeat_reason``)
+# A subject is scored from at most this many of its images (evenly spaced in manifest order), so its cost
+# is bounded: with up to 5 frames per image (`io.volume.SLICES_PER_VOLUME`) at most 100 frames, about 4 s
+# with the default library on 2 cores (measured 0.04 s a frame, ``ConceptLibrary`` over 200 frames). The mean
+# of 20 images already has 1/sqrt(20) = 22% of one image's spread; a subject's score gains little beyond.
+MAX_IMAGES_PER_SUBJECT = 20
 
 
 @dataclass(frozen=True)
@@ -48,7 +65,8 @@ class LoadedImage:
 
     ``key`` is the content hash: sha256 of the file's bytes (with the medical readers' fingerprint for DICOM
     and NIfTI files, ``io.frames.sample_key``), or of the converted RGB array for in-memory images, so the
-    same picture given twice gets the same key. A subject's key is the hash of its images' keys.
+    same picture given twice gets the same key. A subject's key is the hash of its images' keys; a DICOM
+    series' the hash of all its files' contents in slice order (``io.frames.series_key``).
     """
 
     ref: ImageRef
@@ -58,12 +76,31 @@ class LoadedImage:
     _parts: tuple[LoadedImage, ...] = field(default=(), repr=False, compare=False)
     _problems: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
-    def decode_frames(self) -> tuple[DecodedImage, ...]:
-        """Return the frames this sample is scored from (RGB uint8, at most ANALYSIS_MAX_SIDE): one for a
-        photo, the chosen slices of a DICOM multi-frame file or NIfTI volume (``io.volume``), in order.
-        A subject's frames are all its images' frames. Raises `UnreadableImage`."""
+    @property
+    def aggregated(self) -> bool:
+        """True when this sample's row is made from several frames or images by the concept library's
+        aggregation rule: a subject, a DICOM series, a DICOM or NIfTI file (possibly several frames)."""
+        return bool(self._parts) or (self._data is not None and medical_kind(self._data) is not None)
+
+    def decode_parts(self) -> tuple[tuple[DecodedImage, ...], ...]:
+        """Return the frames this sample is scored from, per image: one image of one frame for a photo; one
+        image of the chosen slices for a DICOM multi-frame file, a NIfTI volume (``io.volume``) or a DICOM
+        series (``io.series``); for a subject, each of its images' frames. The concept library averages
+        the frames of each image, then the images (``concepts.library._aggregate``). Raises
+        `UnreadableImage`."""
+        if self.ref.series:
+            return (_series_frames(self),)
         if self._parts:
-            return _subject_frames(self)
+            return _subject_parts(self)
+        return (self.decode_frames(),)
+
+    def decode_frames(self) -> tuple[DecodedImage, ...]:
+        """Return the frames this sample is scored from (RGB uint8, at most ANALYSIS_MAX_SIDE), in order: one
+        for a photo, the chosen slices of a DICOM multi-frame file, NIfTI volume (``io.volume``) or DICOM
+        series (``io.series``); a subject's frames are all its images' frames (``decode_parts`` keeps them
+        apart). Raises `UnreadableImage`."""
+        if self._parts:
+            return tuple(frame for part in self.decode_parts() for frame in part)
         if self._prepared is not None:
             prepared = self._prepared
             return (finish_decode(prepared.rgb, self.key, self.ref.source, prepared.original_size,
@@ -90,16 +127,19 @@ class LoadedImage:
 
 @dataclass(frozen=True)
 class ImageRef:
-    """One sample of a set, not yet read: a file (``path``), an in-memory PIL image / array (``obj``), or a
+    """One sample of a set, not yet read: a file (``path``), an in-memory PIL image / array (``obj``), a
     subject: several images that belong together (``members``, from a manifest's subject column), scored
-    as one sample. ``metadata`` holds the manifest's other columns for this row (column -> value; for a
-    subject the values its rows agree on), which become metadata concepts (``concepts.metadata``)."""
+    as one sample, or a DICOM series stored one file per slice (``series``: ``members`` are its files in
+    slice order, ``io.series``), scored from its chosen slices like a volume. ``metadata`` holds the
+    manifest's other columns for this row (column -> value; for a subject or series the values its rows
+    agree on), which become metadata concepts (``concepts.metadata``)."""
 
     source: str
     path: Path | None
     obj: object | None = field(default=None, repr=False, compare=False)
     members: tuple[ImageRef, ...] = field(default=(), repr=False, compare=False)
     metadata: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    series: bool = field(default=False, compare=False)
 
     def load(self) -> LoadedImage:
         """Read the bytes (or convert the in-memory image) and hash them.
@@ -107,6 +147,8 @@ class ImageRef:
         Returns a `LoadedImage`. Raises `UnreadableImage` if the file vanished, cannot be read, or the
         in-memory object is not an image (for a subject: if none of its images can be read).
         """
+        if self.series:
+            return _load_series(self)
         if self.members:
             return _load_subject(self)
         if self.obj is not None:
@@ -126,11 +168,15 @@ class ImageSet:
         refs: the images, in a stable order (sorted paths for folders and globs, given order for lists).
         skipped: files excluded while listing, each with a reason.
         name: a short label for messages (the folder's name, the pattern, ``"label = tumour"``...).
+        notes: how files were read as samples, when that changes what the counts mean ("12 files read as
+            1 DICOM series..."); each is also issued as a `tellapart.io.image.Notice` warning when the set is
+            made.
     """
 
     refs: list[ImageRef]
     skipped: list[Skipped] = field(default_factory=list)
     name: str = "images"
+    notes: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.refs)
@@ -189,9 +235,11 @@ class ImageSet:
         ``ImageRef.metadata``: site, scanner, age... become metadata concepts and may be adjusted for
         (``describe(adjust_for=...)``); empty cells are missing values.
         With ``subject_col``, the images of one subject (a patient, a series: rows with the same value in that
-        column) are one sample, scored from all their frames and averaged into one row like a volume's
-        slices, so a subject never straddles the discovery/validation split and the tests count subjects,
-        not correlated images; a row whose subject cell is empty is a sample of its own.
+        column) are one sample, scored from their frames (each image's averaged, then the images averaged:
+        one row, like a volume's slices; at most `MAX_IMAGES_PER_SUBJECT` images, evenly spaced), so a
+        subject never straddles the discovery/validation split and the tests count subjects, not correlated
+        images; a row whose subject cell is empty is a sample of its own. The rows of one DICOM series
+        stored one file per slice (within one subject) are one image of it (``io.series``).
         Raises ValueError for an empty or unreadable manifest, a missing column or group value, and
         FileNotFoundError if the manifest, or every file of the group, does not exist.
         """
@@ -210,9 +258,12 @@ class ImageSet:
         extra = [c for c in table.columns if c not in (group_col, column, subject_col)]
         records = rows[extra].iloc[used].to_dict("records")
         refs = [replace(ref, metadata=_present(record)) for ref, record in zip(refs, records, strict=True)]
+        subjects = list(rows[subject_col].iloc[used]) if subject_col is not None else None
+        refs, subjects, repeats, notes = _group_series(refs, subjects)
         if subject_col is not None:
-            refs = _group_subjects(refs, list(rows[subject_col].iloc[used]), subject_col, label)
-        return cls(refs, skipped, label)
+            refs, capped = _group_subjects(refs, subjects, subject_col, label)  # type: ignore[arg-type]
+            notes += capped
+        return _announced(cls(refs, skipped + repeats, label, notes))
 
 
 def source_name(path: str | os.PathLike) -> str:
@@ -267,29 +318,135 @@ def _load_subject(ref: ImageRef) -> LoadedImage:
     return LoadedImage(ref, key, _parts=tuple(parts.values()), _problems=tuple(problems))
 
 
-def _subject_frames(subject: LoadedImage) -> tuple[DecodedImage, ...]:
-    """All the frames of a subject's readable images; when some image could not be used, every frame
+def _subject_parts(subject: LoadedImage) -> tuple[tuple[DecodedImage, ...], ...]:
+    """The frames of each of a subject's readable images; when some image could not be used, every frame
     carries a note that says which and why (so the subject is listed as degraded, and not cached)."""
-    frames: list[DecodedImage] = []
+    parts: list[tuple[DecodedImage, ...]] = []
     problems = list(subject._problems)
     for part in subject._parts:
         try:
-            frames += part.decode_frames()
+            parts.append(part.decode_frames())
         except UnreadableImage as error:
             problems.append(f"{part.ref.source}: {error.reason}")
-    if not frames:
+    if not parts:
         raise UnreadableImage("none of the subject's images can be decoded: " + "; ".join(problems[:3]))
     if problems:
         count = f"{len(problems)} of its {len(subject.ref.members)} images"
         note = f"scored without {count}: " + "; ".join(problems)
-        frames = [replace(frame, notes=(*frame.notes, note)) for frame in frames]
-    return tuple(frames)
+        parts = [tuple(replace(frame, notes=(*frame.notes, note)) for frame in part) for part in parts]
+    return tuple(parts)
 
 
-def _group_subjects(refs: list[ImageRef], subjects: list[Any], column: str, label: str) -> list[ImageRef]:
+# --- DICOM series stored one file per slice ---------------------------------------------------------------
+
+
+def _load_series(ref: ImageRef) -> LoadedImage:
+    """Read every file of a DICOM series (``ref.members``, in slice order) to hash it, and keep the bytes
+    of the slices it is scored from (`io.volume.slice_indices` of the readable files)."""
+    readable: list[tuple[ImageRef, bytes, str]] = []
+    problems = []
+    for member in ref.members:
+        try:
+            data = _read_bytes(member.path) if member.path is not None else b""
+        except UnreadableImage as error:
+            problems.append(f"{member.source}: {error.reason}")
+            continue
+        readable.append((member, data, content_hash(data)))
+    if not readable:
+        raise UnreadableImage(f"none of the series' {len(ref.members)} files can be read: "
+                              + "; ".join(problems[:3]))
+    key = series_key([digest for _, _, digest in readable])
+    chosen = slice_indices(len(readable))
+    parts = tuple(LoadedImage(member, digest, _data=data)
+                  for index, (member, data, digest) in enumerate(readable) if index in chosen)
+    return LoadedImage(ref, key, _parts=parts, _problems=tuple(problems))
+
+
+def _series_frames(series: LoadedImage) -> tuple[DecodedImage, ...]:
+    """The chosen slices of a DICOM series as the frames of one sample; when a file could not be used,
+    every frame carries a note that says which and why (listed as degraded, and not cached)."""
+    files = [(Path(part.ref.source).name, part._data or b"") for part in series._parts]
+    frames, failed = read_series_frames(files, series.ref.source, series.key)
+    problems = [*series._problems, *failed]
+    if problems:
+        note = (f"scored without {len(problems)} of its {len(series.ref.members)} files: "
+                + "; ".join(problems))
+        frames = tuple(replace(frame, notes=(*frame.notes, note)) for frame in frames)
+    return frames
+
+
+def _may_be_dicom(ref: ImageRef) -> bool:
+    """True for a file that a DICOM series may hold: not a photo's or a NIfTI file's name."""
+    if ref.path is None or ref.members:
+        return False
+    name = ref.path.name.lower()
+    return not name.endswith(NIFTI_SUFFIXES) and ref.path.suffix.lower() not in IMAGE_EXTENSIONS
+
+
+def _group_series(refs: list[ImageRef], scopes: list[Any] | None = None
+                  ) -> tuple[list[ImageRef], list[Any] | None, list[Skipped], list[str]]:
+    """Make each DICOM series stored one file per slice (``io.series.find_series``) one sample, at the
+    position of its first file; files grouped only with files of the same scope (``scopes[i]``: a
+    manifest's subject, or None for one scope).
+
+    Returns the samples, their scopes (aligned; None when none were given), the files skipped as repeats of
+    an instance already read, and the notes that say how many files became how many series."""
+    headers = [slice_header(ref.path) if _may_be_dicom(ref) and ref.path is not None else None
+               for ref in refs]
+    if scopes is not None:
+        headers = [None if h is None else replace(h, series=f"{scope!r}\0{h.series}")
+                   for h, scope in zip(headers, scopes, strict=True)]
+    groups, repeats = find_series(headers, [ref.source for ref in refs])
+    if not groups and not repeats:
+        return refs, scopes, [], []
+    first_of = {min(group): group for group in groups}
+    absorbed = {index for group in groups for index in group}
+    samples: list[ImageRef] = []
+    kept_scopes: list[Any] = []
+    for index, ref in enumerate(refs):
+        if index in first_of:
+            members = tuple(refs[i] for i in first_of[index])
+            uid = headers[index].series.split("\0")[-1]  # type: ignore[union-attr]
+            folder = source_name(os.path.commonpath([str(m.path) for m in members]))
+            agreed = {k: v for k, v in members[0].metadata.items()
+                      if all(m.metadata.get(k) == v for m in members[1:])}
+            samples.append(ImageRef(f"{folder} (DICOM series {uid}, {len(members)} files)", None,
+                                    members=members, metadata=agreed, series=True))
+        elif index in absorbed or index in repeats:
+            continue
+        else:
+            samples.append(ref)
+        kept_scopes.append(None if scopes is None else scopes[index])
+    skipped = [Skipped(refs[index].source, f"same DICOM instance (SOP Instance UID) as {refs[kept].source} "
+                                           "in this set" + COUNTED_ONCE)
+               for index, kept in sorted(repeats.items())]
+    notes = []
+    if groups:
+        n_files = sum(len(group) for group in groups)
+        notes.append(f"{n_files} files read as {len(groups)} DICOM series (one sample each, scored from at "
+                     f"most {SLICES_PER_VOLUME} slices through its middle, like a volume)")
+    return samples, None if scopes is None else kept_scopes, skipped, notes
+
+
+def _series_set(refs: list[ImageRef], skipped: list[Skipped], name: str) -> ImageSet:
+    """The set of ``refs`` with each DICOM series stored one file per slice made one sample (announced)."""
+    refs, _, repeats, notes = _group_series(refs)
+    return _announced(ImageSet(refs, skipped + repeats, name, notes))
+
+
+def _announced(image_set: ImageSet) -> ImageSet:
+    """Issue each of the set's notes as a `Notice` warning ("SET: NOTE"); return the set."""
+    for note in image_set.notes:
+        warnings.warn(f"{image_set.name}: {note}", Notice, stacklevel=4)
+    return image_set
+
+
+def _group_subjects(refs: list[ImageRef], subjects: list[Any], column: str, label: str
+                    ) -> tuple[list[ImageRef], list[str]]:
     """One sample per subject (in order of first appearance): a subject with one image is that image, one
-    with several is an ImageRef named ``"LABEL: COLUMN = VALUE"`` holding them; a row with no subject is a
-    sample of its own."""
+    with several is an ImageRef named ``"LABEL: COLUMN = VALUE"`` holding them (at most
+    `MAX_IMAGES_PER_SUBJECT`, evenly spaced in manifest order); a row with no subject is a sample of its
+    own. Returns the samples and a note when some subject was capped."""
     grouped: dict[Any, list[ImageRef]] = {}
     alone = []
     for ref, subject in zip(refs, subjects, strict=True):
@@ -299,15 +456,25 @@ def _group_subjects(refs: list[ImageRef], subjects: list[Any], column: str, labe
         else:
             grouped.setdefault(subject, []).append(ref)
     samples = []
+    capped = []
     for subject, members in grouped.items():
         if len(members) == 1:
             samples.append(members[0])
-        else:
-            agreed = {k: v for k, v in members[0].metadata.items()
-                      if all(m.metadata.get(k) == v for m in members[1:])}
-            samples.append(ImageRef(f"{label}: {column} = {subject}", None, members=tuple(members),
-                                    metadata=agreed))
-    return samples
+            continue
+        agreed = {k: v for k, v in members[0].metadata.items()
+                  if all(m.metadata.get(k) == v for m in members[1:])}
+        if len(members) > MAX_IMAGES_PER_SUBJECT:
+            capped.append(len(members))
+            picks = np.linspace(0, len(members) - 1, MAX_IMAGES_PER_SUBJECT).round().astype(int)
+            members = [members[i] for i in sorted(set(picks.tolist()))]
+        samples.append(ImageRef(f"{label}: {column} = {subject}", None, members=tuple(members),
+                                metadata=agreed))
+    notes = []
+    if capped:
+        noun = "subject has" if len(capped) == 1 else "subjects have"
+        notes.append(f"{len(capped)} {noun} more than {MAX_IMAGES_PER_SUBJECT} images (up to {max(capped)}); "
+                     f"each is scored from {MAX_IMAGES_PER_SUBJECT} of them, evenly spaced in manifest order")
+    return samples, notes
 
 
 def _present(record: dict[Any, Any]) -> dict[str, Any]:
@@ -332,7 +499,7 @@ def _from_path_spec(spec: str | os.PathLike, name: str | None) -> ImageSet:
         refs, skipped = _walk_folder(path)
         if not refs:
             _raise_no_images(f"folder {printable(path)}", skipped)
-        return ImageSet(refs, skipped, name or source_name(path.absolute().name or path))
+        return _series_set(refs, skipped, name or source_name(path.absolute().name or path))
     if path.exists():
         ref, reason = _file_ref(path)
         if ref is None:
@@ -355,7 +522,7 @@ def _from_glob(pattern: str, name: str | None) -> ImageSet:
     refs, skipped = _collect_paths([Path(m) for m in matches])
     if not refs:
         _raise_no_images(f"the files matching {pattern!r}", skipped)
-    return ImageSet(refs, skipped, name or pattern)
+    return _series_set(refs, skipped, name or pattern)
 
 
 def _from_list(items: list[Any], name: str | None) -> ImageSet:
@@ -380,7 +547,7 @@ def _from_list(items: list[Any], name: str | None) -> ImageSet:
     if not refs:
         _raise_no_images("the list", skipped)
     kind = "paths" if n_paths == len(items) else "in-memory images" if n_paths == 0 else "images"
-    return ImageSet(refs, skipped, name or f"{len(items)} {kind}")
+    return _series_set(refs, skipped, name or f"{len(items)} {kind}")
 
 
 def _from_array_stack(stack: np.ndarray, name: str | None) -> ImageSet:
