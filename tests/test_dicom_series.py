@@ -264,3 +264,11 @@ def test_the_cache_key_of_aggregated_samples_covers_the_aggregation_rule(tmp_pat
     monkeypatch.setattr(library_module, "_AGGREGATION_RULE", "another rule")
     library.score_sets(sets, cache=cache)
     assert source.scored == 6 + 5  # the series is scored again; the photo's row is not aggregated
+
+
+def test_dicom_bytes_decoded_as_a_photo_say_how_to_read_them():
+    from tellapart.io import decode_bytes
+
+    with pytest.raises(UnreadableImage, match="read it through an image set") as raised:
+        decode_bytes(Path(get_testdata_file("CT_small.dcm")).read_bytes(), "ct", "k")
+    assert "export" not in raised.value.reason and "tellapart[medical]" in raised.value.reason

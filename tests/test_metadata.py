@@ -20,6 +20,7 @@ from tellapart.concepts.image_stats import ImageStatsSource
 from tellapart.concepts.library import ConceptLibrary
 from tellapart.concepts.metadata import MAX_VALUES, metadata_concepts, metadata_table
 from tellapart.io import ImageSet
+from tellapart.io.image import Notice
 from tellapart.report.table import findings_table
 from tellapart.stats.contract import test_concepts
 from tellapart.stats.stratified import NUMERIC_STRATA, strata, van_elteren, van_elteren_matrix
@@ -171,7 +172,9 @@ def test_dicom_header_fields_become_concepts(tmp_path):
 
 def test_a_column_keeps_its_most_frequent_values_and_skips_identifiers():
     values = [f"v{i % 30}" for i in range(300)] + ["rare"] * 2
-    made = metadata_concepts(metadata_table([{"site": v, "id": f"P{i}"} for i, v in enumerate(values)]))
+    with pytest.warns(Notice, match=f"'site': only its {MAX_VALUES} most frequent values are tested; 10 "
+                                    "more values recorded for 5 or more images are not"):
+        made = metadata_concepts(metadata_table([{"site": v, "id": f"P{i}"} for i, v in enumerate(values)]))
     assert len(made.concepts) == MAX_VALUES
     assert made.left_out == {"site": 30 - MAX_VALUES}
     assert set(made.columns.values()) == {"site"}  # one value per image: no concept

@@ -13,6 +13,7 @@ concepts for them (``stats.stratified``).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from tellapart.concepts.base import Concept
+from tellapart.io.image import Notice
 
 __all__ = ["MAX_VALUES", "MetadataConcepts", "metadata_concepts", "metadata_table"]
 
@@ -70,7 +72,8 @@ def is_numeric(values: pd.Series) -> bool:
 
 def metadata_concepts(table: pd.DataFrame) -> MetadataConcepts:
     """Return the concepts and scores of ``metadata_table``'s columns; a column with fewer than two
-    distinct values says nothing and gives none."""
+    distinct values says nothing and gives none. A column whose values were capped at `MAX_VALUES` is
+    said in a `tellapart.io.image.Notice` warning (and in ``left_out``)."""
     out = MetadataConcepts(scores=np.empty((len(table), 0), dtype=np.float32))
     blocks = []
     for name in table.columns:
@@ -100,6 +103,10 @@ def metadata_concepts(table: pd.DataFrame) -> MetadataConcepts:
             blocks.append(column[:, None])
     if blocks:
         out.scores = np.hstack(blocks).astype(np.float32)
+    for name, n in out.left_out.items():
+        warnings.warn(f"metadata column {name!r}: only its {MAX_VALUES} most frequent values are tested; {n} "
+                      f"more value{'s' if n != 1 else ''} recorded for {MIN_COUNT} or more images "
+                      f"{'are' if n != 1 else 'is'} not", Notice, stacklevel=2)
     return out
 
 

@@ -25,7 +25,11 @@ MAX_PIXELS = 89_478_485
 
 # (magic bytes, offset, message) for formats Pillow cannot read, so the reason says what the file is.
 _KNOWN_UNSUPPORTED = (
-    (b"DICM", 128, "a DICOM file, which tellapart cannot read; export it to PNG (e.g. with pydicom)"),
+    # Only reached when DICOM bytes are decoded as a photo (``decode_bytes`` called directly): image sets
+    # read DICOM files with pydicom (``io.frames.read_frames``).
+    (b"DICM", 128, "a DICOM file, which Pillow cannot decode; read it through an image set (a folder, a "
+                   "path, ImageSet.from_spec), which decodes DICOM with pydicom (pip install "
+                   "'tellapart[medical]')"),
     (b"%PDF", 0, "a PDF document; export its pages to PNG or JPEG"),
     (b"ftypheic", 4, "a HEIC photo; install pillow-heif and call pillow_heif.register_heif_opener()"),
     (b"ftypheix", 4, "a HEIC photo; install pillow-heif and call pillow_heif.register_heif_opener()"),

@@ -53,9 +53,10 @@ HIDDEN_FOLDER = "hidden folder (its name starts with '.'), not searched"
 OUTSIDE_MANIFEST_FOLDER = "outside the manifest's folder, not read (confine is on)"
 COUNTED_ONCE = "; counted once"  # the end of the reason of a skipped repeat (``repeat_reason``)
 # A subject is scored from at most this many of its images (evenly spaced in manifest order), so its cost
-# is bounded: with up to 5 frames per image (`io.volume.SLICES_PER_VOLUME`) at most 100 frames, about 4 s
-# with the default library on 2 cores (measured 0.04 s a frame, ``ConceptLibrary`` over 200 frames). The mean
-# of 20 images already has 1/sqrt(20) = 22% of one image's spread; a subject's score gains little beyond.
+# is bounded: with up to 5 frames per image (`io.volume.SLICES_PER_VOLUME`) at most 100 frames, about 18 s
+# with the default library (measured 0.18 s a frame: ``ConceptLibrary().score_sets`` on 100 crops of the
+# bundled photographs, 2 cores shared with a running benchmark). The mean of 20 images already has
+# 1/sqrt(20) = 22% of one image's spread; a subject's row gains little from more.
 MAX_IMAGES_PER_SUBJECT = 20
 
 
