@@ -386,10 +386,21 @@ def _nanmean(block: np.ndarray) -> np.ndarray:
     return np.where(n > 0, total / np.maximum(n, 1), np.nan)
 
 
+def _rule_fingerprint(*functions: Callable[..., object]) -> str:
+    """A short hex digest of the functions' source (their bytecode and constants where the source is not
+    shipped, e.g. an install of .pyc files only)."""
+    hasher = hashlib.sha256()
+    for function in functions:
+        try:
+            hasher.update(inspect.getsource(function).encode())
+        except (OSError, TypeError):
+            code = function.__code__
+            hasher.update(code.co_code + repr(code.co_consts).encode())
+    return hasher.hexdigest()[:16]
+
+
 # What the cache key of an aggregated sample covers besides its content: the rule that makes its one row.
-_AGGREGATION_RULE = hashlib.sha256(
-    (inspect.getsource(_aggregate) + inspect.getsource(_nanmean)).encode()
-).hexdigest()[:16]
+_AGGREGATION_RULE = _rule_fingerprint(_aggregate, _nanmean)
 
 
 def _cache_key(item: LoadedImage) -> str:
