@@ -60,6 +60,15 @@ def test_the_planted_cause_is_named_pooled_and_per_class(predictions, cache_dir,
     assert (pooled.n_a, pooled.n_b) == (result.n_wrong, result.n_right)
     named = set(zip(pooled.significant["concept"], pooled.significant["direction"], strict=True))
     assert named & CAUSE, pooled.significant[["concept", "direction", "auroc"]]
+    # On top: what the failures have in common across analyses. (Pooled alone, "blurrier" leads: the haze
+    # lowers this sharpness measure as surely as it raises brightness, and sharpness also carries the
+    # hard class, see Failures.common.)
+    common = result.common
+    top = common.iloc[0]
+    assert (top["concept"], top["direction"]) in CAUSE, common[["concept", "direction", "n_analyses"]]
+    assert POOLED in top["analyses"].split("; ") and top["n_analyses"] >= 2  # pooled and within a class
+    assert list(common["n_analyses"]) == sorted(common["n_analyses"], reverse=True)
+    assert json.loads(result.to_json())["common"][0]["concept"] == top["concept"]
     # Per class: each class with enough errors has its own analysis, the others say why not.
     counts = table.assign(wrong=wrong).groupby("label")["wrong"].agg(["sum", "count"])
     analysed = {f"true class {c}" for c, r in counts.iterrows()
@@ -75,6 +84,8 @@ def test_the_planted_cause_is_named_pooled_and_per_class(predictions, cache_dir,
     assert len(per_class_causes) >= len(analysed) // 2, findings[["analysis", "concept", "direction"]]
     text = str(result)
     assert "The misclassified images" in text and "true class" in text
+    first = text.split("In common, in the most analyses first:\n")[1].splitlines()[0]
+    assert first.startswith("  1. The misclassified images") and f"in {top['n_analyses']} of" in first
 
 
 def test_columns_are_found_or_named(tmp_path):
