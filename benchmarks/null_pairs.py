@@ -24,7 +24,7 @@ from tellapart.concepts.library import ConceptLibrary
 from tellapart.stats.describer import load_describer
 from tellapart.synth.tiers import TIER_SPECS
 
-TELLAPART_METHODS = ("tellapart", "tellapart-untrained", "tellapart-holm")
+TELLAPART_METHODS = ("tellapart", "tellapart-untrained", "tellapart-split", "tellapart-split-holm")
 
 
 def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:

@@ -170,14 +170,20 @@ def _describe_parser(sub: Any) -> None:
     )
     _add_sets(parser)
     _add_output(parser, Path("tellapart-report"), "report.html and findings.json")
-    _add_seed(parser, "seed of the discovery/validation split; same seed, same result")
+    _add_seed(parser, "seed of the relabellings (maxt) or of the discovery/validation split; same seed, "
+                      "same result")
     _add_alpha(parser)
+    parser.add_argument("--design", choices=["maxt", "split"], default="maxt",
+                        help="maxt (default): test every concept on every image, the chance of any false "
+                             "finding held at alpha by random relabellings (step-down max-T); split: "
+                             "choose hypotheses on half the images, test them on the other half")
     parser.add_argument("--max-hypotheses", type=int, default=None, metavar="N",
-                        help="test at most N hypotheses on the validation half (default 10 with the "
-                             "learned describer, 30 without)")
+                        help="--design split: test at most N hypotheses on the validation half (default "
+                             "10 with the learned describer, 30 without); maxt: list at most N that are "
+                             "not significant")
     parser.add_argument("--correction", choices=["bh", "holm"], default="bh",
-                        help="multiple-testing correction: Benjamini-Hochberg (default) or Holm; "
-                             "weighted by the learned describer's confidence unless --describer none")
+                        help="--design split: Benjamini-Hochberg (default) or Holm; weighted by the "
+                             "learned describer's confidence unless --describer none")
     parser.add_argument("--adjust-for", nargs="+", default=None, metavar="COLUMN",
                         help="test every concept within strata of these metadata columns (manifest "
                              "columns such as scanner or site, DICOM header fields such as Manufacturer; "
@@ -655,7 +661,8 @@ def _run_describe(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     result = describe(a, b, seed=args.seed, alpha=args.alpha, max_hypotheses=args.max_hypotheses,
                       correction=args.correction, library=_library(args), cache_dir=args.cache_dir,
                       use_cache=not args.no_cache, progress=not args.quiet,
-                      describer=_trained_file(args.describer), adjust_for=args.adjust_for)
+                      describer=_trained_file(args.describer), adjust_for=args.adjust_for,
+                      design=args.design)
     _write_outputs(result, args)
     return 0
 

@@ -34,6 +34,7 @@ from tellapart.schema import (
 )
 from tellapart.stats import split_discovery_validation, test_concepts, test_hypotheses_on_all
 from tellapart.stats.classifier import DifferenceTest
+from tellapart.stats.contract import DEFAULT_DESIGN, DESIGNS
 from tellapart.stats.describer import LearnedDescriber, load_describer
 from tellapart.stats.reportable import lead_concepts, reportable_concepts
 from tellapart.stats.stratified import strata as stratified_strata
@@ -63,6 +64,7 @@ def describe(
     use_cache: bool = True,
     progress: bool = True,
     adjust_for: Sequence[str] | None = None,
+    design: str = DEFAULT_DESIGN,
 ) -> Result:
     """Find and verify the differences between two image sets.
 
@@ -88,6 +90,13 @@ def describe(
             ``"Manufacturer"``) to adjust for: every concept is tested on the validation half within strata
             of their values (``stats.stratified``), reported beside its unadjusted AUROC, and the columns'
             own concepts are not tested. "What differs beyond the scanner?"
+        design: how the images are used for the findings (``stats.contract.DESIGNS``). ``"maxt"`` (the
+            default): every concept of the findings family is tested on every image, the family-wise
+            error controlled by step-down max-T over random relabellings (``stats.maxt``); the learned
+            describer only orders what is significant; AUROC intervals are simultaneous over all tested
+            concepts, so they stay honest for findings picked for being strong. ``"split"``: hypotheses
+            are chosen (and, with a describer, weighted) on a discovery half and tested on the other
+            half, as in tellapart before 0.x; ``max_hypotheses`` and ``correction`` apply to it.
 
     Recorded metadata (a manifest's columns other than path, group and subject; DICOM header fields) are
     concepts of category ``metadata`` (``concepts.metadata``), phrased as the possible shortcuts they are.
@@ -105,6 +114,8 @@ def describe(
     """
     check_alpha(alpha)
     check_at_least("seed", seed, 0)
+    if design not in DESIGNS:
+        raise ValueError(f"design must be one of {', '.join(DESIGNS)}, got {design!r}")
     check_at_least("max_hypotheses", max_hypotheses, 1)
     if correction not in CORRECTIONS:
         raise ValueError(f"correction must be one of {', '.join(sorted(CORRECTIONS))}, got {correction!r}")
@@ -128,15 +139,20 @@ def describe(
     ranker = None if describer is None else describer.ranker(concept_rows)
     priority = concept_rows["priority"].to_dict()
     reportable, reasons, domain = reportable_concepts(scores, groups, concept_rows["category"],
-                                                      thresholds, seed, embeddings=table.embeddings)
+                                                      thresholds, seed, embeddings=table.embeddings,
+                                                      design=design)
     tested = test_concepts(
         scores, groups, seed=seed, alpha=alpha, max_hypotheses=max_hypotheses,
         correction=correction, thresholds=thresholds, priority=priority, ranker=ranker,
         reportable=reportable, lead=lead_concepts(concept_rows["category"], domain), strata=strata,
+        design=design,
     )
+    # The "any difference at all?" classifier keeps its own discovery/validation split in both designs.
     validation = split_discovery_validation(groups, seed)
-    images = table.images.assign(split=np.where(validation, "validation", "discovery"))
-    phrased = _phrase(tested, concepts, table.scores, images, validation)
+    tested_rows = validation if design == "split" else np.ones(len(groups), dtype=bool)
+    images = table.images.assign(split=np.where(validation, "validation", "discovery") if design == "split"
+                                 else "all")
+    phrased = _phrase(tested, concepts, table.scores, images, tested_rows)
     family = tested["reportable"].to_numpy(dtype=bool)
     findings = phrased[family].reset_index(drop=True)
     signals = phrased[~family].reset_index(drop=True)
@@ -147,10 +163,16 @@ def describe(
     result = _result(table, images, findings, library, sets, seed=seed, alpha=alpha,
                      n_screened=int(tested.attrs.get("n_screened", scores.shape[1])), overall=overall,
                      backend=backend, signals=signals, domain=domain, adjusted_for=adjust_for,
-                     concepts=concepts)
+                     concepts=concepts, design=design, n_tested=_family_size(tested))
     _localise_examples(result, library)
     _outline_examples(result, library)
     return result
+
+
+def _family_size(tested: pd.DataFrame) -> int:
+    """Hypotheses counted in the findings family's correction (``n_tested`` of its rows)."""
+    family = tested[tested["reportable"].astype(bool)]
+    return int(family["n_tested"].iloc[0]) if len(family) else 0
 
 
 def verify(

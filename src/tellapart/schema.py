@@ -220,6 +220,12 @@ class Result:
         matches: the concepts the hypothesis was matched to (verify only): dicts with ``concept``,
             ``phrase``, ``similarity`` and ``direction``.
         n_screened: hypotheses screened (on the discovery half for describe).
+        design: how describe used the images (``stats.contract.DESIGNS``): "maxt" (every concept tested on
+            every image, permutation max-T) or "split" (discovery half chooses, validation half tests);
+            None for verify.
+        n_tested: hypotheses counted in the findings' correction: every concept of the findings family
+            with "maxt" (``findings`` lists the significant ones and the strongest others), the rows of
+            ``findings`` otherwise (None: ``len(findings)``; see ``tested_count``).
         sets: the two ImageSets, for reading example images again (the report's thumbnails).
         ci_level: level of the confidence intervals.
         embeddings: the images' backbone embeddings (rows align with ``images``), or None.
@@ -271,7 +277,20 @@ class Result:
     domain: Domain | None = None
     outlines: dict[str, dict[str, list[list[list[float]]]]] = field(default_factory=dict, repr=False)
     adjusted_for: list[str] = field(default_factory=list)
+    design: str | None = None
+    n_tested: int | None = None
     _refs: dict[str, Any] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def tested_count(self) -> int:
+        """Hypotheses counted in the findings' correction (``n_tested``, else ``len(findings)``)."""
+        return len(self.findings) if self.n_tested is None else int(self.n_tested)
+
+    @property
+    def tested_on(self) -> str:
+        """Which images the p-values come from, in words: "all images" (verify, and the max-T design) or
+        "held-out images" (the split design)."""
+        return "held-out images" if self.mode == "describe" and self.design != "maxt" else "all images"
 
     @property
     def significant(self) -> pd.DataFrame:
@@ -428,7 +447,8 @@ def result_to_dict(result: Result) -> dict[str, Any]:
         "seed": int(result.seed),
         "alpha": float(result.alpha),
         "n_screened": int(result.n_screened),
-        "n_tested": len(findings),
+        "n_tested": result.tested_count,
+        "design": None if result.design is None else str(result.design),
         "findings": findings,
         "skipped": [{name: str(r[name]) for name in SKIPPED_COLUMNS} for r in _records(result.skipped)],
         "degraded": [{name: str(r[name]) for name in DEGRADED_COLUMNS} for r in _records(result.degraded)],
@@ -511,8 +531,12 @@ def json_schema() -> dict[str, Any]:
         "seed": {"type": "integer", "description": "seed of the discovery/validation split"},
         "alpha": {"type": "number", "description": "significance level for q-values"},
         "n_screened": {"type": "integer", "description": "hypotheses screened"},
-        "n_tested": {"type": "integer", "description": "hypotheses tested (= len(findings)), all counted "
-                                                       "in the correction"},
+        "n_tested": {"type": "integer", "description": "hypotheses counted in the findings' correction: "
+                     "len(findings) with design split; every concept of the findings family with design "
+                     "maxt (findings then lists the significant ones and the strongest others)"},
+        "design": {"enum": ["maxt", "split", None], "description": "maxt: every concept tested on every "
+                   "image (permutation step-down max-T; intervals simultaneous over all of them); split: "
+                   "hypotheses chosen on a discovery half, tested on the validation half; null for verify"},
         "findings": {"type": "array", "items": finding, "description": "significant first"},
         "skipped": {**strings, "description": f"files not used, and why (unreadable, hidden, a repeat of an "
                                               f"image in the same set...): {SKIPPED_COLUMNS}"},

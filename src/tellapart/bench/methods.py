@@ -18,12 +18,14 @@ image-text similarities, so that only the method differs:
   of the (z-scored) concept scores, i.e. the mean difference projected on each concept; set A is the
   slice. Ranked by absolute projection. Reports when the top projection is >= 0.25 pooled standard
   deviations (with equal set sizes: a standardised mean difference of 0.5, Cohen's "medium").
-- ``tellapart``: tellapart's full method (``stats.test_concepts``: discovery/validation split, the
-  shipped learned describer choosing, ordering and weighting hypotheses on discovery, rank test, weighted
-  Benjamini-Hochberg at alpha 0.05, explaining-away); its findings are its significant ones only, those
-  explained by a stronger finding moved after the unexplained ones. Reports when anything is significant.
-  ``tellapart-holm`` is the same with Holm's correction; ``tellapart-untrained`` the same without the
-  learned describer (hypotheses ordered by discovery AUROC and concept kind).
+- ``tellapart``: tellapart's full method as ``describe`` runs it by default (``stats.test_concepts`` with
+  ``design="maxt"``: every reportable concept tested on every image, step-down max-T at alpha 0.05, the
+  shipped learned describer ordering the significant findings, explaining-away); its findings are its
+  significant ones only, those explained by a stronger finding moved after the unexplained ones. Reports
+  when anything is significant. ``tellapart-untrained`` is the same without the learned describer
+  (ordered by AUROC and concept kind). ``tellapart-split`` is the discovery/validation design
+  (``--design split``: the describer choosing and weighting hypotheses on discovery, weighted
+  Benjamini-Hochberg on validation), ``tellapart-split-holm`` the same with Holm's correction.
 
 Peers always output their full ranking (as in VisDiff's protocol); tellapart outputs only what passed.
 """
@@ -186,26 +188,24 @@ METHODS: dict[str, Method] = {
     m.name: m
     for m in (
         Method(
-            "tellapart", "any finding with describer-weighted Benjamini-Hochberg q < 0.05 on held-out images",
-            _tellapart("bh", trained=True),
-        ),
-        Method(
-            "tellapart-maxt",
-            "any finding with step-down max-T adjusted p < 0.05 over every concept, all images",
+            "tellapart",
+            "any finding with step-down max-T adjusted p < 0.05 over every reportable concept, all images",
             _tellapart("bh", trained=True, design="maxt"),
         ),
         Method(
-            "tellapart-maxt-untrained",
-            "any finding with step-down max-T adjusted p < 0.05 over every concept, all images",
+            "tellapart-untrained",
+            "any finding with step-down max-T adjusted p < 0.05 over every reportable concept, all images",
             _tellapart("bh", trained=False, design="maxt"),
         ),
         Method(
-            "tellapart-untrained", "any finding with Benjamini-Hochberg q < 0.05 on held-out images",
-            _tellapart("bh", trained=False),
+            "tellapart-split",
+            "any finding with describer-weighted Benjamini-Hochberg q < 0.05 on held-out images",
+            _tellapart("bh", trained=True, design="split"),
         ),
         Method(
-            "tellapart-holm", "any finding with describer-weighted Holm-adjusted p < 0.05 on held-out images",
-            _tellapart("holm", trained=True),
+            "tellapart-split-holm",
+            "any finding with describer-weighted Holm-adjusted p < 0.05 on held-out images",
+            _tellapart("holm", trained=True, design="split"),
         ),
         Method(
             "visdiff-auroc",

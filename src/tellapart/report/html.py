@@ -121,14 +121,18 @@ def _weight(row: dict[str, Any]) -> str:
 
 
 def _header(result: Result) -> str:
-    n_tested = len(result.findings)
+    n_tested = result.tested_count
     rows = _used_rows(result.images)
     used_a = int((rows & (result.images["set"] == "a").to_numpy()).sum())
     used_b = int((rows & (result.images["set"] == "b").to_numpy()).sum())
-    where = (
-        "all images (the hypothesis was not derived from them)" if result.mode == "verify"
-        else f"held-out validation images ({used_a} of set A, {used_b} of set B)"
-    )
+    if result.mode == "verify":
+        where = "all images (the hypothesis was not derived from them)"
+    elif result.design == "maxt":
+        where = (f"all images ({used_a} of set A, {used_b} of set B): every concept tested, none chosen "
+                 "by looking at the sets, step-down max-T over random relabellings; each AUROC interval "
+                 "covers all of them at once")
+    else:
+        where = f"held-out validation images ({used_a} of set A, {used_b} of set B)"
     return (
         "<header>\n"
         f'<h1><span class="set-a">{_e(set_title(result, "a"))}</span>: {result.n_a} images vs '
@@ -164,7 +168,7 @@ def _similarity(value: Any) -> str:
 def _findings_section(result: Result, thumbnails: _Thumbnails) -> str:
     significant = result.findings[result.findings["significant"].astype(bool)]
     if not len(significant):
-        where = "all images" if result.mode == "verify" else "held-out images"
+        where = result.tested_on
         return (
             "<h2>Findings</h2>\n<p>No significant difference found "
             f"({len(result.findings)} hypotheses tested on {where}, alpha={result.alpha:g}).</p>"

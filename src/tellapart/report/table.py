@@ -160,8 +160,8 @@ def _phrase_of(result: Result, concept_id: str) -> str:
 
 
 def _summary_lines(result: Result, n_significant: int, max_rows: int) -> list[str]:
-    where = "all images" if result.mode == "verify" else "held-out images"
-    n_tested = len(result.findings)
+    where = result.tested_on
+    n_tested = result.tested_count
     if n_significant == 0:
         noun = "hypothesis" if n_tested == 1 else "hypotheses"
         return [f"No significant difference found ({n_tested} {noun} tested on {where}, "

@@ -93,7 +93,8 @@ MIN_VISIBLE_SHARE = 0.1
 
 # How the images are used: a discovery half chooses and a validation half tests ("split"), or every concept
 # is tested on every image with permutation max-T ("maxt", ``test_all_max_t``).
-DESIGNS = ("split", "maxt")
+DESIGNS = ("maxt", "split")
+DEFAULT_DESIGN = "maxt"
 
 COLUMNS = [
     "concept", "direction", "auroc", "auroc_ci_low", "auroc_ci_high", "p_value", "q_value", "weight",
