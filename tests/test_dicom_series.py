@@ -159,11 +159,19 @@ def test_a_damaged_slice_is_left_out_and_said(tmp_path):
     chosen = slice_indices(SLICES)
     damaged = paths[chosen[1]]
     damaged.write_bytes(damaged.read_bytes()[:-200])  # pixel data cut short
-    (ref,) = _quiet_set(tmp_path / "s").refs
-    frames = ref.load().decode_frames()
+    image_set = _quiet_set(tmp_path / "s")
+    (ref,) = image_set.refs
+    loaded = ref.load()
+    frames = loaded.decode_frames()
     assert len(frames) == len(chosen) - 1
     assert all(damaged.name in note and "scored without 1 of its 8 files" in note
                for frame in frames for note in frame.notes)
+    assert [s.source for s in loaded.left_out] == [ref.members[chosen[1]].source]
+    # In a run: the series is one degraded sample, and the damaged file is named among the skipped ones.
+    table = _library().score_sets({"a": image_set})
+    assert len(table.scores) == 1 and list(table.degraded["source"]) == [ref.source]
+    (reason,) = table.skipped.loc[table.skipped["source"] == str(damaged), "reason"]
+    assert "pixel data cannot be decoded" in reason and "left out of the DICOM series" in reason
     for path in paths:
         path.write_bytes(b"DICM")  # every file unreadable after listing
     with pytest.raises(UnreadableImage, match="none of the 5 chosen slices of the DICOM series"):
@@ -197,7 +205,7 @@ def test_describe_counts_series_and_keeps_each_on_one_side(tmp_path):
         _write_series(tmp_path / "b" / f"p{k:02d}", level=700, n=6, seed=100 + k)
     with pytest.warns(Notice, match="60 files read as 10 DICOM series"):
         result = tellapart.describe(tmp_path / "a", tmp_path / "b", library=_library(), describer=None,
-                                    use_cache=False, progress=False)
+                                    use_cache=False, progress=False, design="split")
     assert (result.n_a, result.n_b) == (10, 10)
     refs = {ref.source: ref for s in result.sets.values() for ref in s.refs}
     side: dict[Path, set[str]] = {}
@@ -205,6 +213,7 @@ def test_describe_counts_series_and_keeps_each_on_one_side(tmp_path):
         for member in refs[row.source].members:
             side.setdefault(member.path, set()).add(row.split)
     assert len(side) == 120 and all(len(halves) == 1 for halves in side.values())
+    assert {h for halves in side.values() for h in halves} == {"discovery", "validation"}
     assert not result.significant.empty  # set B's slices are brighter
 
 

@@ -87,7 +87,7 @@ def test_a_subjects_images_never_straddle_the_split(manifest):
     guarantee is false); with it, never."""
     for seed in range(3):
         kwargs = {"library": _library(), "describer": None, "use_cache": False, "progress": False,
-                  "seed": seed}
+                  "seed": seed, "design": "split"}  # the design with a discovery/validation split
         loose = tellapart.describe(*_sets(manifest, None), **kwargs)
         assert loose.n_a == SUBJECTS * PER_SUBJECT
         assert any(len(h) == 2 for h in _split_by_subject(loose, manifest).values())

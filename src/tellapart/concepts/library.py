@@ -264,6 +264,7 @@ class ConceptLibrary:
                     continue
                 decoded[item.key] = tuple(frame for part in parts for frame in part)
                 layouts[item.key] = tuple(len(part) for part in parts)
+                out.failed += item.left_out  # a series' or subject's files it was scored without
         for item in loaded:
             notes = dict.fromkeys(note for frame in decoded.get(item.key, ()) for note in frame.notes)
             out.degraded += [(item.ref.source, note) for note in notes]

@@ -63,19 +63,19 @@ def read_dicom(data: bytes, source: str, key: str) -> tuple[DecodedImage, ...]:
 
 
 def read_dicom_series(files: Sequence[tuple[str, bytes]], source: str, key: str
-                      ) -> tuple[tuple[DecodedImage, ...], list[str]]:
+                      ) -> tuple[tuple[DecodedImage, ...], list[tuple[str, str]]]:
     """Decode the chosen slices of a DICOM series stored one file per slice (``io.series``), given as
     (file name, bytes) in slice order, as the frames of one sample: each slice through its own modality LUT
     and window, as the frames of a multi-frame file are, and the percentile window (when a slice has none)
     taken over all the slices together.
 
-    Returns the frames (format "DICOM") and the problems: one "NAME: reason" per slice that could not be
-    used (the sample is then scored from the others). Raises `UnreadableImage` when no slice can be used.
+    Returns the frames (format "DICOM") and the problems: one (file name, reason) per slice that could not
+    be used (the sample is then scored from the others). Raises `UnreadableImage` when no slice can be used.
     """
     pydicom = _import_pydicom()
     planes: list[tuple[Any, int]] = []
     arrays: list[np.ndarray] = []
-    problems: list[str] = []
+    problems: list[tuple[str, str]] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, data in files:
@@ -85,15 +85,15 @@ def read_dicom_series(files: Sequence[tuple[str, bytes]], source: str, key: str
                 planes.append((dataset, 0))
                 arrays.append(array)
             except UnreadableImage as error:
-                problems.append(f"{name}: {error.reason}")
+                problems.append((name, error.reason))
             except MemoryError:
                 raise UnreadableImage("not enough memory to read this DICOM series") from None
             except Exception as exc:  # untrusted input: one damaged slice is left out, never an error
-                problems.append(f"{name}: DICOM file cannot be read ({type(exc).__name__}: "
-                                f"{error_detail(exc)})")
+                problems.append((name, f"DICOM file cannot be read ({type(exc).__name__}: "
+                                       f"{error_detail(exc)})"))
         if not planes:
             raise UnreadableImage(f"none of the {len(files)} chosen slices of the DICOM series can be read: "
-                                  + "; ".join(problems[:3]))
+                                  + "; ".join(f"{name}: {why}" for name, why in problems[:3]))
         slices = _planes_to_rgb(planes, arrays)
     return frames_from_rgb(slices, key, source, "DICOM"), problems
 

@@ -62,9 +62,9 @@ def read_frames(data: bytes, source: str, key: str) -> tuple[DecodedImage, ...]:
 
 
 def read_series_frames(files: list[tuple[str, bytes]], source: str, key: str
-                       ) -> tuple[tuple[DecodedImage, ...], list[str]]:
+                       ) -> tuple[tuple[DecodedImage, ...], list[tuple[str, str]]]:
     """Decode the chosen slices of a DICOM series stored one file per slice (``dicom.read_dicom_series``):
-    returns its frames and the slices left out ("NAME: reason"); raises `UnreadableImage` with the reason
+    returns its frames and the slices left out (file name, reason); raises `UnreadableImage` with the reason
     when none can be used, whatever failed inside pydicom."""
     try:
         return dicom.read_dicom_series(files, source, key)

@@ -75,7 +75,16 @@ class LoadedImage:
     _data: bytes | None = field(default=None, repr=False, compare=False)
     _prepared: PreparedImage | None = field(default=None, repr=False, compare=False)
     _parts: tuple[LoadedImage, ...] = field(default=(), repr=False, compare=False)
-    _problems: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    _problems: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=False)
+    _left_out: list[Skipped] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def left_out(self) -> list[Skipped]:
+        """The files of a subject or DICOM series that the last ``decode_parts`` (or ``decode_frames``) could
+        not use, each with why: the sample was scored from its other files (and is listed as degraded);
+        these go to the run's skipped files, so every file that could not be read is named. Empty for a
+        sample of one file."""
+        return list(self._left_out)
 
     @property
     def aggregated(self) -> bool:
@@ -302,40 +311,40 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _load_subject(ref: ImageRef) -> LoadedImage:
-    """Read every image of a subject; the ones that fail are kept as problems (``_subject_frames`` says)."""
+    """Read every image of a subject; the ones that fail are kept as problems (``_subject_parts`` says)."""
     parts: dict[str, LoadedImage] = {}
     problems = []
     for member in ref.members:
         try:
             loaded = member.load()
         except UnreadableImage as error:
-            problems.append(f"{member.source}: {error.reason}")
+            problems.append((member.source, error.reason))
             continue
         parts.setdefault(loaded.key, loaded)  # the same picture twice counts once
     if not parts:
         raise UnreadableImage(f"none of the subject's {len(ref.members)} images can be read: "
-                              + "; ".join(problems[:3]))
+                              + _listed(problems))
     key = hashlib.sha256("\n".join(["subject", *sorted(parts)]).encode()).hexdigest()
     return LoadedImage(ref, key, _parts=tuple(parts.values()), _problems=tuple(problems))
 
 
 def _subject_parts(subject: LoadedImage) -> tuple[tuple[DecodedImage, ...], ...]:
-    """The frames of each of a subject's readable images; when some image could not be used, every frame
-    carries a note that says which and why (so the subject is listed as degraded, and not cached)."""
+    """The frames of each of a subject's readable images; the images (or a series' slices) that could not be
+    used are left out (``left_out``)."""
     parts: list[tuple[DecodedImage, ...]] = []
     problems = list(subject._problems)
+    nested: list[Skipped] = []
     for part in subject._parts:
         try:
             parts.append(part.decode_frames())
         except UnreadableImage as error:
-            problems.append(f"{part.ref.source}: {error.reason}")
+            problems.append((part.ref.source, error.reason))
+        nested += part.left_out
     if not parts:
-        raise UnreadableImage("none of the subject's images can be decoded: " + "; ".join(problems[:3]))
-    if problems:
-        count = f"{len(problems)} of its {len(subject.ref.members)} images"
-        note = f"scored without {count}: " + "; ".join(problems)
-        parts = [tuple(replace(frame, notes=(*frame.notes, note)) for frame in part) for part in parts]
-    return tuple(parts)
+        raise UnreadableImage("none of the subject's images can be decoded: " + _listed(problems))
+    frames = _noted(subject, parts, problems, "images", "subject")
+    subject._left_out.extend(nested)
+    return frames
 
 
 # --- DICOM series stored one file per slice ---------------------------------------------------------------
@@ -350,12 +359,12 @@ def _load_series(ref: ImageRef) -> LoadedImage:
         try:
             data = _read_bytes(member.path) if member.path is not None else b""
         except UnreadableImage as error:
-            problems.append(f"{member.source}: {error.reason}")
+            problems.append((member.source, error.reason))
             continue
         readable.append((member, data, content_hash(data)))
     if not readable:
         raise UnreadableImage(f"none of the series' {len(ref.members)} files can be read: "
-                              + "; ".join(problems[:3]))
+                              + _listed(problems))
     key = series_key([digest for _, _, digest in readable])
     chosen = slice_indices(len(readable))
     parts = tuple(LoadedImage(member, digest, _data=data)
@@ -364,16 +373,33 @@ def _load_series(ref: ImageRef) -> LoadedImage:
 
 
 def _series_frames(series: LoadedImage) -> tuple[DecodedImage, ...]:
-    """The chosen slices of a DICOM series as the frames of one sample; when a file could not be used,
-    every frame carries a note that says which and why (listed as degraded, and not cached)."""
-    files = [(Path(part.ref.source).name, part._data or b"") for part in series._parts]
+    """The chosen slices of a DICOM series as the frames of one sample; the files that could not be used
+    are left out (``left_out``)."""
+    files = [(part.ref.source, part._data or b"") for part in series._parts]
     frames, failed = read_series_frames(files, series.ref.source, series.key)
-    problems = [*series._problems, *failed]
-    if problems:
-        note = (f"scored without {len(problems)} of its {len(series.ref.members)} files: "
-                + "; ".join(problems))
-        frames = tuple(replace(frame, notes=(*frame.notes, note)) for frame in frames)
-    return frames
+    (noted,) = _noted(series, [frames], [*series._problems, *failed], "files", "DICOM series")
+    return noted
+
+
+def _noted(sample: LoadedImage, parts: list[tuple[DecodedImage, ...]], problems: list[tuple[str, str]],
+           noun: str, what: str) -> tuple[tuple[DecodedImage, ...], ...]:
+    """A subject's or series' frames; when some of its files could not be used (``problems``: source,
+    reason), every frame carries a note that says which and why (the sample is listed as degraded, and
+    not cached), and the files are recorded as the sample's ``left_out``."""
+    sample._left_out.clear()
+    if not problems:
+        return tuple(parts)
+    sample._left_out.extend(
+        Skipped(source, f"{reason}; left out of the {what} {sample.ref.source}, scored from its other {noun}")
+        for source, reason in problems)
+    note = (f"scored without {len(problems)} of its {len(sample.ref.members)} {noun}: "
+            + _listed(problems, None))
+    return tuple(tuple(replace(frame, notes=(*frame.notes, note)) for frame in part) for part in parts)
+
+
+def _listed(problems: list[tuple[str, str]], limit: int | None = 3) -> str:
+    """(source, reason) pairs as "SOURCE: reason; ..." (the first ``limit``)."""
+    return "; ".join(f"{source}: {reason}" for source, reason in problems[:limit])
 
 
 def _may_be_dicom(ref: ImageRef) -> bool:
