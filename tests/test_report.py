@@ -183,7 +183,7 @@ def test_json_is_strict_complete_and_ordered(result: Result) -> None:
 
     assert set(doc) == {"findings", "n_a", "n_b", "backend", "seed", "alpha", "mode", "hypothesis", "matches",
                         "n_screened", "n_tested", "skipped", "degraded", "duplicates", "version", "overall",
-                        "signals", "domain", "outlines", "adjusted_for", "design"}
+                        "signals", "domain", "outlines", "adjusted_for", "design", "notes"}
     assert (doc["signals"], doc["domain"], doc["outlines"]) == ([], None, {})
     assert (doc["mode"], doc["hypothesis"], doc["matches"]) == ("describe", None, [])
     assert (doc["n_a"], doc["n_b"], doc["n_tested"], doc["n_screened"]) == (10, 11, 4, 12)

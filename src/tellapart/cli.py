@@ -863,12 +863,16 @@ def _error_text(error: Exception) -> str:
 
 def _warning_printer(original: Callable[..., None]) -> Callable[..., None]:
     """Return a ``warnings.showwarning`` that prints tellapart's own warnings (e.g. a damaged score cache
-    moved aside) as one line on stderr, and leaves the others to ``original``."""
+    moved aside; notes on how files were read, e.g. "12 files read as 1 DICOM series") as one line on
+    stderr, and leaves the others to ``original``."""
     from tellapart.concepts.cache import CacheRecovered
+    from tellapart.io.image import Notice
 
     def show(message: Warning | str, category: type[Warning], *where: Any, **more: Any) -> None:
         if issubclass(category, CacheRecovered):
             print(f"tellapart: warning: {printable(message)}", file=sys.stderr)
+        elif issubclass(category, Notice):
+            print(f"tellapart: note: {printable(message)}", file=sys.stderr)
         else:
             original(message, category, *where, **more)
 

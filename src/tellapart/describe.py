@@ -163,10 +163,16 @@ def describe(
     result = _result(table, images, findings, library, sets, seed=seed, alpha=alpha,
                      n_screened=int(tested.attrs.get("n_screened", scores.shape[1])), overall=overall,
                      backend=backend, signals=signals, domain=domain, adjusted_for=adjust_for,
-                     concepts=concepts, design=design, n_tested=_family_size(tested))
+                     concepts=concepts, design=design, n_tested=_family_size(tested),
+                     notes=_set_notes(sets))
     _localise_examples(result, library)
     _outline_examples(result, library)
     return result
+
+
+def _set_notes(sets: dict[str, ImageSet]) -> list[str]:
+    """How each set's files were read as samples, when that changes the counts (``ImageSet.notes``)."""
+    return [f"Set {label.upper()}: {note}" for label, image_set in sets.items() for note in image_set.notes]
 
 
 def _family_size(tested: pd.DataFrame) -> int:
@@ -291,7 +297,7 @@ def _as_sets(a: Any, b: Any) -> dict[str, ImageSet]:
                 ref if ref.path is not None else replace(ref, source=ref.source.replace("<memory:", prefix))
                 for ref in image_set.refs
             ]
-            image_set = ImageSet(refs, image_set.skipped, image_set.name)
+            image_set = ImageSet(refs, image_set.skipped, image_set.name, image_set.notes)
         sets[label] = image_set
     return sets
 

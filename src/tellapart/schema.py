@@ -226,6 +226,8 @@ class Result:
         n_tested: hypotheses counted in the findings' correction: every concept of the findings family
             with "maxt" (``findings`` lists the significant ones and the strongest others), the rows of
             ``findings`` otherwise (None: ``len(findings)``; see ``tested_count``).
+        notes: how files were read as samples where that changes what the counts mean, per set ("Set A:
+            120 files read as 10 DICOM series ..."; ``ImageSet.notes``).
         sets: the two ImageSets, for reading example images again (the report's thumbnails).
         ci_level: level of the confidence intervals.
         embeddings: the images' backbone embeddings (rows align with ``images``), or None.
@@ -279,6 +281,7 @@ class Result:
     adjusted_for: list[str] = field(default_factory=list)
     design: str | None = None
     n_tested: int | None = None
+    notes: list[str] = field(default_factory=list)
     _refs: dict[str, Any] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -449,6 +452,7 @@ def result_to_dict(result: Result) -> dict[str, Any]:
         "n_screened": int(result.n_screened),
         "n_tested": result.tested_count,
         "design": None if result.design is None else str(result.design),
+        "notes": [str(note) for note in result.notes],
         "findings": findings,
         "skipped": [{name: str(r[name]) for name in SKIPPED_COLUMNS} for r in _records(result.skipped)],
         "degraded": [{name: str(r[name]) for name in DEGRADED_COLUMNS} for r in _records(result.degraded)],
@@ -534,6 +538,8 @@ def json_schema() -> dict[str, Any]:
         "n_tested": {"type": "integer", "description": "hypotheses counted in the findings' correction: "
                      "len(findings) with design split; every concept of the findings family with design "
                      "maxt (findings then lists the significant ones and the strongest others)"},
+        "notes": {"type": "array", "items": {"type": "string"}, "description": "how files were read as "
+                  "samples where that changes the counts, e.g. 'Set A: 120 files read as 10 DICOM series'"},
         "design": {"enum": ["maxt", "split", None], "description": "maxt: every concept tested on every "
                    "image (permutation step-down max-T; intervals simultaneous over all of them); split: "
                    "hypotheses chosen on a discovery half, tested on the validation half; null for verify"},

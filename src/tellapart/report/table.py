@@ -207,9 +207,9 @@ def _overall_lines(result: Result) -> list[str]:
 
 
 def _data_lines(result: Result) -> list[str]:
-    """Lines on the data: files skipped (hidden ones counted, and listed last), repeats counted once,
-    images in both sets."""
-    lines = []
+    """Lines on the data: how files were read as samples (``Result.notes``), files skipped (hidden ones
+    counted, and listed last), repeats counted once, images in both sets."""
+    lines = [printable(note) for note in result.notes]
     skipped = result.skipped
     if skipped is not None and len(skipped):
         repeats = skipped["reason"].str.endswith(COUNTED_ONCE).to_numpy(dtype=bool)
