@@ -241,15 +241,16 @@ def test_the_matrix_screen_is_van_elteren_per_column():
         assert (auc[column], p[column]) == pytest.approx((one[0], one[2]))
 
 
-def test_the_direction_tested_is_the_one_within_strata():
+@pytest.mark.parametrize("design", ["split", "maxt"])
+def test_the_direction_tested_is_the_one_within_strata(design):
     """Simpson's paradox: within each scanner set A scores higher, pooled it scores lower (set A is mostly
     the scanner that lowers the score). The adjusted run states and finds the within-strata direction."""
     rng = np.random.default_rng(4)
     labels = np.array(["a"] * 60 + ["b"] * 60)
     scanner = np.where(rng.random(120) < np.where(labels == "a", 0.9, 0.1), 1, 0)
     scores = pd.DataFrame({"x": rng.normal(size=120) + 1.0 * (labels == "a") - 3.0 * scanner})
-    plain = test_concepts(scores, labels, seed=0)
-    adjusted = test_concepts(scores, labels, seed=0, strata=scanner)
+    plain = test_concepts(scores, labels, seed=0, design=design)
+    adjusted = test_concepts(scores, labels, seed=0, strata=scanner, design=design)
     assert plain.loc[0, "direction"] == "b"
     assert adjusted.loc[0, "direction"] == "a" and adjusted.loc[0, "significant"]
     assert adjusted.loc[0, "auroc_unadjusted"] < 0.5 < adjusted.loc[0, "auroc"]

@@ -428,7 +428,7 @@ def test_all_max_t(
     is held out and nothing is chosen by looking at the labels, so the family-wise error rate (and with
     it the false discovery rate) stays at ``alpha`` over every concept of the family. ``q_value`` is the
     max-T adjusted p-value and ``n_tested`` the family's size; ``p_value`` is the concept's own one-sided
-    rank-test p-value in the direction observed (uncorrected, for reference).
+    rank-test p-value in the direction its max-T statistic observed (uncorrected, for reference).
 
     The effect is the AUROC on all images in the direction observed. Picked for being strong, it is
     biased upwards; its interval is therefore simultaneous: built at ``critical_z`` (the permutation
@@ -478,12 +478,13 @@ def test_all_max_t(
             described[chosen] = ranker(values, labels, chosen)
         level = _simultaneous_level(result.critical_z)
         rows, directions = [], {}
-        for column in chosen:
+        for index, column in zip(keep, chosen, strict=True):
             concept_id = scores.columns[column]
-            row = _row(concept_id, values[:, column], labels, None, thresholds.get(concept_id), strata,
+            # The direction the max-T statistic observed (within strata, when given).
+            direction = "a" if result.z[index] > 0 else "b"
+            row = _row(concept_id, values[:, column], labels, direction, thresholds.get(concept_id), strata,
                        level=level)
-            directions[concept_id] = row["direction"]
-            row["p_value"] = min(1.0, row["p_value"] / 2)  # one-sided, in the direction observed
+            directions[concept_id] = direction
             row.update(discovery_auroc=float("nan"), describer_score=float(described[column]))
             rows.append(row)
         tables.append(_finish(rows, scores, labels, alpha, "bh", directions, priority,
