@@ -30,8 +30,9 @@ import numpy as np
 from scipy import stats
 
 # Permutations of the labels per run. The Monte Carlo standard error of an adjusted p-value near 0.05 is
-# sqrt(0.05 * 0.95 / 2000) = 0.005, and 2000 permutations of 200 images x 2500 concepts take about 0.3 s
-# here (``benchmarks/bench_stats_speed.py``).
+# sqrt(0.05 * 0.95 / 2000) = 0.005. 2000 permutations of 200 images x 1500 concepts take 0.47 s here, of
+# 1000 images 1.3 s (2026-12-01, with other work running; ``benchmarks/bench_stats_speed.py`` times the
+# whole contract): the cost grows with images x concepts x permutations.
 PERMUTATIONS = 2000
 # Permutations scored per matrix product: bounds memory at CHUNK x concepts floats.
 CHUNK = 250
