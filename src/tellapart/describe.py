@@ -71,32 +71,36 @@ def describe(
     Parameters:
         a, b: the two sets: a folder, a glob pattern, a list of paths, a list of PIL images or arrays, or
             an ``ImageSet`` (e.g. from ``ImageSet.from_manifest``).
-        seed: fixes the discovery/validation split, so results are reproducible.
+        seed: fixes the relabellings (max-T) and the discovery/validation splits, so results are
+            reproducible.
         alpha: a finding is significant when its corrected q-value is below ``alpha``.
-        max_hypotheses: at most this many hypotheses (chosen on the discovery half) are tested on the
-            validation half; all of them count in the multiple-testing correction (default 10 with a
-            learned describer, 30 without).
-        correction: "bh" (Benjamini-Hochberg, the default) or "holm"; with a learned describer, weighted
-            by its confidence on the discovery half (the findings' ``weight``).
+        max_hypotheses: with ``design="split"``, at most this many hypotheses (chosen on the discovery
+            half) are tested on the validation half, all counted in the correction (default 10 with a
+            learned describer, 30 without); with max-T, at most this many non-significant concepts are
+            listed besides the significant ones (default 30; every concept is tested either way).
+        correction: ``design="split"`` only: "bh" (Benjamini-Hochberg, the default) or "holm"; with a
+            learned describer, weighted by its confidence on the discovery half (the findings' ``weight``).
         library: the concept library; defaults to the offline backend.
-        describer: what chooses and orders the hypotheses on the discovery half: "shipped" (the learned
-            describer trained on synthetic pairs, ``tellapart.stats.describer``), a path to one made by
-            ``tellapart train``, a ``LearnedDescriber``, or None (order by discovery AUROC and concept
-            kind). It never touches the validation half, so p-values mean the same either way.
+        describer: what orders the findings (max-T) or chooses and orders the hypotheses on the discovery
+            half (split): "shipped" (the learned describer trained on synthetic pairs,
+            ``tellapart.stats.describer``), a path to one made by ``tellapart train``, a
+            ``LearnedDescriber``, or None (order by AUROC and concept kind). It never decides what is
+            significant (max-T) or touches the validation half (split).
         cache_dir: where per-image scores are cached (default ``$TELLAPART_CACHE_DIR`` or
             ``~/.cache/tellapart``); ``use_cache=False`` turns the cache off.
         progress: show a progress bar while images are processed.
         adjust_for: metadata columns (a manifest's extra columns, DICOM header fields such as
-            ``"Manufacturer"``) to adjust for: every concept is tested on the validation half within strata
+            ``"Manufacturer"``) to adjust for: every concept is tested within strata
             of their values (``stats.stratified``), reported beside its unadjusted AUROC, and the columns'
             own concepts are not tested. "What differs beyond the scanner?"
-        design: how the images are used for the findings (``stats.contract.DESIGNS``). ``"maxt"`` (the
-            default): every concept of the findings family is tested on every image, the family-wise
-            error controlled by step-down max-T over random relabellings (``stats.maxt``); the learned
-            describer only orders what is significant; AUROC intervals are simultaneous over all tested
-            concepts, so they stay honest for findings picked for being strong. ``"split"``: hypotheses
-            are chosen (and, with a describer, weighted) on a discovery half and tested on the other
-            half, as in tellapart before 0.x; ``max_hypotheses`` and ``correction`` apply to it.
+        design: how the images are used for the findings (``stats.contract.DESIGNS``; CLI ``--design``).
+            ``"maxt"`` (the default): every concept of the findings family is tested on every image,
+            the family-wise error controlled by step-down max-T over random relabellings
+            (``stats.maxt``); the learned describer only orders what is significant; AUROC intervals
+            are simultaneous over all tested concepts, so they stay honest for findings picked for
+            being strong. ``"split"``: hypotheses are chosen (and, with a describer, weighted) on a
+            discovery half and tested on the other
+            half (the design before max-T).
 
     Recorded metadata (a manifest's columns other than path, group and subject; DICOM header fields) are
     concepts of category ``metadata`` (``concepts.metadata``), phrased as the possible shortcuts they are.
