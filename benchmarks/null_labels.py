@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from tellapart.concepts.cache import ScoreCache, default_cache_dir
 from tellapart.concepts.library import ConceptLibrary
@@ -68,6 +69,7 @@ def main() -> None:
     parser.add_argument("--design", choices=DESIGNS, default="maxt")
     parser.add_argument("--planted", type=int, default=0, help="columns given a real shift per run")
     parser.add_argument("--shift", type=float, default=0.8, help="shift in pooled standard deviations")
+    parser.add_argument("--seed", type=int, default=2026, help="seed of the random labels")
     parser.add_argument("--cache-dir", default=None)
     args = parser.parse_args()
 
@@ -85,7 +87,7 @@ def main() -> None:
     ranker = describer.ranker(concepts) if describer is not None else None
     thresholds = library.thresholds()
     priority = concepts["priority"].to_dict()
-    rng = np.random.default_rng(2026)
+    rng = np.random.default_rng(args.seed)
     any_false, fdp, found = 0, [], []
     for run in range(args.runs):
         rows = rng.permutation(len(scores))[: 2 * args.n]
@@ -97,14 +99,13 @@ def main() -> None:
             varies = np.flatnonzero(np.nanstd(values, axis=0) > 0)
             chosen = rng.choice(varies, size=args.planted, replace=False)
             values[: args.n, chosen] += args.shift * np.nanstd(values[:, chosen], axis=0)
-            run_scores = run_scores.copy()
-            run_scores.iloc[:, chosen] = values[:, chosen]
+            run_scores = pd.DataFrame(values, columns=run_scores.columns)
             planted = {str(scores.columns[c]) for c in chosen}
         embeddings = None if table.embeddings is None else table.embeddings[rows]
         reportable, _, _ = reportable_concepts(run_scores, groups, concepts["category"], thresholds, run,
                                                embeddings=embeddings, design=args.design)
-        tested = test_concepts(run_scores, groups, seed=run, thresholds=thresholds, priority=priority,
-                               ranker=ranker, reportable=reportable, design=args.design)
+        tested = test_concepts(run_scores, groups, seed=args.seed * 100_000 + run, thresholds=thresholds,
+                               priority=priority, ranker=ranker, reportable=reportable, design=args.design)
         significant = set(tested.loc[tested["significant"] & tested["reportable"], "concept"])
         false = significant - planted
         any_false += bool(false)
