@@ -200,3 +200,17 @@ def test_structures_lead_only_when_the_images_are_not_photos():
     assert lead_concepts(categories, domain(True)) == []
     assert lead_concepts(categories, domain(None)) == []  # the check could not run: no reordering
     assert lead_concepts(categories, None) == []
+
+
+def test_the_label_free_visibility_rule_of_max_t_never_looks_at_which_set_an_image_is_in():
+    """``hidden_pooled``: shown outright by 2 of 60 images cannot reach 10% of either set of 30, so hidden
+    whatever the labels; by 3 of 60 it could (3 of 30 in one set), so not hidden."""
+    from tellapart.stats.reportable import hidden_pooled
+
+    rng = np.random.default_rng(0)
+    scores = pd.DataFrame({"rare": np.r_[np.ones(2), np.zeros(58)], "enough": np.r_[np.ones(3), np.zeros(57)],
+                           "magnitude": rng.normal(size=60)})
+    thresholds = {"rare": 0.5, "enough": 0.5}
+    for seed in range(5):
+        groups = np.where(np.random.default_rng(seed).permutation(60) < 30, "a", "b")
+        assert hidden_pooled(scores, groups, thresholds).tolist() == [True, False, False]

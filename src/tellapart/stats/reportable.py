@@ -257,6 +257,14 @@ def domain_reason(category: str, domain: Domain) -> str:
             f"of everyday things ({measured})")
 
 
+def _presence_columns(scores: pd.DataFrame, thresholds: Mapping[str, float]
+                      ) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """The positions of the columns with a threshold, their scores (float64) and their thresholds."""
+    columns = [i for i, c in enumerate(scores.columns) if c in thresholds]
+    values = scores.iloc[:, columns].to_numpy(dtype=np.float64)
+    return columns, values, np.array([thresholds[scores.columns[i]] for i in columns])
+
+
 def hidden_on_discovery(
     scores: pd.DataFrame,
     groups: np.ndarray,
@@ -271,11 +279,9 @@ def hidden_on_discovery(
     labels = check_groups(groups)
     discovery = ~split_discovery_validation(labels, seed)
     hidden = np.zeros(scores.shape[1], dtype=bool)
-    columns = [i for i, c in enumerate(scores.columns) if c in thresholds]
+    columns, values, limits = _presence_columns(scores, thresholds)
     if not columns:
         return hidden
-    values = scores.iloc[:, columns].to_numpy(dtype=np.float64)
-    limits = np.array([thresholds[scores.columns[i]] for i in columns])
     shares = []
     for label in ("a", "b"):
         rows = values[discovery & (labels == label)]
@@ -299,11 +305,9 @@ def hidden_pooled(
     set, so a permutation test on all images stays exact. Magnitude concepts are never hidden."""
     labels = check_groups(groups)
     hidden = np.zeros(scores.shape[1], dtype=bool)
-    columns = [i for i, c in enumerate(scores.columns) if c in thresholds]
+    columns, values, limits = _presence_columns(scores, thresholds)
     if not columns:
         return hidden
-    values = scores.iloc[:, columns].to_numpy(dtype=np.float64)
-    limits = np.array([thresholds[scores.columns[i]] for i in columns])
     shown = np.sum(values >= limits, axis=0)  # NaN compares False
     smaller = min(int((labels == "a").sum()), int((labels == "b").sum()))
     hidden[columns] = shown < min_visible_share * smaller
