@@ -129,6 +129,21 @@ def _check_inputs(scores: pd.DataFrame, groups: np.ndarray, min_per_group: int) 
     return labels
 
 
+def _check_strata(strata: ArrayLike | None, labels: np.ndarray) -> np.ndarray | None:
+    """``strata`` as an array with one stratum id per row of the scores (None stays None)."""
+    if strata is None:
+        return None
+    strata = np.asarray(strata)
+    if strata.shape != labels.shape:
+        raise ValueError(f"strata has {strata.size} ids for {len(labels)} rows of scores")
+    return strata
+
+
+def _check_max_hypotheses(max_hypotheses: int) -> None:
+    if max_hypotheses < 1:
+        raise ValueError(f"max_hypotheses must be at least 1, got {max_hypotheses}")
+
+
 def _strength_bin(auroc_distance: np.ndarray) -> np.ndarray:
     """Bin index of |AUROC - 0.5| (higher is stronger); equal bins mean "about as strong"."""
     return np.round(np.asarray(auroc_distance, dtype=np.float64) / STRENGTH_BIN)
@@ -370,12 +385,8 @@ def test_concepts(
     if not 0 < screen_level <= 1:
         raise ValueError(f"screen_level must be in (0, 1], got {screen_level}")
     labels = _check_inputs(scores, groups, min_per_group=2)
-    if strata is not None:
-        strata = np.asarray(strata)
-        if strata.shape != labels.shape:
-            raise ValueError(f"strata has {strata.size} ids for {len(labels)} rows of scores")
-    if max_hypotheses < 1:
-        raise ValueError(f"max_hypotheses must be at least 1, got {max_hypotheses}")
+    strata = _check_strata(strata, labels)
+    _check_max_hypotheses(max_hypotheses)
     family = _reportable_mask(reportable, scores.shape[1])
     values = scores.to_numpy(dtype=np.float64)
     validation = split_discovery_validation(labels, seed)
@@ -449,13 +460,9 @@ def test_all_max_t(
     """
     _check_settings(alpha, "bh")
     labels = _check_inputs(scores, groups, min_per_group=2)
-    if strata is not None:
-        strata = np.asarray(strata)
-        if strata.shape != labels.shape:
-            raise ValueError(f"strata has {strata.size} ids for {len(labels)} rows of scores")
+    strata = _check_strata(strata, labels)
     max_hypotheses = MAX_HYPOTHESES if max_hypotheses is None else max_hypotheses
-    if max_hypotheses < 1:
-        raise ValueError(f"max_hypotheses must be at least 1, got {max_hypotheses}")
+    _check_max_hypotheses(max_hypotheses)
     family = _reportable_mask(reportable, scores.shape[1])
     values = scores.to_numpy(dtype=np.float64)
     thresholds, priority = thresholds or {}, priority or {}
