@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -43,15 +45,8 @@ def read_frames(data: bytes, source: str, key: str) -> tuple[DecodedImage, ...]:
     kind = medical_kind(data)
     if kind is not None:
         reader = dicom.read_dicom if kind == "dicom" else nifti.read_nifti
-        try:
+        with _untrusted("DICOM file" if kind == "dicom" else "NIfTI file", "file"):
             return reader(data, source, key)
-        except UnreadableImage:
-            raise
-        except MemoryError:
-            raise UnreadableImage("not enough memory to read this file") from None
-        except Exception as exc:  # untrusted input: a case the reader did not foresee still skips one file
-            name, detail = ("DICOM" if kind == "dicom" else "NIfTI"), volume.error_detail(exc)
-            raise UnreadableImage(f"{name} file cannot be read ({type(exc).__name__}: {detail})") from None
     if source.lower().endswith(DICOM_SUFFIXES) and data:
         raise UnreadableImage(
             "named as DICOM but without the DICM preamble (a bare data set with no file meta information), "
@@ -66,15 +61,24 @@ def read_series_frames(files: list[tuple[str, bytes]], source: str, key: str
     """Decode the chosen slices of a DICOM series stored one file per slice (``dicom.read_dicom_series``):
     returns its frames and the slices left out (file name, reason); raises `UnreadableImage` with the reason
     when none can be used, whatever failed inside pydicom."""
-    try:
+    with _untrusted("DICOM series", "DICOM series"):
         return dicom.read_dicom_series(files, source, key)
+
+
+@contextmanager
+def _untrusted(what: str, unit: str) -> Iterator[None]:
+    """Around a medical reader on untrusted input: whatever it raises that it did not foresee becomes
+    `UnreadableImage` ("WHAT cannot be read (Type: detail)"; "not enough memory to read this UNIT"), so
+    one bad file or series is skipped with its reason and the run goes on."""
+    try:
+        yield
     except UnreadableImage:
         raise
     except MemoryError:
-        raise UnreadableImage("not enough memory to read this DICOM series") from None
-    except Exception as exc:  # untrusted input: a case the reader did not foresee still skips one sample
+        raise UnreadableImage(f"not enough memory to read this {unit}") from None
+    except Exception as exc:
         detail = volume.error_detail(exc)
-        raise UnreadableImage(f"DICOM series cannot be read ({type(exc).__name__}: {detail})") from None
+        raise UnreadableImage(f"{what} cannot be read ({type(exc).__name__}: {detail})") from None
 
 
 def series_key(member_hashes: list[str]) -> str:

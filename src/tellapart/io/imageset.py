@@ -11,7 +11,7 @@ import glob
 import hashlib
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -435,10 +435,8 @@ def _group_series(refs: list[ImageRef], scopes: list[Any] | None = None
             members = tuple(refs[i] for i in first_of[index])
             uid = headers[index].series.split("\0")[-1]  # type: ignore[union-attr]
             folder = source_name(os.path.commonpath([str(m.path) for m in members]))
-            agreed = {k: v for k, v in members[0].metadata.items()
-                      if all(m.metadata.get(k) == v for m in members[1:])}
             samples.append(ImageRef(f"{folder} (DICOM series {uid}, {len(members)} files)", None,
-                                    members=members, metadata=agreed, series=True))
+                                    members=members, metadata=_agreed(members), series=True))
         elif index in absorbed or index in repeats:
             continue
         else:
@@ -488,8 +486,7 @@ def _group_subjects(refs: list[ImageRef], subjects: list[Any], column: str, labe
         if len(members) == 1:
             samples.append(members[0])
             continue
-        agreed = {k: v for k, v in members[0].metadata.items()
-                  if all(m.metadata.get(k) == v for m in members[1:])}
+        agreed = _agreed(members)
         if len(members) > MAX_IMAGES_PER_SUBJECT:
             capped.append(len(members))
             picks = np.linspace(0, len(members) - 1, MAX_IMAGES_PER_SUBJECT).round().astype(int)
@@ -502,6 +499,11 @@ def _group_subjects(refs: list[ImageRef], subjects: list[Any], column: str, labe
         notes.append(f"{len(capped)} {noun} more than {MAX_IMAGES_PER_SUBJECT} images (up to {max(capped)}); "
                      f"each is scored from {MAX_IMAGES_PER_SUBJECT} of them, evenly spaced in manifest order")
     return samples, notes
+
+
+def _agreed(members: Sequence[ImageRef]) -> dict[str, Any]:
+    """The metadata values all ``members`` share (column -> value): what a subject or series records."""
+    return {k: v for k, v in members[0].metadata.items() if all(m.metadata.get(k) == v for m in members[1:])}
 
 
 def _present(record: dict[Any, Any]) -> dict[str, Any]:
