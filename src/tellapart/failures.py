@@ -3,10 +3,9 @@
 Set A is the misclassified images, set B the correctly classified ones: once over all classes (pooled) and
 once per true class (so the answer is not just "the hard class": "among true cats, the misclassified images
 are darker"). What comes first is what the failures have in common across those analyses
-(``Failures.common``: significant in the most analyses first). Each analysis is a ``describe`` run with
-its own held-out validation; the runs share one error budget (each gets ``alpha`` divided by the number of
-analyses), so when nothing distinguishes the failures the chance of any false finding across all of them
-stays at most ``alpha``.
+(``Failures.common``: significant in the most analyses first). Each analysis is a ``describe`` run; the
+runs share one error budget (each gets ``alpha`` divided by the number of analyses), so when nothing
+distinguishes the failures the chance of any false finding across all of them stays at most ``alpha``.
 """
 
 from __future__ import annotations
@@ -83,10 +82,7 @@ class Failures:
         """
         rows: dict[tuple[str, str], dict[str, Any]] = {}
         for name, result in self.analyses.items():
-            significant = result.significant
-            if "explained_by" in significant.columns:
-                significant = significant[significant["explained_by"].isna()]
-            for finding in significant.itertuples(index=False):
+            for finding in result.significant.itertuples(index=False):  # significant, not explained
                 row = rows.setdefault((finding.concept, finding.direction), {
                     "concept": finding.concept, "direction": finding.direction, "text": finding.text,
                     "analyses": [], "aurocs": [], "auroc_pooled": float("nan"), "best": -1.0})
