@@ -29,13 +29,23 @@ Kind = Literal["presence", "magnitude"]
 # on counts there as "other". Metadata (``concepts.metadata``: DICOM header fields, manifest columns) ranks
 # first: a scanner or site that tells the sets apart is a shortcut a user must hear about before any pixel
 # effect it may cause; it is never withheld by the domain rule (``stats.reportable``), being no image model's.
+# Objects a detector finds and counts (COCO classes: "contain more people") and text read in the image
+# (OCR: "show the word 'ERROR'") rank with the other detectors; people's poses ("stand") and face
+# attributes (model estimates of age or expression) with named categories; "phrase" is a free-text phrase
+# scored by an image-text model (CLIP-family, ``--model``). Objects, poses and faces are photo concepts, so
+# the domain rule withholds them on scans and micrographs; text and phrases are reported everywhere.
 CATEGORIES: dict[str, int] = {
     "metadata": 0,
     "detector": 0,
     "shape": 0,
     "saved": 0,
+    "object": 0,
+    "text": 0,
     "semantic_category": 1,
     "region": 1,
+    "pose": 1,
+    "face": 1,
+    "phrase": 1,
     "stats": 2,
     "learned": 2,
     "semantic_class": 3,

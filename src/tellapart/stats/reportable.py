@@ -84,7 +84,10 @@ DOMAIN_MODEL_FILE = Path(__file__).resolve().parents[1] / "data" / "domain_model
 # reported on images the model does not recognise as photos.
 IMAGENET_CATEGORIES = ("semantic_class", "semantic_category")
 EDIT_DETECTOR_CATEGORIES = ("learned", "shape")
-WITHHELD_OFF_DOMAIN = IMAGENET_CATEGORIES + EDIT_DETECTOR_CATEGORIES
+# People, their poses and faces, and everyday objects (COCO classes) are photo concepts: a detector trained
+# on photos that "finds a person" in a micrograph names nothing a clinician would accept.
+PHOTO_MODEL_CATEGORIES = ("object", "pose", "face")
+WITHHELD_OFF_DOMAIN = IMAGENET_CATEGORIES + EDIT_DETECTOR_CATEGORIES + PHOTO_MODEL_CATEGORIES
 
 HIDDEN_REASON = (f"shown outright by fewer than {MIN_VISIBLE_SHARE:.0%} of either set's discovery images "
                  "(its score rises, but nobody could point at it in an image)")
@@ -253,6 +256,9 @@ def domain_reason(category: str, domain: Domain) -> str:
     if category in IMAGENET_CATEGORIES:
         return (f"ImageNet classes aren't reported on images that are not photos of everyday things "
                 f"({measured})")
+    if category in PHOTO_MODEL_CATEGORIES:
+        return (f"people, poses, faces and everyday objects aren't reported on images that are not photos of "
+                f"everyday things ({measured})")
     return (f"detectors trained on synthetic edits of photos are not reported on images that are not photos "
             f"of everyday things ({measured})")
 
