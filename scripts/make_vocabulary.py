@@ -58,8 +58,9 @@ a train station|an airport|a harbor|a market|a shopping mall|a supermarket|a res
 a kitchen|a living room|a bedroom|a bathroom|an office|a classroom|a library|a laboratory|a hospital room|
 an operating room|a gym|a yoga studio|a swimming pool|a stadium|a sports field|a tennis court|
 a basketball court|a concert|a stage|a museum|a church|a temple|a castle|a factory|a warehouse|
-a construction site|a garage|a workshop|a prison|a playground|a school|a campsite|a street at night|a crowded place|an empty room|
-an indoor scene|an outdoor scene|a rural area|an urban area|a suburb|underwater|the sky|outer space|
+a construction site|a garage|a workshop|a prison|a playground|a school|a campsite|
+a street at night|a crowded place|an empty room|an indoor scene|an outdoor scene|
+a rural area|an urban area|a suburb|underwater|the sky|outer space|
 a sunset|a sunrise|a rainy day|a foggy day|a snowy day|a sunny day|night time|a cloudy sky|a blue sky|
 a studio background|a plain white background|a plain black background|a green screen|a cluttered background|
 a blurred background|a wooden floor|a tiled floor|grass|sand|snow|water|concrete|asphalt|dirt|mud|
