@@ -1,0 +1,223 @@
+"""The hypothesis proposer against a real local OpenAI-compatible server with a tiny model behind it."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from llm_server import MODEL_ID, LLMServer
+
+import tellapart
+from tellapart.propose import (
+    ChatClient,
+    Proposals,
+    ProposerError,
+    a_likeness,
+    api_key_from_env,
+    clean_phrases,
+    describe_image,
+    discovery_findings,
+    match_proposals,
+    most_typical,
+    parse_hypotheses,
+    propose_hypotheses,
+)
+from tellapart.stats import split_discovery_validation
+
+FINDINGS = pd.DataFrame({
+    "concept": ["stats.brightness", "semantic.dog"],
+    "phrase": ["brightness", "contain a dog"],
+    "direction": ["b", "a"],
+    "auroc": [0.91, 0.74],
+    "text": ["Set A images are darker than set B images (AUROC 0.91)",
+             "Set A images contain a dog more often than set B images (AUROC 0.74)"],
+})
+A_LIKE = ["shows: contain a dog, snowy mountain slope; stands out: darker (brightness 0.2 vs median 0.5)",
+          "shows: contain a dog, snowy mountain peak, wooden sledge"]
+B_LIKE = ["shows: contain a beach, sandy shore; stands out: brighter (brightness 0.8 vs median 0.5)"]
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The local chat server for this module (the tiny model behind it)."""
+    running = LLMServer().start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def llm(server, monkeypatch):
+    """The server reset to well-behaved answers, with no key in the environment."""
+    server.mode, server.delay = "json", 0.0
+    server.requests.clear()
+    for name in ("TELLAPART_LLM_KEY", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    return server
+
+
+def _propose(server, **kwargs) -> Proposals:
+    return propose_hypotheses(server.url, FINDINGS, A_LIKE, B_LIKE, **kwargs)
+
+
+def test_normal_reply_gives_phrases_written_from_the_prompt(llm):
+    proposals = _propose(llm, n=4, existing=["contain a dog"])
+    assert proposals.ok and proposals.note == "" and proposals.model == MODEL_ID
+    # The tiny model wrote them from the set-A descriptions (words B's lack, with their next word).
+    assert proposals.phrases[:2] == ["dog snowy", "snowy mountain"]
+    assert len(proposals.phrases) <= 4
+    chat = [r for r in llm.requests if r["path"] == "/v1/chat/completions"][-1]
+    body = chat["body"]
+    assert body["model"] == MODEL_ID and body["temperature"] == 0 and body["seed"] == 0
+    prompt = body["messages"][-1]["content"]
+    assert "Set A images are darker than set B images (AUROC 0.91)" in prompt
+    assert "snowy mountain peak, wooden sledge" in prompt and "sandy shore" in prompt
+    assert "Authorization" not in chat["headers"]
+
+
+def test_same_request_same_answer(llm):
+    assert _propose(llm).phrases == _propose(llm).phrases
+
+
+def test_bearer_key_from_the_environment(llm, monkeypatch):
+    llm.mode = "needs_key"
+    failed = _propose(llm)
+    assert failed.phrases == [] and "HTTP 401" in failed.note and "TELLAPART_LLM_KEY" in failed.note
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-fallback")
+    monkeypatch.setenv("TELLAPART_LLM_KEY", "sk-tellapart-secret")
+    proposals = _propose(llm)
+    assert proposals.ok
+    assert llm.requests[-1]["headers"]["Authorization"] == "Bearer sk-tellapart-secret"
+    client = ChatClient(llm.url)
+    assert "sk-tellapart-secret" not in repr(client)
+    monkeypatch.delenv("TELLAPART_LLM_KEY")
+    assert api_key_from_env() == "sk-fallback"
+
+
+def test_model_named_and_url_forms(llm):
+    proposals = _propose(llm, model="tiny-other")
+    assert proposals.ok and llm.requests[-1]["body"]["model"] == "tiny-other"
+    assert not any(r["path"] == "/v1/models" for r in llm.requests)  # a named model needs no listing
+    for url in (llm.url, llm.url + "/", llm.url + "/v1", llm.url + "/v1/", llm.url + "/v1/chat/completions"):
+        assert ChatClient(url).url == llm.url + "/v1"
+    assert ChatClient(llm.url).models() == [MODEL_ID, "tiny-other"]
+
+
+def test_fenced_and_listed_replies_are_parsed(llm):
+    expected = _propose(llm).phrases
+    for mode in ("fenced", "bullets"):
+        llm.mode = mode
+        assert _propose(llm).phrases == expected, mode
+
+
+def test_phrases_are_validated(llm):
+    well_formed = _propose(llm, n=20, existing=["Snowy Mountain"]).phrases
+    llm.mode = "noisy"  # the same phrases plus a repeat in capitals, padding, "", too long, "set A", escapes
+    phrases = _propose(llm, n=20, existing=["Snowy Mountain"]).phrases
+    assert sorted(phrases) == sorted(well_formed) and len(phrases) == len(set(phrases))
+    assert "snowy mountain" not in [p.lower() for p in phrases]  # an existing concept's phrase
+    assert len(_propose(llm, n=2).phrases) == 2
+
+
+def test_timeout_gives_a_note_in_about_the_timeout(llm):
+    llm.mode, llm.delay = "slow", 5.0
+    start = time.monotonic()
+    proposals = _propose(llm, timeout=0.5)
+    elapsed = time.monotonic() - start
+    assert proposals.phrases == [] and elapsed < 2.0
+    assert "did not answer within 0.5 s" in proposals.note and llm.url in proposals.note
+
+
+@pytest.mark.parametrize(("mode", "expected"), [
+    ("not_json", "is not JSON (<html><body>502 Bad Gateway</body></html>)"),
+    ("no_choices", "has no 'choices'"),
+    ("empty", "returned an empty answer (finish_reason 'stop')"),
+    ("refuse", "declined to propose hypotheses (I'm sorry, but I can't help with that request.)"),
+    ("error500", "answered HTTP 500: CUDA out of memory while loading the model; the server failed"),
+    ("no_models", "answered HTTP 404: no route /v1/models; check the URL"),
+])
+def test_bad_answers_give_a_clear_note(llm, mode, expected):
+    llm.mode = mode
+    proposals = _propose(llm)
+    assert proposals.phrases == [] and not proposals.ok
+    assert expected in proposals.note and llm.url + "/v1" in proposals.note
+    assert "\n" not in proposals.note
+
+
+def test_connection_refused_gives_a_clear_note():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proposals = propose_hypotheses(f"http://127.0.0.1:{port}", FINDINGS, A_LIKE, B_LIKE, model="m",
+                                   timeout=5)
+    assert proposals.phrases == []
+    assert proposals.note == (f"could not connect to the language model at http://127.0.0.1:{port}/v1/chat/"
+                              "completions (connection refused): is the server running, and on that port?")
+
+
+def test_not_an_http_url():
+    proposals = propose_hypotheses("file:///etc/passwd", FINDINGS, A_LIKE, B_LIKE)
+    assert proposals.phrases == [] and "is not an http(s) URL" in proposals.note
+    with pytest.raises(ProposerError, match="not an http"):
+        ChatClient("localhost:8000")
+
+
+def test_parser_tolerates_what_models_write():
+    reply = 'Sure! {"hypotheses": ["a red car", "snow"]} Hope it helps.'
+    assert parse_hypotheses(reply) == ["a red car", "snow"]
+    assert parse_hypotheses('```\n["a", "b"]\n```') == ["a", "b"]
+    assert parse_hypotheses('{"ideas": [{"phrase": "wet roads"}]}') == ["wet roads"]
+    assert parse_hypotheses("1) people sitting\n2. **people standing**\n- dogs") == [
+        "people sitting", "people standing", "dogs"]
+    assert parse_hypotheses("I cannot do that.") == []
+    assert clean_phrases([' "Dogs." ', "dogs", "a\u202eb", "set B cats", "x" * 81], n=5) == ["Dogs"]
+
+
+@pytest.fixture(scope="module")
+def darkened(pool, library, cache_dir):
+    """A real run: 12 darkened photo crops vs 12 others."""
+    a = [(np.asarray(image, dtype=np.float32) * 0.45).astype(np.uint8) for image in pool[:12]]
+    return tellapart.describe(a, pool[12:24], library=library, cache_dir=cache_dir, progress=False)
+
+
+def test_discovery_images_described_and_proposed_from(darkened, llm):
+    groups = darkened.images["set"].to_numpy()
+    discovery = ~split_discovery_validation(groups, seed=0)
+    findings = discovery_findings(darkened.scores, groups, discovery, darkened.concepts)
+    assert "stats.brightness" in set(findings["concept"])
+    brightness = findings.set_index("concept").loc["stats.brightness"]
+    assert brightness["direction"] == "b" and brightness["text"].startswith("Set A images are darker")
+    likeness = a_likeness(darkened.scores, findings, discovery)
+    a_rows, b_rows = most_typical(likeness, groups, discovery, n=3)
+    assert len(a_rows) == len(b_rows) == 3
+    assert set(groups[a_rows]) == {"a"} and set(groups[b_rows]) == {"b"}
+    assert not (set(a_rows) | set(b_rows)) - set(np.flatnonzero(discovery))
+    assert likeness[a_rows].min() > likeness[b_rows].max()
+    texts = [describe_image(darkened.scores, i, darkened.concepts, reference=discovery) for i in a_rows]
+    for text in texts:
+        assert text.startswith(("shows: ", "stands out: ")) and "\n" not in text and len(text) < 600
+    assert any("look darkened" in t for t in texts) and any("vs median" in t for t in texts)
+    b_texts = [describe_image(darkened.scores, i, darkened.concepts, reference=discovery) for i in b_rows]
+    proposals = propose_hypotheses(
+        llm.url, findings, texts, b_texts, existing=[c.phrase for c in darkened.concepts.values()])
+    assert proposals.ok, proposals.note
+    prompt = llm.requests[-1]["body"]["messages"][-1]["content"]
+    assert texts[0] in prompt and findings["text"].iloc[0] in prompt
+    words = set(" ".join(texts).lower().replace(",", " ").split())
+    assert all(p.split()[0] in words or p.startswith("close-up of") for p in proposals.phrases)
+
+
+def test_match_proposals_maps_darker_to_brightness(library):
+    matches = match_proposals(["darker images", "x"], library, min_similarity=0.5)
+    assert matches[0][:2] == ("darker images", "stats.brightness") and matches[0][2] > 0.9
+    assert [m[0] for m in matches] == ["darker images"]  # "x" is near nothing
+
+
+def test_request_body_is_plain_json(llm):
+    _propose(llm)
+    body = llm.requests[-1]["body"]
+    assert json.loads(json.dumps(body)) == body
+    assert [m["role"] for m in body["messages"]] == ["system", "user"]
