@@ -25,6 +25,8 @@ from tellapart.propose import (
     most_typical,
     parse_hypotheses,
     propose_hypotheses,
+    scale_q_values,
+    validate_proposals,
 )
 from tellapart.stats import split_discovery_validation
 
@@ -221,3 +223,33 @@ def test_request_body_is_plain_json(llm):
     body = llm.requests[-1]["body"]
     assert json.loads(json.dumps(body)) == body
     assert [m["role"] for m in body["messages"]] == ["system", "user"]
+
+
+def _proposal_scores(rng, n_per_set, shift, k=10):
+    groups = np.array(["a"] * n_per_set + ["b"] * n_per_set)
+    values = rng.normal(size=(2 * n_per_set, k))
+    values[groups == "a", 0] += shift
+    return pd.DataFrame(values, columns=[f"phrase.p{i}" for i in range(k)]), groups
+
+
+def test_validated_on_held_out_images_with_their_alpha_share():
+    rng = np.random.default_rng(0)
+    scores, groups = _proposal_scores(rng, 40, shift=1.5)
+    validation = split_discovery_validation(groups, seed=0)
+    tested = validate_proposals(scores, groups, validation, list(scores.columns), alpha=0.05, share=0.25)
+    assert tested.attrs["n_validation"] == 40 and tested.attrs["alpha_share"] == 0.25
+    top = tested.iloc[0]
+    assert top["concept"] == "phrase.p0" and top["direction"] == "a" and top["significant"]
+    assert top["n_a"] + top["n_b"] == 40 and top["discovery_auroc"] > 0.8
+    holm = validate_proposals(scores, groups, validation, list(scores.columns), alpha=0.05, share=1.0)
+    assert np.allclose(tested["q_value"], np.minimum(holm["q_value"] * 4, 1))
+    assert (tested["significant"] == (tested["q_value"] < 0.05)).all()
+    # Same-distribution sets: a false finding in at most about alpha * share of runs (here 0.0125).
+    false = 0
+    for _ in range(200):
+        null, labels = _proposal_scores(rng, 20, shift=0.0)
+        found = validate_proposals(null, labels, split_discovery_validation(labels, seed=0),
+                                   list(null.columns), alpha=0.05, share=0.25)
+        false += bool(found["significant"].any())
+    assert false <= 8  # binomial(200, 0.0125): P(> 8) < 0.001
+    assert scale_q_values(tested, 0.5, 0.05)["q_value"].max() <= 1

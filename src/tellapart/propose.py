@@ -37,6 +37,8 @@ import pandas as pd
 from tellapart.concepts.base import Concept
 from tellapart.io.printable import printable
 from tellapart.phrasing import PREDICATE_VERBS, format_value
+from tellapart.stats.auroc import auroc
+from tellapart.stats.contract import test_hypotheses_on_all
 from tellapart.stats.split import check_groups
 from tellapart.stats.tests import mann_whitney_matrix
 
@@ -60,6 +62,9 @@ __all__ = [
     "most_typical",
     "parse_hypotheses",
     "propose_hypotheses",
+    "PROPOSAL_ALPHA_SHARE",
+    "scale_q_values",
+    "validate_proposals",
 ]
 
 # Where the key comes from, first found wins: our own name, so a user can keep a different key for tellapart,
@@ -90,6 +95,14 @@ DESCRIPTION_CHARS = 400
 # Robust |z| (vs the reference images' median, in MADs) from which a magnitude is worth naming in an
 # image's description: about the outer 13% of a normal distribution, so an image gets a few, not dozens.
 NOTABLE_Z = 1.5
+# The share of alpha spent on proposals when a run asks a language model (``validate_proposals``); the
+# library's family is tested at alpha * (1 - share). Proposals are tested on the validation half only, so
+# they need larger effects than the library's concepts tested on every image: with about 300 effectively
+# independent library concepts (two-sided max-T) and 10 proposals (one-sided Holm) at alpha 0.05, a share
+# of 0.25 raises the library's critical z by 2% (3.77 -> 3.84) and leaves the proposals a critical z of
+# 4.28 in units of the full sample (0.5: 4.5% and 3.97; 0.1: 0.7% and 4.65): a user adding a language model
+# loses next to nothing of what the library finds, and a strong proposal can still be confirmed.
+PROPOSAL_ALPHA_SHARE = 0.25
 # Categories left out of an image's description: recorded, not seen (a scanner's name is no visual cue).
 _UNSEEN_CATEGORIES = frozenset({"metadata"})
 
@@ -706,3 +719,80 @@ def match_proposals(
         if best and best[0][1] >= min_similarity:
             matched.append((phrase, best[0][0].id, float(best[0][1])))
     return matched
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Testing proposals on images that did not inspire them
+
+
+def scale_q_values(tested: pd.DataFrame, share: float, alpha: float) -> pd.DataFrame:
+    """Return a copy of a tested family (``stats.contract`` columns) corrected at ``alpha * share``, with its
+    q-values stated on the run's ``alpha``: ``q / share`` (at most 1), ``significant`` = ``q < alpha``.
+
+    A family tested at ``alpha * share`` rejects exactly where ``q < alpha * share``, i.e. where the scaled
+    q is below ``alpha``; so families whose shares sum to 1 keep the run's error rate (union bound), and
+    every q-value of the run reads against the same ``alpha``.
+    """
+    if not 0 < share <= 1:
+        raise ValueError(f"share must be in (0, 1], got {share}")
+    scaled = tested.copy()
+    scaled["q_value"] = np.minimum(scaled["q_value"].to_numpy(dtype=np.float64) / share, 1.0)
+    scaled["significant"] = scaled["q_value"] < alpha
+    return scaled
+
+
+def validate_proposals(
+    scores: pd.DataFrame,
+    groups: Sequence[str] | np.ndarray,
+    validation: np.ndarray,
+    concept_ids: Sequence[str],
+    *,
+    alpha: float = 0.05,
+    share: float = PROPOSAL_ALPHA_SHARE,
+    thresholds: Mapping[str, float] | None = None,
+    priority: Mapping[str, int] | None = None,
+) -> pd.DataFrame:
+    """Test proposed hypotheses on the validation images, as a family of their own with ``share`` of alpha.
+
+    ``concept_ids`` are columns of ``scores``: an image-text model's scores of the proposed phrases, or the
+    library concepts they were matched to (``match_proposals``). Each one's direction is the one its
+    discovery images show (rows where ``validation`` is False: the images the proposals were made from;
+    two-sided when they show none); on the validation images it gets its AUROC, interval and one-sided
+    rank-test p-value, Holm-corrected over ``concept_ids`` at ``alpha * share`` (``scale_q_values`` states
+    the q-values on ``alpha``). Holm controls the family-wise error, so with the library's family tested at
+    ``alpha * (1 - share)`` (max-T or Benjamini-Hochberg) the run's false findings stay within ``alpha``.
+
+    Returns:
+        The ``stats.contract`` table (one row per distinct id, ``discovery_auroc`` filled), with
+        ``attrs``: ``n_screened``, ``n_discovery``, ``n_validation``, ``alpha_share``.
+    """
+    labels = check_groups(groups)
+    validation = np.asarray(validation, dtype=bool)
+    if validation.shape != labels.shape or len(labels) != len(scores):
+        raise ValueError(f"need one group and one validation flag per row of scores ({len(scores)}), got "
+                         f"{len(labels)} and {validation.size}")
+    ids = list(dict.fromkeys(concept_ids))
+    discovery = ~validation
+    directions, shown = {}, {}
+    missing = [cid for cid in ids if cid not in scores.columns]
+    if missing:
+        raise KeyError(f"proposed concept ids not in the score matrix: {missing}")
+    for cid in ids:
+        values = scores[cid].to_numpy(dtype=np.float64)
+        a, b = values[discovery & (labels == "a")], values[discovery & (labels == "b")]
+        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+        effect = auroc(a, b) if a.size and b.size else float("nan")
+        shown[cid] = effect
+        if np.isfinite(effect) and effect != 0.5:
+            directions[cid] = "a" if effect > 0.5 else "b"
+    rows = np.flatnonzero(validation)
+    tested = test_hypotheses_on_all(
+        scores.iloc[rows], labels[rows], ids, alpha=alpha * share, directions=directions,
+        thresholds=dict(thresholds or {}), correction="holm", priority=dict(priority or {}),
+    )
+    tested["discovery_auroc"] = [shown[cid] if d == "a" else 1 - shown[cid]
+                                 for cid, d in zip(tested["concept"], tested["direction"], strict=True)]
+    tested = scale_q_values(tested, share, alpha)
+    tested.attrs.update(n_screened=len(ids), n_discovery=int(discovery.sum()), n_validation=len(rows),
+                        alpha_share=share)
+    return tested
