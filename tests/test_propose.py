@@ -12,6 +12,8 @@ import pytest
 from llm_server import MODEL_ID, LLMServer
 
 import tellapart
+from tellapart.concepts.image_stats import ImageStatsSource
+from tellapart.concepts.library import ConceptLibrary
 from tellapart.propose import (
     ChatClient,
     Proposals,
@@ -24,6 +26,7 @@ from tellapart.propose import (
     match_proposals,
     most_typical,
     parse_hypotheses,
+    propose_from_discovery,
     propose_hypotheses,
     scale_q_values,
     validate_proposals,
@@ -212,10 +215,37 @@ def test_discovery_images_described_and_proposed_from(darkened, llm):
     assert all(p.split()[0] in words or p.startswith("close-up of") for p in proposals.phrases)
 
 
-def test_match_proposals_maps_darker_to_brightness(library):
-    matches = match_proposals(["darker images", "x"], library, min_similarity=0.5)
+def test_the_wiring_without_an_image_text_model(darkened, library, named, llm):
+    """What describe does with --llm: propose from discovery, match to concepts, test on validation."""
+    groups = darkened.images["set"].to_numpy()
+    validation = split_discovery_validation(groups, seed=0)
+    proposals = propose_from_discovery(llm.url, darkened.scores, groups, ~validation, darkened.concepts,
+                                       n=5)
+    assert proposals.ok and 0 < len(proposals.phrases) <= 5
+    assert not set(proposals.phrases) & {c.phrase for c in darkened.concepts.values()}
+    matches = match_proposals(proposals.phrases, named, encoder=library.text_encoder)
+    assert [m[0] for m in matches] == proposals.phrases
+    tested = validate_proposals(darkened.scores, groups, validation, [m[1] for m in matches])
+    assert set(tested["concept"]) == {m[1] for m in matches}
+    assert (tested["n_a"] + tested["n_b"] <= validation.sum()).all()
+    assert tested["q_value"].between(0, 1).all()
+
+
+@pytest.fixture(scope="module")
+def named(library):
+    """The library's concepts without the 1,378 ImageNet ones (their texts take a minute to embed on a busy
+    CPU), "look darkened" and "have flattened, low contrast" included: near misses for "darker"."""
+    return {cid: c for cid, c in library.concepts.items()
+            if c.category not in ("semantic_class", "semantic_category")}
+
+
+def test_match_proposals_maps_darker_to_brightness(library, named):
+    matches = match_proposals(["darker images", "x"], named, min_similarity=0.5, encoder=library.text_encoder)
     assert matches[0][:2] == ("darker images", "stats.brightness") and matches[0][2] > 0.9
     assert [m[0] for m in matches] == ["darker images"]  # "x" is near nothing
+    small = ConceptLibrary([ImageStatsSource()], learned=None)  # a library brings its own encoder
+    assert match_proposals(["blurry photos"], small)[0][1] == "stats.sharpness"
+    assert small.text_encoder.n_encoded > 0
 
 
 def test_request_body_is_plain_json(llm):

@@ -61,6 +61,7 @@ __all__ = [
     "match_proposals",
     "most_typical",
     "parse_hypotheses",
+    "propose_from_discovery",
     "propose_hypotheses",
     "PROPOSAL_ALPHA_SHARE",
     "scale_q_values",
@@ -682,6 +683,42 @@ def propose_hypotheses(
         note = (f"{where} proposed nothing usable: all {len(raw)} phrases were empty, too long, named a set "
                 "or repeated existing concepts")
     return Proposals(note=note, model=client.model or "", raw=reply)
+
+
+def propose_from_discovery(
+    url: str | ChatClient,
+    scores: pd.DataFrame,
+    groups: Sequence[str] | np.ndarray,
+    discovery: np.ndarray,
+    concepts: Mapping[str, Concept],
+    *,
+    likeness: np.ndarray | None = None,
+    n: int = DEFAULT_N,
+    model: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    seed: int = 0,
+) -> Proposals:
+    """Propose hypotheses from the discovery images of a run: the whole proposer in one call.
+
+    The ``MAX_FINDINGS`` strongest ``discovery_findings``, the ``N_TYPICAL`` most A-like set-A and most
+    B-like set-B discovery images (by ``likeness``, default ``a_likeness`` of those findings) described by
+    ``describe_image`` against the discovery images, and every phrase in ``concepts`` as ``existing``, go to
+    ``propose_hypotheses``. Nothing of the other images (``discovery`` False) is read, so the proposals
+    can be tested on them (``validate_proposals``).
+
+    Returns:
+        ``Proposals`` (never raises for what the server does; see ``propose_hypotheses``).
+    """
+    discovery = np.asarray(discovery, dtype=bool)
+    findings = discovery_findings(scores, groups, discovery, concepts)
+    if likeness is None:
+        likeness = a_likeness(scores, findings, discovery)
+    a_rows, b_rows = most_typical(likeness, groups, discovery)
+    a_like = [describe_image(scores, i, concepts, reference=discovery) for i in a_rows]
+    b_like = [describe_image(scores, i, concepts, reference=discovery) for i in b_rows]
+    existing = [c.phrase for c in concepts.values()]
+    return propose_hypotheses(url, findings, a_like, b_like, n=n, existing=existing, model=model,
+                              timeout=timeout, seed=seed)
 
 
 # ---------------------------------------------------------------------------------------------------------
