@@ -88,8 +88,8 @@ class LLMServer(ThreadingHTTPServer):
         mode: how it answers: "json" (the model's phrases as JSON), "fenced" (JSON in a code block after a
             sentence), "bullets" (a numbered list), "noisy" (the phrases plus duplicates, a long one, one
             naming a set, one with a control character), "slow" (sleeps ``delay`` s first), "error500",
-            "not_json", "no_choices", "empty", "refuse", "no_models" (no /v1/models), "needs_key"
-            (401 without a Bearer key).
+            "not_json", "no_choices", "empty", "refuse", "nested" (100,000 open brackets), "cut_short"
+            (hangs up mid-answer), "no_models" (no /v1/models), "needs_key" (401 without a Bearer key).
         delay: seconds the "slow" mode sleeps.
         requests: every request received: dicts with ``method``, ``path``, ``headers``, ``body``.
     """
@@ -178,6 +178,15 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "not_json":
             self._send(200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
             return
+        if mode == "cut_short":  # promises more bytes than it sends, then hangs up
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b'{"id": "chatcmpl-')
+            self.wfile.flush()
+            self.close_connection = True
+            return
         if mode == "no_choices":
             self._send(200, {"id": "chatcmpl-0", "object": "chat.completion", "created": 0,
                              "model": body.get("model")})
@@ -196,6 +205,7 @@ class _Handler(BaseHTTPRequestHandler):
             ]}),
             "empty": lambda: "",
             "refuse": lambda: "I'm sorry, but I can't help with that request.",
+            "nested": lambda: "[" * 100_000,
         }[mode]()
         self._send(200, {
             "id": "chatcmpl-tiny", "object": "chat.completion", "created": int(time.time()),

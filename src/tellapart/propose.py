@@ -20,6 +20,7 @@ never logged or put in a message.
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
 import os
@@ -89,6 +90,12 @@ N_TYPICAL = 4
 MAX_TOKENS = 800
 # Bytes read from any answer: a chat reply of this task is a few kB; more is a wrong endpoint or a runaway.
 MAX_RESPONSE_BYTES = 1_000_000
+# Characters of a reply searched for phrases: N phrases in JSON take under 2,000; a longer reply is prose
+# around them, and an unbounded one could make the search slow.
+MAX_REPLY_CHARS = 20_000
+# Places in a reply where a JSON value may start that are tried: a reply with its JSON after more brackets
+# than this is prose, not an answer to this prompt.
+MAX_JSON_STARTS = 200
 # Characters of a server's error message or odd reply quoted in a note.
 QUOTE_CHARS = 160
 # Characters of one image's description in the prompt: five concepts and three values with their numbers.
@@ -266,12 +273,19 @@ class ChatClient:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (http(s) only)
                 raw = response.read(MAX_RESPONSE_BYTES + 1)
+                promised = response.headers.get("Content-Length", "")
         except urllib.error.HTTPError as error:
             raise ProposerError(self._http_message(url, error)) from None
         except urllib.error.URLError as error:
             raise ProposerError(self._connection_message(url, error.reason)) from None
         except OSError as error:  # a timeout while reading the answer, a reset connection
             raise ProposerError(self._connection_message(url, error)) from None
+        except http.client.HTTPException as error:  # a malformed status line, an answer cut short
+            raise ProposerError(f"the answer from {url} was not valid HTTP ({type(error).__name__}): is "
+                                "this an OpenAI-compatible endpoint?") from None
+        if promised.isdigit() and len(raw) < int(promised):
+            raise ProposerError(f"the answer from {url} was cut short ({len(raw):,} of {int(promised):,} "
+                                "bytes): the server may have stopped; try again")
         if len(raw) > MAX_RESPONSE_BYTES:
             raise ProposerError(f"the answer from {url} is larger than {MAX_RESPONSE_BYTES:,} bytes: is this "
                                 "an OpenAI-compatible endpoint?")
@@ -303,7 +317,7 @@ class ChatClient:
     def _connection_message(self, url: str, reason: Any) -> str:
         if isinstance(reason, TimeoutError) or "timed out" in str(reason):
             return (f"the language model at {url} did not answer within {self.timeout:g} s: it may be "
-                    "loading or overloaded; try again, or allow longer with a larger timeout")
+                    "loading or overloaded; try again, or allow it longer (--llm-timeout)")
         if isinstance(reason, ConnectionRefusedError) or "refused" in str(reason).lower():
             return (f"could not connect to the language model at {url} (connection refused): is the server "
                     "running, and on that port?")
@@ -573,6 +587,7 @@ def parse_hypotheses(text: str) -> list[str]:
     list of strings, or a bare list), inside a fenced code block or not; else a bulleted or numbered
     list. Returns [] when the reply holds none (a refusal, prose).
     """
+    text = text[:MAX_REPLY_CHARS]
     candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
     for candidate in candidates:
         found = _json_phrases(candidate)
@@ -589,10 +604,11 @@ def parse_hypotheses(text: str) -> list[str]:
 def _json_phrases(text: str) -> list[str] | None:
     """Phrases from the first JSON object or array in ``text`` that holds a list of strings, else None."""
     decoder = json.JSONDecoder()
-    for start in (i for i, ch in enumerate(text) if ch in "{["):
+    starts = [i for i, ch in enumerate(text[:MAX_REPLY_CHARS]) if ch in "{["]
+    for start in starts[:MAX_JSON_STARTS]:
         try:
             value, _ = decoder.raw_decode(text, start)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: "[[[[..." nested too deep
             continue
         found = _strings_in(value)
         if found is not None:
