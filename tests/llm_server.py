@@ -89,7 +89,8 @@ class LLMServer(ThreadingHTTPServer):
             sentence), "bullets" (a numbered list), "noisy" (the phrases plus duplicates, a long one, one
             naming a set, one with a control character), "slow" (sleeps ``delay`` s first), "error500",
             "not_json", "no_choices", "empty", "refuse", "nested" (100,000 open brackets), "cut_short"
-            (hangs up mid-answer), "no_models" (no /v1/models), "needs_key" (401 without a Bearer key).
+            (hangs up mid-answer), "redirect" (307 elsewhere), "no_models" (no /v1/models), "needs_key"
+            (401 without a Bearer key).
         delay: seconds the "slow" mode sleeps.
         requests: every request received: dicts with ``method``, ``path``, ``headers``, ``body``.
     """
@@ -168,6 +169,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             self._send(400, {"error": {"message": "'messages' is required", "type": "invalid_request_error"}})
+            return
+        if mode == "redirect":
+            self.send_response(307)
+            self.send_header("Location", "http://elsewhere.invalid/v1/chat/completions")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         if mode == "slow":
             time.sleep(self.server.delay)

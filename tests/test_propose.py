@@ -144,6 +144,7 @@ def test_timeout_gives_a_note_in_about_the_timeout(llm):
     ("error500", "answered HTTP 500: CUDA out of memory while loading the model; the server failed"),
     ("no_models", "answered HTTP 404: no route /v1/models; check the URL"),
     ("nested", "answered without a list of phrases ([[[[[["),
+    ("redirect", "answered HTTP 307: Temporary Redirect; give the URL it points to (http://elsewhere.invalid"),
     ("cut_short", "was cut short (17 of 1,000 bytes): the server may have stopped"),
 ])
 def test_bad_answers_give_a_clear_note(llm, mode, expected):

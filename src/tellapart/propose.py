@@ -76,8 +76,9 @@ KEY_VARIABLES = ("TELLAPART_LLM_KEY", "OPENAI_API_KEY")
 # prompt of this size in a few seconds on a CPU; a large one on a busy server may need a minute; a run
 # that stalls longer than that should go on without proposals rather than hang.
 DEFAULT_TIMEOUT = 60.0
-# Phrases asked for: a handful more than the library's own screen lets through per run (10-30 hypotheses),
-# each costs a test, and a model's tenth idea is rarely better than its fifth.
+# Phrases asked for: each is a test in the proposals' own family (Holm, ``validate_proposals``), so every
+# extra phrase raises the bar for the others; ten leaves room for the ones that match nothing or repeat the
+# library, and a model's tenth idea is rarely better than its fifth.
 DEFAULT_N = 10
 # A proposal is a noun phrase; anything longer is a sentence or an explanation, not a checkable concept.
 MAX_PHRASE_CHARS = 80
@@ -271,7 +272,7 @@ class ChatClient:
             headers["Authorization"] = f"Bearer {self._api_key}"
         request = urllib.request.Request(url, data=data, headers=headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (http(s) only)
+            with _OPENER.open(request, timeout=self.timeout) as response:
                 raw = response.read(MAX_RESPONSE_BYTES + 1)
                 promised = response.headers.get("Content-Length", "")
         except urllib.error.HTTPError as error:
@@ -302,7 +303,10 @@ class ChatClient:
         except OSError:
             text = ""
         said = _server_message(text) or error.reason or ""
-        if error.code in (401, 403):
+        if 300 <= error.code < 400:
+            target = _quote(str(error.headers.get("Location", "")))
+            hint = f"give the URL it points to ({target}): redirects are not followed, so a key stays here"
+        elif error.code in (401, 403):
             hint = f"set the key in {KEY_VARIABLES[0]} (or {KEY_VARIABLES[1]})"
         elif error.code == 404:
             hint = "check the URL and the model name (--llm-model)"
@@ -322,6 +326,16 @@ class ChatClient:
             return (f"could not connect to the language model at {url} (connection refused): is the server "
                     "running, and on that port?")
         return f"could not reach the language model at {url} ({_quote(str(reason))}): check the URL"
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Refuse redirects: urllib would resend the Authorization header to wherever they point."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001 (urllib's signature)
+        return None  # urllib then raises the 3xx as an HTTPError
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 def _server_message(text: str) -> str:
