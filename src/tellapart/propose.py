@@ -39,7 +39,7 @@ from tellapart.concepts.base import Concept
 from tellapart.io.printable import printable
 from tellapart.phrasing import PREDICATE_VERBS, format_value
 from tellapart.stats.auroc import auroc
-from tellapart.stats.contract import test_hypotheses_on_all
+from tellapart.stats.contract import STRENGTH_BIN, test_hypotheses_on_all
 from tellapart.stats.split import check_groups
 from tellapart.stats.tests import mann_whitney_matrix
 
@@ -376,7 +376,9 @@ def discovery_findings(
     """Return the ``top`` concepts that best tell A from B on the discovery images alone.
 
     Only the rows where ``discovery`` is True are used (labels included), so whatever is proposed from
-    them can be tested on the other rows. Concepts of a category nobody sees (``metadata``) are skipped.
+    them can be tested on the other rows. Concepts of a category nobody sees (``metadata``) are skipped,
+    and only ``concepts`` are looked at (pass those that may be reported in the run). Concepts about equally
+    strong are taken in the order a person names them (``Concept.priority``).
 
     Returns:
         A DataFrame with the columns of ``Result.findings`` that the prompt reads: ``concept``, ``phrase``,
@@ -393,7 +395,10 @@ def discovery_findings(
     values = scores[ids].to_numpy(dtype=np.float64)
     auc, _ = mann_whitney_matrix(values[discovery & (labels == "a")], values[discovery & (labels == "b")])
     strength = np.where(np.isfinite(auc), np.abs(auc - 0.5), -1.0)
-    order = [i for i in np.argsort(-strength, kind="stable")[:top] if strength[i] > 0]
+    # About equally strong (one bin of the contract's STRENGTH_BIN) -> the concept a person names first.
+    priority = np.array([concepts[cid].priority for cid in ids])
+    order = np.lexsort((-strength, priority, -np.round(strength / STRENGTH_BIN)))
+    order = [i for i in order[:top] if strength[i] > 0]
     records = []
     for i in order:
         concept = concepts[ids[i]]
