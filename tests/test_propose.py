@@ -12,6 +12,7 @@ import pytest
 from llm_server import MODEL_ID, LLMServer
 
 import tellapart
+from tellapart.concepts.base import Concept
 from tellapart.concepts.image_stats import ImageStatsSource
 from tellapart.concepts.library import ConceptLibrary
 from tellapart.propose import (
@@ -182,6 +183,26 @@ def test_parser_tolerates_what_models_write():
         "people sitting", "people standing", "dogs"]
     assert parse_hypotheses("I cannot do that.") == []
     assert clean_phrases([' "Dogs." ', "dogs", "a\u202eb", "set B cats", "x" * 81], n=5) == ["Dogs"]
+
+
+def test_describe_image_names_what_shows_and_what_stands_out():
+    concepts = {
+        "phrase.snow": Concept("phrase.snow", "snow on the ground", "magnitude", category="phrase"),
+        "stats.brightness": Concept("stats.brightness", "brightness", "magnitude", more="brighter",
+                                    less="darker", category="stats"),
+        "semantic.dog": Concept("semantic.dog", "contain a dog", "presence", category="semantic_category"),
+        "meta.site": Concept("meta.site", "come from site 2", "presence", category="metadata"),
+    }
+    rng = np.random.default_rng(0)
+    scores = pd.DataFrame({"phrase.snow": rng.normal(0.25, 0.01, 20),
+                           "stats.brightness": rng.normal(0.5, 0.1, 20),
+                           "semantic.dog": rng.uniform(0, 0.4, 20), "meta.site": np.ones(20)})
+    scores.iloc[0] = [0.3, 0.1, 0.9, 1.0]
+    assert describe_image(scores, 0, concepts) == (
+        "shows: contain a dog; stands out: \u201csnow on the ground\u201d (image-text similarity 0.3 vs "
+        "median 0.248), darker (brightness 0.1 vs median 0.498)")
+    scores.iloc[1] = [0.2, 0.5, 0.1, 1.0]  # a poor image-text match is no description
+    assert describe_image(scores, 1, concepts) == "nothing stands out"
 
 
 @pytest.fixture(scope="module")

@@ -486,7 +486,8 @@ def describe_image(
     ``reference`` images first, so "contain a dog" comes before what nearly every image shows, specific
     concepts before their more general parents) and what stands out in it (magnitudes at least
     ``NOTABLE_Z`` robust standard deviations from the ``reference`` images' median, furthest first, with
-    the values). ``reference`` is a bool mask of the rows to compare with (default all; pass the
+    the values; an image-text model's phrases only when the image matches them unusually well).
+    ``reference`` is a bool mask of the rows to compare with (default all; pass the
     discovery mask). Recorded metadata is left out: it is not seen.
 
     Returns:
@@ -512,6 +513,11 @@ def describe_image(
             continue
         median = float(np.median(column))
         z = float(_robust_z(np.array([value]), column)[0])
+        if concept.category == "phrase":  # an image-text similarity: only a close match says something
+            if np.isfinite(z) and z >= NOTABLE_Z:
+                notable.append((-z, f"\u201c{concept.phrase}\u201d (image-text similarity {value:.3g} vs "
+                                    f"median {median:.3g})"))
+            continue
         if np.isfinite(z) and abs(z) >= NOTABLE_Z:
             word = concept.more if z > 0 else concept.less
             word = word or f"{'high' if z > 0 else 'low'} {concept.phrase}"
