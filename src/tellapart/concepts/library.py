@@ -37,6 +37,14 @@ from tellapart.concepts.base import Concept, ConceptSource, EmbeddingSource
 from tellapart.concepts.cache import ScoreCache
 from tellapart.concepts.learned import LearnedDetectors, shipped_available
 from tellapart.concepts.metadata import metadata_concepts, metadata_table
+from tellapart.concepts.ocr import (
+    WORD_COLUMNS,
+    WORDS_SUFFIX,
+    decode_words,
+    encode_words,
+    union_words,
+    word_concepts,
+)
 from tellapart.concepts.versioning import cache_version
 from tellapart.io import ImageRef, ImageSet, LoadedImage, UnreadableImage
 from tellapart.io.image import DecodedImage, Skipped
@@ -65,6 +73,7 @@ class _Batch:
     rows: list[tuple[LoadedImage, np.ndarray, np.ndarray | None]] = field(default_factory=list)
     failed: list[Skipped] = field(default_factory=list)
     degraded: list[tuple[str, str]] = field(default_factory=list)
+    words: dict[str, tuple[str, ...]] = field(default_factory=dict)  # key -> words read (`_reads_words`)
 
 
 class ConceptLibrary:
@@ -91,12 +100,18 @@ class ConceptLibrary:
         self._columns = {s.name: [c.id for c in s.concepts()] for s in self.sources}
         self._keys = {s.name: cache_version(s) for s in self.sources}
         self.concepts: dict[str, Concept] = {c.id: c for s in self.sources for c in s.concepts()}
-        # The first source that yields embeddings with its scores (the semantic source).
+        # Every source that yields embeddings with its scores. The backbone (``embedder``) is the first that
+        # is not ``classifier_only`` (the semantic source): learned detectors, saved findings and the domain
+        # model read its embedding. ``ScoreMatrix.embeddings`` holds the backbone's columns first, then each
+        # other embedding source's (an image-text model's); the "any difference?" classifier reads them all.
+        found = [s for s in self.sources if isinstance(s, EmbeddingSource)]
         self.embedder: EmbeddingSource | None = next(
-            (s for s in self.sources if isinstance(s, EmbeddingSource)), None
+            (s for s in found if not getattr(s, "classifier_only", False)), None
         )
+        self.embedders: list[EmbeddingSource] = [s for s in found if s is self.embedder] + [
+            s for s in found if s is not self.embedder]
         dim = self.embedder.embedding_dim if self.embedder is not None else 0
-        self._embedding_columns = [f"dim{i}" for i in range(dim)]
+        self._embedding_columns = [f"dim{i}" for i in range(dim)]  # the backbone's
         self.learned = _combine(self._load_learned(learned, "learned"), self._load_learned(findings, "saved"))
         self._text_encoder = None
         if self.learned is not None:
@@ -157,8 +172,32 @@ class ConceptLibrary:
 
     @property
     def embedding_blocks(self) -> tuple[int, ...] | None:
-        """Return the widths of the embedding's blocks (one per network stage), or None without embeddings."""
+        """Return the widths of the backbone embedding's blocks (one per network stage), or None without a
+        backbone."""
         return tuple(self.embedder.embedding_blocks) if self.embedder is not None else None
+
+    @property
+    def classifier_blocks(self) -> tuple[int, ...] | None:
+        """Return the block widths of ``ScoreMatrix.embeddings`` as a whole (the backbone's blocks, then each
+        other embedding source's): what the "any difference at all?" classifier reads; None without any."""
+        if not self.embedders:
+            return None
+        return tuple(width for s in self.embedders for width in s.embedding_blocks)
+
+    def embedding_slices(self) -> dict[str, slice]:
+        """Return embedding source name -> its columns in ``ScoreMatrix.embeddings`` (backbone first)."""
+        slices, start = {}, 0
+        for source in self.embedders:
+            slices[source.name] = slice(start, start + source.embedding_dim)
+            start += source.embedding_dim
+        return slices
+
+    def backbone_embeddings(self, embeddings: np.ndarray | None) -> np.ndarray | None:
+        """Return the backbone's columns of ``ScoreMatrix.embeddings`` (what learned detectors, saved
+        findings and the domain model read), or None without a backbone."""
+        if embeddings is None or self.embedder is None:
+            return None
+        return embeddings[:, self.embedding_slices()[self.embedder.name]]
 
     @property
     def version(self) -> str:
@@ -167,6 +206,9 @@ class ConceptLibrary:
         if self.learned is not None:
             parts.append(f"learned={self.learned.version}")
         return ";".join(parts)
+
+    # The word concepts (``concepts.ocr.word_concepts``) of the last `score_sets`, in ``self.concepts``.
+    _word_ids: tuple[str, ...] = ()
 
     def score_sets(
         self,
@@ -187,6 +229,7 @@ class ConceptLibrary:
         skipped: list[tuple[str, str, str]] = []
         degraded: list[tuple[str, str, str]] = []
         records: list[dict] = []
+        read: list[tuple[str, ...] | None] = []  # each row's words, when a source reads them
         # One worker thread for the model-backed sources, closed when scoring ends.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tellapart-model") as pool:
             for label, image_set in sets.items():
@@ -198,6 +241,7 @@ class ConceptLibrary:
                     for loaded, vector, embedding in batch.rows:
                         rows.append((label, loaded.ref.source, loaded.key))
                         records.append(loaded.metadata())
+                        read.append(batch.words.get(loaded.key))
                         blocks.append(vector)
                         embedded.append(embedding)
                     if progress is not None:
@@ -205,12 +249,12 @@ class ConceptLibrary:
         columns = [cid for s in self.sources for cid in self._columns[s.name]]
         matrix = np.vstack(blocks) if blocks else np.empty((0, len(columns)), dtype=np.float32)
         embeddings = None
-        if self.embedder is not None:
-            width = len(self._embedding_columns)
+        if self.embedders:
+            width = sum(s.embedding_dim for s in self.embedders)
             embeddings = np.vstack(embedded) if embedded else np.empty((0, width), dtype=np.float32)
         if self.learned is not None:
             # Derived from the (cached) embeddings: a matrix product, so not cached themselves.
-            matrix = np.hstack([matrix, self.learned.score_embeddings(embeddings)])
+            matrix = np.hstack([matrix, self.learned.score_embeddings(self.backbone_embeddings(embeddings))])
             columns += [c.id for c in self.learned.concepts]
         table = self.concept_table()
         # Metadata concepts are read from the samples' records, not their pixels: free, so never cached.
@@ -221,6 +265,19 @@ class ConceptLibrary:
             columns += [c.id for c in extra.concepts]
             origin = {c.id: ("metadata", "") for c in extra.concepts}
             table = pd.concat([table, concept_table({c.id: c for c in extra.concepts}, origin)])
+        # "Show the word X" for the words read often enough, chosen from pooled counts (never the set
+        # labels), from the (cached) words; registered in ``self.concepts`` for this run's phrasing.
+        for cid in self._word_ids:
+            self.concepts.pop(cid, None)
+        readers = [s for s in self.sources if _reads_words(s)]
+        found = word_concepts(read) if readers else None
+        self._word_ids = tuple(c.id for c in found.concepts) if found else ()
+        if self._word_ids:
+            matrix = np.hstack([matrix, found.scores])
+            columns += list(self._word_ids)
+            self.concepts.update({c.id: c for c in found.concepts})
+            origin = {c.id: (readers[0].name, self._keys[readers[0].name]) for c in found.concepts}
+            table = pd.concat([table, concept_table({c.id: c for c in found.concepts}, origin)])
         return ScoreMatrix(
             scores=pd.DataFrame(matrix, columns=columns),
             images=pd.DataFrame(rows, columns=["set", "source", "key"]),
@@ -246,11 +303,15 @@ class ConceptLibrary:
         keys = [item.key for item in loaded]
         stored = {item.key: _cache_key(item) for item in loaded}
         per_source = {s.name: self._cached(stored, s, cache) for s in self.sources}
-        embeddings = self._cached_embeddings(stored, cache)
-        if self.embedder is not None:
+        embeddings = self._cached_embeddings(stored, cache)  # source name -> key -> embedding
+        for embedder in self.embedders:
             # Without its embedding an image goes through the model again: that one pass yields both.
-            found = per_source[self.embedder.name]
-            per_source[self.embedder.name] = {k: v for k, v in found.items() if k in embeddings}
+            found = per_source[embedder.name]
+            per_source[embedder.name] = {k: v for k, v in found.items() if k in embeddings[embedder.name]}
+        # Likewise a word reader's scores count only with its words (cached under name + WORDS_SUFFIX).
+        words = {s.name: self._cached_words(stored, s, cache) for s in self.sources if _reads_words(s)}
+        for name, read in words.items():
+            per_source[name] = {k: v for k, v in per_source[name].items() if k in read}
 
         missing = {k for k in keys if any(k not in found for found in per_source.values())}
         decoded: dict[str, tuple[DecodedImage, ...]] = {}
@@ -279,20 +340,27 @@ class ConceptLibrary:
                 work[source.name] = (source, todo, samples, [layouts[k] for k in samples])
         # The model-backed sources run in the worker thread while the pixel sources run here: both release
         # the GIL in their native code, so the two cores stay busy.
-        pending: dict[str, Future] = {name: pool.submit(source.score, todo)
+        pending: dict[str, Future] = {name: pool.submit(_scorer(source), todo)
                                       for name, (source, todo, _, _) in work.items()
                                       if getattr(source, "background", False)}
         for name, (source, todo, samples, counts) in work.items():
-            output = pending[name].result() if name in pending else source.score(todo)
+            output = pending[name].result() if name in pending else _scorer(source)(todo)
+            if name in words:
+                output, frame_words = output
+                fresh_words = dict(zip(samples, union_words(frame_words, counts), strict=True))
+                words[name].update(fresh_words)
+                # Stored before the scores, as the embeddings are.
+                self._store({k: encode_words(w) for k, w in fresh_words.items()}, name + WORDS_SUFFIX,
+                            self._keys[name], WORD_COLUMNS, cache, cacheable, stored)
             values, fresh_embeddings = _split_output(source, output)
             fresh = dict(zip(samples, _aggregate(values, counts), strict=True))
-            if fresh_embeddings is not None and source is self.embedder:
+            if fresh_embeddings is not None:
                 vectors = dict(zip(samples, _aggregate(fresh_embeddings, counts), strict=True))
-                embeddings.update(vectors)
+                embeddings[name].update(vectors)
                 # Stored before the scores, so cached scores always come with their embedding and a run
                 # killed in between resumes with exactly the images whose scores are missing.
-                self._store(vectors, name + EMBEDDING_SUFFIX, self._keys[name], self._embedding_columns,
-                            cache, cacheable, stored)
+                self._store(vectors, name + EMBEDDING_SUFFIX, self._keys[name],
+                            _embedding_columns(source.embedding_dim), cache, cacheable, stored)
             per_source[name].update(fresh)
             self._store(fresh, name, self._keys[name], self._columns[name], cache, cacheable, stored)
 
@@ -300,6 +368,7 @@ class ConceptLibrary:
             if all(item.key in per_source[s.name] for s in self.sources):
                 vector = np.concatenate([per_source[s.name][item.key] for s in self.sources])
                 out.rows.append((item, vector, self._embedding_of(item.key, embeddings)))
+                out.words[item.key] = tuple(w for read in words.values() for w in read[item.key])
         return out
 
     def _cached(self, stored: dict[str, str], source: ConceptSource, cache: ScoreCache | None
@@ -311,13 +380,27 @@ class ConceptLibrary:
                           self._columns[source.name])
         return {key: found[cached] for key, cached in stored.items() if cached in found}
 
-    def _cached_embeddings(self, stored: dict[str, str], cache: ScoreCache | None) -> dict[str, np.ndarray]:
-        if self.embedder is None or cache is None:
+    def _cached_words(self, stored: dict[str, str], source: ConceptSource, cache: ScoreCache | None
+                      ) -> dict[str, tuple[str, ...]]:
+        """The cached words ``source`` read in the samples whose key -> cache key is ``stored``, by key."""
+        if cache is None:
             return {}
-        name = self.embedder.name
-        found = cache.get(list(stored.values()), name + EMBEDDING_SUFFIX, self._keys[name],
-                          self._embedding_columns)
-        return {key: found[cached] for key, cached in stored.items() if cached in found}
+        found = cache.get(list(stored.values()), source.name + WORDS_SUFFIX, self._keys[source.name],
+                          WORD_COLUMNS)
+        return {key: decode_words(found[cached]) for key, cached in stored.items() if cached in found}
+
+    def _cached_embeddings(self, stored: dict[str, str], cache: ScoreCache | None
+                           ) -> dict[str, dict[str, np.ndarray]]:
+        """Embedding source name -> the cached embeddings of the samples whose key -> cache key is
+        ``stored``, by key (empty without a cache)."""
+        out: dict[str, dict[str, np.ndarray]] = {}
+        for source in self.embedders:
+            name = source.name
+            found = {} if cache is None else cache.get(
+                list(stored.values()), name + EMBEDDING_SUFFIX, self._keys[name],
+                _embedding_columns(source.embedding_dim))
+            out[name] = {key: found[cached] for key, cached in stored.items() if cached in found}
+        return out
 
     @staticmethod
     def _store(vectors: dict[str, np.ndarray], name: str, version: str, columns: list[str],
@@ -330,11 +413,31 @@ class ConceptLibrary:
         if items:
             cache.put(items, name, version, columns)
 
-    def _embedding_of(self, key: str, embeddings: dict[str, np.ndarray]) -> np.ndarray | None:
-        if self.embedder is None:
+    def _embedding_of(self, key: str, embeddings: dict[str, dict[str, np.ndarray]]) -> np.ndarray | None:
+        """One sample's row of ``ScoreMatrix.embeddings``: every embedding source's vector side by side
+        (NaN where a source has none), or None without embedding sources."""
+        if not self.embedders:
             return None
-        found = embeddings.get(key)
-        return found if found is not None else np.full(len(self._embedding_columns), np.nan, np.float32)
+        parts = []
+        for source in self.embedders:
+            found = embeddings[source.name].get(key)
+            parts.append(found if found is not None else np.full(source.embedding_dim, np.nan, np.float32))
+        return np.concatenate(parts).astype(np.float32, copy=False)
+
+
+def _embedding_columns(width: int) -> list[str]:
+    """The cache's column names of an embedding of ``width`` features."""
+    return [f"dim{i}" for i in range(width)]
+
+
+def _reads_words(source: ConceptSource) -> bool:
+    """True for a source that also returns the words it read (``concepts.ocr.OcrSource.read_text``)."""
+    return callable(getattr(source, "read_text", None))
+
+
+def _scorer(source: ConceptSource) -> Callable[[Sequence[DecodedImage]], object]:
+    """The method that scores ``source``'s images: ``read_text`` (scores and words) for a word reader."""
+    return source.read_text if _reads_words(source) else source.score
 
 
 def _split_output(source: ConceptSource, output) -> tuple[np.ndarray, np.ndarray | None]:
