@@ -184,10 +184,12 @@ def _box_height(box: np.ndarray) -> float:
 class OcrSource:
     """Text read in the image (rapidocr, offline) as one concept source named ``"ocr"``.
 
-    Concepts: ``ocr.text`` (presence: the best line's recognition confidence, 0 without text),
+    Concepts: ``ocr.text`` (presence: 1 when a line was read with confidence `MIN_CONFIDENCE` or more, else
+    0; not the confidence itself, which differs between words and would make two sets that both always show
+    text "contain text more often"),
     ``ocr.text_area`` (share of the image covered by text boxes), ``ocr.words`` (number of words read) and
     ``ocr.text_height`` (median line height as a share of the image height; NaN without text). Each
-    image's words are returned by `read` for the per-run word concepts (`word_concepts`).
+    image's words are returned by `read_text` for the per-run word concepts (`word_concepts`).
 
     Parameters:
         detection_side: longest side (px) of the copy text is detected on; larger finds smaller text at a
@@ -229,9 +231,9 @@ class OcrSource:
 
     def score(self, images: Sequence[DecodedImage]) -> np.ndarray:
         """Return a float32 array (n_images, 4) of the text concepts' scores."""
-        return self.read(images)[0]
+        return self.read_text(images)[0]
 
-    def read(self, images: Sequence[DecodedImage]) -> tuple[np.ndarray, list[tuple[str, ...]]]:
+    def read_text(self, images: Sequence[DecodedImage]) -> tuple[np.ndarray, list[tuple[str, ...]]]:
         """Return (the scores of ``score``, each image's distinct words (`normalise_words`)). An image the
         engine fails on gets NaN scores and no words, with a `tellapart.io.image.Notice` warning."""
         scores = np.zeros((len(images), len(self._concepts)), dtype=np.float32)
@@ -251,7 +253,7 @@ class OcrSource:
                 scores[i, 3] = np.nan
                 continue
             height = image.pixels.shape[0]
-            scores[i] = [max(line.confidence for line in lines),
+            scores[i] = [1.0,
                          _union_area([line.box for line in lines], image.pixels.shape[:2]),
                          sum(len(_TOKEN.findall(line.text)) for line in lines),
                          float(np.median([_box_height(line.box) for line in lines])) / height]

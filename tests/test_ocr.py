@@ -1,0 +1,151 @@
+"""Text in images (``concepts.ocr``): real photos with words rendered on them, read by rapidocr's packaged
+models; no mocks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+import tellapart
+from tellapart.concepts.cache import ScoreCache
+from tellapart.concepts.image_stats import ImageStatsSource
+from tellapart.concepts.library import ConceptLibrary
+from tellapart.concepts.ocr import (
+    WORD_CHARS,
+    OcrSource,
+    decode_words,
+    encode_words,
+    normalise_words,
+    word_concepts,
+)
+from tellapart.io import ImageSet
+from tellapart.io.image import DecodedImage
+
+# Words rendered in the "contain text" set, each on two images: read in fewer than MIN_WORD_COUNT images,
+# none becomes a word concept, so the difference is text as such.
+VARIED = ["HELLO", "SAMPLE", "NORTH", "GARDEN", "PLANET", "WINTER", "MARKET", "SILVER", "CANDLE", "FOREST"]
+
+
+@pytest.fixture(scope="module")
+def font_path() -> str:
+    from matplotlib import font_manager
+
+    return font_manager.findfont("DejaVu Sans")
+
+
+def _photo(array: np.ndarray) -> Image.Image:
+    return Image.fromarray(array).convert("RGB").resize((256, 192))
+
+
+def _with_word(array: np.ndarray, word: str, font_path: str) -> np.ndarray:
+    """The photo at 256 x 192 px with ``word`` in 40 px white letters, black outline, at a fixed place."""
+    image = _photo(array)
+    ImageDraw.Draw(image).text((16, 70), word, fill=(255, 255, 255), font=ImageFont.truetype(font_path, 40),
+                               stroke_width=2, stroke_fill=(0, 0, 0))
+    return np.asarray(image)
+
+
+def _plain(array: np.ndarray) -> np.ndarray:
+    return np.asarray(_photo(array))
+
+
+class _Counting(OcrSource):
+    """The real OCR source, counting the images it reads."""
+
+    read = 0
+
+    def read_text(self, images):
+        self.read += len(images)
+        return super().read_text(images)
+
+
+def _library(ocr: OcrSource | None = None) -> ConceptLibrary:
+    return ConceptLibrary([ImageStatsSource(), ocr or OcrSource()], learned=None)
+
+
+def test_images_with_text_differ_by_containing_text(pool, font_path, tmp_path):
+    a = [_with_word(p, VARIED[i % len(VARIED)], font_path) for i, p in enumerate(pool[:20])]
+    b = [_plain(p) for p in pool[20:40]]
+    result = tellapart.describe(a, b, library=_library(), cache_dir=tmp_path, progress=False)
+    top = result.findings.iloc[0]
+    assert top["concept"] == "ocr.text" and top["significant"] and top["direction"] == "a"
+    assert top["text"].startswith("Set A images contain text far more often")
+    assert not any(str(c).startswith("ocr.word.") for c in result.findings["concept"])
+    # The report draws the text boxes on the example images.
+    assert result.outlines.get("ocr.text")
+
+
+def test_sets_that_show_different_words(pool, font_path, tmp_path):
+    a = [_with_word(p, "ERROR", font_path) for p in pool[:20]]
+    b = [_with_word(p, "READY", font_path) for p in pool[20:40]]
+    result = tellapart.describe(a, b, library=_library(), cache_dir=tmp_path, progress=False)
+    top = result.findings.iloc[0]
+    assert top["concept"] in ("ocr.word.error", "ocr.word.ready") and top["significant"]
+    assert top["text"].startswith(("Set A images show the word 'error' far more often",
+                                   "Set A images show the word 'ready' far less often"))
+    significant = result.findings[result.findings["significant"].astype(bool)]
+    assert "ocr.text" not in set(significant["concept"])  # both sets always show text
+
+
+def test_warm_run_reads_no_text_again(pool, font_path, tmp_path):
+    images = {"a": [_with_word(p, "ERROR", font_path) for p in pool[40:46]],
+              "b": [_with_word(p, "READY", font_path) for p in pool[46:52]]}
+    sets = {label: ImageSet.from_spec(arrays) for label, arrays in images.items()}
+    cold_source = _Counting()
+    cold = _library(cold_source).score_sets(sets, cache=ScoreCache(tmp_path))
+    assert cold_source.read == 12
+    warm_source = _Counting()
+    warm = _library(warm_source).score_sets(sets, cache=ScoreCache(tmp_path))
+    assert warm_source.read == 0
+    assert list(warm.scores.columns) == list(cold.scores.columns)
+    assert {"ocr.word.error", "ocr.word.ready"} <= set(warm.scores.columns)
+    np.testing.assert_array_equal(warm.scores.to_numpy(), cold.scores.to_numpy())
+
+
+def test_images_without_text_make_no_word_concepts(pool):
+    arrays = [_plain(p) for p in pool[60:72]]
+    sets = {"a": ImageSet.from_spec(arrays[:6]),
+            "b": ImageSet.from_spec(arrays[6:])}
+    table = _library().score_sets(sets)
+    assert not [c for c in table.scores.columns if str(c).startswith("ocr.word.")]
+    assert set(table.concepts.index) == set(table.scores.columns)
+
+
+def test_tiny_and_odd_images_do_not_crash():
+    source = OcrSource()
+    images = [DecodedImage("tiny", "tiny", np.zeros((2, 3, 3), np.uint8), (3, 2)),
+              DecodedImage("strip", "strip", np.full((400, 6, 3), 255, np.uint8), (6, 400)),
+              DecodedImage("flat", "flat", np.zeros((64, 64, 3), np.uint8), (64, 64))]
+    scores, words = source.read_text(images)
+    assert scores.shape == (3, len(source.concepts()))
+    np.testing.assert_array_equal(scores[:, 0], 0.0)
+    assert words == [(), (), ()]
+
+
+def test_unreadable_file_is_skipped_not_fatal(pool, font_path, tmp_path):
+    folder = tmp_path / "a"
+    folder.mkdir()
+    for i, p in enumerate(pool[80:84]):
+        Image.fromarray(_with_word(p, "ERROR", font_path)).save(folder / f"{i}.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG not really")
+    sets = {"a": ImageSet.from_spec(folder),
+            "b": ImageSet.from_spec([_plain(p) for p in pool[84:88]])}
+    table = _library().score_sets(sets)
+    assert len(table.scores) == 8 and len(table.skipped) == 1
+
+
+def test_words_are_normalised_and_round_trip_through_the_cache_encoding():
+    assert normalise_words(["ERROR404: Ready!", "error x Über"]) == ("error", "404", "ready", "über")
+    many = [f"word{i:03d}" for i in range(200)]
+    kept = decode_words(encode_words(many))
+    assert kept == tuple(many[: len(kept)]) and len(" ".join(kept)) <= WORD_CHARS
+    assert decode_words(encode_words(())) == ()
+
+
+def test_word_concepts_use_pooled_counts_only():
+    words = [("stop",)] * 3 + [("go",)] * 2 + [()] * 5 + [None]
+    found = word_concepts(words)
+    assert [c.id for c in found.concepts] == ["ocr.word.stop"]
+    assert found.concepts[0].phrase == "show the word 'stop'"
+    np.testing.assert_array_equal(found.scores[:, 0], [1, 1, 1, 0, 0, 0, 0, 0, 0, 0, np.nan])
