@@ -15,7 +15,19 @@ correction must count it. With an image-text model the phrases become concepts o
 library concept with the bundled sentence model (``concepts.text_match``).
 
 The key is read from ``TELLAPART_LLM_KEY``, else ``OPENAI_API_KEY``, and sent only as a Bearer token; it is
-never logged or put in a message.
+never logged or put in a message, and redirects are not followed (urllib would resend it).
+
+How a run uses it, keeping the statistical contract (both designs)::
+
+    validation = split_discovery_validation(groups, seed)          # the halves the overall test uses
+    proposals = propose_from_discovery(url, scores, groups, ~validation, reportable_concepts)
+    columns = ...  # image-text scores of proposals.phrases, or the ids match_proposals finds
+    library_family = test_concepts(..., alpha=alpha * (1 - PROPOSAL_ALPHA_SHARE))   # then scale_q_values
+    proposal_family = validate_proposals(scores_with_columns, groups, validation, ids, alpha=alpha)
+
+The proposals see only discovery images; they are tested only on validation images, as a family with
+``PROPOSAL_ALPHA_SHARE`` of alpha (Holm), the library's family with the rest, so by the union bound the
+chance of any false finding in the run stays within alpha.
 """
 
 from __future__ import annotations
