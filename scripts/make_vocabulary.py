@@ -269,7 +269,7 @@ def sections() -> dict[str, list[str]]:
         "materials": ([f"something made of {m}" for m in MATERIALS]
                       + [article(f"{m} {thing}") for thing in ("surface", "object") for m in MATERIALS]),
         "textures": [article(f"{t} {thing}") for thing in ("surface", "texture", "object") for t in TEXTURES],
-        "sizes and shapes": [article(f"{s} {t}") for s in SIZES for t in SHAPE_THINGS],
+        "shapes": [article(f"{s} {t}") for s in SIZES for t in SHAPE_THINGS],
         "styles": STYLES,
         "conditions": CONDITIONS,
         "dermoscopy": DERMOSCOPY,

@@ -23,6 +23,9 @@ Every sub-command speaks the same vocabulary:
                           the findings saved with ``verify --save`` (default ``$TELLAPART_FINDINGS``, else
                           ``~/.local/share/tellapart/findings.npz``); ``train`` learns from it only when given
     --seed N, --quiet     reproducibility and no progress bar
+    --model ID|DIR [--vocabulary FILE] [--allow-download]
+                          an image-text model (CLIP, SigLIP, MONET; default ``$TELLAPART_MODEL``) scores
+                          phrases as concepts (describe) or the hypothesis text itself (verify)
 
 ``main(argv)`` runs it and returns the exit code (0 ok, 2 bad input, 130 interrupted). Every option and
 every output path is checked before any image is read; a bad one stops the run with a one-line error that
@@ -50,12 +53,14 @@ from tellapart import __version__
 from tellapart.io.printable import printable
 
 NONE = "none"  # the value that turns off a trained file or the findings store
+MODEL_ENV = "TELLAPART_MODEL"  # names the image-text model when --model is not given
 
 EPILOG_MAIN = """\
 examples:
   tellapart demo                                      # a known difference, found and reported
   tellapart describe scans/disease/ scans/healthy/ --out report/
   tellapart verify "set A images are darker" night/ day/
+  tellapart describe yoga/ meditation/ --model google/siglip-base-patch16-224   # open vocabulary
   tellapart failures predictions.csv --out failures-report/
   tellapart bench --suite quick --json bench.json
   tellapart train --pool xrays/ --out xray-trained/
@@ -75,6 +80,18 @@ examples:
   tellapart describe night/ day/ --detectors none --describer none   # nothing learned
   tellapart describe --manifest scans.csv --group-col outcome --group-a ill --group-b well --adjust-for site
                                                       # what differs beyond the site?
+  tellapart describe yoga/ meditation/ --model google/siglip-base-patch16-224 --allow-download
+                                                      # phrases scored by an image-text model
+  tellapart describe lesions/malignant/ lesions/benign/ --model ~/models/monet --vocabulary builtin:dermoscopy
+  tellapart describe a/ b/ --model openai/clip-vit-base-patch32 --vocabulary builtin --vocabulary mine.txt
+
+With --model (or $TELLAPART_MODEL) an image-text model's similarity to each phrase of the vocabulary is a
+concept too ("Set A images are closer matches to 'people sitting' than set B images"), tested and corrected
+like every other; its image embeddings join the "any difference at all?" classifier. A hub id is only read
+from the hub cache unless --allow-download. --vocabulary FILE (one phrase per line, '#' comments) replaces
+the built-in list of about 3,500 phrases; give --vocabulary builtin too to add to it, or
+builtin:SECTION,SECTION for part of it (objects, imagenet, scenes, people, activities, colours, materials,
+textures, shapes, styles, conditions, dermoscopy, radiology, histology).
 
 A manifest's other columns (site, scanner, age...) and DICOM header fields (Manufacturer, KVP...) are
 concepts too, reported as possible shortcuts (the scanner, not the disease).
@@ -90,9 +107,12 @@ examples:
   tellapart verify "set A images are darker" night/ day/
   tellapart verify "photos with dogs" adopted/ not_adopted/ --json dogs.json
   tellapart verify "images with a red square" marked/ plain/ --save   # keep it if it holds
+  tellapart verify "set A shows more people sitting" meditation/ yoga/ --model google/siglip-base-patch16-224
 
-The text is matched to the closest concepts with the bundled sentence model (the match is shown), and each
-match is tested on all images of both sets.
+Without a model, the text is matched to the closest concepts with the bundled sentence model (the match is
+shown), and each match is tested on all images of both sets. With --model (or $TELLAPART_MODEL), the text
+itself is scored by the image-text model ("set A images show more X than set B" scores "X", one-sided) and
+tested on all images.
 """
 
 EPILOG_BENCH = """\
@@ -190,6 +210,7 @@ def _describe_parser(sub: Any) -> None:
                              "numeric ones in quartiles): what differs beyond them, shown beside the "
                              "unadjusted AUROC. "
                              "The columns themselves are not tested")
+    _add_model(parser, vocabulary=True)
     _add_trained_files(parser, describer=True)
     _add_findings_store(parser)
     _add_cache(parser)
@@ -210,6 +231,7 @@ def _verify_parser(sub: Any) -> None:
     parser.add_argument("--save", action="store_true",
                         help="if the hypothesis holds, keep it in the findings store: later runs look for "
                              "it in new data as the concept saved.<hypothesis>")
+    _add_model(parser, vocabulary=False)
     _add_trained_files(parser, describer=False)
     _add_findings_store(parser)
     _add_cache(parser)
@@ -352,6 +374,23 @@ def _add_cache(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-cache", action="store_true", help="do not read or write the score cache")
 
 
+def _add_model(parser: argparse.ArgumentParser, *, vocabulary: bool) -> None:
+    """--model, --allow-download and (describe) --vocabulary: the open vocabulary of an image-text model."""
+    group = parser.add_argument_group("open vocabulary (an image-text model)")
+    group.add_argument("--model", default=os.environ.get(MODEL_ENV) or None, metavar="ID|DIR",
+                       help="a CLIP-family model (CLIP, SigLIP, MONET): a folder written by save_pretrained "
+                            "or a model-hub id such as google/siglip-base-patch16-224 (default "
+                            f"${MODEL_ENV}); without it only the offline library is used")
+    if vocabulary:
+        group.add_argument("--vocabulary", action="append", metavar="FILE|builtin[:SECTIONS]",
+                           help="the phrases the model scores: a file with one phrase per line ('#' "
+                                "comments) replaces the built-in list; repeat to combine, e.g. --vocabulary "
+                                "builtin --vocabulary mine.txt (default: builtin)")
+    group.add_argument("--allow-download", action="store_true",
+                       help="let a hub model be downloaded into the hub cache (default: use it only if it "
+                            "is already there)")
+
+
 def _add_trained_files(parser: argparse.ArgumentParser, *, describer: bool) -> None:
     """--detectors (and --describer): a file from `tellapart train`, the shipped one, or 'none'."""
     group = parser.add_argument_group("trained files (from `tellapart train`)")
@@ -412,12 +451,20 @@ def _resolve_sets(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 
 
 def _library(args: argparse.Namespace):
-    """The default concept library, with --detectors and the saved findings (if the store exists)."""
+    """The default concept library, with --detectors, the saved findings (if the store exists) and the
+    image-text model of --model (with its --vocabulary)."""
     from tellapart.concepts.library import ConceptLibrary
 
     store = _findings_path(args.findings_store)
-    return ConceptLibrary(learned=_trained_file(args.detectors),
-                          findings=store if store is not None and store.is_file() else None)
+    library = ConceptLibrary(learned=_trained_file(args.detectors),
+                             findings=store if store is not None and store.is_file() else None)
+    if getattr(args, "model", None) is None:
+        return library
+    from tellapart.concepts.vocabulary import load_vocabulary
+    from tellapart.describe import with_model
+
+    vocabulary = load_vocabulary(args.vocabulary) if getattr(args, "vocabulary", None) else None
+    return with_model(library, args.model, vocabulary, args.allow_download)
 
 
 # --- checking every option before any image is read -------------------------------------------------------
@@ -431,7 +478,8 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser, created
     """Check every option and output path of the sub-command; ``parser.error`` (exit 2) names the first bad
     one. Runs before any image is listed or read, so a bad option never costs a run. Output folders that
     did not exist are created, and added to ``created``."""
-    problem = _option_problem(args) or _sets_problem(args) or _trained_files_problem(args)
+    problem = (_option_problem(args) or _sets_problem(args) or _trained_files_problem(args)
+               or _model_problem(args))
     for target in _outputs(args):
         problem = problem or _output_problem(*target, created)
     if problem:
@@ -505,6 +553,31 @@ def _trained_files_problem(args: argparse.Namespace) -> str | None:
     if store is not None and not getattr(args, "save", False) and args.findings_store not in (None, True):
         return (f"--findings-store {store} does not exist; save a finding with `tellapart verify ... --save "
                 "--findings-store FILE`, or leave the option out")
+    return None
+
+
+def _model_problem(args: argparse.Namespace) -> str | None:
+    """Why --model, --vocabulary or --allow-download cannot be used, or None: the vocabulary files are read
+    and the model is found (in its folder or the hub cache; downloaded only with --allow-download) here,
+    before any image is read."""
+    if not hasattr(args, "model"):
+        return None
+    vocabulary = getattr(args, "vocabulary", None)
+    if args.model is None:
+        if vocabulary:
+            return f"--vocabulary is scored by an image-text model: give --model ID|DIR too (or ${MODEL_ENV})"
+        if args.allow_download:
+            return f"--allow-download downloads the model of --model: give --model ID too (or ${MODEL_ENV})"
+        return None
+    from tellapart.concepts.imagetext import resolve_model
+    from tellapart.concepts.vocabulary import load_vocabulary
+
+    for option, check in (("--vocabulary", lambda: vocabulary and load_vocabulary(vocabulary)),
+                          ("--model", lambda: resolve_model(args.model, allow_download=args.allow_download))):
+        try:
+            check()
+        except ValueError as error:
+            return f"{option}: {error}"
     return None
 
 

@@ -65,6 +65,9 @@ def describe(
     progress: bool = True,
     adjust_for: Sequence[str] | None = None,
     design: str = DEFAULT_DESIGN,
+    model: str | os.PathLike | None = None,
+    vocabulary: str | os.PathLike | Sequence[str] | None = None,
+    allow_download: bool = False,
 ) -> Result:
     """Find and verify the differences between two image sets.
 
@@ -101,6 +104,16 @@ def describe(
             being strong. ``"split"``: hypotheses are chosen (and, with a describer, weighted) on a
             discovery half and tested on the other
             half (the design before max-T).
+        model: an image-text model (CLIP, SigLIP, MONET ...: a local folder or a model-hub id, e.g.
+            ``"google/siglip-base-patch16-224"``) whose similarity to each phrase of ``vocabulary`` is a
+            concept too (``concepts.imagetext``), and whose image embeddings join the "any difference at
+            all?" classifier's. Added to the default library (or to ``library``'s sources). None: the
+            offline default alone.
+        vocabulary: the phrases ``model`` scores: a list of phrases, a file (one phrase per line, ``#``
+            comments; it replaces the shipped list), ``"builtin"`` (the shipped list, the default) or
+            ``"builtin:dermoscopy,radiology"`` (some of its sections); see ``concepts.vocabulary``.
+        allow_download: let ``model``, a hub id, be downloaded into the hub library's cache; by default
+            only a copy already there is used (a clear error says how to get it otherwise).
 
     Recorded metadata (a manifest's columns other than path, group and subject; DICOM header fields) are
     concepts of category ``metadata`` (``concepts.metadata``), phrased as the possible shortcuts they are.
@@ -124,7 +137,7 @@ def describe(
     if correction not in CORRECTIONS:
         raise ValueError(f"correction must be one of {', '.join(sorted(CORRECTIONS))}, got {correction!r}")
     adjust_for = _check_adjust_for(adjust_for)
-    library = library or ConceptLibrary()
+    library = with_model(library, model, vocabulary, allow_download)
     sets = _as_sets(a, b)
     _check_columns_recorded(adjust_for, sets)
     describer = load_describer(describer)
@@ -143,7 +156,8 @@ def describe(
     ranker = None if describer is None else describer.ranker(concept_rows)
     priority = concept_rows["priority"].to_dict()
     reportable, reasons, domain = reportable_concepts(scores, groups, concept_rows["category"],
-                                                      thresholds, seed, embeddings=table.embeddings,
+                                                      thresholds, seed,
+                                                      embeddings=library.backbone_embeddings(table.embeddings),
                                                       design=design)
     tested = test_concepts(
         scores, groups, seed=seed, alpha=alpha, max_hypotheses=max_hypotheses,
@@ -161,7 +175,7 @@ def describe(
     findings = phrased[family].reset_index(drop=True)
     signals = phrased[~family].reset_index(drop=True)
     signals = signals.assign(reason=[str(reasons.get(cid, "")) for cid in signals["concept"]])[SIGNAL_COLUMNS]
-    overall = _overall(table, images, validation, findings, tested, library.embedding_blocks, seed=seed,
+    overall = _overall(table, images, validation, findings, tested, library.classifier_blocks, seed=seed,
                        alpha=alpha, correction=correction)
     backend = library.version + ("" if describer is None else f"; describer {describer.version}")
     result = _result(table, images, findings, library, sets, seed=seed, alpha=alpha,
@@ -196,13 +210,19 @@ def verify(
     cache_dir: str | os.PathLike | None = None,
     use_cache: bool = True,
     progress: bool = True,
+    model: str | os.PathLike | None = None,
+    allow_download: bool = False,
 ) -> Result:
     """Test one hypothesis a person wrote (e.g. "set A images are darker") on all images.
 
-    The text is matched to the ``top_k`` closest concepts with the bundled sentence model (the matches and
-    their similarity are in ``Result.matches``); each is tested on every image (no split is needed, since
-    the hypothesis was not derived from these images), two-sided unless the text names a direction, with
-    Benjamini-Hochberg over the ``top_k`` tests.
+    With an image-text model (``model``, or an ``ImageTextSource`` among ``library``'s sources) the text
+    itself is scored: each image's similarity to it (``concepts.imagetext.hypothesis_phrase`` takes the
+    phrase out of "set A images show more ... than set B", and the direction from its words) is tested on
+    every image, one test. Without one, the text is matched to the ``top_k`` closest concepts with the
+    bundled sentence model (the matches and their similarity are in ``Result.matches``) and each is tested
+    on every image, with Benjamini-Hochberg over the ``top_k`` tests. No split is needed either way, since
+    the hypothesis was not derived from these images; a test is two-sided unless the text names a direction.
+    ``model`` and ``allow_download`` are as in `describe`.
     """
     from tellapart.concepts.text_match import match_concepts, match_direction
 
@@ -212,7 +232,10 @@ def verify(
         raise ValueError("The hypothesis text is empty: write the difference you expect, "
                          "e.g. 'darker images'.")
     sets = _as_sets(a, b)  # a bad set is named before any model loads
-    library = library or ConceptLibrary()
+    library = with_model(library, model, None, allow_download)
+    if image_text_source(library) is not None:
+        return _verify_text(text, sets, alpha=alpha, library=library, cache_dir=cache_dir,
+                            use_cache=use_cache, progress=progress)
     store = ScoreCache(cache_dir or default_cache_dir()) if use_cache else None
     try:
         matched = match_concepts(text, list(library.concepts.values()), top_k=top_k, store=store,
@@ -241,6 +264,67 @@ def verify(
     _localise_examples(result, library)
     _outline_examples(result, library)
     return result
+
+
+def with_model(
+    library: ConceptLibrary | None,
+    model: str | os.PathLike | None,
+    vocabulary: str | os.PathLike | Sequence[str] | None = None,
+    allow_download: bool = False,
+) -> ConceptLibrary:
+    """Return ``library`` (default: the offline one) with an image-text source for ``model`` added, or
+    ``library`` itself when ``model`` is None. The model is found (not yet loaded) here, so a wrong name
+    is reported before any image is read (``concepts.imagetext.ModelNotAvailable``, a ValueError)."""
+    if model is None:
+        if vocabulary is not None:
+            raise ValueError("a vocabulary is scored by an image-text model: give model= too (CLI --model)")
+        return library or ConceptLibrary()
+    from tellapart.concepts.imagetext import ImageTextSource
+    from tellapart.concepts.library import default_sources
+
+    if library is not None and image_text_source(library) is not None:
+        raise ValueError("the library already has an image-text source; give model= or such a library, "
+                         "not both")
+    source = ImageTextSource(model, vocabulary, allow_download=allow_download)
+    if library is None:
+        return ConceptLibrary([*default_sources(), source])
+    return ConceptLibrary([*library.sources, source], backend=library.backend, learned=library.learned)
+
+
+def image_text_source(library: ConceptLibrary):
+    """Return the library's image-text source (``concepts.imagetext.ImageTextSource``), or None."""
+    from tellapart.concepts.imagetext import ImageTextSource
+
+    return next((s for s in library.sources if isinstance(s, ImageTextSource)), None)
+
+
+def _verify_text(
+    text: str, sets: dict[str, ImageSet], *, alpha: float, library: ConceptLibrary,
+    cache_dir: str | os.PathLike | None, use_cache: bool, progress: bool,
+) -> Result:
+    """`verify` with an image-text model: the text's own similarity to each image, tested on all images.
+
+    The images' embeddings come from the score matrix (cached with the vocabulary's scores), so only the
+    text goes through the model's text encoder.
+    """
+    from tellapart.concepts.imagetext import hypothesis_phrase, phrase_concept, phrase_id
+
+    source = image_text_source(library)
+    phrase, direction = hypothesis_phrase(text)
+    table = _score(library, sets, cache_dir, use_cache, progress)
+    columns = library.embedding_slices()[source.name]
+    concept = phrase_concept(phrase, phrase_id(phrase) + ".hypothesis")
+    scores = table.scores.copy()
+    scores[concept.id] = source.similarity([phrase], table.embeddings[:, columns])[:, 0]
+    concepts = {**library.concepts, concept.id: concept}
+    directions = {concept.id: direction} if direction else {}
+    tested = test_hypotheses_on_all(scores, table.groups, [concept.id], alpha=alpha, directions=directions,
+                                    thresholds=library.thresholds())
+    images = table.images.assign(split="all")
+    findings = _phrase(tested, concepts, scores, images, np.ones(len(images), dtype=bool))
+    matches = [{"concept": concept.id, "phrase": concept.phrase, "similarity": None, "direction": direction}]
+    return _result(replace(table, scores=scores), images, findings, library, sets, seed=0, alpha=alpha,
+                   n_screened=1, mode="verify", hypothesis=text, matches=matches, concepts=concepts)
 
 
 def _check_adjust_for(columns: Sequence[str] | None) -> list[str]:
@@ -548,7 +632,7 @@ def _result(
         n_a=int((images["set"] == "a").sum()),
         n_b=int((images["set"] == "b").sum()),
         sets=sets,
-        embeddings=table.embeddings,
+        embeddings=library.backbone_embeddings(table.embeddings),
         embedding_blocks=library.embedding_blocks,
         embedding_version=library.embedding_version,
         degraded=table.degraded,

@@ -37,7 +37,8 @@ from tellapart.concepts.base import Concept
 from tellapart.concepts.vocabulary import load_vocabulary
 from tellapart.io.image import DecodedImage
 
-__all__ = ["ImageTextSource", "ModelNotAvailable", "resolve_model", "template_for"]
+__all__ = ["ImageTextSource", "ModelNotAvailable", "hypothesis_phrase", "phrase_concept", "resolve_model",
+           "template_for"]
 
 MODEL_ENV = "TELLAPART_MODEL"  # names the model when --model / model= is not given
 DEFAULT_BATCH_SIZE = 16
@@ -383,6 +384,45 @@ def phrase_concept(phrase: str, concept_id: str) -> Concept:
 def phrase_id(phrase: str) -> str:
     """Return the concept id of a phrase: ``"phrase."`` and its words joined by underscores."""
     return "phrase." + (re.sub(r"[^0-9a-z]+", "_", phrase.lower()).strip("_") or "text")
+
+
+# What a person writes around the thing itself ("Set A images show ...", "... than set B"), and the words
+# that say which set shows more of it.
+_LEAD = re.compile(
+    r"^(?:(?:in\s+)?set\s+[ab]\b[\s,:]*)?(?:(?:the\s+)?(?:images?|photos?|pictures?|scans?|slides?)\s+)?"
+    r"(?:(?:tend\s+to|usually|often|typically)\s+)?"
+    r"(?:(?:are|is|show|shows|showing|contain|contains|containing|have|has|depict|depicts|with|of)\s+)?",
+    re.IGNORECASE)
+_TAIL = re.compile(r"\s*(?:more|less)?\s*(?:often\s+)?(?:than\s+(?:in\s+)?set\s+[ab]\b.*)?[.!]*$", re.IGNORECASE)
+_MORE = ("more ", "higher ", "greater ", "larger ", "bigger ", "stronger ", "many ", "lots of ")
+_LESS = ("less ", "fewer ", "lower ", "smaller ", "weaker ", "no ", "without ", "not ", "rarely ", "never ")
+
+
+def hypothesis_phrase(text: str) -> tuple[str, str | None]:
+    """Return (the phrase to score, the set said to show more of it: "a", "b" or None) for a hypothesis
+    a person wrote: "Set A images show more people sitting than set B" -> ("people sitting", "a");
+    "images without text" -> ("text", "b"); "a blue-white veil" -> ("a blue-white veil", None).
+
+    The direction is read from words only (more/fewer/without ...; "set B ... more" says "b"); without one
+    the test is two-sided.
+    """
+    original = " ".join(text.split())
+    subject_b = re.match(r"^\s*(?:in\s+)?set\s+b\b", original, re.IGNORECASE) is not None
+    phrase = _LEAD.sub("", original, count=1)
+    lowered = phrase.lower()
+    says_more = "more often" in original.lower()
+    says_less = "less often" in original.lower()
+    for words, flag in ((_MORE, "more"), (_LESS, "less")):
+        for word in words:
+            if lowered.startswith(word):
+                phrase = phrase[len(word):]
+                says_more, says_less = (True, says_less) if flag == "more" else (says_more, True)
+                break
+    phrase = _TAIL.sub("", phrase).strip(" ,;:") or original
+    if says_more == says_less:
+        return phrase, None
+    shows_more = says_more != subject_b  # "set B images show more X" means set A shows less of it
+    return phrase, "a" if shows_more else "b"
 
 
 def _concepts_for(phrases: Sequence[str]) -> list[Concept]:
