@@ -47,6 +47,13 @@ A_LIKE = ["shows: contain a dog, snowy mountain slope; stands out: darker (brigh
 B_LIKE = ["shows: contain a beach, sandy shore; stands out: brighter (brightness 0.8 vs median 0.5)"]
 
 
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch):
+    """Requests go straight to 127.0.0.1: a proxy named in the environment would not reach it."""
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="module")
 def server():
     """The local chat server for this module (the tiny model behind it)."""

@@ -284,7 +284,9 @@ class ChatClient:
             headers["Authorization"] = f"Bearer {self._api_key}"
         request = urllib.request.Request(url, data=data, headers=headers, method=method)
         try:
-            with _OPENER.open(request, timeout=self.timeout) as response:
+            # Built per request: the proxy settings (http_proxy, no_proxy) are read from the environment now.
+            opener = urllib.request.build_opener(_NoRedirect)
+            with opener.open(request, timeout=self.timeout) as response:
                 raw = response.read(MAX_RESPONSE_BYTES + 1)
                 promised = response.headers.get("Content-Length", "")
         except urllib.error.HTTPError as error:
@@ -346,8 +348,6 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001 (urllib's signature)
         return None  # urllib then raises the 3xx as an HTTPError
 
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 def _server_message(text: str) -> str:
