@@ -39,13 +39,14 @@ from tellapart.io.image import DecodedImage, Notice
 __all__ = ["OcrSource", "WordConcepts", "decode_words", "encode_words", "model_files", "normalise_words",
            "word_concepts"]
 
-# Longest side (px) of the copy text is detected on. Measured on 512 px photos with one rendered word
-# (DejaVu Sans, 6 photos per cell), 1 onnxruntime thread on this 2-core machine: words read at text heights of
-# 2 / 3 / 5 / 8% of the image, and ms per image without text:
-#   160: 0 / 0 / 1 / 5 of 6, 17 ms;  224: 1 / 3 / 4 / 6, 36 ms;  256: 1 / 1 / 4 / 6, 43 ms;
-#   320: 3 / 5 / 5 / 6, 71 ms.
-# 224 reads text from about 3-5% of the image height at about the cost of the EfficientNet backbone.
-DETECTION_SIDE = 224
+# Longest side (px) of the copy text is detected on. Measured on 32 photo crops at 512 x 384 px, each with one
+# word rendered (DejaVu Sans, white with a black outline), 1 onnxruntime thread on this 2-core machine: words
+# read (of 32) at text heights of 3 / 5 / 8% of the image height, and CPU ms per image without text:
+#   160: 8 / 21 / 31, 20 ms;   192: 10 / 21 / 31, 24 ms;   224: 19 / 24 / 31, 32 ms
+# (the EfficientNet-Lite0 semantic source: 60 CPU ms per image in the same conditions). 160 reads text from
+# about 5% of the image height at a third of the backbone's cost, cheap enough to run by default; smaller
+# text (a screenshot's, a scan's side markers) needs a larger side at a steeply higher cost.
+DETECTION_SIDE = 160
 # Lines recognised with a lower confidence are dropped (rapidocr's own default ``text_score``).
 MIN_CONFIDENCE = 0.5
 # Images smaller than this (either side, px) hold no legible text and are not run through the models.
