@@ -99,8 +99,8 @@ def resolve_model(
         return ResolvedModel(folder.resolve(), name, None)
     if folder.exists():
         raise ModelNotAvailable(f"model {name} is a file; give a model folder or a hub id")
-    return ResolvedModel(_snapshot(name, allow_download, revision, cache_dir), name,
-                         revision if revision and re.fullmatch(r"[0-9a-f]{40}", revision) else None)
+    snapshot = _snapshot(name, allow_download, revision, cache_dir)
+    return ResolvedModel(snapshot, name, snapshot.name)  # a hub snapshot's folder is named by its commit
 
 
 def _snapshot(name: str, allow_download: bool, revision: str | None,
