@@ -224,8 +224,6 @@ def verify(
     the hypothesis was not derived from these images; a test is two-sided unless the text names a direction.
     ``model`` and ``allow_download`` are as in `describe`.
     """
-    from tellapart.concepts.text_match import match_concepts, match_direction
-
     check_alpha(alpha)
     check_at_least("top_k", top_k, 1)
     if not text or not text.strip():
@@ -236,6 +234,10 @@ def verify(
     if image_text_source(library) is not None:
         return _verify_text(text, sets, alpha=alpha, library=library, cache_dir=cache_dir,
                             use_cache=use_cache, progress=progress)
+    # Imported only now: it turns the hub library offline for the process (its model ships in a package),
+    # which would refuse the download ``with_model`` may have had to make.
+    from tellapart.concepts.text_match import match_concepts, match_direction
+
     store = ScoreCache(cache_dir or default_cache_dir()) if use_cache else None
     try:
         matched = match_concepts(text, list(library.concepts.values()), top_k=top_k, store=store,
