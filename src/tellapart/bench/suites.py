@@ -318,6 +318,82 @@ def _lfw(faces: bool) -> Callable[[int, int], list]:
     return lambda n, seed: lfw_pool(faces, n, seed)
 
 
+# Photos of people and of an everyday object that install with scikit-image: (name, crop box
+# (top, left, bottom, right) as fractions of the photo). The astronaut is upper body, the cameraman full
+# figure; the cup is the coffee photo's cup. They are "train" photos of ``synth.pools``, but what training
+# learns from them is synthetic edits, never people or cups.
+PERSON_PHOTOS = (("astronaut", (0.0, 0.0, 1.0, 0.75)), ("camera", (0.0, 0.0, 1.0, 1.0)))
+CUP_PHOTO = ("coffee", (0.05, 0.1, 0.95, 0.9))
+# The same photo's wooden table beside the cup: the tile that stands in for the cup in the sets without
+# one, so both sets hold the same photo's colours and texture.
+TABLE_PHOTOS = (("coffee", (0.0, 0.8, 0.5, 1.0)), ("coffee", (0.5, 0.8, 1.0, 1.0)))
+MOSAIC_TILE = 128  # px per tile of a 2 x 2 mosaic (256 px): each tile reaches the COCO detector at 256 px
+
+
+def _photo(name: str, box: tuple[float, float, float, float]) -> np.ndarray:
+    import skimage.data
+
+    photo = getattr(skimage.data, name)()
+    height, width = photo.shape[:2]
+    top, left, bottom, right = box
+    return photo[round(top * height):round(bottom * height), round(left * width):round(right * width)]
+
+
+def _tile(image: np.ndarray, rng: np.random.Generator, side: int, gray: bool) -> np.ndarray:
+    """A random 75-100% crop of ``image``, mirrored half the time, resized to side x side, RGB uint8 (grey
+    when ``gray``, so no colour tells the tiles apart)."""
+    import cv2
+
+    image = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image[..., :3]
+    height, width = image.shape[:2]
+    f = rng.uniform(0.75, 1.0)
+    h, w = max(1, round(f * height)), max(1, round(f * width))
+    y, x = rng.integers(0, height - h + 1), rng.integers(0, width - w + 1)
+    tile = cv2.resize(image[y:y + h, x:x + w], (side, side), interpolation=cv2.INTER_AREA)
+    tile = tile[:, ::-1] if rng.random() < 0.5 else tile
+    if gray:
+        tile = np.repeat(cv2.cvtColor(np.ascontiguousarray(tile), cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    return np.ascontiguousarray(tile)
+
+
+def photo_mosaics(
+    content: str, n_content: int, n: int, seed: int, side: int = MOSAIC_TILE
+) -> list[np.ndarray]:
+    """Return ``n`` 2 x 2 mosaics of real photos, ``n_content`` tiles of which show ``content`` and the
+    rest do not, in random places; deterministic for ``seed``.
+
+    ``"person"``: grey crops of scikit-image's astronaut and cameraman among grey lfw_subset non-face
+    crops; ``"cup"``: colour crops of the coffee photo's cup among colour crops of the benchmark's bundled
+    photos, and in their place (``4 - n_content`` of them, at most one) a crop of the table beside the cup.
+    Mosaics with 3 vs 1 people make a "more people" pair, with 1 vs 0 cups a "with a cup" pair.
+    """
+    if content not in ("person", "cup") or not 0 <= n_content <= 4:
+        raise ValueError(f"need content person|cup and 0-4 content tiles, got {content!r}, {n_content}")
+    rng = np.random.default_rng([seed, zlib.crc32(content.encode()), n_content])
+    if content == "person":
+        sources, fillers, gray = [_photo(*p) for p in PERSON_PHOTOS], lfw_pool(False), True
+    else:
+        sources, fillers, gray = [_photo(*CUP_PHOTO)], bundled_pool(60, seed, part=BENCH_PART), False
+    tables = [_photo(*p) for p in TABLE_PHOTOS]
+    mosaics = []
+    for _ in range(n):
+        tiles = [_tile(sources[rng.integers(len(sources))], rng, side, gray) for _ in range(n_content)]
+        if content == "cup" and n_content < 4:
+            tiles.append(_tile(tables[rng.integers(len(tables))], rng, side, gray))
+        tiles += [_tile(fillers[rng.integers(len(fillers))], rng, side, gray) for _ in range(4 - len(tiles))]
+        tiles = [tiles[i] for i in rng.permutation(4)]
+        mosaics.append(np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])]))
+    return mosaics
+
+
+def _mosaics(content: str, n_content: int) -> Callable[[int, int], list]:
+    return lambda n, seed: photo_mosaics(content, n_content, n, seed)
+
+
+PEOPLE = ("object.person.count", "object.count", "object.person.area", "face.count", "detector.face_count")
+CUPS = ("object.cup", "object.cup.count", "semantic.cup", "semantic.coffee_mug", "semantic.espresso",
+        "semantic.measuring_cup", "object.count")
+
 REAL_PAIRS: list[Real] = [
     (
         "lfw",
@@ -402,12 +478,27 @@ REAL_PAIRS: list[Real] = [
         _textile("nominal"),
         [_diff(("learned.defect",), "a", "Set A textiles show a global defect")],
     ),
+    (
+        "people",
+        "more-vs-fewer-people",
+        _mosaics("person", 3),
+        _mosaics("person", 1),
+        [_diff(PEOPLE, "a", "Set A images contain more people")],
+    ),
+    (
+        "people",
+        "with-vs-without-a-cup",
+        _mosaics("cup", 1),
+        _mosaics("cup", 0),
+        [_diff(CUPS, "a", "Set A images contain a cup")],
+    ),
 ]
 # One null pair per source: two disjoint draws from the same pool.
 REAL_NULLS = [
     ("fashion-mnist", "sneaker-vs-sneaker", _fashion("sneaker")),
     ("openclipart", "animals-vs-animals", _clipart("animals")),
     ("textiles", "nominal-vs-nominal", _textile("nominal")),
+    ("people", "one-person-vs-one-person", _mosaics("person", 1)),
 ]
 
 
