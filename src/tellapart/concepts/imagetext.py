@@ -9,7 +9,9 @@ download (``allow_download=True``, CLI ``--allow-download``); nothing is fetched
 
 Each phrase of the vocabulary (``concepts.vocabulary``) becomes a magnitude concept of category ``phrase``:
 its score is the cosine similarity between the image's embedding and the embedding of the phrase put in the
-prompt the model was trained with ("a photo of {}." for CLIP, "This is a photo of {}." for SigLIP). A finding
+prompts the model was used with ("a photo of {}." for CLIP, "This is a photo of {}." for SigLIP), averaged
+over the prompts; for MONET, its three dermatology prompts less their reference prompts ("This is skin
+image"), after MONET's own concept score (`prompts_for`). A finding
 reads "Set A images are closer matches to 'people sitting' than set B images". The image embeddings (unit
 length, in the model's joint space) are returned beside the scores: they feed the "any difference at all?"
 classifier, and `ImageTextSource.similarity` scores any new text against them (``verify`` with free text).
@@ -37,8 +39,8 @@ from tellapart.concepts.base import Concept
 from tellapart.concepts.vocabulary import load_vocabulary
 from tellapart.io.image import DecodedImage
 
-__all__ = ["ImageTextSource", "ModelNotAvailable", "hypothesis_phrase", "phrase_concept", "resolve_model",
-           "template_for"]
+__all__ = ["ImageTextSource", "ModelNotAvailable", "hypothesis_phrase", "phrase_concept", "prompts_for",
+           "resolve_model"]
 
 MODEL_ENV = "TELLAPART_MODEL"  # names the model when --model / model= is not given
 DEFAULT_BATCH_SIZE = 16
@@ -47,8 +49,11 @@ TEXT_BATCH_SIZE = 64
 # our phrases). SigLIP's model card and the transformers docs use "This is a photo of {}.".
 TEMPLATES = {"clip": "a photo of {}.", "siglip": "This is a photo of {}."}
 GENERIC_TEMPLATE = "a photo of {}."
-# MONET (Kim et al., Nature Medicine 2024) was queried with this prompt family for dermatology concepts.
-MONET_TEMPLATE = "This is dermatology image of {}"
+# MONET (Kim et al., Nature Medicine 2024) scores a concept with these prompts against these references
+# (tutorial/automatic_concept_annotation.ipynb of suinleelab/MONET): per prompt, a sigmoid of the similarity
+# less its reference's, averaged. We keep the differences' mean (no sigmoid), which orders images alike.
+MONET_TEMPLATES = ("This is skin image of {}", "This is dermatology image of {}", "This is image of {}")
+MONET_REFERENCES = ("This is skin image", "This is dermatology image", "This is image")
 # SigLIP pools its text at the last position, so text must be padded to the length it was trained with.
 SIGLIP_TEXT_LENGTH = 64
 # Files a checkpoint's folder may hold that decide its output: what `weight_files` lists and what a hub
@@ -134,12 +139,12 @@ def _snapshot(name: str, allow_download: bool, revision: str | None,
     return folder
 
 
-def template_for(model_type: str, name: str = "") -> str:
-    """Return the prompt a model family was trained with, e.g. ``"a photo of {}."`` for CLIP (MONET's
-    dermatology prompt when ``name`` says MONET)."""
+def prompts_for(model_type: str, name: str = "") -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Return (templates, references): the prompts a model family is used with, e.g. ``("a photo of {}.",)``
+    for CLIP and no references; MONET's dermatology prompts and references when ``name`` says MONET."""
     if "monet" in name.lower():
-        return MONET_TEMPLATE
-    return TEMPLATES.get(model_type, GENERIC_TEMPLATE)
+        return MONET_TEMPLATES, MONET_REFERENCES
+    return (TEMPLATES.get(model_type, GENERIC_TEMPLATE),), ()
 
 
 class ImageTextSource:
@@ -154,8 +159,10 @@ class ImageTextSource:
             takes (a file, ``"builtin"``, ``"builtin:dermoscopy"``); default the shipped list.
         allow_download: let huggingface_hub download a hub model into its cache (never by default).
         revision: the hub revision (branch, tag or commit); default the main branch.
-        template: the prompt each phrase is put in (``"{}"`` marks the phrase); default the family's own
-            (`template_for`).
+        template: the prompt each phrase is put in (``"{}"`` marks the phrase), or several (the score is the
+            mean similarity over them); default the family's own (`prompts_for`).
+        references: texts whose mean similarity is subtracted from every phrase's (MONET's "This is skin
+            image"); default the family's own (none for CLIP and SigLIP).
         cache_dir: the hub cache folder (default huggingface_hub's).
         batch_size: images per forward pass.
 
@@ -176,7 +183,8 @@ class ImageTextSource:
         *,
         allow_download: bool = False,
         revision: str | None = None,
-        template: str | None = None,
+        template: str | Sequence[str] | None = None,
+        references: Sequence[str] | None = None,
         cache_dir: str | os.PathLike | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
@@ -188,15 +196,21 @@ class ImageTextSource:
             raise ModelNotAvailable(f"model {self.resolved.name} is a NaFlex SigLIP 2 checkpoint (variable "
                                     "resolution), which is not supported; use a fixed-resolution one, e.g. "
                                     "google/siglip2-base-patch16-224")
-        self.template = template or template_for(self.model_type, self.resolved.name)
-        if "{}" not in self.template:
-            raise ValueError(f"template {self.template!r} must contain {{}} where the phrase goes")
+        templates, default_references = prompts_for(self.model_type, self.resolved.name)
+        if template is not None:
+            templates = (template,) if isinstance(template, str) else tuple(template)
+        self.templates: tuple[str, ...] = templates
+        self.references: tuple[str, ...] = default_references if references is None else tuple(references)
+        bad = [t for t in self.templates if "{}" not in t]
+        if bad or not self.templates:
+            raise ValueError(f"template {bad[0] if bad else ''!r} must contain {{}} where the phrase goes")
         self.phrases = _phrases(vocabulary)
         self.batch_size = batch_size
         self.embedding_dim = _projection_dim(self.config)
         self.embedding_blocks = (self.embedding_dim,)
         self.embedding_version = f"imagetext:{self.resolved.name}@{self.resolved.revision or 'local'}"
-        vocabulary_hash = hashlib.sha256("\n".join([self.template, *self.phrases]).encode()).hexdigest()[:16]
+        prompts = [*self.templates, "|", *self.references, "|", *self.phrases]
+        vocabulary_hash = hashlib.sha256("\n".join(prompts).encode()).hexdigest()[:16]
         # Salts of the score cache's key (``concepts.versioning``): the weights themselves are hashed too.
         self.cache_config = {
             "model": self.resolved.name, "revision": self.resolved.revision, "vocabulary": vocabulary_hash,
@@ -218,17 +232,30 @@ class ImageTextSource:
                       if p.is_file() and p.suffix in _MODEL_SUFFIXES)
 
     def score(self, images: Sequence[DecodedImage]) -> tuple[np.ndarray, np.ndarray]:
-        """Return float32 (n_images, n_phrases) cosine similarities of each image to each phrase, and
-        float32 (n_images, embedding_dim) unit-length image embeddings."""
+        """Return float32 (n_images, n_phrases) similarities of each image to each phrase (`similarity`),
+        and float32 (n_images, embedding_dim) unit-length image embeddings."""
         embeddings = self.embed_images(images)
         if self._phrase_embeddings is None:
-            self._phrase_embeddings = self.embed_texts(self.phrases)
+            self._phrase_embeddings = self.phrase_directions(self.phrases)
         return embeddings @ self._phrase_embeddings.T, embeddings
 
     def similarity(self, texts: Sequence[str], image_embeddings: np.ndarray) -> np.ndarray:
-        """Return float32 (n_images, len(texts)): the cosine similarity of each image embedding (rows of
-        ``image_embeddings``, as ``score`` returns them; NaN rows stay NaN) to each text in the prompt."""
-        return np.asarray(image_embeddings, dtype=np.float32) @ self.embed_texts(texts).T
+        """Return float32 (n_images, len(texts)): each image embedding's (rows of ``image_embeddings``, as
+        ``score`` returns them; NaN rows stay NaN) cosine similarity to each text in the prompts, averaged
+        over ``templates``, less its mean similarity to ``references``."""
+        return np.asarray(image_embeddings, dtype=np.float32) @ self.phrase_directions(texts).T
+
+    def phrase_directions(self, texts: Sequence[str]) -> np.ndarray:
+        """Return float32 (len(texts), embedding_dim): the vectors whose dot product with a unit image
+        embedding is `similarity` (mean unit prompt embedding over ``templates``, less the mean unit
+        embedding of ``references``)."""
+        texts = [text.strip() for text in texts]
+        prompts = [template.replace("{}", text) for template in self.templates for text in texts]
+        vectors = self.embed_texts(prompts).reshape(len(self.templates), len(texts), self.embedding_dim)
+        directions = vectors.mean(axis=0)
+        if self.references:
+            directions = directions - self.embed_texts(self.references).mean(axis=0)
+        return directions.astype(np.float32)
 
     def embed_images(self, images: Sequence[DecodedImage] | Sequence[np.ndarray]) -> np.ndarray:
         """Return float32 (n_images, embedding_dim) unit-length image embeddings."""
@@ -244,13 +271,12 @@ class ImageTextSource:
             out[start : start + len(chunk)] = _unit(features.float().numpy())
         return out
 
-    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """Return float32 (len(texts), embedding_dim) unit-length embeddings of the texts, each put in the
-        model's prompt template."""
+    def embed_texts(self, prompts: Sequence[str]) -> np.ndarray:
+        """Return float32 (len(prompts), embedding_dim) unit-length embeddings of the texts as given."""
         import torch
 
         model, tokenizer, _ = self._load()
-        prompts = [self.template.replace("{}", text.strip()) for text in texts]
+        prompts = list(prompts)
         out = np.empty((len(prompts), self.embedding_dim), dtype=np.float32)
         limit = int(self.config.get("text_config", {}).get("max_position_embeddings", 77))
         if self.model_type == "siglip":
@@ -393,7 +419,8 @@ _LEAD = re.compile(
     r"(?:(?:tend\s+to|usually|often|typically)\s+)?"
     r"(?:(?:are|is|show|shows|showing|contain|contains|containing|have|has|depict|depicts|with|of)\s+)?",
     re.IGNORECASE)
-_TAIL = re.compile(r"\s*(?:more|less)?\s*(?:often\s+)?(?:than\s+(?:in\s+)?set\s+[ab]\b.*)?[.!]*$", re.IGNORECASE)
+_TAIL = re.compile(r"\s*(?:more|less)?\s*(?:often\s+)?(?:than\s+(?:in\s+)?set\s+[ab]\b.*)?[.!]*$",
+                   re.IGNORECASE)
 _MORE = ("more ", "higher ", "greater ", "larger ", "bigger ", "stronger ", "many ", "lots of ")
 _LESS = ("less ", "fewer ", "lower ", "smaller ", "weaker ", "no ", "without ", "not ", "rarely ", "never ")
 
