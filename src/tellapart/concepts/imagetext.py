@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 import re
@@ -313,9 +314,12 @@ def _load_model(resolved: ResolvedModel, config: dict) -> tuple:
     try:
         model = AutoModel.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    except (ImportError, OSError, ValueError) as error:
+    except Exception as error:  # transformers raises many kinds for a folder it cannot read
+        hint = ""
+        if config.get("model_type") == "siglip" and importlib.util.find_spec("sentencepiece") is None:
+            hint = " (SigLIP's tokenizer needs the sentencepiece package: pip install sentencepiece)"
         raise ModelNotAvailable(f"model {resolved.name} could not be loaded from {folder}: "
-                                f"{_first_line(error)}") from None
+                                f"{_first_line(error)}{hint}") from None
     if not (callable(getattr(model, "get_image_features", None))
             and callable(getattr(model, "get_text_features", None))):
         raise ModelNotAvailable(f"model {resolved.name} ({type(model).__name__}) is not an image-text model "
