@@ -159,6 +159,38 @@ def test_describe_names_a_cup_first():
     assert top["direction"] == "a"
 
 
+def _square(pixels: np.ndarray, side: int = 160) -> np.ndarray:
+    import cv2
+
+    height, width = pixels.shape[:2]
+    size = max(height, width)
+    out = np.full((size, size, 3), 255, np.uint8)
+    top, left = (size - height) // 2, (size - width) // 2
+    out[top:top + height, left:left + width] = pixels
+    return cv2.resize(out, (side, side), interpolation=cv2.INTER_AREA)
+
+
+def test_describe_names_whole_body_vs_close_up():
+    """Clip-art people the pose model calls whole-body (>= 0.8; by eye: standing figures, head to feet),
+    half shown whole, half cut to their head and shoulders: the pose or face size leads the findings."""
+    from tellapart.synth.pools import PoolUnavailable, openclipart_pool
+
+    try:
+        people = openclipart_pool("people", None, seed=0, part="all")
+    except PoolUnavailable:
+        pytest.skip("openclipart-png is not installed")
+    column = [c.id for c in POSE_CONCEPTS].index("pose.full_body")
+    source = PoseSource()
+    whole = [p for p in people if source.scores_for(p)[column] >= 0.8]
+    assert len(whole) >= 24
+    heads = [_square(p[:min(p.shape[1], p.shape[0] // 3), :]) for p in whole[1::2]]
+    result = _describe([_square(p) for p in whole[0::2]], heads, [PoseSource(), ObjectSource(), FaceSource()])
+    top = result.significant.iloc[0]
+    expected = {("pose.full_body", "a"), ("pose.standing", "a"), ("pose.close_up", "b"), ("face.size", "b"),
+                ("object.person.area", "b")}
+    assert (top["concept"], top["direction"]) in expected, result.significant.head()
+
+
 def test_sources_cache_key_covers_the_onnx_files():
     """Each source lists the ONNX files it runs, so new weights invalidate cached scores."""
     assert [p.name for p in ObjectSource().weight_files()] == ["centernet.onnx"]

@@ -65,16 +65,21 @@ EMBEDDING_SUFFIX = ".embedding"
 def default_sources() -> list[ConceptSource]:
     """Return the sources of the default offline backend, cheapest first."""
     from tellapart.concepts.detectors import DetectorSource
+    from tellapart.concepts.faces import FaceSource
     from tellapart.concepts.image_stats import ImageStatsSource
+    from tellapart.concepts.objects import ObjectSource
     from tellapart.concepts.ocr import OcrSource
+    from tellapart.concepts.poses import PoseSource
     from tellapart.concepts.regions import RegionSource
     from tellapart.concepts.semantics import SemanticSource
     from tellapart.concepts.shapes import ShapeSource
 
     # Text is read at ``ocr.DETECTION_SIDE``: about 20 CPU ms per image without text, a third of the
     # semantic source's backbone.
+    # People, poses, faces and COCO objects (``concepts.onnx_models``): about 70, 9 and 9 ms per image
+    # (+25 per face), half the rest of the library together (2026-12-01, 2 loaded cores).
     return [ImageStatsSource(), RegionSource(), ShapeSource(), DetectorSource(), OcrSource(),
-            SemanticSource()]
+            SemanticSource(), PoseSource(), FaceSource(), ObjectSource()]
 
 
 @dataclass
