@@ -189,7 +189,8 @@ class OcrSource:
     0; not the confidence itself, which differs between words and would make two sets that both always show
     text "contain text more often"),
     ``ocr.text_area`` (share of the image covered by text boxes), ``ocr.words`` (number of words read) and
-    ``ocr.text_height`` (median line height as a share of the image height; NaN without text). Each
+    ``ocr.text_height`` ("text line height": the median line height as a share of the image height; NaN
+    without text). Each
     image's words are returned by `read_text` for the per-run word concepts (`word_concepts`).
 
     Parameters:
@@ -216,7 +217,7 @@ class OcrSource:
             Concept(f"{ID_PREFIX}words", "number of words read", "magnitude", more="show more words",
                     less="show fewer words", category="text",
                     synonyms=("word count", "words")),
-            Concept(f"{ID_PREFIX}text_height", "height of the text (share of the image height)", "magnitude",
+            Concept(f"{ID_PREFIX}text_height", "text line height", "magnitude",
                     more="carry larger text", less="carry smaller text", unit="%",
                     category="text", synonyms=("font size", "text size")),
         ]
