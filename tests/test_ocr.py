@@ -149,3 +149,19 @@ def test_word_concepts_use_pooled_counts_only():
     assert [c.id for c in found.concepts] == ["ocr.word.stop"]
     assert found.concepts[0].phrase == "show the word 'stop'"
     np.testing.assert_array_equal(found.scores[:, 0], [1, 1, 1, 0, 0, 0, 0, 0, 0, 0, np.nan])
+
+
+def test_outlines_are_the_boxes_of_the_text_and_of_each_word(pool, font_path):
+    pixels = _with_word(pool[90], "ERROR", font_path)
+    image = DecodedImage("k", "error.png", pixels, (256, 192))
+    drawn = OcrSource().outlines(image, ["ocr.text", "ocr.word.error", "ocr.word.ready", "stats.brightness"])
+    assert set(drawn) == {"ocr.text", "ocr.word.error", "ocr.word.ready"}
+    assert len(drawn["ocr.text"]) == 1 and drawn["ocr.word.ready"] == []
+    x, y = drawn["ocr.word.error"][0].mean(axis=0)
+    assert 0.1 < x < 0.6 and 0.35 < y < 0.65  # the word sits at (16, 70) and is about 130 x 40 px
+
+
+def test_text_is_reported_on_every_domain():
+    from tellapart.stats.reportable import WITHHELD_OFF_DOMAIN
+
+    assert "text" not in WITHHELD_OFF_DOMAIN

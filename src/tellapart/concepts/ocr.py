@@ -262,15 +262,18 @@ class OcrSource:
         return scores, words
 
     def outlines(self, image: DecodedImage, concept_ids: Sequence[str]) -> dict[str, list[np.ndarray]]:
-        """Return, for each of this source's ``concept_ids``, the boxes of the text read in ``image``
-        ((4, 2) arrays of (x, y) image fractions; empty without text)."""
-        wanted = [cid for cid in concept_ids if any(cid == c.id for c in self._concepts)]
+        """Return, for each of ``concept_ids`` that is this source's or a word concept (`word_concepts`), the
+        boxes of the text read in ``image`` (for a word: of the lines it was read in), as (4, 2) arrays of
+        (x, y) image fractions; empty without text."""
+        own = {c.id for c in self._concepts}
+        wanted = [cid for cid in concept_ids if cid in own or cid.startswith(WORD_PREFIX)]
         if not wanted:
             return {}
         height, width = image.pixels.shape[:2]
-        boxes = [np.clip(line.box / [width, height], 0.0, 1.0)
+        lines = [(normalise_words([line.text]), np.clip(line.box / [width, height], 0.0, 1.0))
                  for line in read_lines(image.pixels, self.detection_side)]
-        return {cid: boxes for cid in wanted}
+        return {cid: [box for words, box in lines
+                      if cid in own or cid.removeprefix(WORD_PREFIX) in words] for cid in wanted}
 
 
 @dataclass
