@@ -228,6 +228,7 @@ def test_cache_is_read_back_and_keyed_by_weights_and_vocabulary(tiny, tmp_path):
     assert np.array_equal(first.scores.to_numpy(), second.scores.to_numpy())
     assert np.array_equal(first.embeddings, second.embeddings) and first.embeddings.shape == (8, 16)
     key = cache_version(source)
+    assert cache_version(ImageTextSource(f"{folder}/../clip", ["red", "blue"])) == key  # by content
     assert cache_version(ImageTextSource(folder, ["red", "green"])) != key  # another vocabulary
     _save(_build("clip", seed=7), folder, "clip")  # new weights in the same folder
     assert cache_version(ImageTextSource(folder, ["red", "blue"])) != key

@@ -212,9 +212,11 @@ class ImageTextSource:
         self.embedding_version = f"imagetext:{self.resolved.name}@{self.resolved.revision or 'local'}"
         prompts = [*self.templates, "|", *self.references, "|", *self.phrases]
         vocabulary_hash = hashlib.sha256("\n".join(prompts).encode()).hexdigest()[:16]
-        # Salts of the score cache's key (``concepts.versioning``): the weights themselves are hashed too.
+        # Salts of the score cache's key (``concepts.versioning``): the model files themselves are hashed too,
+        # so a local folder is known by its contents alone (the same folder named two ways shares entries).
+        hub_name = self.resolved.name if self.resolved.revision else None
         self.cache_config = {
-            "model": self.resolved.name, "revision": self.resolved.revision, "vocabulary": vocabulary_hash,
+            "model": hub_name, "revision": self.resolved.revision, "vocabulary": vocabulary_hash,
             "transformers": _version("transformers"), "tokenizers": _version("tokenizers"),
         }
         self._concepts = _concepts_for(self.phrases)
