@@ -402,7 +402,8 @@ REAL_PAIRS: list[Real] = [
         _lfw(False),
         [
             _diff(
-                ("detector.face", "detector.frontal_face", "semantic.person"), "a", "Set A images show faces"
+                ("detector.face", "detector.frontal_face", "semantic.person", "face.count"), "a",
+                "Set A images show faces",
             )
         ],
     ),
@@ -451,7 +452,8 @@ REAL_PAIRS: list[Real] = [
         _clipart("people"),
         [
             _diff(("semantic.food",), "a", "Set A images show food"),
-            _diff(("semantic.person", "detector.face"), "b", "Set B images show people"),
+            _diff(("semantic.person", "detector.face", "object.person", "face.count"), "b",
+                  "Set B images show people"),
         ],
     ),
     (
