@@ -356,14 +356,20 @@ def test_cli_describe_and_verify_with_a_model(trained, tmp_path, capsys):
 def test_cli_names_a_bad_model_or_vocabulary_before_reading_images(tiny, tmp_path, capsys, monkeypatch):
     empty = tmp_path / "empty.txt"
     empty.write_text("# no phrases\n")
-    cases = [
-        (["--model", str(tmp_path / "nowhere" / "model")], "--model"),
-        (["--model", "tellapart/not-in-the-cache"], "--allow-download"),
-        (["--model", str(tiny["clip"]), "--vocabulary", str(empty)], "holds no phrase"),
-        (["--vocabulary", str(empty)], "give --model"),
+    from_env = "model-from-the-environment"
+    cases = [  # (TELLAPART_MODEL, options, what the error says)
+        (None, ["--model", str(tmp_path / "nowhere" / "model")], "--model"),
+        (None, ["--model", "tellapart/not-in-the-cache"], "--allow-download"),
+        (None, ["--model", str(tiny["clip"]), "--vocabulary", str(empty)], "holds no phrase"),
+        (None, ["--vocabulary", str(empty)], "give --model"),
+        (from_env, [], from_env),
+        (from_env, ["--model", "none", "--vocabulary", str(empty)], "give --model"),  # 'none' beats it
     ]
-    monkeypatch.delenv("TELLAPART_MODEL", raising=False)
-    for options, message in cases:
+    for variable, options, message in cases:
+        if variable is None:
+            monkeypatch.delenv("TELLAPART_MODEL", raising=False)
+        else:
+            monkeypatch.setenv("TELLAPART_MODEL", variable)
         with pytest.raises(SystemExit) as stopped:
             main(["describe", str(tmp_path / "a"), str(tmp_path / "b"), *options])
         assert stopped.value.code == 2

@@ -380,7 +380,7 @@ def _add_model(parser: argparse.ArgumentParser, *, vocabulary: bool) -> None:
     group.add_argument("--model", default=os.environ.get(MODEL_ENV) or None, metavar="ID|DIR",
                        help="a CLIP-family model (CLIP, SigLIP, MONET): a folder written by save_pretrained "
                             "or a model-hub id such as google/siglip-base-patch16-224 (default "
-                            f"${MODEL_ENV}); without it only the offline library is used")
+                            f"${MODEL_ENV}); without it, or with 'none', only the offline library is used")
     if vocabulary:
         group.add_argument("--vocabulary", action="append", metavar="FILE|builtin[:SECTIONS]",
                            help="the phrases the model scores: a file with one phrase per line ('#' "
@@ -458,13 +458,20 @@ def _library(args: argparse.Namespace):
     store = _findings_path(args.findings_store)
     library = ConceptLibrary(learned=_trained_file(args.detectors),
                              findings=store if store is not None and store.is_file() else None)
-    if getattr(args, "model", None) is None:
+    model = _model_name(args)
+    if model is None:
         return library
     from tellapart.concepts.vocabulary import load_vocabulary
     from tellapart.describe import with_model
 
     vocabulary = load_vocabulary(args.vocabulary) if getattr(args, "vocabulary", None) else None
-    return with_model(library, args.model, vocabulary, args.allow_download)
+    return with_model(library, model, vocabulary, args.allow_download)
+
+
+def _model_name(args: argparse.Namespace) -> str | None:
+    """The image-text model this run uses: --model (or $TELLAPART_MODEL), None without one or for 'none'."""
+    model = getattr(args, "model", None)
+    return None if model is None or model.strip().lower() == NONE else model
 
 
 # --- checking every option before any image is read -------------------------------------------------------
@@ -563,7 +570,8 @@ def _model_problem(args: argparse.Namespace) -> str | None:
     if not hasattr(args, "model"):
         return None
     vocabulary = getattr(args, "vocabulary", None)
-    if args.model is None:
+    model = _model_name(args)
+    if model is None:
         if vocabulary:
             return f"--vocabulary is scored by an image-text model: give --model ID|DIR too (or ${MODEL_ENV})"
         if args.allow_download:
@@ -573,7 +581,7 @@ def _model_problem(args: argparse.Namespace) -> str | None:
     from tellapart.concepts.vocabulary import load_vocabulary
 
     for option, check in (("--vocabulary", lambda: vocabulary and load_vocabulary(vocabulary)),
-                          ("--model", lambda: resolve_model(args.model, allow_download=args.allow_download))):
+                          ("--model", lambda: resolve_model(model, allow_download=args.allow_download))):
         try:
             check()
         except ValueError as error:
