@@ -246,8 +246,24 @@ def _onnx_output(session, tf_name: str) -> str:
     raise KeyError(f"{tf_name} not among {names}")
 
 
-def write_provenance(tarball: Path, commands: dict[str, list[str]], differences: dict[str, float]) -> None:
-    """Write PROVENANCE.md beside the ONNX files: source, hashes, commands, verification figures."""
+def tool_versions(converter_python: str, node_dir: Path) -> str:
+    """Return the versions of the conversion and verification tools, as one sentence."""
+    import onnxruntime
+
+    converter = subprocess.run(
+        [converter_python, "-c", "import tensorflow, tf2onnx, onnx; "
+         "print(tensorflow.__version__, tf2onnx.__version__, onnx.__version__)"],
+        check=True, capture_output=True, text=True).stdout.split()
+    tfjs = json.loads((node_dir / "node_modules" / "@tensorflow" / "tfjs" / "package.json").read_text())
+    node = subprocess.run(["node", "--version"], check=True, capture_output=True, text=True).stdout.strip()
+    return (f"Tools: tensorflow-cpu {converter[0]}, tf2onnx {converter[1]}, onnx {converter[2]}; verified "
+            f"with @tensorflow/tfjs {tfjs['version']} (Node {node.lstrip('v')}) and onnxruntime "
+            f"{onnxruntime.__version__}.")
+
+
+def write_provenance(tarball: Path, commands: dict[str, list[str]], differences: dict[str, float],
+                     tools: str) -> None:
+    """Write PROVENANCE.md beside the ONNX files: source, hashes, commands, tools, verification figures."""
     lines = [
         "# Provenance of the bundled people, pose, face and object models",
         "",
@@ -257,6 +273,7 @@ def write_provenance(tarball: Path, commands: dict[str, list[str]], differences:
         "Converted by `scripts/convert_human_models.py` (TF.js graph model -> ONNX with tf2onnx, opset "
         f"{OPSET}; weights stored as float16, which holds every shipped weight exactly, cast to float32 in "
         "the graph).",
+        tools,
         "",
         f"Verification: the original TF.js graph models (Node, `@tensorflow/tfjs` CPU backend) and the ONNX "
         f"files (onnxruntime) on the same {N_VERIFY} inputs from real photos (scikit-image and scikit-learn "
@@ -305,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
     differences = verify(args.node_dir, patched, onnx_files)
     for name, diff in differences.items():
         print(f"{name}: max abs diff {diff:.2e}")
-    write_provenance(tarball, commands, differences)
+    write_provenance(tarball, commands, differences, tool_versions(args.converter_python, args.node_dir))
 
 
 if __name__ == "__main__":
