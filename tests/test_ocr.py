@@ -79,9 +79,11 @@ def test_images_with_text_differ_by_containing_text(pool, font_path, tmp_path):
 def test_sets_that_show_different_words(pool, font_path, tmp_path):
     a = [_with_word(p, "ERROR", font_path) for p in pool[:20]]
     b = [_with_word(p, "READY", font_path) for p in pool[20:40]]
-    result = tellapart.describe(a, b, library=_library(), cache_dir=tmp_path, progress=False)
+    library = _library()
+    result = tellapart.describe(a, b, library=library, cache_dir=tmp_path, progress=False)
     top = result.findings.iloc[0]
     assert top["concept"] in ("ocr.word.error", "ocr.word.ready") and top["significant"]
+    assert isinstance(library.outliners()[top["concept"]], OcrSource)  # the words' boxes can be drawn
     assert top["text"].startswith(("Set A images show the word 'error' far more often",
                                    "Set A images show the word 'ready' far less often"))
     significant = result.findings[result.findings["significant"].astype(bool)]

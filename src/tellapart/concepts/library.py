@@ -154,6 +154,17 @@ class ConceptLibrary:
             )
         return learned
 
+    def outliners(self) -> dict[str, ConceptSource]:
+        """Concept id -> the source that can outline it (``outlines(image, concept_ids)``): its own concepts,
+        and for a text reader also the word concepts of the last `score_sets`."""
+        found: dict[str, ConceptSource] = {}
+        for source in self.sources:
+            if callable(getattr(source, "outlines", None)):
+                found.update({cid: source for cid in self._columns[source.name]})
+                if _reads_words(source):
+                    found.update({cid: source for cid in self._word_ids})
+        return found
+
     def thresholds(self) -> dict[str, float]:
         """Presence concept id -> the score at or above which an image counts as showing it."""
         return {cid: c.threshold for cid, c in self.concepts.items() if c.kind == "presence"}
