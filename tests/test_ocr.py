@@ -167,3 +167,15 @@ def test_text_is_reported_on_every_domain():
     from tellapart.stats.reportable import WITHHELD_OFF_DOMAIN
 
     assert "text" not in WITHHELD_OFF_DOMAIN
+
+
+def test_shapes_read_as_letters_are_not_text(font_path):
+    # Whole-image shapes are read as one character ("A" for a chest X-ray, "O" for a head): not text.
+    glyph = Image.new("RGB", (128, 128), "black")
+    ImageDraw.Draw(glyph).text((8, -10), "A1", fill="white", font=ImageFont.truetype(font_path, 120))
+    disc = Image.new("RGB", (128, 128), "black")
+    ImageDraw.Draw(disc).ellipse((10, 10, 118, 118), fill=(200, 200, 200))
+    images = [DecodedImage(str(i), str(i), np.asarray(im), (128, 128)) for i, im in enumerate((glyph, disc))]
+    scores, words = OcrSource().read_text(images)
+    np.testing.assert_array_equal(scores[:, 0], 0.0)
+    assert words == [(), ()]
