@@ -49,9 +49,8 @@ CONCEPTS = [
           synonyms=("faces", "how many people", "group photo", "crowd")),
     _face("face.size", "size of the largest face", "magnitude", more="show larger faces",
           less="show smaller faces", unit="%", synonyms=("face close-up", "portrait", "distant faces")),
-    _face("face.age", "apparent age of the faces (model estimate)", "magnitude",
-          more="show older-looking faces (model estimate)",
-          less="show younger-looking faces (model estimate)",
+    _face("face.age", "model-estimated age of the faces", "magnitude",
+          more="show faces the model estimates as older", less="show faces the model estimates as younger",
           synonyms=("age", "older people", "younger people", "elderly", "children")),
     *(
         _face(f"face.age.{band}", f"show a face the model estimates as {words}", "presence",
