@@ -1,7 +1,8 @@
 """How the main person in an image holds their body, from the bundled MoveNet's 17 keypoints.
 
 Each pose is a geometric rule on the keypoints the model is confident about, measured in units of the
-person's own torso (shoulder midpoint to hip midpoint), so it does not depend on how large they appear:
+person's own torso (shoulder midpoint to hip midpoint), so it does not depend on how large they appear;
+every rule but "full body visible" and "close-up" therefore needs the shoulders and hips in view:
 
 - **standing**: torso upright (hips below shoulders, within about 40 degrees of vertical) and a leg
   stretched downwards: the knee below the hip and the ankle below the knee, each by more than half a
