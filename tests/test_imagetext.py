@@ -229,6 +229,14 @@ def test_cache_is_read_back_and_keyed_by_weights_and_vocabulary(tiny, tmp_path):
     assert np.array_equal(first.embeddings, second.embeddings) and first.embeddings.shape == (8, 16)
     key = cache_version(source)
     assert cache_version(ImageTextSource(f"{folder}/../clip", ["red", "blue"])) == key  # by content
+    # The vocabulary's text embeddings are kept too, when given a folder: a new process reads them.
+    kept = [ImageTextSource(folder, ["red", "blue"], text_cache=tmp_path / "text") for _ in range(2)]
+    encoded = []
+    for fresh in kept:
+        directions = fresh.phrase_directions
+        fresh.phrase_directions = lambda texts, d=directions: encoded.append(len(texts)) or d(texts)
+    assert np.allclose(kept[0].score(_decoded(a))[0], kept[1].score(_decoded(a))[0], atol=1e-6)
+    assert encoded == [2] and len(list((tmp_path / "text").glob("imagetext-phrases-*.npy"))) == 1
     assert cache_version(ImageTextSource(folder, ["red", "green"])) != key  # another vocabulary
     _save(_build("clip", seed=7), folder, "clip")  # new weights in the same folder
     assert cache_version(ImageTextSource(folder, ["red", "blue"])) != key

@@ -465,7 +465,8 @@ def _library(args: argparse.Namespace):
     from tellapart.describe import with_model
 
     vocabulary = load_vocabulary(args.vocabulary) if getattr(args, "vocabulary", None) else None
-    return with_model(library, model, vocabulary, args.allow_download)
+    return with_model(library, model, vocabulary, args.allow_download,
+                      text_cache=None if args.no_cache else _cache_folder(args))
 
 
 def _model_name(args: argparse.Namespace) -> str | None:

@@ -137,7 +137,8 @@ def describe(
     if correction not in CORRECTIONS:
         raise ValueError(f"correction must be one of {', '.join(sorted(CORRECTIONS))}, got {correction!r}")
     adjust_for = _check_adjust_for(adjust_for)
-    library = with_model(library, model, vocabulary, allow_download)
+    library = with_model(library, model, vocabulary, allow_download,
+                         text_cache=(cache_dir or default_cache_dir()) if use_cache else None)
     sets = _as_sets(a, b)
     _check_columns_recorded(adjust_for, sets)
     describer = load_describer(describer)
@@ -230,7 +231,8 @@ def verify(
         raise ValueError("The hypothesis text is empty: write the difference you expect, "
                          "e.g. 'darker images'.")
     sets = _as_sets(a, b)  # a bad set is named before any model loads
-    library = with_model(library, model, None, allow_download)
+    library = with_model(library, model, None, allow_download,
+                         text_cache=(cache_dir or default_cache_dir()) if use_cache else None)
     if image_text_source(library) is not None:
         return _verify_text(text, sets, alpha=alpha, library=library, cache_dir=cache_dir,
                             use_cache=use_cache, progress=progress)
@@ -273,10 +275,12 @@ def with_model(
     model: str | os.PathLike | None,
     vocabulary: str | os.PathLike | Sequence[str] | None = None,
     allow_download: bool = False,
+    text_cache: str | os.PathLike | None = None,
 ) -> ConceptLibrary:
     """Return ``library`` (default: the offline one) with an image-text source for ``model`` added, or
     ``library`` itself when ``model`` is None. The model is found (not yet loaded) here, so a wrong name
-    is reported before any image is read (``concepts.imagetext.ModelNotAvailable``, a ValueError)."""
+    is reported before any image is read (``concepts.imagetext.ModelNotAvailable``, a ValueError).
+    ``text_cache``: where the vocabulary's text embeddings are kept between runs (``ImageTextSource``)."""
     if model is None:
         if vocabulary is not None:
             raise ValueError("a vocabulary is scored by an image-text model: give model= too (CLI --model)")
@@ -287,7 +291,7 @@ def with_model(
     if library is not None and image_text_source(library) is not None:
         raise ValueError("the library already has an image-text source; give model= or such a library, "
                          "not both")
-    source = ImageTextSource(model, vocabulary, allow_download=allow_download)
+    source = ImageTextSource(model, vocabulary, allow_download=allow_download, text_cache=text_cache)
     if library is None:
         return ConceptLibrary([*default_sources(), source])
     return ConceptLibrary([*library.sources, source], backend=library.backend, learned=library.learned)
