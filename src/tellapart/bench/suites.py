@@ -324,9 +324,11 @@ def _lfw(faces: bool) -> Callable[[int, int], list]:
 # learns from them is synthetic edits, never people or cups.
 PERSON_PHOTOS = (("astronaut", (0.0, 0.0, 1.0, 0.75)), ("camera", (0.0, 0.0, 1.0, 1.0)))
 CUP_PHOTO = ("coffee", (0.05, 0.1, 0.95, 0.9))
-# The same photo's wooden table beside the cup: the tile that stands in for the cup in the sets without
-# one, so both sets hold the same photo's colours and texture.
-TABLE_PHOTOS = (("coffee", (0.0, 0.8, 0.5, 1.0)), ("coffee", (0.5, 0.8, 1.0, 1.0)))
+# The same photo beside the cup (the red saucer's rim on the wooden table): every cup mosaic holds one.
+TABLE_PHOTOS = (("coffee", (0.45, 0.0, 1.0, 0.3)), ("coffee", (0.25, 0.72, 1.0, 1.0)))
+# A mosaic without a cup holds a crop of the cup blurred with this sigma (a share of the tile's side) in its
+# place: the cup's colours (a red cup alone made set A redder, AUROC 1.0), no cup.
+CUP_BLUR = 0.12
 MOSAIC_TILE = 128  # px per tile of a 2 x 2 mosaic (256 px): each tile reaches the COCO detector at 256 px
 
 
@@ -357,32 +359,38 @@ def _tile(image: np.ndarray, rng: np.random.Generator, side: int, gray: bool) ->
 
 
 def photo_mosaics(
-    content: str, n_content: int, n: int, seed: int, side: int = MOSAIC_TILE
+    content: str, n_content: int, n: int, seed: int, side: int = MOSAIC_TILE, grid: int = 2
 ) -> list[np.ndarray]:
-    """Return ``n`` 2 x 2 mosaics of real photos, ``n_content`` tiles of which show ``content`` and the
-    rest do not, in random places; deterministic for ``seed``.
+    """Return ``n`` grid x grid mosaics of real photos, ``n_content`` tiles of which show ``content`` and
+    the rest do not, in random places; deterministic for ``seed``.
 
     ``"person"``: grey crops of scikit-image's astronaut and cameraman among grey lfw_subset non-face
     crops; ``"cup"``: colour crops of the coffee photo's cup among colour crops of the benchmark's bundled
-    photos, and in their place (``4 - n_content`` of them, at most one) a crop of the table beside the cup.
+    photos, with one crop of the table beside the cup (``TABLE_PHOTOS``) in every mosaic and, in a mosaic
+    without a cup, a crop of the cup blurred past recognition (``CUP_BLUR``) in its place.
     Mosaics with 3 vs 1 people make a "more people" pair, with 1 vs 0 cups a "with a cup" pair.
     """
-    if content not in ("person", "cup") or not 0 <= n_content <= 4:
-        raise ValueError(f"need content person|cup and 0-4 content tiles, got {content!r}, {n_content}")
+    import cv2
+
+    if content not in ("person", "cup") or not 0 <= n_content <= grid * grid:
+        raise ValueError(f"need content person|cup and at most {grid * grid} tiles, got {content!r}, "
+                         f"{n_content}")
     rng = np.random.default_rng([seed, zlib.crc32(content.encode()), n_content])
     if content == "person":
         sources, fillers, gray = [_photo(*p) for p in PERSON_PHOTOS], lfw_pool(False), True
     else:
         sources, fillers, gray = [_photo(*CUP_PHOTO)], bundled_pool(60, seed, part=BENCH_PART), False
-    tables = [_photo(*p) for p in TABLE_PHOTOS]
     mosaics = []
     for _ in range(n):
         tiles = [_tile(sources[rng.integers(len(sources))], rng, side, gray) for _ in range(n_content)]
-        if content == "cup" and n_content < 4:
-            tiles.append(_tile(tables[rng.integers(len(tables))], rng, side, gray))
-        tiles += [_tile(fillers[rng.integers(len(fillers))], rng, side, gray) for _ in range(4 - len(tiles))]
-        tiles = [tiles[i] for i in rng.permutation(4)]
-        mosaics.append(np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])]))
+        if content == "cup":
+            tiles.append(_tile(_photo(*TABLE_PHOTOS[rng.integers(len(TABLE_PHOTOS))]), rng, side, gray))
+            if n_content == 0:  # the cup's colours in its place, blurred past recognition
+                tiles.append(cv2.GaussianBlur(_tile(sources[0], rng, side, gray), (0, 0), CUP_BLUR * side))
+        tiles += [_tile(fillers[rng.integers(len(fillers))], rng, side, gray)
+                  for _ in range(grid * grid - len(tiles))]
+        tiles = [tiles[i] for i in rng.permutation(grid * grid)]
+        mosaics.append(np.vstack([np.hstack(tiles[r * grid:(r + 1) * grid]) for r in range(grid)]))
     return mosaics
 
 

@@ -119,8 +119,19 @@ class Box:
 
 
 def _resize(pixels: np.ndarray, side: int) -> np.ndarray:
-    """Bilinear resize to side x side (what ``tf.image.resizeBilinear`` does, without antialiasing)."""
-    return cv2.resize(pixels, (side, side), interpolation=cv2.INTER_LINEAR)
+    """Return the image resized to side x side, float32, as ``human`` does it (TF.js ``resizeBilinear``
+    without half-pixel centres: output pixel i samples input position i * in / out, no antialiasing).
+    Checked against ``human`` itself (Node, wasm backend) on the astronaut: CenterNet's person box and
+    score agree to 3 decimals, MoveNet's keypoint confidences to 0.01 (OpenCV's half-pixel sampling moved
+    them by up to 0.05), BlazeFace's score to 0.01."""
+    height, width = pixels.shape[:2]
+    ys, xs = np.arange(side) * (height / side), np.arange(side) * (width / side)
+    y0, x0 = np.floor(ys).astype(np.intp), np.floor(xs).astype(np.intp)
+    y1, x1 = np.minimum(y0 + 1, height - 1), np.minimum(x0 + 1, width - 1)
+    fy, fx = (ys - y0).astype(np.float32)[:, None, None], (xs - x0).astype(np.float32)[None, :, None]
+    image = pixels.reshape(height, width, -1)
+    rows = image[y0] * (1 - fy) + image[y1] * fy  # bilinear is separable: rows first, then columns
+    return rows[:, x0] * (1 - fx) + rows[:, x1] * fx
 
 
 def pad_square(pixels: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
@@ -154,7 +165,7 @@ def detect_objects(pixels: np.ndarray) -> list[Box]:
     """Return CenterNet's COCO detections on an RGB uint8 image (score >= ``OBJECT_MIN_SCORE``, after
     suppression across classes at ``OBJECT_IOU``), best first. The image is stretched to 512 x 512 as
     ``human`` does; boxes come back as fractions of the image."""
-    x = _resize(pixels, CENTERNET_SIDE).astype(np.float32)[None]
+    x = _resize(pixels, CENTERNET_SIDE)[None]
     sess = session("centernet")
     rows = sess.run(["tower_0/detections"], {sess.get_inputs()[0].name: x})[0][0]
     boxes = [
@@ -170,7 +181,7 @@ def body_keypoints(pixels: np.ndarray) -> np.ndarray:
     """Return MoveNet's 17 keypoints of the main person as a (17, 3) array of (x, y, confidence), x and y
     as fractions of the image (the image is zero-padded to a square first, as ``human`` does)."""
     square, (left, top) = pad_square(pixels)
-    x = _resize(square, MOVENET_SIDE).astype(np.int32)[None]
+    x = _resize(square, MOVENET_SIDE).astype(np.int32)[None]  # truncates, as tf.cast does
     sess = session("movenet-lightning")
     out = sess.run(None, {sess.get_inputs()[0].name: x})[0].reshape(17, 3)
     side = square.shape[0]
@@ -196,7 +207,7 @@ def detect_faces(pixels: np.ndarray) -> list[Box]:
     ``FACE_IOU``), best first, as fractions of the image. The image is zero-padded to a square and
     resized to 256 px; the score is the sigmoid of the anchor's logit."""
     square, (left, top) = pad_square(pixels)
-    x = (_resize(square, BLAZEFACE_SIDE).astype(np.float32) / 127.5 - 1.0)[None]
+    x = (_resize(square, BLAZEFACE_SIDE) / 127.5 - 1.0)[None]
     sess = session("blazeface")
     outputs = sorted(sess.run(None, {sess.get_inputs()[0].name: x}), key=lambda a: a.size)
     # As ``human`` reads them: by size, the 384 and 512 anchors' logits, then their 16 regressors.
@@ -229,7 +240,7 @@ def face_crop(pixels: np.ndarray, face: Box, side: int) -> np.ndarray:
     sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(width, x0 + size), min(height, y0 + size)
     if sx1 > sx0 and sy1 > sy0:
         crop[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = pixels[sy0:sy1, sx0:sx1]
-    return _resize(crop, side)
+    return cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA if size > side else cv2.INTER_LINEAR)
 
 
 def face_attributes(crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -237,10 +248,10 @@ def face_attributes(crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     (n, 7) in ``EMOTIONS`` order) for RGB uint8 face crops from ``face_crop`` (any size)."""
     if not crops:
         return np.zeros((0, 100), np.float32), np.zeros((0, len(EMOTIONS)), np.float32)
-    rgb = np.stack([_resize(c, FACERES_SIDE) for c in crops]).astype(np.float32)
+    rgb = np.stack([_resize(c, FACERES_SIDE) for c in crops])
     sess = session("faceres")
     age = sess.run(["age_pred/Softmax:0"], {sess.get_inputs()[0].name: rgb})[0]
-    small = np.stack([_resize(c, EMOTION_SIDE) for c in crops]).astype(np.float32) / 255.0
+    small = np.stack([_resize(c, EMOTION_SIDE) for c in crops]) / 255.0
     gray = small @ np.array([0.2989, 0.587, 0.114], np.float32)
     sess = session("emotion")
     emotion = sess.run(None, {sess.get_inputs()[0].name: ((gray - 0.5) * 2.0)[..., None]})[0]
