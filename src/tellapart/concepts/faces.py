@@ -22,12 +22,13 @@ from tellapart.concepts.onnx_models import EMOTIONS, Box
 from tellapart.io.image import DecodedImage
 
 # A face counts at this BlazeFace score. Measured (with the margin below): on scikit-image's 100 lfw_subset
-# faces the best score is at least 0.71 in 95 (median 0.85); on its 100 non-face crops at most 0.59; on
-# 60 crops of the bundled photos 10% score 0.54 or more, the largest 0.78 (a cat's face scores 0.78 too).
+# faces the best score is at least 0.71 in 96 (median 0.85); on its 100 non-face crops at most 0.52; on
+# 60 crops of the bundled photos 10% score 0.54 or more, the largest 0.78 (a cat's face scores 0.79 too).
 FACE_SCORE = 0.7
 # Images whose longest side is at most this get a black margin of MARGIN x their longest side on each
 # side first: BlazeFace (trained on faces at a distance) misses or splits a face that fills the frame.
-# On the 40 lfw face crops (100 px): no margin 32 single detections, 1 miss, 7 doubles; 25% 40 singles.
+# On 40 lfw face crops (100 px) without a margin it found one face in 32, none in 1, two in 7 (at score
+# 0.3); with 25%, 39 of 40 give exactly one face at FACE_SCORE.
 SMALL_SIDE = 160
 MARGIN = 0.25
 # At most this many faces per image get age and expression estimates (the largest; ~25 ms each).
