@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,9 @@ from tellapart.stats.describer import LearnedDescriber, load_describer
 from tellapart.stats.reportable import lead_concepts, reportable_concepts
 from tellapart.stats.stratified import strata as stratified_strata
 from tellapart.stats.tests import CORRECTIONS
+
+if TYPE_CHECKING:
+    from tellapart.concepts.imagetext import ImageTextSource
 
 MIN_IMAGES = 10
 N_EXAMPLES = 6
@@ -137,9 +140,9 @@ def describe(
     if correction not in CORRECTIONS:
         raise ValueError(f"correction must be one of {', '.join(sorted(CORRECTIONS))}, got {correction!r}")
     adjust_for = _check_adjust_for(adjust_for)
+    sets = _as_sets(a, b)  # a bad set is named before a model is looked for (or downloaded)
     library = with_model(library, model, vocabulary, allow_download,
                          text_cache=(cache_dir or default_cache_dir()) if use_cache else None)
-    sets = _as_sets(a, b)
     _check_columns_recorded(adjust_for, sets)
     describer = load_describer(describer)
     table = _score(library, sets, cache_dir, use_cache, progress)
@@ -297,7 +300,7 @@ def with_model(
     return ConceptLibrary([*library.sources, source], backend=library.backend, learned=library.learned)
 
 
-def image_text_source(library: ConceptLibrary):
+def image_text_source(library: ConceptLibrary) -> ImageTextSource | None:
     """Return the library's image-text source (``concepts.imagetext.ImageTextSource``), or None."""
     from tellapart.concepts.imagetext import ImageTextSource
 
