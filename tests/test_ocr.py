@@ -17,6 +17,7 @@ from tellapart.concepts.ocr import (
     decode_words,
     encode_words,
     normalise_words,
+    union_words,
     word_concepts,
 )
 from tellapart.io import ImageSet
@@ -143,6 +144,10 @@ def test_words_are_normalised_and_round_trip_through_the_cache_encoding():
     kept = decode_words(encode_words(many))
     assert kept == tuple(many[: len(kept)]) and len(" ".join(kept)) <= WORD_CHARS
     assert decode_words(encode_words(())) == ()
+    assert decode_words(encode_words(None)) is None  # the engine failed: unknown, not "no words"
+    # A sample's words are those of any of its frames; unknown only when no frame could be read.
+    frames = [("stop", "go"), None, None, ("go", "exit")]
+    assert union_words(frames, [(1, 1), (1,), (1,)]) == [("stop", "go"), None, ("go", "exit")]
 
 
 def test_word_concepts_use_pooled_counts_only():

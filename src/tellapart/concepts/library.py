@@ -74,8 +74,8 @@ def default_sources() -> list[ConceptSource]:
     from tellapart.concepts.semantics import SemanticSource
     from tellapart.concepts.shapes import ShapeSource
 
-    # Text is read at ``ocr.DETECTION_SIDE``: about 20 CPU ms per image without text, a third of the
-    # semantic source's backbone.
+    # Text is read at ``ocr.DETECTION_SIDE``: about 21 ms per image without text, 37 with (the semantic
+    # source's backbone: 35-60 CPU ms).
     # People, poses, faces and COCO objects (``concepts.onnx_models``): about 70, 9 and 9 ms per image
     # (+25 per face), half the rest of the library together (2026-12-01, 2 loaded cores).
     return [ImageStatsSource(), RegionSource(), ShapeSource(), DetectorSource(), OcrSource(),
@@ -89,7 +89,8 @@ class _Batch:
     rows: list[tuple[LoadedImage, np.ndarray, np.ndarray | None]] = field(default_factory=list)
     failed: list[Skipped] = field(default_factory=list)
     degraded: list[tuple[str, str]] = field(default_factory=list)
-    words: dict[str, tuple[str, ...]] = field(default_factory=dict)  # key -> words read (`_reads_words`)
+    # key -> the words read, when a source reads them (`_reads_words`); None where reading failed
+    words: dict[str, tuple[str, ...] | None] = field(default_factory=dict)
 
 
 class ConceptLibrary:
@@ -395,7 +396,8 @@ class ConceptLibrary:
             if all(item.key in per_source[s.name] for s in self.sources):
                 vector = np.concatenate([per_source[s.name][item.key] for s in self.sources])
                 out.rows.append((item, vector, self._embedding_of(item.key, embeddings)))
-                out.words[item.key] = tuple(w for read in words.values() for w in read[item.key])
+                out.words[item.key] = union_words([read[item.key] for read in words.values()],
+                                                  [(len(words),)])[0]
         return out
 
     def _cached(self, stored: dict[str, str], source: ConceptSource, cache: ScoreCache | None
@@ -408,7 +410,7 @@ class ConceptLibrary:
         return {key: found[cached] for key, cached in stored.items() if cached in found}
 
     def _cached_words(self, stored: dict[str, str], source: ConceptSource, cache: ScoreCache | None
-                      ) -> dict[str, tuple[str, ...]]:
+                      ) -> dict[str, tuple[str, ...] | None]:
         """The cached words ``source`` read in the samples whose key -> cache key is ``stored``, by key."""
         if cache is None:
             return {}

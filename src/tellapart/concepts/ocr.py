@@ -36,8 +36,8 @@ import numpy as np
 from tellapart.concepts.base import Concept
 from tellapart.io.image import DecodedImage, Notice
 
-__all__ = ["OcrSource", "WordConcepts", "decode_words", "encode_words", "model_files", "normalise_words",
-           "word_concepts"]
+__all__ = ["Line", "OcrSource", "WordConcepts", "decode_words", "encode_words", "model_files",
+           "normalise_words", "read_lines", "union_words", "word_concepts"]
 
 # Longest side (px) of the copy text is detected on. Measured on 32 photo crops at 512 x 384 px, each with one
 # word rendered (DejaVu Sans, white with a black outline), 1 onnxruntime thread on this 2-core machine: words
@@ -156,23 +156,28 @@ def normalise_words(texts: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(words))
 
 
-def encode_words(words: Sequence[str]) -> np.ndarray:
+def encode_words(words: Sequence[str] | None) -> np.ndarray:
     """Return ``words`` as a float32 vector of `WORD_CHARS` code points (space-separated, zero-padded),
-    keeping the words that fit whole."""
+    keeping the words that fit whole; None (text unknown: the engine failed) as -1 in the first place."""
+    out = np.zeros(WORD_CHARS, dtype=np.float32)
+    if words is None:
+        out[0] = -1.0
+        return out
     text = ""
     for word in words:
         joined = f"{text} {word}" if text else word
         if len(joined) > WORD_CHARS:
             break
         text = joined
-    out = np.zeros(WORD_CHARS, dtype=np.float32)
     out[: len(text)] = [ord(char) for char in text]
     return out
 
 
-def decode_words(vector: np.ndarray) -> tuple[str, ...]:
-    """Return the words `encode_words` stored in ``vector``."""
+def decode_words(vector: np.ndarray) -> tuple[str, ...] | None:
+    """Return the words `encode_words` stored in ``vector`` (None: unknown)."""
     codes = np.asarray(vector, dtype=np.float32)
+    if codes.size and codes[0] < 0:
+        return None
     codes = codes[: int(np.argmin(codes > 0)) if (codes <= 0).any() else len(codes)]
     return tuple("".join(chr(int(c)) for c in codes).split())
 
@@ -244,11 +249,11 @@ class OcrSource:
         """Return a float32 array (n_images, 4) of the text concepts' scores."""
         return self.read_text(images)[0]
 
-    def read_text(self, images: Sequence[DecodedImage]) -> tuple[np.ndarray, list[tuple[str, ...]]]:
+    def read_text(self, images: Sequence[DecodedImage]) -> tuple[np.ndarray, list[tuple[str, ...] | None]]:
         """Return (the scores of ``score``, each image's distinct words (`normalise_words`)). An image the
-        engine fails on gets NaN scores and no words, with a `tellapart.io.image.Notice` warning."""
+        engine fails on gets NaN scores and None for its words, with a `tellapart.io.image.Notice` warning."""
         scores = np.zeros((len(images), len(self._concepts)), dtype=np.float32)
-        words: list[tuple[str, ...]] = []
+        words: list[tuple[str, ...] | None] = []
         for i, image in enumerate(images):
             try:
                 lines = read_lines(image.pixels, self.detection_side)
@@ -256,7 +261,7 @@ class OcrSource:
                 warnings.warn(f"text could not be read in {image.source} ({type(error).__name__}: {error}); "
                               "its text concepts are left out", Notice, stacklevel=2)
                 scores[i] = np.nan
-                words.append(())
+                words.append(None)
                 continue
             found = normalise_words(line.text for line in lines)
             words.append(found)
@@ -317,14 +322,17 @@ def word_concepts(words: Sequence[Sequence[str] | None]) -> WordConcepts:
     return out
 
 
-def union_words(words: Sequence[Sequence[str]], layouts: Sequence[Sequence[int]]) -> list[tuple[str, ...]]:
+def union_words(words: Sequence[Sequence[str] | None], layouts: Sequence[Sequence[int]]
+                ) -> list[tuple[str, ...] | None]:
     """Return one word list per sample from the word lists of its frames (``layouts`` as in
-    ``concepts.library._aggregate``): the words read in any of its frames, in reading order."""
-    out, start = [], 0
+    ``concepts.library._aggregate``): the words read in any of its frames, in reading order; None for a
+    sample none of whose frames could be read."""
+    out: list[tuple[str, ...] | None] = []
+    start = 0
     for layout in layouts:
-        count = int(sum(layout))
-        out.append(tuple(dict.fromkeys(w for frame in words[start : start + count] for w in frame)))
-        start += count
+        frames = [w for w in words[start : start + int(sum(layout))] if w is not None]
+        out.append(tuple(dict.fromkeys(w for frame in frames for w in frame)) if frames else None)
+        start += int(sum(layout))
     return out
 
 
