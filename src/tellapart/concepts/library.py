@@ -76,8 +76,8 @@ def default_sources() -> list[ConceptSource]:
 
     # Text is read at ``ocr.DETECTION_SIDE``: about 21 ms per image without text, 37 with (the semantic
     # source's backbone: 35-60 CPU ms).
-    # People, poses, faces and COCO objects (``concepts.onnx_models``): about 70, 9 and 9 ms per image
-    # (+25 per face), half the rest of the library together (2026-12-01, 2 loaded cores).
+    # People, poses, faces and COCO objects (``concepts.onnx_models``): about 50, 6 and 7 ms per image
+    # (+25 per face), as much as the rest together on 96-256 px photos (65 ms; 2 shared cores, 2026-12-01).
     return [ImageStatsSource(), RegionSource(), ShapeSource(), DetectorSource(), OcrSource(),
             SemanticSource(), PoseSource(), FaceSource(), ObjectSource()]
 
