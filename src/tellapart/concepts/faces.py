@@ -112,7 +112,7 @@ def face_scores(pixels: np.ndarray) -> np.ndarray:
 
 class FaceSource:
     """Faces and their estimated age and expression, as a concept source named ``"face"`` (module
-    docstring). About 9 ms per image for finding faces, plus about 25 ms per face for the estimates
+    docstring). About 7 ms per image for finding faces, plus about 25 ms per face for the estimates
     (one core)."""
 
     name = "face"

@@ -71,7 +71,7 @@ class ObjectSource:
     of the image inside a person's box; ``object.person.x`` the horizontal centre of the best person's box
     (0 left edge, 1 right edge; NaN without a person, so only images with someone are compared);
     ``object.largest.area`` the share of the image the largest object's box covers (0 without one).
-    The detector sees the image stretched to 512 x 512 (its graph's fixed size): about 60 ms per image on
+    The detector sees the image stretched to 512 x 512 (its graph's fixed size): about 50 ms per image on
     one core.
     """
 

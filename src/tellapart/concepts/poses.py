@@ -140,7 +140,7 @@ def pose_scores(keypoints: np.ndarray, aspect: float = 1.0) -> dict[str, float]:
 
 class PoseSource:
     """People's poses from the bundled MoveNet (SinglePose Lightning: the most prominent person), as a
-    concept source named ``"pose"``; the rules are in the module docstring. About 9 ms per image on one
+    concept source named ``"pose"``; the rules are in the module docstring. About 6 ms per image on one
     core (192 px input)."""
 
     name = "pose"
