@@ -26,6 +26,9 @@ Every sub-command speaks the same vocabulary:
     --model ID|DIR [--vocabulary FILE] [--allow-download]
                           an image-text model (CLIP, SigLIP, MONET; default ``$TELLAPART_MODEL``) scores
                           phrases as concepts (describe) or the hypothesis text itself (verify)
+    --llm URL [--llm-model NAME]
+                          a language model behind an OpenAI-compatible endpoint proposes new hypotheses from
+                          the discovery half, tested on the other half (describe; ``tellapart.propose``)
 
 ``main(argv)`` runs it and returns the exit code (0 ok, 2 bad input, 130 interrupted). Every option and
 every output path is checked before any image is read; a bad one stops the run with a one-line error that
@@ -84,6 +87,8 @@ examples:
                                                       # phrases scored by an image-text model
   tellapart describe lesions/malignant/ lesions/benign/ --model ~/models/monet --vocabulary builtin:dermoscopy
   tellapart describe a/ b/ --model openai/clip-vit-base-patch32 --vocabulary builtin --vocabulary mine.txt
+  tellapart describe yoga/ meditation/ --model google/siglip-base-patch16-224 --llm http://localhost:11434
+                                                      # a local Ollama proposes new phrases too
 
 With --model (or $TELLAPART_MODEL) an image-text model's similarity to each phrase of the vocabulary is a
 concept too ("Set A images are closer matches to 'people sitting' than set B images"), tested and corrected
@@ -92,6 +97,13 @@ from the hub cache unless --allow-download. --vocabulary FILE (one phrase per li
 the built-in list of about 3,500 phrases; give --vocabulary builtin too to add to it, or
 builtin:SECTION,SECTION for part of it (objects, imagenet, scenes, people, activities, colours, materials,
 textures, shapes, styles, conditions, dermoscopy, radiology, histology).
+
+With --llm URL a language model behind an OpenAI-compatible endpoint reads the strongest differences of the
+discovery half and descriptions of its most typical images, and proposes new phrases. With --model, they are
+scored by the image-text model and tested on the validation half as a family of their own with a quarter of
+alpha, so the run's error rate holds; without it each is matched to the nearest concept (listed as a note).
+The key comes from $TELLAPART_LLM_KEY (else $OPENAI_API_KEY); a server that is down, slow or refuses costs a
+note, not the run.
 
 A manifest's other columns (site, scanner, age...) and DICOM header fields (Manufacturer, KVP...) are
 concepts too, reported as possible shortcuts (the scanner, not the disease).
@@ -211,6 +223,7 @@ def _describe_parser(sub: Any) -> None:
                              "unadjusted AUROC. "
                              "The columns themselves are not tested")
     _add_model(parser, vocabulary=True)
+    _add_llm(parser)
     _add_trained_files(parser, describer=True)
     _add_findings_store(parser)
     _add_cache(parser)
@@ -391,6 +404,23 @@ def _add_model(parser: argparse.ArgumentParser, *, vocabulary: bool) -> None:
                             "is already there)")
 
 
+def _add_llm(parser: argparse.ArgumentParser) -> None:
+    """--llm and its settings: a language model that proposes new hypotheses (``tellapart.propose``)."""
+    group = parser.add_argument_group("hypotheses from a language model (optional)")
+    group.add_argument("--llm", metavar="URL",
+                       help="an OpenAI-compatible chat endpoint (vLLM, Ollama, llama.cpp server, a hosted "
+                            "API; key from $TELLAPART_LLM_KEY or $OPENAI_API_KEY) that proposes new phrases "
+                            "from the discovery half; with --model they are scored and tested on the other "
+                            "half (a quarter of alpha), without it matched to the nearest concept. A server "
+                            "that fails only adds a note")
+    group.add_argument("--llm-model", metavar="NAME",
+                       help="the model the endpoint serves (default: the first it lists)")
+    group.add_argument("--llm-timeout", type=float, default=60.0, metavar="SECONDS",
+                       help="seconds to wait for the endpoint (default 60)")
+    group.add_argument("--llm-phrases", type=int, default=10, metavar="N",
+                       help="how many phrases to ask for (default 10)")
+
+
 def _add_trained_files(parser: argparse.ArgumentParser, *, describer: bool) -> None:
     """--detectors (and --describer): a file from `tellapart train`, the shipped one, or 'none'."""
     group = parser.add_argument_group("trained files (from `tellapart train`)")
@@ -479,7 +509,7 @@ def _model_name(args: argparse.Namespace) -> str | None:
 
 # (option, attribute, least value): the whole-number options and their rule.
 AT_LEAST = (("--seed", "seed", 0), ("--max-hypotheses", "max_hypotheses", 1), ("--top-k", "top_k", 1),
-            ("--n-per-family", "n_per_family", 1), ("--n", "n", 10))
+            ("--n-per-family", "n_per_family", 1), ("--n", "n", 10), ("--llm-phrases", "llm_phrases", 1))
 
 
 def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser, created: list[Path]) -> None:
@@ -487,7 +517,7 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser, created
     one. Runs before any image is listed or read, so a bad option never costs a run. Output folders that
     did not exist are created, and added to ``created``."""
     problem = (_option_problem(args) or _sets_problem(args) or _trained_files_problem(args)
-               or _model_problem(args))
+               or _model_problem(args) or _llm_problem(args))
     for target in _outputs(args):
         problem = problem or _output_problem(*target, created)
     if problem:
@@ -587,6 +617,23 @@ def _model_problem(args: argparse.Namespace) -> str | None:
             check()
         except ValueError as error:
             return f"{option}: {error}"
+    return None
+
+
+def _llm_problem(args: argparse.Namespace) -> str | None:
+    """Why --llm or its settings cannot be used, or None (the URL's form is checked; no request is made)."""
+    if getattr(args, "llm", None) is None:
+        return None
+    if args.adjust_for:
+        return "--llm cannot be combined with --adjust-for yet: proposals are tested without strata"
+    if not (args.llm_timeout > 0 and args.llm_timeout < float("inf")):
+        return f"--llm-timeout must be a positive number of seconds, got {args.llm_timeout:g}"
+    from tellapart.propose import ChatClient, ProposerError
+
+    try:
+        ChatClient(args.llm, model=args.llm_model, timeout=args.llm_timeout)
+    except ProposerError as error:
+        return f"--llm: {error}"
     return None
 
 
@@ -744,7 +791,8 @@ def _run_describe(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
                       correction=args.correction, library=_library(args), cache_dir=args.cache_dir,
                       use_cache=not args.no_cache, progress=not args.quiet,
                       describer=_trained_file(args.describer), adjust_for=args.adjust_for,
-                      design=args.design)
+                      design=args.design, llm=args.llm, llm_model=args.llm_model,
+                      llm_timeout=args.llm_timeout, llm_phrases=args.llm_phrases)
     _write_outputs(result, args)
     return 0
 

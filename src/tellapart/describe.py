@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +22,7 @@ from tellapart.io.dicom import HEADER_FIELDS
 from tellapart.io.imageset import repeat_reason
 from tellapart.io.printable import printable
 from tellapart.phrasing import finding_sentence, format_p
+from tellapart.propose import PROPOSAL_ALPHA_SHARE, ChatClient, ProposerError, scale_q_values
 from tellapart.schema import (
     DEGRADED_COLUMNS,
     FINDING_COLUMNS,
@@ -71,6 +72,10 @@ def describe(
     model: str | os.PathLike | None = None,
     vocabulary: str | os.PathLike | Sequence[str] | None = None,
     allow_download: bool = False,
+    llm: str | None = None,
+    llm_model: str | None = None,
+    llm_timeout: float = 60.0,
+    llm_phrases: int = 10,
 ) -> Result:
     """Find and verify the differences between two image sets.
 
@@ -118,6 +123,17 @@ def describe(
         allow_download: let ``model``, a hub id, be downloaded into the hub library's cache; by default
             only a copy already there is used (a clear error says how to get it otherwise).
 
+        llm: the base URL of an OpenAI-compatible chat endpoint (vLLM, Ollama, a llama.cpp server, a hosted
+            API; key from ``$TELLAPART_LLM_KEY`` or ``$OPENAI_API_KEY``) that proposes new hypotheses from
+            the discovery half (``tellapart.propose``). With an image-text model (``model``) each proposed
+            phrase is scored by it and tested on the validation half as a family of its own with
+            ``propose.PROPOSAL_ALPHA_SHARE`` of ``alpha`` (Holm), the library's family with the rest, so the
+            chance of any false finding stays within ``alpha``; without one, each proposal is matched to
+            the nearest library concept (already tested) and listed in ``Result.notes``. A server that is
+            down, slow or unwilling costs nothing but a note: the run goes on without proposals.
+        llm_model, llm_timeout, llm_phrases: the model the endpoint serves (default: the first it
+            lists), seconds to wait for it, and how many phrases to ask for.
+
     Recorded metadata (a manifest's columns other than path, group and subject; DICOM header fields) are
     concepts of category ``metadata`` (``concepts.metadata``), phrased as the possible shortcuts they are.
 
@@ -140,6 +156,7 @@ def describe(
     if correction not in CORRECTIONS:
         raise ValueError(f"correction must be one of {', '.join(sorted(CORRECTIONS))}, got {correction!r}")
     adjust_for = _check_adjust_for(adjust_for)
+    client = _chat_client(llm, llm_model, llm_timeout, llm_phrases, seed, adjust_for)
     sets = _as_sets(a, b)  # a bad set is named before a model is looked for (or downloaded)
     library = with_model(library, model, vocabulary, allow_download,
                          text_cache=(cache_dir or default_cache_dir()) if use_cache else None)
@@ -163,13 +180,18 @@ def describe(
                                                       thresholds, seed,
                                                       embeddings=library.backbone_embeddings(table.embeddings),
                                                       design=design)
+    # Proposed phrases an image-text model scores are a family of their own, with a share of alpha.
+    share = PROPOSAL_ALPHA_SHARE if client is not None and image_text_source(library) is not None else 0.0
     tested = test_concepts(
-        scores, groups, seed=seed, alpha=alpha, max_hypotheses=max_hypotheses,
+        scores, groups, seed=seed, alpha=alpha * (1 - share), max_hypotheses=max_hypotheses,
         correction=correction, thresholds=thresholds, priority=priority, ranker=ranker,
         reportable=reportable, lead=lead_concepts(concept_rows["category"], domain), strata=strata,
         design=design,
     )
-    # The "any difference at all?" classifier keeps its own discovery/validation split in both designs.
+    if share:
+        tested = scale_q_values(tested, 1 - share, alpha)
+    # The "any difference at all?" classifier keeps its own discovery/validation split in both designs, and
+    # proposals are made from its discovery half and tested on its validation half.
     validation = split_discovery_validation(groups, seed)
     tested_rows = validation if design == "split" else np.ones(len(groups), dtype=bool)
     images = table.images.assign(split=np.where(validation, "validation", "discovery") if design == "split"
@@ -182,14 +204,86 @@ def describe(
     overall = _overall(table, images, validation, findings, tested, library.classifier_blocks, seed=seed,
                        alpha=alpha, correction=correction)
     backend = library.version + ("" if describer is None else f"; describer {describer.version}")
+    notes, n_tested = _set_notes(sets), _family_size(tested)
+    if client is not None:
+        named = {cid: concepts[cid] for cid, shown in zip(scores.columns, reportable, strict=True) if shown}
+        proposed = _propose(client, library, table, scores, validation, named, n=llm_phrases, alpha=alpha,
+                            share=share, thresholds=thresholds, priority=priority)
+        notes += proposed.notes
+        if proposed.tested is not None:
+            table = replace(table, scores=proposed.scores)
+            concepts.update(proposed.concepts)
+            extra = _phrase(proposed.tested, concepts, proposed.scores, images, validation)
+            findings = pd.concat([findings, extra], ignore_index=True).sort_values(
+                "significant", ascending=False, kind="stable").reset_index(drop=True)
+            n_tested += len(proposed.tested)
     result = _result(table, images, findings, library, sets, seed=seed, alpha=alpha,
                      n_screened=int(tested.attrs.get("n_screened", scores.shape[1])), overall=overall,
                      backend=backend, signals=signals, domain=domain, adjusted_for=adjust_for,
-                     concepts=concepts, design=design, n_tested=_family_size(tested),
-                     notes=_set_notes(sets))
+                     concepts=concepts, design=design, n_tested=n_tested, notes=notes)
     _localise_examples(result, library)
     _outline_examples(result, library)
     return result
+
+
+def _chat_client(llm: str | None, model: str | None, timeout: float, phrases: int, seed: int,
+                 adjust_for: list[str]) -> ChatClient | None:
+    """The proposer's client for ``llm`` (None without one), its options checked before any image is read."""
+    if llm is None:
+        return None
+    if adjust_for:
+        raise ValueError("llm= (CLI --llm) cannot be combined with adjust_for yet: proposals are tested "
+                         "without strata")
+    check_at_least("llm_phrases", phrases, 1)
+    try:
+        return ChatClient(llm, model=model, timeout=timeout, seed=seed)  # ValueError for a bad timeout
+    except ProposerError as error:
+        raise ValueError(str(error)) from None
+
+
+@dataclass
+class _Proposed:
+    """What the proposer added to a run: notes for the user, and with an image-text model the proposed
+    phrases' concepts, the score matrix with their columns, and their tested family (else None)."""
+
+    notes: list[str]
+    concepts: dict[str, Concept] = field(default_factory=dict)
+    scores: pd.DataFrame | None = None
+    tested: pd.DataFrame | None = None
+
+
+def _propose(client: ChatClient, library: ConceptLibrary, table: ScoreMatrix, scores: pd.DataFrame,
+             validation: np.ndarray, named: dict[str, Concept], *, n: int, alpha: float, share: float,
+             thresholds: dict[str, float], priority: dict[str, int]) -> _Proposed:
+    """Ask the language model for hypotheses from the discovery half (``validation`` False) of the reportable
+    concepts ``named``; score them with the library's image-text model and test them on the validation half
+    at ``alpha * share`` (``propose.validate_proposals``), or without one match each to a library concept.
+    """
+    from tellapart.concepts.imagetext import phrase_concept, phrase_id
+    from tellapart.propose import match_proposals, propose_from_discovery, validate_proposals
+
+    groups = table.groups
+    proposals = propose_from_discovery(client, scores, groups, ~validation, named, n=n, seed=client.seed)
+    if not proposals.ok:
+        return _Proposed([f"Language model: {proposals.note}"])
+    source = image_text_source(library)
+    if source is None:
+        matched = match_proposals(proposals.phrases, named, encoder=library.text_encoder)
+        lines = [f"'{phrase}' -> {named[cid].phrase} ({similarity:.2f})" for phrase, cid, similarity
+                 in matched]
+        return _Proposed([f"Language model {proposals.model} proposed {len(proposals.phrases)} hypotheses; "
+                          "without an image-text model (--model) each is matched to the nearest concept, "
+                          "already tested above: " + "; ".join(lines)])
+    new = [phrase_concept(phrase, phrase_id(phrase) + ".proposed") for phrase in proposals.phrases]
+    columns = library.embedding_slices()[source.name]
+    similarity = source.similarity(proposals.phrases, table.embeddings[:, columns])
+    extended = pd.concat([table.scores, pd.DataFrame(similarity, columns=[c.id for c in new],
+                                                     index=table.scores.index)], axis=1)
+    tested = validate_proposals(extended, groups, validation, [c.id for c in new], alpha=alpha, share=share,
+                                thresholds=thresholds, priority=priority)
+    note = (f"Language model {proposals.model} proposed {len(new)} phrases from the discovery half, scored "
+            f"by {source.name} and tested on the validation half with {share:.0%} of alpha (Holm).")
+    return _Proposed([note], {c.id: c for c in new}, extended, tested)
 
 
 def _set_notes(sets: dict[str, ImageSet]) -> list[str]:
@@ -689,8 +783,7 @@ def _outline_examples(result: Result, library: ConceptLibrary) -> None:
 
     An example that cannot be read again is listed in ``Result.degraded`` (the report shows it plain).
     """
-    outliners = {c.id: source for source in library.sources
-                 if callable(getattr(source, "outlines", None)) for c in source.concepts()}
+    outliners = library.outliners()
     if not outliners or not len(result.findings):
         return
     significant = result.findings[result.findings["significant"].astype(bool)]
