@@ -80,9 +80,10 @@ class ScoreMatrix:
         skipped: one row per file that could not be used: ``set``, ``source``, ``reason``.
         degraded: one row per image used in a degraded form: ``set``, ``source``, ``what`` (e.g. its EXIF
             orientation could not be read, so it was used as stored).
-        embeddings: float32 images x features (rows aligned with ``scores``), the backbone's pooled
-            features of each image; None when the library has no embedding source. A row is NaN when the
-            source gave no embedding for that image.
+        embeddings: float32 images x features (rows aligned with ``scores``): the backbone's pooled
+            features of each image, then those of any other embedding source (an image-text model's),
+            side by side (``ConceptLibrary.embedding_slices``); None when the library has no embedding
+            source. A row is NaN where a source gave no embedding for that image.
         metadata: what is recorded about each image besides its pixels (rows aligned with ``scores``; one
             column per manifest column or DICOM header field, None where missing): the values the
             ``metadata`` concepts were made from, and the strata of ``describe(adjust_for=...)``.

