@@ -1,20 +1,36 @@
-"""Cost per image of each default concept source, side by side on the same decoded images.
+"""Cost per image of each default concept source, of decoding, of cache writes and of the statistics.
 
-Decodes N crops of the bundled photos (longest side 256-512 px) and,
-if given, the images of extra folders (e.g. real scans), then times every source of
-``tellapart.default_sources()`` on them in batches of 32, ``--repeats`` times, in one process. Prints the
-median milliseconds per image of each source, its share of the sum, and what a source adds to the others
-(``+x%``: its time over the sum of the rest, i.e. how much slower scoring gets with it on).
+Two parts, in one process:
+
+1. **Sources side by side.** Decodes N crops of the bundled photos (longest side 256-512 px) and, if given,
+   the images of extra folders (e.g. real scans), then runs every source of ``tellapart.default_sources()``
+   on them in batches of 32, ``--repeats`` times. For each source: the median CPU milliseconds per image
+   (``time.process_time``: every thread of the process, so a model's intra-op threads count) and the wall
+   milliseconds, its share of the CPU sum, and what it adds to the others (``+x%``: its CPU over the sum of
+   the rest, i.e. how much more work scoring is with it on). CPU time is the figure to trust when other
+   work shares the cores; wall time is printed with the load average.
+
+2. **The cold pipeline** (``--pipeline``, default on): writes 2 x N/2 of the crops as JPEG and runs a cold
+   ``tellapart.describe`` on them with an empty score cache, timing (CPU of the calling thread,
+   ``time.thread_time``) reading + hashing (``ImageRef.load``), decoding (``LoadedImage.decode_parts``),
+   cache reads and writes (``ScoreCache.get`` / ``put``), all of scoring (``ConceptLibrary.score_sets``,
+   process CPU) and the rest of ``describe`` (statistics, phrasing, examples: process CPU of ``describe``
+   minus that of ``score_sets``).
 
     python benchmarks/source_cost.py                          # 200 photo crops
-    python benchmarks/source_cost.py --folders ../shared/real/brain_tumor/a --n 100
+    python benchmarks/source_cost.py --n 500 --repeats 1      # the README's profile (2 x 250 in part 2)
+    python benchmarks/source_cost.py --folders ../shared/real/brain_tumor/a --n 100 --no-pipeline
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import tempfile
 import time
+from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +42,93 @@ def _photos(n: int, seed: int) -> list[np.ndarray]:
     return bundled_pool(n, seed=seed, min_side=256, max_side=512)
 
 
+def _load() -> str:
+    return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def source_costs(images: list, repeats: int) -> None:
+    """Print each default source's median CPU and wall ms per image on ``images`` (decoded)."""
+    from tellapart import default_sources
+
+    sources = default_sources()
+    cpu: dict[str, list[float]] = {s.name: [] for s in sources}
+    wall: dict[str, list[float]] = {s.name: [] for s in sources}
+    sources[0].score(images[:2])  # nothing is timed before every source has loaded its model once
+    for source in sources[1:]:
+        source.score(images[:2])
+    for _ in range(repeats):
+        for source in sources:
+            started, started_cpu = time.perf_counter(), time.process_time()
+            for start in range(0, len(images), 32):
+                source.score(images[start:start + 32])
+            cpu[source.name].append((time.process_time() - started_cpu) / len(images) * 1000)
+            wall[source.name].append((time.perf_counter() - started) / len(images) * 1000)
+    medians = {name: statistics.median(values) for name, values in cpu.items()}
+    total = sum(medians.values())
+    print(f"{len(images)} decoded images, median of {repeats} passes, batches of 32; {_load()}")
+    print(f"{'source':10s} {'CPU ms':>8s} {'wall ms':>8s} {'share':>6s} {'adds':>6s}")
+    for name, ms in medians.items():
+        print(f"{name:10s} {ms:8.1f} {statistics.median(wall[name]):8.1f} {ms / total:6.0%} "
+              f"{ms / (total - ms):+6.0%}")
+    print(f"{'all':10s} {total:8.1f} {sum(statistics.median(v) for v in wall.values()):8.1f}")
+
+
+class _Timer:
+    """Accumulates the CPU seconds spent in the wrapped functions, by label."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
+
+    def wrap(self, owner: type, name: str, label: str, clock: Callable[[], float]) -> None:
+        original = getattr(owner, name)
+
+        def timed(*args, **kwargs):
+            started = clock()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds[label] += clock() - started
+                self.calls[label] += 1
+
+        setattr(owner, name, timed)
+
+
+def pipeline_costs(pixels: list[np.ndarray]) -> None:
+    """Print the CPU ms per image of each stage of a cold ``describe`` on ``pixels`` written as JPEGs."""
+    from PIL import Image
+
+    import tellapart
+    from tellapart.concepts.cache import ScoreCache
+    from tellapart.concepts.library import ConceptLibrary
+    from tellapart.io.imageset import ImageRef, LoadedImage
+
+    timer = _Timer()
+    timer.wrap(ImageRef, "load", "read + hash", time.thread_time)
+    timer.wrap(LoadedImage, "decode_parts", "decode", time.thread_time)
+    timer.wrap(ScoreCache, "get", "cache reads", time.thread_time)
+    timer.wrap(ScoreCache, "put", "cache writes", time.thread_time)
+    timer.wrap(ConceptLibrary, "score_sets", "scoring (all)", time.process_time)
+    half = len(pixels) // 2
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for name, chunk in (("set_a", pixels[:half]), ("set_b", pixels[half:2 * half])):
+            (root / name).mkdir()
+            for i, img in enumerate(chunk):
+                Image.fromarray(img).save(root / name / f"{i:04d}.jpg", quality=90)
+        started, started_cpu = time.perf_counter(), time.process_time()
+        tellapart.describe(root / "set_a", root / "set_b", cache_dir=root / "cache", progress=False)
+        cpu, wall = time.process_time() - started_cpu, time.perf_counter() - started
+    n = 2 * half
+    rest = cpu - timer.seconds["scoring (all)"]
+    print(f"\ncold describe on 2 x {half} JPEGs: {wall:.1f} s wall, {cpu:.1f} s CPU; {_load()}")
+    print(f"{'stage':28s} {'CPU ms/image':>12s}")
+    for label in ("read + hash", "decode", "cache reads", "cache writes", "scoring (all)"):
+        print(f"{label:28s} {timer.seconds[label] / n * 1000:12.2f}")
+    print(f"{'statistics, phrasing, report':28s} {rest / n * 1000:12.2f}   ({rest:.1f} s in all)")
+    print(f"{'describe (all)':28s} {cpu / n * 1000:12.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -33,31 +136,22 @@ def main() -> None:
     parser.add_argument("--folders", nargs="*", default=[], help="extra folders of images to include")
     parser.add_argument("--repeats", type=int, default=3, help="timed passes (the median is shown)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-pipeline", dest="pipeline", action="store_false",
+                        help="only time the sources side by side")
     args = parser.parse_args()
 
-    from tellapart import default_sources
     from tellapart.io.decode import decode_bytes, decode_object
 
-    images = [decode_object(p, f"<memory:{i}>", str(i)) for i, p in enumerate(_photos(args.n, args.seed))]
+    pixels = _photos(args.n, args.seed)
+    images = [decode_object(p, f"<memory:{i}>", str(i)) for i, p in enumerate(pixels)]
     for folder in args.folders:
         for path in sorted(Path(folder).iterdir()):
             if path.suffix.lower() in (".png", ".jpg", ".jpeg"):
                 images.append(decode_bytes(path.read_bytes(), str(path), path.name))
-    sources = default_sources()
-    timings: dict[str, list[float]] = {s.name: [] for s in sources}
-    for _ in range(args.repeats):
-        for source in sources:
-            started = time.perf_counter()
-            for start in range(0, len(images), 32):
-                source.score(images[start:start + 32])
-            timings[source.name].append((time.perf_counter() - started) / len(images) * 1000)
-    medians = {name: statistics.median(values) for name, values in timings.items()}
-    total = sum(medians.values())
-    print(f"{len(images)} images, median of {args.repeats} passes")
-    print(f"{'source':10s} {'ms/image':>9s} {'share':>6s} {'adds':>6s}")
-    for name, ms in medians.items():
-        print(f"{name:10s} {ms:9.1f} {ms / total:6.0%} {ms / (total - ms):+6.0%}")
-    print(f"{'all':10s} {total:9.1f}")
+    source_costs(images, args.repeats)
+    del images
+    if args.pipeline:
+        pipeline_costs(pixels)
 
 
 if __name__ == "__main__":
