@@ -37,7 +37,9 @@ from tellapart.io import decode as _decode
 DIGEST_CHARS = 16
 # The numerical libraries a source's code runs on: a new release can move its scores (OpenCV's cascades and
 # resizing, torch's kernels), so their installed versions are part of every source's key.
-RUNTIME_PACKAGES = ("numpy", "scipy", "opencv-python-headless", "torch", "scikit-image")
+# onnxruntime runs the OCR and people/object models; rapidocr does the OCR's pre- and post-processing.
+RUNTIME_PACKAGES = ("numpy", "scipy", "opencv-python-headless", "torch", "scikit-image", "onnxruntime",
+                    "rapidocr")
 _DECODE_MODULE = "tellapart.io.decode"  # its closure includes tellapart.io.image
 _SKIPPED_PARTS = frozenset({"__pycache__"})
 
