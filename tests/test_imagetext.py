@@ -260,6 +260,13 @@ def test_backbone_keeps_its_embedding_and_the_classifier_gets_both(tiny):
 # --- the vocabulary ----------------------------------------------------------------------------------------
 
 
+def test_phrase_ids_are_unique():
+    from tellapart.concepts.imagetext import phrase_concepts
+
+    ids = [c.id for c in phrase_concepts(["red car", "Red-car", "猫", "犬", "red car!"])]
+    assert len(set(ids)) == 5 and ids[0] == "phrase.red_car"
+
+
 def test_vocabulary_files_and_the_builtin_list(tmp_path):
     mine = tmp_path / "mine.txt"
     mine.write_text("# my phrases\n\npeople sitting\n## hats\na cat  wearing a hat\nPeople sitting\n")

@@ -89,6 +89,12 @@ def test_sets_that_show_different_words(pool, font_path, tmp_path):
                                    "Set A images show the word 'ready' far less often"))
     significant = result.findings[result.findings["significant"].astype(bool)]
     assert "ocr.text" not in set(significant["concept"])  # both sets always show text
+    # The same library again (as `failures` runs one analysis per class): the words come back once.
+    again = tellapart.describe(a[:12], b[:12], library=library, cache_dir=tmp_path, progress=False)
+    assert again.findings.iloc[0]["concept"] in ("ocr.word.error", "ocr.word.ready")
+    checked = tellapart.verify("images show the word error", a[:12], b[:12], library=library,
+                               cache_dir=tmp_path, progress=False)
+    assert "ocr.word.error" in {m["concept"] for m in checked.matches}
 
 
 def test_warm_run_reads_no_text_again(pool, font_path, tmp_path):

@@ -108,6 +108,10 @@ def test_bearer_key_from_the_environment(llm, monkeypatch):
     assert "sk-tellapart-secret" not in repr(client)
     monkeypatch.delenv("TELLAPART_LLM_KEY")
     assert api_key_from_env() == "sk-fallback"
+    # OpenAI's own key goes to OpenAI only, never to another server the user names.
+    assert api_key_from_env(url=llm.url) is None
+    assert api_key_from_env(url="https://api.openai.com/v1") == "sk-fallback"
+    assert _propose(llm).phrases == [] and "Authorization" not in llm.requests[-1]["headers"]
 
 
 def test_model_named_and_url_forms(llm):

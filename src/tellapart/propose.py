@@ -27,7 +27,9 @@ How a run uses it, keeping the statistical contract (both designs)::
 
 The proposals see only discovery images; they are tested only on validation images, as a family with
 ``PROPOSAL_ALPHA_SHARE`` of alpha (Holm), the library's family with the rest, so by the union bound the
-chance of any false finding in the run stays within alpha.
+chance of any false finding in the run stays within alpha when the library's family controls it too
+(max-T, Holm); with Benjamini-Hochberg it is the false discovery rate that stays within alpha (at most the
+library's FDR plus the proposals' family-wise error).
 """
 
 from __future__ import annotations
@@ -82,8 +84,10 @@ __all__ = [
 ]
 
 # Where the key comes from, first found wins: our own name, so a user can keep a different key for tellapart,
-# then the name every OpenAI client reads.
+# then the name every OpenAI client reads. OpenAI's own key goes only to OpenAI (``OPENAI_HOSTS``): a user who
+# has it set and points --llm at a colleague's vLLM server must not hand it over unasked.
 KEY_VARIABLES = ("TELLAPART_LLM_KEY", "OPENAI_API_KEY")
+OPENAI_HOSTS = ("api.openai.com",)
 # Seconds to wait for the server per connection step (connect, each read). A small local model answers a
 # prompt of this size in a few seconds on a CPU; a large one on a busy server may need a minute; a run
 # that stalls longer than that should go on without proposals rather than hang.
@@ -165,13 +169,15 @@ class Proposals:
         return not self.note and bool(self.phrases)
 
 
-def api_key_from_env(environ: Mapping[str, str] | None = None) -> str | None:
-    """Return the API key from the first non-empty of ``KEY_VARIABLES`` in ``environ`` (default
-    ``os.environ``), or None: a local server needs none."""
+def api_key_from_env(environ: Mapping[str, str] | None = None, url: str | None = None) -> str | None:
+    """Return the API key for the endpoint at ``url`` from ``environ`` (default ``os.environ``), or None (a
+    local server needs none): ``TELLAPART_LLM_KEY`` for any endpoint, else ``OPENAI_API_KEY`` when ``url``
+    is OpenAI's own (``OPENAI_HOSTS``; any endpoint when ``url`` is None)."""
     environ = os.environ if environ is None else environ
+    host = (urllib.parse.urlsplit(url).hostname or "") if url else None
     for name in KEY_VARIABLES:
         value = environ.get(name, "").strip()
-        if value:
+        if value and (name != "OPENAI_API_KEY" or host is None or host in OPENAI_HOSTS):
             return value
     return None
 
@@ -222,7 +228,7 @@ class ChatClient:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.url = _base_url(url)
         self.model = model.strip() if model and model.strip() else None
-        self._api_key = api_key if api_key is not None else api_key_from_env()
+        self._api_key = api_key if api_key is not None else api_key_from_env(url=self.url)
         self.timeout = float(timeout)
         self.seed = int(seed)
 
@@ -769,7 +775,8 @@ def propose_from_discovery(
     a_rows, b_rows = most_typical(likeness, groups, discovery)
     a_like = [describe_image(scores, i, concepts, reference=discovery) for i in a_rows]
     b_like = [describe_image(scores, i, concepts, reference=discovery) for i in b_rows]
-    existing = [c.phrase for c in concepts.values()]
+    # A phrase concept's phrase is 'similarity to “X”'; its synonyms hold X itself, which must not come back.
+    existing = [text for c in concepts.values() for text in (c.phrase, *c.synonyms)]
     return propose_hypotheses(url, findings, a_like, b_like, n=n, existing=existing, model=model,
                               timeout=timeout, seed=seed)
 

@@ -35,7 +35,7 @@ MARGIN = 0.25
 MAX_FACES = 5
 # Apparent-age bands (years, lower bound inclusive) with the words the phrases use.
 AGE_BANDS = (
-    ("child", 0, 13, "a child's (under 13)"),
+    ("child", 0, 13, "under 13 years old"),
     ("young", 13, 30, "13-29 years old"),
     ("middle", 30, 50, "30-49 years old"),
     ("older", 50, 100, "50 or older"),

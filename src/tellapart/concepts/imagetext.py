@@ -40,10 +40,9 @@ from tellapart.concepts.base import Concept
 from tellapart.concepts.vocabulary import load_vocabulary
 from tellapart.io.image import DecodedImage
 
-__all__ = ["ImageTextSource", "ModelNotAvailable", "hypothesis_phrase", "phrase_concept", "prompts_for",
-           "resolve_model"]
+__all__ = ["ImageTextSource", "ModelNotAvailable", "hypothesis_phrase", "phrase_concept", "phrase_concepts",
+           "prompts_for", "resolve_model"]
 
-MODEL_ENV = "TELLAPART_MODEL"  # names the model when --model / model= is not given
 DEFAULT_BATCH_SIZE = 16
 TEXT_BATCH_SIZE = 64
 # The prompts each family was trained with (CLIP's paper uses "a photo of a {}."; the article is already in
@@ -224,7 +223,7 @@ class ImageTextSource:
             "model": hub_name, "revision": self.resolved.revision, "vocabulary": vocabulary_hash,
             "transformers": _version("transformers"), "tokenizers": _version("tokenizers"),
         }
-        self._concepts = _concepts_for(self.phrases)
+        self._concepts = phrase_concepts(self.phrases)
         self._lock = threading.Lock()
         self._loaded: tuple | None = None
         self._phrase_embeddings: np.ndarray | None = None
@@ -490,8 +489,9 @@ def hypothesis_phrase(text: str) -> tuple[str, str | None]:
     return phrase, "a" if shows_more else "b"
 
 
-def _concepts_for(phrases: Sequence[str]) -> list[Concept]:
-    """One concept per phrase; ids made unique by a suffix when two phrases differ only in punctuation."""
+def phrase_concepts(phrases: Sequence[str]) -> list[Concept]:
+    """Return one concept per phrase (`phrase_concept`), ids made unique by a suffix when two phrases differ
+    only in case or punctuation (or have no Latin letters or digits at all)."""
     seen: dict[str, int] = {}
     concepts = []
     for phrase in phrases:

@@ -102,7 +102,8 @@ class ObjectSource:
                     less="show the main person further left", unit="%",
                     synonyms=("person on the left", "person on the right", "subject off-centre")),
             _object("object.largest.area", "size of the largest object", "magnitude",
-                    more="show their largest object bigger", less="show their largest object smaller",
+                    more="show their largest object taking up more of the image",
+                    less="show their largest object taking up less of the image",
                     unit="%", synonyms=("main object size", "object fills the frame")),
         ]
         self._concepts = concepts

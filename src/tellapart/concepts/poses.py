@@ -9,7 +9,7 @@ every rule but "full body visible" and "close-up" therefore needs the shoulders 
   torso length.
 - **sitting**: torso upright and a thigh level or pointing at the camera: the knee less than 0.4 torso
   lengths below the hip.
-- **lying**: torso within about 60 degrees of horizontal.
+- **lying**: torso within about 30 degrees of horizontal (more than 60 degrees from vertical).
 - **arms raised**: a wrist above its shoulder by more than 0.2 torso lengths.
 - **legs apart**: ankles further apart than 0.7 torso lengths.
 - **facing the camera**: shoulders wider than half the torso length (a frontal adult's are about 0.7-0.8,

@@ -88,6 +88,8 @@ EDIT_DETECTOR_CATEGORIES = ("learned", "shape")
 # on photos that "finds a person" in a micrograph names nothing a clinician would accept.
 PHOTO_MODEL_CATEGORIES = ("object", "pose", "face")
 WITHHELD_OFF_DOMAIN = IMAGENET_CATEGORIES + EDIT_DETECTOR_CATEGORIES + PHOTO_MODEL_CATEGORIES
+WITHHELD_WORDS = ("ImageNet classes and categories, the detectors of synthetic edits to photos, and people, "
+                  "poses, faces and everyday objects")
 
 HIDDEN_REASON = (f"shown outright by fewer than {MIN_VISIBLE_SHARE:.0%} of either set's discovery images "
                  "(its score rises, but nobody could point at it in an image)")
@@ -207,9 +209,7 @@ def domain_check(
         return Domain(photo_like=True, value=median, measure=TOP1_MEASURE, threshold=threshold,
                       withheld=[], text=text)
     text = (f"The ImageNet model does not recognise the images as photos of its classes (median top-1 "
-            f"probability {median:.2f}, under {threshold:g}): ImageNet classes and categories and the "
-            "detectors of synthetic edits to photos are signals, "
-            "not findings.")
+            f"probability {median:.2f}, under {threshold:g}): {WITHHELD_WORDS} are signals, not findings.")
     return Domain(photo_like=False, value=median, measure=TOP1_MEASURE, threshold=threshold,
                   withheld=list(WITHHELD_OFF_DOMAIN), text=text)
 
@@ -227,8 +227,8 @@ def _photo_domain(share: float, threshold: float, version: str, top1: float | No
         return Domain(photo_like=True, value=share, measure=measure, threshold=threshold, withheld=[],
                       text=text)
     text = (f"The domain model does not recognise the images as photos of everyday things: it takes only "
-            f"{share:.0%} of them for photos (under {threshold:.0%}, {where}{also}); ImageNet classes and "
-            "categories and the detectors of synthetic edits to photos are signals, not findings.")
+            f"{share:.0%} of them for photos (under {threshold:.0%}, {where}{also}); {WITHHELD_WORDS} are "
+            "signals, not findings.")
     return Domain(photo_like=False, value=share, measure=measure, threshold=threshold,
                   withheld=list(WITHHELD_OFF_DOMAIN), text=text)
 
