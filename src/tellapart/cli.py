@@ -227,6 +227,10 @@ def _describe_parser(sub: Any) -> None:
     _add_trained_files(parser, describer=True)
     _add_findings_store(parser)
     _add_cache(parser)
+    parser.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
+                        help="score the images the cache lacks on a Ray cluster (pip install "
+                             "'tellapart[ray]'), writing into the score cache: its address, or nothing for "
+                             "the local Ray (ray.init()); put it after the sets, or write --ray=ADDRESS")
     _add_quiet(parser)
 
 
@@ -786,13 +790,20 @@ def _write_outputs(result: Any, args: argparse.Namespace) -> None:
 def _run_describe(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tellapart.describe import describe
 
+    if args.ray is not None:
+        from tellapart.concepts.distributed import require_ray
+
+        try:
+            require_ray()  # before any image is read
+        except ImportError as error:
+            raise ValueError(str(error)) from None
     a, b = _resolve_sets(args, parser)
     result = describe(a, b, seed=args.seed, alpha=args.alpha, max_hypotheses=args.max_hypotheses,
                       correction=args.correction, library=_library(args), cache_dir=args.cache_dir,
                       use_cache=not args.no_cache, progress=not args.quiet,
                       describer=_trained_file(args.describer), adjust_for=args.adjust_for,
                       design=args.design, llm=args.llm, llm_model=args.llm_model,
-                      llm_timeout=args.llm_timeout, llm_phrases=args.llm_phrases)
+                      llm_timeout=args.llm_timeout, llm_phrases=args.llm_phrases, ray=args.ray)
     _write_outputs(result, args)
     return 0
 

@@ -76,6 +76,7 @@ def describe(
     llm_model: str | None = None,
     llm_timeout: float = 60.0,
     llm_phrases: int = 10,
+    ray: str | None = None,
 ) -> Result:
     """Find and verify the differences between two image sets.
 
@@ -128,11 +129,17 @@ def describe(
             the discovery half (``tellapart.propose``). With an image-text model (``model``) each proposed
             phrase is scored by it and tested on the validation half as a family of its own with
             ``propose.PROPOSAL_ALPHA_SHARE`` of ``alpha`` (Holm), the library's family with the rest, so the
-            chance of any false finding stays within ``alpha``; without one, each proposal is matched to
+            chance of any false finding stays within ``alpha`` (with ``design="split"`` and BH, the false
+            discovery rate: at most BH's plus Holm's share); without one, each proposal is matched to
             the nearest library concept (already tested) and listed in ``Result.notes``. A server that is
             down, slow or unwilling costs nothing but a note: the run goes on without proposals.
         llm_model, llm_timeout, llm_phrases: the model the endpoint serves (default: the first it
             lists), seconds to wait for it, and how many phrases to ask for.
+        ray: score the images the cache lacks on a Ray cluster (``concepts.distributed.score_with_ray``;
+            ``pip install 'tellapart[ray]'``): its address, or "auto" (the running Ray of this process,
+            else ``ray.init()``: a local cluster unless ``RAY_ADDRESS`` names one). The scores go into the
+            score cache, which the run then reads, so they are those a run without Ray gives. None: score
+            in this process.
 
     Recorded metadata (a manifest's columns other than path, group and subject; DICOM header fields) are
     concepts of category ``metadata`` (``concepts.metadata``), phrased as the possible shortcuts they are.
@@ -156,13 +163,14 @@ def describe(
     if correction not in CORRECTIONS:
         raise ValueError(f"correction must be one of {', '.join(sorted(CORRECTIONS))}, got {correction!r}")
     adjust_for = _check_adjust_for(adjust_for)
+    _check_ray(ray, use_cache)
     client = _chat_client(llm, llm_model, llm_timeout, llm_phrases, seed, adjust_for)
     sets = _as_sets(a, b)  # a bad set is named before a model is looked for (or downloaded)
     library = with_model(library, model, vocabulary, allow_download,
                          text_cache=(cache_dir or default_cache_dir()) if use_cache else None)
     _check_columns_recorded(adjust_for, sets)
     describer = load_describer(describer)
-    table = _score(library, sets, cache_dir, use_cache, progress)
+    table = _score(library, sets, cache_dir, use_cache, progress, ray=ray)
     groups = table.groups
     concepts = {**library.concepts, **{cid: c for cid, (c, _) in table.metadata_concepts.items()}}
     thresholds = {cid: c.threshold for cid, c in concepts.items() if c.kind == "presence"}
@@ -259,13 +267,15 @@ def _propose(client: ChatClient, library: ConceptLibrary, table: ScoreMatrix, sc
     concepts ``named``; score them with the library's image-text model and test them on the validation half
     at ``alpha * share`` (``propose.validate_proposals``), or without one match each to a library concept.
     """
-    from tellapart.concepts.imagetext import phrase_concept, phrase_id
+    from tellapart.concepts.imagetext import phrase_concepts
     from tellapart.propose import match_proposals, propose_from_discovery, validate_proposals
 
     groups = table.groups
     proposals = propose_from_discovery(client, scores, groups, ~validation, named, n=n, seed=client.seed)
     if not proposals.ok:
-        return _Proposed([f"Language model: {proposals.note}"])
+        spent = (f" The library's findings were tested at {1 - share:.0%} of alpha all the same: the share "
+                 "is set aside before the model is asked." if share else "")
+        return _Proposed([f"Language model: {proposals.note}{spent}"])
     source = image_text_source(library)
     if source is None:
         matched = match_proposals(proposals.phrases, named, encoder=library.text_encoder)
@@ -274,7 +284,7 @@ def _propose(client: ChatClient, library: ConceptLibrary, table: ScoreMatrix, sc
         return _Proposed([f"Language model {proposals.model} proposed {len(proposals.phrases)} hypotheses; "
                           "without an image-text model (--model) each is matched to the nearest concept, "
                           "already tested above: " + "; ".join(lines)])
-    new = [phrase_concept(phrase, phrase_id(phrase) + ".proposed") for phrase in proposals.phrases]
+    new = [replace(c, id=c.id + ".proposed") for c in phrase_concepts(proposals.phrases)]
     columns = library.embedding_slices()[source.name]
     similarity = source.similarity(proposals.phrases, table.embeddings[:, columns])
     extended = pd.concat([table.scores, pd.DataFrame(similarity, columns=[c.id for c in new],
@@ -333,14 +343,14 @@ def verify(
     if image_text_source(library) is not None:
         return _verify_text(text, sets, alpha=alpha, library=library, cache_dir=cache_dir,
                             use_cache=use_cache, progress=progress)
-    # Imported only now: it turns the hub library offline for the process (its model ships in a package),
-    # which would refuse the download ``with_model`` may have had to make.
     from tellapart.concepts.text_match import match_concepts, match_direction
 
+    # Scored first: the concepts made from this run's images (the words read in them) can be matched too.
+    table = _score(library, sets, cache_dir, use_cache, progress)
+    candidates = [library.concepts[cid] for cid in table.scores.columns if cid in library.concepts]
     store = ScoreCache(cache_dir or default_cache_dir()) if use_cache else None
     try:
-        matched = match_concepts(text, list(library.concepts.values()), top_k=top_k, store=store,
-                                 encoder=library.text_encoder)
+        matched = match_concepts(text, candidates, top_k=top_k, store=store, encoder=library.text_encoder)
     finally:
         if store is not None:
             store.close()
@@ -352,7 +362,6 @@ def verify(
             directions[concept.id] = "a" if sense == "more" else "b"
         matches.append({"concept": concept.id, "phrase": concept.phrase, "similarity": float(similarity),
                         "direction": directions.get(concept.id)})
-    table = _score(library, sets, cache_dir, use_cache, progress)
     ids = [m["concept"] for m in matches]
     tested = test_hypotheses_on_all(
         table.scores, table.groups, ids, alpha=alpha, directions=directions, thresholds=library.thresholds()
@@ -493,19 +502,39 @@ def _as_sets(a: Any, b: Any) -> dict[str, ImageSet]:
     return sets
 
 
+def _check_ray(ray: str | None, use_cache: bool) -> None:
+    """Check the ``ray`` option before any image is read: Ray installed, the score cache on."""
+    if ray is None:
+        return
+    from tellapart.concepts.distributed import require_ray
+
+    require_ray()
+    if not use_cache:
+        raise ValueError("ray= writes the scores into the score cache, which the run then reads: it needs "
+                         "the cache (use_cache=True; on the command line, drop --no-cache)")
+
+
 def _score(
     library: ConceptLibrary,
     sets: dict[str, ImageSet],
     cache_dir: str | os.PathLike | None,
     use_cache: bool,
     progress: bool,
+    ray: str | None = None,
 ) -> ScoreMatrix:
-    """Score both sets (with the cache and a progress bar), count each picture once per set
-    (``_merge_repeats``) and check each set has enough readable images; return the score matrix."""
+    """Score both sets (with the cache and a progress bar; with ``ray``, the images the cache lacks on a
+    Ray cluster first), count each picture once per set (``_merge_repeats``) and check each set has enough
+    readable images; return the score matrix."""
     cache = ScoreCache(cache_dir or default_cache_dir()) if use_cache else None
     total = sum(len(s.refs) for s in sets.values())
     bar = _progress_bar(total, progress)
     try:
+        if ray is not None and cache is not None:
+            from tellapart.concepts.distributed import score_with_ray
+
+            score_with_ray(library, sets, cache, address=ray, progress=bar.update if bar else None)
+            if bar is not None:
+                bar.reset()  # the cluster's samples counted; the cache is read next
         table = library.score_sets(sets, cache=cache, progress=bar.update if bar else None)
     finally:
         if bar is not None:

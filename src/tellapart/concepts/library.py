@@ -284,6 +284,10 @@ class ConceptLibrary:
             # Derived from the (cached) embeddings: a matrix product, so not cached themselves.
             matrix = np.hstack([matrix, self.learned.score_embeddings(self.backbone_embeddings(embeddings))])
             columns += [c.id for c in self.learned.concepts]
+        # The last run's word concepts leave first, so the concept table never holds them twice.
+        for cid in self._word_ids:
+            self.concepts.pop(cid, None)
+        self._word_ids = ()
         table = self.concept_table()
         # Metadata concepts are read from the samples' records, not their pixels: free, so never cached.
         recorded = metadata_table(records)
@@ -295,8 +299,6 @@ class ConceptLibrary:
             table = pd.concat([table, concept_table({c.id: c for c in extra.concepts}, origin)])
         # "Show the word X" for the words read often enough, chosen from pooled counts (never the set
         # labels), from the (cached) words; registered in ``self.concepts`` for this run's phrasing.
-        for cid in self._word_ids:
-            self.concepts.pop(cid, None)
         readers = [s for s in self.sources if _reads_words(s)]
         found = word_concepts(read) if readers else None
         self._word_ids = tuple(c.id for c in found.concepts) if found else ()
@@ -330,17 +332,7 @@ class ConceptLibrary:
                 out.failed.append(Skipped(ref.source, error.reason))
         keys = [item.key for item in loaded]
         stored = {item.key: _cache_key(item) for item in loaded}
-        per_source = {s.name: self._cached(stored, s, cache) for s in self.sources}
-        embeddings = self._cached_embeddings(stored, cache)  # source name -> key -> embedding
-        for embedder in self.embedders:
-            # Without its embedding an image goes through the model again: that one pass yields both.
-            found = per_source[embedder.name]
-            per_source[embedder.name] = {k: v for k, v in found.items() if k in embeddings[embedder.name]}
-        # Likewise a word reader's scores count only with its words (cached under name + WORDS_SUFFIX).
-        words = {s.name: self._cached_words(stored, s, cache) for s in self.sources if _reads_words(s)}
-        for name, read in words.items():
-            per_source[name] = {k: v for k, v in per_source[name].items() if k in read}
-
+        per_source, embeddings, words = self._lookup(stored, cache)
         missing = {k for k in keys if any(k not in found for found in per_source.values())}
         decoded: dict[str, tuple[DecodedImage, ...]] = {}
         layouts: dict[str, tuple[int, ...]] = {}  # frames per image of each sample, for `_aggregate`
@@ -375,7 +367,9 @@ class ConceptLibrary:
             output = pending[name].result() if name in pending else _scorer(source)(todo)
             if name in words:
                 output, frame_words = output
-                fresh_words = dict(zip(samples, union_words(frame_words, counts), strict=True))
+                # Through the cache's encoding, so a cold run sees exactly the words a warm run reads back.
+                fresh_words = {k: decode_words(encode_words(w))
+                               for k, w in zip(samples, union_words(frame_words, counts), strict=True)}
                 words[name].update(fresh_words)
                 # Stored before the scores, as the embeddings are.
                 self._store({k: encode_words(w) for k, w in fresh_words.items()}, name + WORDS_SUFFIX,
@@ -399,6 +393,31 @@ class ConceptLibrary:
                 out.words[item.key] = union_words([read[item.key] for read in words.values()],
                                                   [(len(words),)])[0]
         return out
+
+    def uncached(self, stored: dict[str, str], cache: ScoreCache | None) -> set[str]:
+        """Return the content keys of the samples (``stored``: content key -> cache key, `_cache_key`) that
+        some source has not cached yet: those `score_sets` would decode and score."""
+        per_source, _, _ = self._lookup(stored, cache)
+        return {k for k in stored if any(k not in found for found in per_source.values())}
+
+    def _lookup(self, stored: dict[str, str], cache: ScoreCache | None) -> tuple[
+        dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]],
+        dict[str, dict[str, tuple[str, ...] | None]]
+    ]:
+        """Return what the cache holds for the samples of ``stored`` (content key -> cache key): source name
+        -> key -> scores (only those complete: with the embedding or the words the source also yields),
+        embedding source name -> key -> embedding, word reader's name -> key -> words."""
+        per_source = {s.name: self._cached(stored, s, cache) for s in self.sources}
+        embeddings = self._cached_embeddings(stored, cache)  # source name -> key -> embedding
+        for embedder in self.embedders:
+            # Without its embedding an image goes through the model again: that one pass yields both.
+            found = per_source[embedder.name]
+            per_source[embedder.name] = {k: v for k, v in found.items() if k in embeddings[embedder.name]}
+        # Likewise a word reader's scores count only with its words (cached under name + WORDS_SUFFIX).
+        words = {s.name: self._cached_words(stored, s, cache) for s in self.sources if _reads_words(s)}
+        for name, read in words.items():
+            per_source[name] = {k: v for k, v in per_source[name].items() if k in read}
+        return per_source, embeddings, words
 
     def _cached(self, stored: dict[str, str], source: ConceptSource, cache: ScoreCache | None
                 ) -> dict[str, np.ndarray]:

@@ -1,0 +1,72 @@
+"""Scoring on a local Ray cluster (``concepts.distributed``): the single-process scores, in the same cache."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tellapart.concepts.cache import ScoreCache
+from tellapart.concepts.image_stats import ImageStatsSource
+from tellapart.concepts.library import ConceptLibrary
+from tellapart.concepts.regions import RegionSource
+from tellapart.io import ImageSet
+
+N_IMAGES = 16
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A local Ray cluster of 2 CPUs for this module's tests (about 5-10 s to start on 2 cores)."""
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.data")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture
+def sets(pool, tmp_path) -> dict[str, ImageSet]:
+    """Two folders of 8 bundled photo crops each, as PNG (lossless: the files are the crops)."""
+    for i, pixels in enumerate(pool[:N_IMAGES]):
+        folder = tmp_path / ("a" if i % 2 else "b")
+        folder.mkdir(exist_ok=True)
+        Image.fromarray(pixels).save(folder / f"{i:02d}.png")
+    return {label: ImageSet.from_spec(tmp_path / label) for label in ("a", "b")}
+
+
+def _fail(images):
+    raise AssertionError("scored an image the cache should hold")
+
+
+def test_ray_scores_are_the_single_process_scores_in_the_cache(cluster, sets, tmp_path, monkeypatch):
+    from tellapart.concepts.distributed import score_with_ray
+
+    library = ConceptLibrary([ImageStatsSource(), RegionSource()], learned=None)
+    plain = library.score_sets(sets, cache=ScoreCache(tmp_path / "plain"))
+    cache = ScoreCache(tmp_path / "ray")
+    # A run killed after set "a" resumes: only set "b" goes to the cluster.
+    library.score_sets({"a": sets["a"]}, cache=cache)
+    assert score_with_ray(library, sets, cache) == len(sets["b"])
+    assert score_with_ray(library, sets, cache) == 0  # everything is cached now
+
+    for source in library.sources:
+        monkeypatch.setattr(source, "score", _fail)
+    warm = library.score_sets(sets, cache=cache)  # the cache answers for every image
+    # Bit for bit (tolerance 0): the cluster ran the same code on the same pixels, one image at a time.
+    np.testing.assert_array_equal(warm.scores.to_numpy(), plain.scores.to_numpy())
+    assert list(warm.scores.columns) == list(plain.scores.columns)
+    assert warm.images.equals(plain.images)
+
+
+def test_describe_ray_without_ray_installed_is_one_line_error(monkeypatch, tmp_path, capsys):
+    from tellapart.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    assert main(["describe", str(tmp_path / "a"), str(tmp_path / "b"), "--ray", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'tellapart[ray]'" in err and err.count("\n") == 1
