@@ -224,8 +224,11 @@ class DetectorSource:
                     synonyms=("full body", "whole person", "standing person", "pedestrian")),
             _detector("detector.cat_face", "show a cat's face", "presence", threshold=PRESENCE_THRESHOLD,
                     synonyms=("cat face", "cat", "kitten")),
-            _detector("detector.face_count", "number of faces", "magnitude", parents=("detector.face",),
-                    more="show more faces", less="show fewer faces",
+            # Phrased apart from the face model's count (``concepts.faces``: "number of faces"), which
+            # counts whole faces; this is the cascades' expected count, a weaker, continuous reading.
+            _detector("detector.face_count", "expected number of faces (OpenCV cascades)", "magnitude",
+                    parents=("detector.face",), more="show more faces to the OpenCV cascades",
+                    less="show fewer faces to the OpenCV cascades",
                     synonyms=("faces", "crowd", "group photo", "how many people")),
         ]
 
