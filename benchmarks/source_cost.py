@@ -20,6 +20,11 @@ Two parts, in one process:
     python benchmarks/source_cost.py                          # 200 photo crops
     python benchmarks/source_cost.py --n 500 --repeats 1      # the README's profile (2 x 250 in part 2)
     python benchmarks/source_cost.py --folders ../shared/real/brain_tumor/a --n 100 --no-pipeline
+    python benchmarks/source_cost.py --n 500 --repeats 1 --torch-threads 1   # PyTorch on one thread
+
+``--torch-threads`` only sets how many threads PyTorch (the semantic source's backbone) uses in this
+measurement; on 2 cores shared with other work its default (one per core) spends CPU waiting on the other
+thread: 25 CPU ms per image on one thread against 39-146 on two, load average 4 (2026-12-01).
 """
 
 from __future__ import annotations
@@ -138,7 +143,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-pipeline", dest="pipeline", action="store_false",
                         help="only time the sources side by side")
+    parser.add_argument("--torch-threads", type=int, default=None, metavar="N",
+                        help="PyTorch's intra-op threads (default: PyTorch's own, one per core)")
     args = parser.parse_args()
+    if args.torch_threads is not None:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
 
     from tellapart.io.decode import decode_bytes, decode_object
 
