@@ -79,6 +79,10 @@ def score_with_ray(
     if started:
         ray.init(address=None if address in (None, "auto") else address, include_dashboard=False,
                  log_to_driver=False)
+    context = ray.data.DataContext.get_current()
+    # tellapart's own progress bar counts the samples; Ray Data's bars and banners would interleave with it.
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
     try:
         refs = [ref for image_set in sets.values() for ref in image_set.refs]
         if not refs:
