@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -27,14 +28,21 @@ def cluster():
     ray.shutdown()
 
 
-@pytest.fixture
-def sets(pool, tmp_path) -> dict[str, ImageSet]:
-    """Two folders of 8 bundled photo crops each, as PNG (lossless: the files are the crops)."""
-    for i, pixels in enumerate(pool[:N_IMAGES]):
-        folder = tmp_path / ("a" if i % 2 else "b")
+def _folders(pool, root, n: int) -> tuple:
+    """Folders ``root``/a and ``root``/b of n/2 bundled photo crops each, as PNG (lossless: the files are
+    the crops); returns both paths."""
+    for i, pixels in enumerate(pool[:n]):
+        folder = root / ("a" if i % 2 else "b")
         folder.mkdir(exist_ok=True)
         Image.fromarray(pixels).save(folder / f"{i:02d}.png")
-    return {label: ImageSet.from_spec(tmp_path / label) for label in ("a", "b")}
+    return root / "a", root / "b"
+
+
+@pytest.fixture
+def sets(pool, tmp_path) -> dict[str, ImageSet]:
+    """Two sets of 8 bundled photo crops each."""
+    a, b = _folders(pool, tmp_path, N_IMAGES)
+    return {"a": ImageSet.from_spec(a), "b": ImageSet.from_spec(b)}
 
 
 def _fail(images):
@@ -59,6 +67,19 @@ def test_ray_scores_are_the_single_process_scores_in_the_cache(cluster, sets, tm
     np.testing.assert_array_equal(warm.scores.to_numpy(), plain.scores.to_numpy())
     assert list(warm.scores.columns) == list(plain.scores.columns)
     assert warm.images.equals(plain.images)
+
+
+def test_describe_with_ray_finds_what_it_finds_without(cluster, pool, tmp_path):
+    from tellapart.describe import describe
+
+    a, b = _folders(pool, tmp_path, 24)  # 12 per set: describe needs 10
+    library = ConceptLibrary([ImageStatsSource(), RegionSource()], learned=None)
+    options = {"library": library, "describer": None, "progress": False}
+    with_ray = describe(a, b, cache_dir=tmp_path / "cache", ray="auto", **options)
+    plain = describe(a, b, use_cache=False, **options)
+    pd.testing.assert_frame_equal(with_ray.findings, plain.findings)
+    with pytest.raises(ValueError, match="needs the cache"):
+        describe(a, b, use_cache=False, ray="auto", **options)
 
 
 def test_describe_ray_without_ray_installed_is_one_line_error(monkeypatch, tmp_path, capsys):
