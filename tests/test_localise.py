@@ -133,7 +133,11 @@ def test_report_draws_where_the_learned_detector_fires(pool, cache_dir, library,
     monkeypatch.setattr(Backbone, "forward", no_model)
     page = result.to_html(tmp_path / "report.html").read_text()
     assert OVERLAY_NOTE in page
-    card = page[page.index('id="finding-1"') : page.index("</section>", page.index('id="finding-1"'))]
+    # The card of the learned detector's finding (the text reader's "contain text" may come first).
+    significant = result.findings[result.findings["significant"].astype(bool)]
+    number = list(significant["concept"]).index("learned.text") + 1
+    start = page.index(f'id="finding-{number}"')
+    card = page[start : page.index("</section>", start)]
     assert "overlaid text" in card
     overlays = re.findall(r'class="thumb (h\d+)"', card)
     assert len(overlays) == 2 * 6  # every example image of the finding, both sets

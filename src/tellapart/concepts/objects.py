@@ -68,7 +68,8 @@ class ObjectSource:
     Scores: ``object.<class>`` the best detection's score of that class (0 when none scored
     ``onnx_models.OBJECT_MIN_SCORE``); ``object.<class>.count`` the number of its detections scoring at
     least ``COUNT_SCORE``; ``object.count`` that number over all classes; ``object.person.area`` the share
-    of the image inside a person's box; ``object.person.x`` the horizontal centre of the best person's box
+    of the image inside a person's box; ``object.person.horizontal_position`` the horizontal centre of the
+    best person's box
     (0 left edge, 1 right edge; NaN without a person, so only images with someone are compared);
     ``object.largest.area`` the share of the image the largest object's box covers (0 without one).
     The detector sees the image stretched to 512 x 512 (its graph's fixed size): about 50 ms per image on
@@ -97,7 +98,9 @@ class ObjectSource:
                     parents=("object.person",), more="show people taking up more of the image",
                     less="show people taking up less of the image", unit="%",
                     synonyms=("people take up more of the image", "close-up of people", "people far away")),
-            _object("object.person.x", "main person's position from the left edge", "magnitude",
+            # Not ``object.person.x``: concept ids' words are matched to a person's text, and "x" matched it.
+            _object("object.person.horizontal_position", "main person's position from the left edge",
+                    "magnitude",
                     parents=("object.person",), more="show the main person further right",
                     less="show the main person further left", unit="%",
                     synonyms=("person on the left", "person on the right", "subject off-centre")),
@@ -137,7 +140,7 @@ class ObjectSource:
         people = [b for b in counted if b.label == 0]
         values[self._index["object.count"]] = len(counted)
         values[self._index["object.person.area"]] = covered_share(people)
-        values[self._index["object.person.x"]] = people[0].center[0] if people else np.nan
+        values[self._index["object.person.horizontal_position"]] = people[0].center[0] if people else np.nan
         values[self._index["object.largest.area"]] = max((_clipped_area(b) for b in counted), default=0.0)
         return values
 
@@ -161,7 +164,7 @@ class ObjectSource:
             return sorted(counted, key=_clipped_area)[-1:]
         if cid == "object.person.area":
             return [b for b in counted if b.label == 0]
-        if cid == "object.person.x":
+        if cid == "object.person.horizontal_position":
             return [b for b in counted if b.label == 0][:1]
         label = COCO_LABELS.index(cid.removeprefix("object.").removesuffix(".count").replace("_", " "))
         if cid.endswith(".count"):
