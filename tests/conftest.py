@@ -45,3 +45,21 @@ def _count_scored(source):
 def count_scored():
     """A function that makes a real concept source count the images it scores (``source.scored``)."""
     return _count_scored
+
+
+@pytest.fixture
+def no_proxy(monkeypatch):
+    """Requests go straight to 127.0.0.1: a proxy named in the environment would not reach it."""
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="module")
+def chat_server():
+    """A real local OpenAI-compatible chat server with a tiny model behind it (``tests/llm_server.py``),
+    one per test module."""
+    from llm_server import LLMServer
+
+    running = LLMServer().start()
+    yield running
+    running.stop()

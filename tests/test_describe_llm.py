@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 
 import pytest
-from llm_server import LLMServer
 from test_imagetext import VOCABULARY, _sets, train_clip
 
 from tellapart import describe
@@ -14,18 +13,7 @@ from tellapart.concepts.library import ConceptLibrary
 from tellapart.propose import PROPOSAL_ALPHA_SHARE
 from tellapart.stats import split_discovery_validation
 
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch):
-    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module")
-def server():
-    running = LLMServer().start()
-    yield running
-    running.stop()
+pytestmark = pytest.mark.usefixtures("no_proxy")
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +27,10 @@ def _run(trained, tmp_path, **kwargs):
                     describer=None, cache_dir=tmp_path, progress=False, **kwargs)
 
 
-def test_proposals_are_scored_and_tested_on_the_validation_half(trained, server, tmp_path):
-    server.mode = "json"
+def test_proposals_are_scored_and_tested_on_the_validation_half(trained, chat_server, tmp_path):
+    chat_server.mode = "json"
     plain = _run(trained, tmp_path)
-    proposed = _run(trained, tmp_path, llm=server.url)
+    proposed = _run(trained, tmp_path, llm=chat_server.url)
     new = proposed.findings[proposed.findings["concept"].str.endswith(".proposed")]
     assert len(new) >= 1
     # Scored by the image-text model, measured on the validation half only, counted in the family size.
@@ -53,7 +41,7 @@ def test_proposals_are_scored_and_tested_on_the_validation_half(trained, server,
     assert proposed.n_tested == plain.n_tested + len(new)
     assert any("proposed" in note and "validation half" in note for note in proposed.notes)
     # The request saw the discovery half's findings and images only: no finding names the set itself.
-    sent = server.requests[-1]["body"]["messages"][-1]["content"]
+    sent = chat_server.requests[-1]["body"]["messages"][-1]["content"]
     assert "closer matches" in sent or "similarity" in sent
     # The library's family gives up the proposals' share of alpha: its q-values are stated on alpha.
     library_rows = proposed.findings[~proposed.findings["concept"].str.endswith(".proposed")]
@@ -77,14 +65,14 @@ def test_a_server_that_fails_costs_a_note_not_the_run(trained, tmp_path):
                                                     "similarity to \u201cblue\u201d")
 
 
-def test_without_an_image_text_model_proposals_are_matched(server, tmp_path, pool):
+def test_without_an_image_text_model_proposals_are_matched(chat_server, tmp_path, pool):
     from tellapart.concepts.image_stats import ImageStatsSource
     from tellapart.synth.edits import darken
 
-    server.mode = "json"
+    chat_server.mode = "json"
     a = [darken(image, 0.5) for image in pool[:12]]
     result = describe(a, pool[12:24], library=ConceptLibrary([ImageStatsSource()], learned=None),
-                      describer=None, cache_dir=tmp_path, progress=False, llm=server.url)
+                      describer=None, cache_dir=tmp_path, progress=False, llm=chat_server.url)
     note = next(note for note in result.notes if note.startswith("Language model"))
     assert "matched to the nearest concept" in note and "->" in note
     assert not result.findings["concept"].str.endswith(".proposed").any()

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from llm_server import MODEL_ID, LLMServer
+from llm_server import MODEL_ID
 
 import tellapart
 from tellapart.concepts.base import Concept
@@ -47,29 +47,17 @@ A_LIKE = ["shows: contain a dog, snowy mountain slope; stands out: darker (brigh
 B_LIKE = ["shows: contain a beach, sandy shore; stands out: brighter (brightness 0.8 vs median 0.5)"]
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch):
-    """Requests go straight to 127.0.0.1: a proxy named in the environment would not reach it."""
-    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module")
-def server():
-    """The local chat server for this module (the tiny model behind it)."""
-    running = LLMServer().start()
-    yield running
-    running.stop()
+pytestmark = pytest.mark.usefixtures("no_proxy")
 
 
 @pytest.fixture
-def llm(server, monkeypatch):
+def llm(chat_server, monkeypatch):
     """The server reset to well-behaved answers, with no key in the environment."""
-    server.mode, server.delay = "json", 0.0
-    server.requests.clear()
+    chat_server.mode, chat_server.delay = "json", 0.0
+    chat_server.requests.clear()
     for name in ("TELLAPART_LLM_KEY", "OPENAI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
-    return server
+    return chat_server
 
 
 def _propose(server, **kwargs) -> Proposals:
