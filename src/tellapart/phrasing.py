@@ -89,18 +89,25 @@ def _sentence(
                 f"though few images of either set show it outright "
                 f"({share_a:.0%} vs {share_b:.0%}; {evidence})")
     if concept.kind == "presence":
-        strength = "far " if auroc >= 0.8 else ""
-        how = f"{strength}more often" if direction == "a" else f"{strength}less often"
         shares = ""
         if not (math.isnan(share_a) or math.isnan(share_b)):
             shares = f"{share_a:.0%} vs {share_b:.0%}; "
-        return f"Set A images {concept.phrase} {how} than set B images ({shares}{evidence})"
-    adjective = concept.more if direction == "a" else concept.less
-    if not adjective:
-        adjective = f"{'higher' if direction == 'a' else 'lower'} in {concept.phrase}"
+        return f"{claim(concept, direction, far=auroc >= 0.8)} ({shares}{evidence})"
     medians = (
         f"median {concept.phrase} {format_value(median_a, concept.unit)} vs "
         f"{format_value(median_b, concept.unit)}; "
     )
+    return f"{claim(concept, direction)} ({medians}{evidence})"
+
+
+def claim(concept: Concept, direction: str, *, far: bool = False) -> str:
+    """Return the claim of a finding without its evidence: "Set A images contain a dog (far) more often
+    than set B images", "Set A images are darker than set B images" (``direction`` "a": set A shows more)."""
+    if concept.kind == "presence":
+        how = ("far " if far else "") + ("more often" if direction == "a" else "less often")
+        return f"Set A images {concept.phrase} {how} than set B images"
+    adjective = concept.more if direction == "a" else concept.less
+    if not adjective:
+        adjective = f"{'higher' if direction == 'a' else 'lower'} in {concept.phrase}"
     verb = "" if adjective.split(" ", 1)[0] in PREDICATE_VERBS else "are "
-    return f"Set A images {verb}{adjective} than set B images ({medians}{evidence})"
+    return f"Set A images {verb}{adjective} than set B images"

@@ -51,7 +51,7 @@ import pandas as pd
 
 from tellapart.concepts.base import Concept
 from tellapart.io.printable import printable
-from tellapart.phrasing import PREDICATE_VERBS, format_value
+from tellapart.phrasing import claim, format_value
 from tellapart.stats.auroc import auroc
 from tellapart.stats.contract import STRENGTH_BIN, test_hypotheses_on_all
 from tellapart.stats.split import check_groups
@@ -430,13 +430,7 @@ def discovery_findings(
 
 
 def _finding_line(concept: Concept, direction: str, effect: float) -> str:
-    if concept.kind == "presence":
-        how = "more often" if direction == "a" else "less often"
-        return f"Set A images {concept.phrase} {how} than set B images (AUROC {effect:.2f})"
-    word = concept.more if direction == "a" else concept.less
-    word = word or f"{'higher' if direction == 'a' else 'lower'} in {concept.phrase}"
-    verb = "" if word.split(" ", 1)[0] in PREDICATE_VERBS else "are "
-    return f"Set A images {verb}{word} than set B images (AUROC {effect:.2f})"
+    return f"{claim(concept, direction)} (AUROC {effect:.2f})"
 
 
 def a_likeness(scores: pd.DataFrame, findings: pd.DataFrame, rows: np.ndarray | None = None) -> np.ndarray:
