@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from tellapart.concepts.base import Concept
+from tellapart.concepts.versioning import package_version
 from tellapart.concepts.vocabulary import load_vocabulary
 from tellapart.io.image import DecodedImage
 
@@ -221,7 +222,7 @@ class ImageTextSource:
         hub_name = self.resolved.name if self.resolved.revision else None
         self.cache_config = {
             "model": hub_name, "revision": self.resolved.revision, "vocabulary": vocabulary_hash,
-            "transformers": _version("transformers"), "tokenizers": _version("tokenizers"),
+            "transformers": package_version("transformers"), "tokenizers": package_version("tokenizers"),
         }
         self._concepts = phrase_concepts(self.phrases)
         self._lock = threading.Lock()
@@ -551,8 +552,3 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
 
 
-def _version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "absent"

@@ -27,7 +27,6 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import cv2
@@ -220,7 +219,8 @@ class OcrSource:
             raise ValueError(f"detection_side must be at least 32 px, got {detection_side}")
         self.detection_side = int(detection_side)
         model_files()  # fail now, with the reason, rather than in the middle of a run
-        self.cache_config = {"detection_side": self.detection_side, "onnxruntime": _installed("onnxruntime")}
+        # (onnxruntime's and rapidocr's versions join every source's key: ``versioning.RUNTIME_PACKAGES``)
+        self.cache_config = {"detection_side": self.detection_side}
         text = Concept(f"{ID_PREFIX}text", "contain text", "presence", category="text",
                        synonyms=("text", "writing", "words", "letters", "caption", "label", "OCR"))
         self._concepts = [
@@ -336,8 +336,3 @@ def union_words(words: Sequence[Sequence[str] | None], layouts: Sequence[Sequenc
     return out
 
 
-def _installed(package: str) -> str:
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "absent"

@@ -95,13 +95,15 @@ def derive_version(
 def runtime_fingerprint() -> str:
     """Return the installed versions of ``RUNTIME_PACKAGES`` ("numpy 2.3.1; ..."; "absent" for a missing
     one), read from the package metadata without importing them."""
-    found = []
-    for package in RUNTIME_PACKAGES:
-        try:
-            found.append(f"{package} {importlib.metadata.version(package)}")
-        except importlib.metadata.PackageNotFoundError:
-            found.append(f"{package} absent")
-    return "; ".join(found)
+    return "; ".join(f"{package} {package_version(package)}" for package in RUNTIME_PACKAGES)
+
+
+def package_version(package: str) -> str:
+    """Return the installed version of ``package`` from its metadata (not importing it), or "absent"."""
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"
 
 
 def decode_fingerprint() -> str:
