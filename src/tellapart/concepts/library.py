@@ -127,8 +127,6 @@ class ConceptLibrary:
         )
         self.embedders: list[EmbeddingSource] = [s for s in found if s is self.embedder] + [
             s for s in found if s is not self.embedder]
-        dim = self.embedder.embedding_dim if self.embedder is not None else 0
-        self._embedding_columns = [f"dim{i}" for i in range(dim)]  # the backbone's
         self.learned = _combine(self._load_learned(learned, "learned"), self._load_learned(findings, "saved"))
         self._text_encoder = None
         if self.learned is not None:
@@ -147,11 +145,12 @@ class ConceptLibrary:
         elif not isinstance(learned, LearnedDetectors):
             learned = LearnedDetectors.load(learned, category=category)
         wanted = self.embedding_version
-        if learned.embedding_version != wanted or learned.weights.shape[1] != len(self._embedding_columns):
+        width = self.embedder.embedding_dim  # the backbone's
+        if learned.embedding_version != wanted or learned.weights.shape[1] != width:
             raise ValueError(
                 f"the learned detectors were trained on embedding version {learned.embedding_version} "
                 f"({learned.weights.shape[1]} features), but this library computes version {wanted} "
-                f"({len(self._embedding_columns)} features): retrain them with `tellapart train`"
+                f"({width} features): retrain them with `tellapart train`"
             )
         return learned
 
