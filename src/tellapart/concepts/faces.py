@@ -85,16 +85,23 @@ def find_faces(pixels: np.ndarray) -> list[Box]:
             for f in faces]
 
 
+def absent_scores() -> np.ndarray:
+    """Return float32 (n_concepts,): the face scores of an image without a face (0 faces, no presence, NaN
+    size and age, so only images with a face are compared on them)."""
+    values = np.zeros(len(CONCEPTS), dtype=np.float32)
+    values[_INDEX["face.size"]] = values[_INDEX["face.age"]] = np.nan
+    return values
+
+
 def face_scores(pixels: np.ndarray) -> np.ndarray:
     """Return one RGB image's face concept scores, in ``CONCEPTS`` order: counts and sizes from the faces
     found; age and expressions the largest ``MAX_FACES`` faces' model estimates (the mean apparent age,
     and per band or expression the most probable face's probability); NaN size and age without a face."""
-    values = np.zeros(len(CONCEPTS), dtype=np.float32)
     faces = find_faces(pixels)
-    values[_INDEX["face.count"]] = len(faces)
+    values = absent_scores()
     if not faces:
-        values[_INDEX["face.size"]] = values[_INDEX["face.age"]] = np.nan
         return values
+    values[_INDEX["face.count"]] = len(faces)
     largest = sorted(faces, key=lambda f: -f.area)[:MAX_FACES]
     values[_INDEX["face.size"]] = min(1.0, largest[0].width)
     age, expression = onnx_models.face_attributes(
@@ -132,6 +139,11 @@ class FaceSource:
         for row, image in enumerate(images):
             out[row] = face_scores(image.pixels)
         return out
+
+    def absent_scores(self) -> np.ndarray:
+        """Return the scores of an image without a face (`absent_scores`): what ``concepts.gate`` gives an
+        image the face models are not run on."""
+        return absent_scores()
 
     def outlines(self, image: DecodedImage, concept_ids: Sequence[str]) -> dict[str, list[np.ndarray]]:
         """Return, for each face concept in ``concept_ids``, the boxes of the faces found (the largest for

@@ -36,12 +36,14 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
 from tellapart.concepts.base import Concept, ConceptSource, EmbeddingSource
 from tellapart.concepts.cache import ScoreCache
+from tellapart.concepts.gate import PhotoGate, absent_row, photo_gate
 from tellapart.concepts.learned import LearnedDetectors, shipped_available
 from tellapart.concepts.metadata import metadata_concepts, metadata_table
 from tellapart.concepts.ocr import (
@@ -103,6 +105,9 @@ class ConceptLibrary:
         learned: detectors learned from synthetic edits, read from the embedding: "shipped" (the
             package's), a file from ``tellapart train``, a ``LearnedDetectors``, or None.
         findings: saved findings (``tellapart verify --save``): a store file, a ``LearnedDetectors``, or None.
+        gate: run the people, pose, face and object models only on images the domain model could call a
+            photo (``concepts.gate``); the others get each source's "nothing found" scores. Needs the
+            backbone and the package's domain model for its embedding version; off without them.
     """
 
     def __init__(
@@ -111,6 +116,7 @@ class ConceptLibrary:
         backend: str = BACKEND,
         learned: LearnedDetectors | str | os.PathLike | None = "shipped",
         findings: LearnedDetectors | str | os.PathLike | None = None,
+        gate: bool = True,
     ) -> None:
         self.sources = list(default_sources() if sources is None else sources)
         self.backend = backend
@@ -128,9 +134,27 @@ class ConceptLibrary:
         self.embedders: list[EmbeddingSource] = [s for s in found if s is self.embedder] + [
             s for s in found if s is not self.embedder]
         self.learned = _combine(self._load_learned(learned, "learned"), self._load_learned(findings, "saved"))
+        self.photo_gate: PhotoGate | None = photo_gate(self.embedding_version) if gate else None
+        self._absent = self._gate_sources()
         self._text_encoder = None
         if self.learned is not None:
             self.concepts.update({c.id: c for c in self.learned.concepts})
+
+    def _gate_sources(self) -> dict[str, np.ndarray]:
+        """Return gated source name -> its absent row (``concepts.gate.absent_row``), and salt each gated
+        source's cache key with the gate's version and the backbone's key (its decisions' inputs)."""
+        if self.photo_gate is None or self.embedder is None:
+            return {}
+        absent = {}
+        salt = hashlib.sha256(f"{self.photo_gate.version};{self._keys[self.embedder.name]}".encode())
+        for source in self.sources:
+            if isinstance(source, EmbeddingSource) or _reads_words(source):
+                continue
+            row = absent_row(source)
+            if row is not None:
+                absent[source.name] = row
+                self._keys[source.name] = f"{self._keys[source.name]}+gate-{salt.hexdigest()[:12]}"
+        return absent
 
     def _load_learned(
         self, learned: LearnedDetectors | str | os.PathLike | None, category: str
@@ -358,12 +382,35 @@ class ConceptLibrary:
                 todo = [frame for k in samples for frame in decoded[k]]
                 work[source.name] = (source, todo, samples, [layouts[k] for k in samples])
         # The model-backed sources run in the worker thread while the pixel sources run here: both release
-        # the GIL in their native code, so the two cores stay busy.
-        pending: dict[str, Future] = {name: pool.submit(_scorer(source), todo)
-                                      for name, (source, todo, _, _) in work.items()
-                                      if getattr(source, "background", False)}
-        for name, (source, todo, samples, counts) in work.items():
-            output = pending[name].result() if name in pending else _scorer(source)(todo)
+        # the GIL in their native code, so the two cores stay busy. The backbone goes first: the gated
+        # sources wait for its embeddings (`_gated_scorer`).
+        backbone = self.embedder.name if self.embedder is not None else None
+        order = sorted(work, key=lambda name: name != backbone)
+        embedded: Future = Future()  # sample key -> backbone embedding, once known
+        if self._absent and backbone not in work:
+            embedded.set_result(dict(embeddings.get(backbone, {})))
+        pending: dict[str, Future] = {}
+        for name in order:
+            source, todo, samples, counts = work[name]
+            if getattr(source, "background", False):
+                pending[name] = pool.submit(self._scorer_of(source, samples, counts, embedded), todo)
+                if name == backbone and self._absent:
+                    pending[name].add_done_callback(
+                        partial(_settle, embedded, cached=dict(embeddings[backbone]), samples=samples,
+                                counts=counts))
+        for name in order:
+            source, todo, samples, counts = work[name]
+            if name in pending:
+                output = pending[name].result()
+            else:
+                try:
+                    output = self._scorer_of(source, samples, counts, embedded)(todo)
+                except BaseException as error:
+                    if name == backbone and not embedded.done():
+                        embedded.set_exception(error)
+                    raise
+            if name == backbone and self._absent and not embedded.done():
+                _settle_with(embedded, output, dict(embeddings[backbone]), samples, counts)
             if name in words:
                 output, frame_words = output
                 # Through the cache's encoding, so a cold run sees exactly the words a warm run reads back.
@@ -392,6 +439,37 @@ class ConceptLibrary:
                 out.words[item.key] = union_words([read[item.key] for read in words.values()],
                                                   [(len(words),)])[0]
         return out
+
+    def _scorer_of(self, source: ConceptSource, samples: list[str], counts: list[tuple[int, ...]],
+                   embedded: Future) -> Callable[[Sequence[DecodedImage]], object]:
+        """The function that scores ``source``'s frames of ``samples`` (``counts``: frames per image of each):
+        `_scorer`, behind the photo gate for a gated source (`_gated_scorer`)."""
+        if source.name not in self._absent:
+            return _scorer(source)
+        return self._gated_scorer(source, samples, counts, embedded)
+
+    def _gated_scorer(self, source: ConceptSource, samples: list[str], counts: list[tuple[int, ...]],
+                      embedded: Future) -> Callable[[Sequence[DecodedImage]], np.ndarray]:
+        """Return a function of the frames that returns float32 (n_frames, n_concepts): the source's scores
+        on the frames of the samples the gate lets through, its absent row on the others. It waits for the
+        samples' backbone embeddings (``embedded``: a future of key -> embedding) and decides per sample,
+        on the embedding the cache holds for it, so a sample's frames are all run or all skipped and a warm
+        run would decide the same."""
+        absent = self._absent[source.name]
+        width = self.embedder.embedding_dim
+
+        def score(frames: Sequence[DecodedImage]) -> np.ndarray:
+            vectors = embedded.result()
+            rows = [vectors.get(k, np.full(width, np.nan, np.float32)) for k in samples]
+            runs = self.photo_gate.runs_on(np.vstack(rows)) if rows else np.zeros(0, bool)
+            per_frame = np.repeat(runs, [sum(c) for c in counts])
+            out = np.tile(absent, (len(frames), 1))
+            picked = [frame for frame, run in zip(frames, per_frame, strict=True) if run]
+            if picked:
+                out[per_frame] = np.asarray(source.score(picked), dtype=np.float32)
+            return out
+
+        return score
 
     def uncached(self, stored: dict[str, str], cache: ScoreCache | None) -> set[str]:
         """Return the content keys of the samples (``stored``: content key -> cache key, `_cache_key`) that
@@ -470,6 +548,27 @@ class ConceptLibrary:
             found = embeddings[source.name].get(key)
             parts.append(found if found is not None else np.full(source.embedding_dim, np.nan, np.float32))
         return np.concatenate(parts).astype(np.float32, copy=False)
+
+
+def _settle(embedded: Future, done: Future, *, cached: dict[str, np.ndarray], samples: list[str],
+            counts: list[tuple[int, ...]]) -> None:
+    """Resolve ``embedded`` from the backbone's finished future ``done`` (its exception, if it failed)."""
+    if done.exception() is not None:
+        embedded.set_exception(done.exception())
+    else:
+        _settle_with(embedded, done.result(), cached, samples, counts)
+
+
+def _settle_with(embedded: Future, output, cached: dict[str, np.ndarray], samples: list[str],
+                 counts: list[tuple[int, ...]]) -> None:
+    """Resolve ``embedded`` with key -> embedding: the ``cached`` ones and those of the backbone's
+    ``output`` for ``samples`` (aggregated as they are cached, `_aggregate`, float32)."""
+    if embedded.done():
+        return
+    vectors = dict(cached)
+    fresh = np.asarray(output[1], dtype=np.float32)
+    vectors.update(zip(samples, _aggregate(fresh, counts).astype(np.float32, copy=False), strict=True))
+    embedded.set_result(vectors)
 
 
 def _embedding_columns(width: int) -> list[str]:

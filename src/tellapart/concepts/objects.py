@@ -127,6 +127,11 @@ class ObjectSource:
             out[row] = self.scores_for(onnx_models.detect_objects(image.pixels))
         return out
 
+    def absent_scores(self) -> np.ndarray:
+        """Return float32 (n_concepts,): the scores of an image with no detection (0, and NaN for the main
+        person's position); what ``concepts.gate`` gives an image the detector is not run on."""
+        return self.scores_for([])
+
     def scores_for(self, boxes: list[Box]) -> np.ndarray:
         """Return one image's concept scores from its detections (``onnx_models.detect_objects``)."""
         values = np.zeros(len(self._concepts), dtype=np.float32)
