@@ -10,13 +10,20 @@ then measures, each in a fresh process so peak memory is its own:
 
     python benchmarks/bench_speed.py            # N = 500 per set
     python benchmarks/bench_speed.py --n 100    # quicker
+    git archive 829ef46 src | tar -x -C /tmp/before     # an older commit's code...
+    python benchmarks/bench_speed.py --n 250 --repeats 3 --compare /tmp/before/src   # ...side by side
+
+With ``--compare`` each round runs the other tree's cold, warm and model measurements and then this tree's,
+back to back, so both see about the same load from whatever else shares the cores; medians over rounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -79,16 +86,35 @@ def make_images(folder: Path, n: int) -> None:
             Image.fromarray(img).save(folder / name / f"{i:04d}.jpg", quality=90)
 
 
-def _child(kind: str, *args: str) -> dict:
+def _child(kind: str, *args: str, src: str | None = None) -> dict:
+    """Run one measurement in a fresh process (its own peak memory); ``src`` puts another source tree's
+    ``src`` folder first on the path (the "before" of a side-by-side comparison)."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(src).resolve()), env.get("PYTHONPATH")) if p)
     out = subprocess.run([sys.executable, __file__, "--child", kind, *args], capture_output=True, text=True,
-                         check=True)
+                         check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _load() -> str:
+    return "{:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+
+
+def _variants(compare: str | None) -> list[tuple[str, str | None]]:
+    """(label, source tree or None for the installed package) of each variant measured."""
+    return [("before", compare), ("after", None)] if compare else [("this", None)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=500, help="images per set (default 500)")
+    parser.add_argument("--repeats", type=int, default=1, help="cold/warm/model rounds (medians shown)")
+    parser.add_argument("--compare", metavar="SRC", default=None,
+                        help="another tree's src folder (e.g. `git archive` of an older commit): its cold, "
+                             "warm and model runs alternate with this one's, round by round")
+    parser.add_argument("--no-half", dest="half", action="store_false", help="skip the half-set run")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -96,24 +122,56 @@ def main() -> None:
         print(json.dumps(run_model(*rest) if kind == "model" else run_describe(*rest)))
         return
 
+    variants = _variants(args.compare)
+    runs: dict[str, list[dict]] = {label: [] for label, _ in variants}
+    loads = [_load()]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         make_images(root / "full", args.n)
-        make_images(root / "half", args.n // 2)
-        cold = _child("describe", str(root / "full"), str(root / "cache"))
-        warm = _child("describe", str(root / "full"), str(root / "cache"))
-        half = _child("describe", str(root / "half"), str(root / "cache-half"))
-        model = _child("model", str(root / "full"))
+        if args.half:
+            make_images(root / "half", args.n // 2)
+        for round_ in range(args.repeats):
+            for label, src in variants:
+                cache = str(root / f"cache-{label}-{round_}")
+                cold = _child("describe", str(root / "full"), cache, src=src)
+                warm = _child("describe", str(root / "full"), cache, src=src)
+                model = _child("model", str(root / "full"), src=src)
+                runs[label].append({"cold": cold, "warm": warm, "model": model})
+                loads.append(_load())
+                print(f"round {round_ + 1} {label:6s} cold {cold['seconds']:6.1f} s  "
+                      f"warm {warm['seconds']:5.2f} s  model {model['seconds']:5.1f} s  cold/model "
+                      f"{model['seconds'] / cold['seconds']:.0%}  load {loads[-1]}", flush=True)
+        if args.half:
+            half = {label: _child("describe", str(root / "half"), str(root / f"cache-half-{label}"), src=src)
+                    for label, src in variants}
 
-    rate = {k: v["images"] / v["seconds"] for k, v in (("cold", cold), ("model", model))}
-    print(f"images: 2 x {args.n} JPEG, longest side 256-512 px; machine: 2 CPU cores")
-    print(f"cold run   {cold['seconds']:7.1f} s  {rate['cold']:6.1f} img/s  peak {cold['peak_mb']:6.0f} MB")
-    print(f"warm run   {warm['seconds']:7.1f} s                peak {warm['peak_mb']:6.0f} MB")
-    print(f"half set   {half['seconds']:7.1f} s                peak {half['peak_mb']:6.0f} MB "
-          f"(2 x {args.n // 2} images, cold)")
-    print(f"bare model {model['seconds']:7.1f} s  {rate['model']:6.1f} img/s  "
-          "(forward pass on pre-decoded tensors)")
-    print(f"pipeline / bare model rate: {rate['cold'] / rate['model']:.0%} (target >= 80%)")
+    print(f"\nimages: 2 x {args.n} JPEG, longest side 256-512 px; machine: 2 CPU cores; medians of "
+          f"{args.repeats} rounds; load average (1, 5, 15 min) seen: {' | '.join(loads)}")
+    for label, _ in variants:
+        rounds = runs[label]
+
+        def med(kind: str, field: str, rounds: list[dict] = rounds) -> float:
+            return statistics.median(r[kind][field] for r in rounds)
+
+        cold_rate = statistics.median(r["cold"]["images"] / r["cold"]["seconds"] for r in rounds)
+        model_rate = statistics.median(r["model"]["images"] / r["model"]["seconds"] for r in rounds)
+        ratio = statistics.median(r["model"]["seconds"] / r["cold"]["seconds"] for r in rounds)
+        print(f"[{label}] cold run   {med('cold', 'seconds'):7.1f} s  {cold_rate:6.1f} img/s  "
+              f"peak {med('cold', 'peak_mb'):6.0f} MB")
+        print(f"[{label}] warm run   {med('warm', 'seconds'):7.2f} s                peak "
+              f"{med('warm', 'peak_mb'):6.0f} MB")
+        if args.half:
+            print(f"[{label}] half set   {half[label]['seconds']:7.1f} s                peak "
+                  f"{half[label]['peak_mb']:6.0f} MB (2 x {args.n // 2} images, cold)")
+        print(f"[{label}] bare model {med('model', 'seconds'):7.1f} s  {model_rate:6.1f} img/s  "
+              "(forward pass on pre-decoded tensors)")
+        print(f"[{label}] pipeline / bare model rate: {ratio:.0%} (median of the rounds' ratios; "
+              "target >= 80%)")
+    if args.compare:
+        speedup = statistics.median(b["cold"]["seconds"] / a["cold"]["seconds"]
+                                    for b, a in zip(runs["before"], runs["after"], strict=True))
+        print(f"cold run speed-up after / before: {speedup:.2f}x (median over rounds, each pair run back "
+              "to back)")
 
 
 if __name__ == "__main__":

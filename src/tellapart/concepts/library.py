@@ -33,8 +33,10 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -61,6 +63,15 @@ from tellapart.schema import DEGRADED_COLUMNS, SKIPPED_COLUMNS, ScoreMatrix, con
 
 BACKEND = "offline-default"
 BATCH_SIZE = 32
+# Worker threads for the model-backed sources (``background``), beside the calling thread's pixel sources.
+# One left a core idle: the models cost about 114 of 165 CPU ms per photo (benchmarks/source_cost.py,
+# 2026-12-01), so a cold run went at the speed of that one thread. Measured in benchmarks/bench_speed.py
+# (README, "Speed").
+MODEL_WORKERS = 2
+# PyTorch's intra-op threads while a library scores: the backbone runs beside the other sources, which keep
+# the cores busy, and its default (one per core) spent CPU waiting on its second thread: 25 CPU ms per
+# image on one thread against 39-146 on two, load average 4 (benchmarks/source_cost.py --torch-threads).
+TORCH_THREADS = 1
 EMBEDDING_SUFFIX = ".embedding"
 
 
@@ -281,8 +292,9 @@ class ConceptLibrary:
         degraded: list[tuple[str, str, str]] = []
         records: list[dict] = []
         read: list[tuple[str, ...] | None] = []  # each row's words, when a source reads them
-        # One worker thread for the model-backed sources, closed when scoring ends.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tellapart-model") as pool:
+        # The model-backed sources' worker threads (`MODEL_WORKERS`), closed when scoring ends.
+        with (ThreadPoolExecutor(max_workers=MODEL_WORKERS, thread_name_prefix="tellapart-model") as pool,
+              _torch_threads(TORCH_THREADS)):
             for label, image_set in sets.items():
                 skipped += [(label, s.source, s.reason) for s in image_set.skipped]
                 for refs in _batches(image_set.refs, batch_size):
@@ -381,11 +393,12 @@ class ConceptLibrary:
             if samples:
                 todo = [frame for k in samples for frame in decoded[k]]
                 work[source.name] = (source, todo, samples, [layouts[k] for k in samples])
-        # The model-backed sources run in the worker thread while the pixel sources run here: both release
-        # the GIL in their native code, so the two cores stay busy. The backbone goes first: the gated
-        # sources wait for its embeddings (`_gated_scorer`).
+        # The model-backed sources run in the worker threads while the pixel sources run here: both release
+        # the GIL in their native code, so the cores stay busy. The backbone is submitted first and the gated
+        # sources last, as they wait for its embeddings (`_gated_scorer`): first in, first started, so a
+        # gated source never holds a worker the backbone still needs.
         backbone = self.embedder.name if self.embedder is not None else None
-        order = sorted(work, key=lambda name: name != backbone)
+        order = sorted(work, key=lambda name: (name != backbone, name in self._absent))
         embedded: Future = Future()  # sample key -> backbone embedding, once known
         if self._absent and backbone not in work:
             embedded.set_result(dict(embeddings.get(backbone, {})))
@@ -569,6 +582,22 @@ def _settle_with(embedded: Future, output, cached: dict[str, np.ndarray], sample
     fresh = np.asarray(output[1], dtype=np.float32)
     vectors.update(zip(samples, _aggregate(fresh, counts).astype(np.float32, copy=False), strict=True))
     embedded.set_result(vectors)
+
+
+@contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    """Run the block with PyTorch's intra-op threads set to ``threads`` (if PyTorch is loaded: a source
+    that uses it has imported it), and restore the previous setting afterwards."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _embedding_columns(width: int) -> list[str]:
