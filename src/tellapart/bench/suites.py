@@ -9,19 +9,24 @@ for the seed.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from tellapart.io.decode import UnreadableImage
 from tellapart.synth.families import FAMILY_NAMES, Difference
 from tellapart.synth.pairs import make_edited_pair
 from tellapart.synth.pools import (
+    OPENCLIPART_DIR,
     PoolUnavailable,
     bundled_pool,
     fashion_mnist_pool,
     lfw_pool,
+    openclipart_files,
     openclipart_pool,
     textile_files,
     textile_pool,
@@ -398,6 +403,129 @@ def _mosaics(content: str, n_content: int) -> Callable[[int, int], list]:
     return lambda n, seed: photo_mosaics(content, n_content, n, seed)
 
 
+# Standing vs sitting, from openclipart drawings the pose model (``concepts.poses``) labels confidently. No
+# photo of a sitting person installs here (scikit-image, scikit-learn and lfw_subset hold none; lfw is
+# faces only), so the pair is clip-art. All 7,098 distinct openclipart drawings were scored at 160 px
+# (2026-12-01): 7 score sitting >= 0.7 and, by eye, 5 of them sit (a yoga pose, a seated girl, a seated
+# outline, a seated silhouette, a pictogram in a ring on a grey tile) and 2 do not (a running icon, a
+# weightlifter's squat). ``SITTING_DRAWINGS`` are the 4 that sit, less the pictogram (its grey tile alone
+# would tell the sets apart). Every other drawing of a sitting person seen in the people category (a man
+# in an office chair, a woman reading on the floor, a group on chairs) scores below 0.2: its knees or hips
+# are not found.
+SITTING_DRAWINGS = (
+    "people/yoga_architetto_francesc_01.png",
+    "unsorted/ragazza_seduta.png",
+    "plants/human_humain_umano_sed_r.png",
+    "shapes/shadow_babe_robert_seitz_01.png",
+)
+# Standing figures are the people category's drawings that score standing >= 0.8 and sitting < 0.1: 22
+# of its 400 files; by eye 21 of the 22 stand, and the other, a ballet dancer in mid-leap, is left out.
+STANDING_CATEGORY = "people"
+NOT_STANDING = ("ballerina_architetto_fra_01.png",)
+CONFIDENT_STANDING = 0.8
+# Each image of the pair is one drawing at a random 70-100% of the image's side (``POSE_SIDE`` px, grey,
+# on white), placed at random and mirrored half the time, kept only if the pose model still labels it
+# confidently (sitting or standing >= ``CONFIDENT_POSE`` and the other < ``UNSURE_POSE``); on the
+# drawings (seed 0, 100 images per set) 100 of 173 sitting and 100 of 178 standing placements were kept.
+POSE_SIDE = 160
+CONFIDENT_POSE = 0.7
+UNSURE_POSE = 0.1
+POSES = ("standing", "sitting")
+
+
+def _drawing(path: Path, side: int) -> np.ndarray:
+    """Return an openclipart PNG as RGB uint8 on white, its longer side ``side`` px (tellapart's own
+    decoder: oversized files are refused from their header)."""
+    import cv2
+
+    from tellapart.io.decode import decode_bytes
+
+    pixels = decode_bytes(path.read_bytes(), str(path), key="").pixels
+    scale = side / max(pixels.shape[:2])
+    size = (max(1, round(pixels.shape[1] * scale)), max(1, round(pixels.shape[0] * scale)))
+    return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+
+
+def _pose_score(pixels: np.ndarray, pose: str) -> float:
+    """Return the pose model's score of ``pose`` ("standing" or "sitting") for one RGB image."""
+    from tellapart.concepts.poses import CONCEPTS, PoseSource
+
+    return PoseSource().scores_for(pixels)[[c.id for c in CONCEPTS].index(f"pose.{pose}")]
+
+
+def _confident(pixels: np.ndarray, pose: str, threshold: float = CONFIDENT_POSE) -> bool:
+    """Return whether the pose model scores ``pixels`` ``pose`` at ``threshold`` or above and the other
+    pose below ``UNSURE_POSE``."""
+    other = POSES[1 - POSES.index(pose)]
+    return _pose_score(pixels, pose) >= threshold and _pose_score(pixels, other) < UNSURE_POSE
+
+
+@functools.cache
+def pose_drawings(pose: str) -> tuple[np.ndarray, ...]:
+    """Return the openclipart drawings of people ``pose`` ("standing" or "sitting"), ``POSE_SIDE`` px RGB:
+    ``SITTING_DRAWINGS``, or the ``STANDING_CATEGORY`` drawings scoring standing >= ``CONFIDENT_STANDING``
+    and sitting < ``UNSURE_POSE`` (sorted by file name, less ``NOT_STANDING``), each kept only while the
+    pose model labels it so.
+
+    Raises PoolUnavailable when ``openclipart-png`` is not installed, ValueError for an unknown pose.
+    """
+    if pose not in POSES:
+        raise ValueError(f"pose must be one of {POSES}, got {pose!r}")
+    files = openclipart_files(STANDING_CATEGORY)  # raises PoolUnavailable without openclipart-png
+    if pose == "sitting":
+        files = [OPENCLIPART_DIR / name for name in SITTING_DRAWINGS]
+    else:
+        files = [path for path in files if path.name not in NOT_STANDING]
+    drawings = []
+    for path in files:
+        try:
+            image = _drawing(path, POSE_SIDE)
+        except (OSError, UnreadableImage):
+            continue
+        if _confident(image, pose, CONFIDENT_POSE if pose == "sitting" else CONFIDENT_STANDING):
+            drawings.append(image)
+    return tuple(drawings)
+
+
+def _placed(drawing: np.ndarray, rng: np.random.Generator, side: int) -> np.ndarray:
+    """``drawing`` grey, at a random 70-100% of ``side``, at a random place on a white side x side image,
+    mirrored half the time."""
+    import cv2
+
+    scale = rng.uniform(0.7, 1.0) * side / max(drawing.shape[:2])
+    width, height = max(1, round(drawing.shape[1] * scale)), max(1, round(drawing.shape[0] * scale))
+    figure = cv2.resize(drawing, (width, height), interpolation=cv2.INTER_AREA)
+    figure = cv2.cvtColor(figure, cv2.COLOR_RGB2GRAY)
+    figure = figure[:, ::-1] if rng.random() < 0.5 else figure
+    out = np.full((side, side), 255, np.uint8)
+    top, left = rng.integers(0, side - height + 1), rng.integers(0, side - width + 1)
+    out[top:top + height, left:left + width] = figure
+    return np.repeat(out[..., None], 3, axis=2)
+
+
+def pose_figures(pose: str, n: int, seed: int, side: int = POSE_SIDE) -> list[np.ndarray]:
+    """Return ``n`` images of one person ``pose`` ("standing" or "sitting"): ``pose_drawings`` placed at
+    random (``_placed``), each kept only if the pose model labels it confidently as ``pose``
+    (``CONFIDENT_POSE``, the other pose < ``UNSURE_POSE``); deterministic for ``seed``.
+
+    Raises PoolUnavailable without ``openclipart-png``; ValueError if 20 tries per image keep too few.
+    """
+    drawings = pose_drawings(pose)
+    rng = np.random.default_rng([seed, zlib.crc32(pose.encode())])
+    images: list[np.ndarray] = []
+    for _ in range(20 * n):
+        if len(images) == n:
+            return images
+        candidate = _placed(drawings[rng.integers(len(drawings))], rng, side)
+        if _confident(candidate, pose):
+            images.append(candidate)
+    raise ValueError(f"only {len(images)} of {n} placements of the {pose} drawings stayed confident")
+
+
+def _poses(pose: str) -> Callable[[int, int], list]:
+    return lambda n, seed: pose_figures(pose, n, seed)
+
+
 PEOPLE = ("object.person.count", "object.count", "object.person.area", "face.count", "detector.face_count")
 CUPS = ("object.cup", "object.cup.count", "semantic.cup", "semantic.coffee_mug", "semantic.espresso",
         "semantic.measuring_cup", "object.count")
@@ -501,6 +629,16 @@ REAL_PAIRS: list[Real] = [
         _mosaics("cup", 1),
         _mosaics("cup", 0),
         [_diff(CUPS, "a", "Set A images contain a cup")],
+    ),
+    (
+        "poses",
+        "standing-vs-sitting",
+        _poses("standing"),
+        _poses("sitting"),
+        [
+            _diff(("pose.standing",), "a", "Set A images show a person standing"),
+            _diff(("pose.sitting",), "b", "Set B images show a person sitting"),
+        ],
     ),
 ]
 # One null pair per source: two disjoint draws from the same pool.
