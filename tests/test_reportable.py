@@ -143,6 +143,21 @@ def test_photo_run_reports_imagenet_names(cache_dir, library):
     assert (result.signals["reason"] == HIDDEN_REASON).all()
 
 
+
+def test_a_user_can_declare_the_images_are_not_photos(cache_dir, library):
+    # For stained smears the domain model cannot recognise (see scripts/make_domain_model.py), the user
+    # says what they are: ImageNet names and edit detectors become signals, decided without the labels.
+    a, b = bundled_pool(30, seed=5), bundled_pool(30, seed=6)
+    result = tellapart.describe(a, b, seed=0, cache_dir=cache_dir, library=library, progress=False,
+                                domain="other")
+    assert result.domain.photo_like is False and result.domain.withheld == list(WITHHELD_OFF_DOMAIN)
+    assert result.domain.text.startswith("Declared not photos")
+    assert result.domain.measure.startswith("declared (other); ")
+    assert not result.findings["category"].isin(WITHHELD_OFF_DOMAIN).any()
+    assert result.signals["category"].isin(WITHHELD_OFF_DOMAIN).any()
+    with pytest.raises(ValueError, match="domain must be one of"):
+        tellapart.describe(a, b, cache_dir=cache_dir, library=library, progress=False, domain="medical")
+
 # --- the explained share, measured on images that did not declare the named findings ------------------------
 
 

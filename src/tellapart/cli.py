@@ -209,6 +209,11 @@ def _describe_parser(sub: Any) -> None:
                         help="maxt (default): test every concept on every image, the chance of any false "
                              "finding held at alpha by random relabellings (step-down max-T); split: "
                              "choose hypotheses on half the images, test them on the other half")
+    parser.add_argument("--domain", choices=["auto", "photos", "other"], default="auto",
+                        help="are the images photos of everyday things? auto (default): decided from the "
+                             "images by the domain model (the report says how); other: scans, micrographs, "
+                             "fundus or dermoscopy images, so ImageNet names, synthetic-edit detectors and "
+                             "the people/object models are signals, never findings; photos: report them")
     parser.add_argument("--max-hypotheses", type=int, default=None, metavar="N",
                         help="--design split: test at most N hypotheses on the validation half (default "
                              "10 with the learned describer, 30 without); maxt: list at most N that are "
@@ -802,7 +807,7 @@ def _run_describe(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
                       correction=args.correction, library=_library(args), cache_dir=args.cache_dir,
                       use_cache=not args.no_cache, progress=not args.quiet,
                       describer=_trained_file(args.describer), adjust_for=args.adjust_for,
-                      design=args.design, llm=args.llm, llm_model=args.llm_model,
+                      design=args.design, domain=args.domain, llm=args.llm, llm_model=args.llm_model,
                       llm_timeout=args.llm_timeout, llm_phrases=args.llm_phrases, ray=args.ray)
     _write_outputs(result, args)
     return 0

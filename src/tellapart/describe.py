@@ -37,7 +37,13 @@ from tellapart.stats import split_discovery_validation, test_concepts, test_hypo
 from tellapart.stats.classifier import DifferenceTest
 from tellapart.stats.contract import DEFAULT_DESIGN, DESIGNS
 from tellapart.stats.describer import LearnedDescriber, load_describer
-from tellapart.stats.reportable import lead_concepts, reportable_concepts
+from tellapart.stats.reportable import (
+    DOMAINS,
+    declare_domain,
+    domain_check,
+    lead_concepts,
+    reportable_concepts,
+)
 from tellapart.stats.stratified import strata as stratified_strata
 from tellapart.stats.tests import CORRECTIONS
 
@@ -69,6 +75,7 @@ def describe(
     progress: bool = True,
     adjust_for: Sequence[str] | None = None,
     design: str = DEFAULT_DESIGN,
+    domain: str = "auto",
     model: str | os.PathLike | None = None,
     vocabulary: str | os.PathLike | Sequence[str] | None = None,
     allow_download: bool = False,
@@ -113,6 +120,12 @@ def describe(
             being strong. ``"split"``: hypotheses are chosen (and, with a describer, weighted) on a
             discovery half and tested on the other
             half (the design before max-T).
+        domain: are the images photos of everyday things, where ImageNet names, detectors of synthetic edits
+            to photos and the people, pose, face and object models mean something
+            (``stats.reportable.DOMAINS``; CLI ``--domain``)? ``"auto"`` (the default): decided from all
+            images by the domain model (``result.domain`` says how). ``"other"``: you know they are not
+            (scans, micrographs, fundus or dermoscopy photographs...), and those concepts are signals,
+            never findings. ``"photos"``: they are, and every concept may be reported.
         model: an image-text model (CLIP, SigLIP, MONET ...: a local folder or a model-hub id, e.g.
             ``"google/siglip-base-patch16-224"``) whose similarity to each phrase of ``vocabulary`` is a
             concept too (``concepts.imagetext``), and whose image embeddings join the "any difference at
@@ -159,6 +172,8 @@ def describe(
     check_at_least("seed", seed, 0)
     if design not in DESIGNS:
         raise ValueError(f"design must be one of {', '.join(DESIGNS)}, got {design!r}")
+    if domain not in DOMAINS:
+        raise ValueError(f"domain must be one of {', '.join(DOMAINS)}, got {domain!r}")
     check_at_least("max_hypotheses", max_hypotheses, 1)
     if correction not in CORRECTIONS:
         raise ValueError(f"correction must be one of {', '.join(sorted(CORRECTIONS))}, got {correction!r}")
@@ -184,9 +199,10 @@ def describe(
         concept_rows = concept_rows.drop(index=adjusting)
     ranker = None if describer is None else describer.ranker(concept_rows)
     priority = concept_rows["priority"].to_dict()
-    reportable, reasons, domain = reportable_concepts(scores, groups, concept_rows["category"],
-                                                      thresholds, seed,
-                                                      embeddings=library.backbone_embeddings(table.embeddings),
+    measured = domain_check(scores, concept_rows["category"],
+                            embeddings=library.backbone_embeddings(table.embeddings))
+    reportable, reasons, domain = reportable_concepts(scores, groups, concept_rows["category"], thresholds,
+                                                      seed, domain=declare_domain(measured, domain),
                                                       design=design)
     # Proposed phrases an image-text model scores are a family of their own, with a share of alpha.
     share = PROPOSAL_ALPHA_SHARE if client is not None and image_text_source(library) is not None else 0.0

@@ -214,6 +214,34 @@ def domain_check(
                   withheld=list(WITHHELD_OFF_DOMAIN), text=text)
 
 
+# What a user may declare of a run's images (``describe(domain=...)``, CLI ``--domain``): "auto" lets
+# ``domain_check`` decide; "photos" and "other" (scans, micrographs, fundus, dermoscopy...) overrule it.
+DOMAINS = ("auto", "photos", "other")
+
+
+def declare_domain(measured: Domain, declared: str = "auto") -> Domain:
+    """Return ``measured`` when ``declared`` is "auto"; else the same measurement with the user's decision:
+    "photos" withholds nothing, "other" withholds ``WITHHELD_OFF_DOMAIN``. The set labels play no part, so
+    the declaration, like the check, cannot bias a p-value. Raises ValueError for a value not in
+    ``DOMAINS``."""
+    if declared not in DOMAINS:
+        raise ValueError(f"domain must be one of {', '.join(DOMAINS)}, got {declared!r}")
+    if declared == "auto":
+        return measured
+    photo_like = declared == "photos"
+    said = "" if measured.photo_like is None else (
+        f" (the check alone would have called them {'photos' if measured.photo_like else 'not photos'}: "
+        f"{measured.measure}, {measured.value:.2f})")
+    if photo_like:
+        text = f"Declared photos of everyday things{said}: every category may be reported."
+    else:
+        text = f"Declared not photos of everyday things{said}: {WITHHELD_WORDS} are signals, not findings."
+    return Domain(photo_like=photo_like, value=measured.value,
+                  measure=f"declared ({declared}); {measured.measure}", threshold=measured.threshold,
+                  withheld=[] if photo_like else list(WITHHELD_OFF_DOMAIN),
+                  text=text)
+
+
 def _photo_domain(share: float, threshold: float, version: str, top1: float | None) -> Domain:
     """The Domain of a run in which the domain model ``version`` takes a share ``share`` of the images for
     photos (and whose median top-1 ImageNet probability, for information, is ``top1``)."""
