@@ -40,12 +40,12 @@ def _peak_mb() -> float:
 
 
 def run_describe(folder: str, cache: str) -> dict:
-    """One describe() run; returns seconds, image count and peak memory."""
+    """One describe() run on folder/set_a vs folder/set_b; returns seconds, image count and peak memory."""
     import tellapart
 
+    set_a, set_b = _set_folders(Path(folder))
     started = time.perf_counter()
-    result = tellapart.describe(Path(folder) / "set_a", Path(folder) / "set_b", cache_dir=cache,
-                                progress=False)
+    result = tellapart.describe(set_a, set_b, cache_dir=cache, progress=False)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "images": result.n_a + result.n_b, "peak_mb": _peak_mb(),
             "significant": int(result.findings["significant"].sum())}
@@ -59,7 +59,8 @@ def run_model(folder: str) -> dict:
 
     from tellapart.concepts.semantics import SemanticSource, preprocess
 
-    paths = sorted(Path(folder).rglob("*.jpg"))
+    paths = [p for d in _set_folders(Path(folder)) for p in sorted(d.iterdir())
+             if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
     pixels = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
     source = SemanticSource()
     size = source.batch_size  # the batch size the pipeline uses, the fastest on this CPU
@@ -71,6 +72,16 @@ def run_model(folder: str) -> dict:
             source.backbone.forward(batch)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "images": len(paths), "peak_mb": _peak_mb()}
+
+
+def _set_folders(folder: Path) -> tuple[Path, Path]:
+    """The two sets' folders: ``folder``/set_a and /set_b, or the two folders a ``folders.txt`` there names
+    (``--folders``)."""
+    listing = folder / "folders.txt"
+    if listing.exists():
+        a, b = listing.read_text().split("\n")[:2]
+        return Path(a), Path(b)
+    return folder / "set_a", folder / "set_b"
 
 
 def make_images(folder: Path, n: int) -> None:
@@ -114,6 +125,8 @@ def main() -> None:
     parser.add_argument("--compare", metavar="SRC", default=None,
                         help="another tree's src folder (e.g. `git archive` of an older commit): its cold, "
                              "warm and model runs alternate with this one's, round by round")
+    parser.add_argument("--folders", nargs=2, metavar=("A", "B"), default=None,
+                        help="measure on these two folders of images instead of the bundled photo crops")
     parser.add_argument("--no-half", dest="half", action="store_false", help="skip the half-set run")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -127,7 +140,13 @@ def main() -> None:
     loads = [_load()]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        make_images(root / "full", args.n)
+        if args.folders:
+            (root / "full").mkdir()
+            named = "\n".join(str(Path(f).resolve()) for f in args.folders)
+            (root / "full" / "folders.txt").write_text(named)
+            args.half = False
+        else:
+            make_images(root / "full", args.n)
         if args.half:
             make_images(root / "half", args.n // 2)
         for round_ in range(args.repeats):
@@ -145,7 +164,9 @@ def main() -> None:
             half = {label: _child("describe", str(root / "half"), str(root / f"cache-half-{label}"), src=src)
                     for label, src in variants}
 
-    print(f"\nimages: 2 x {args.n} JPEG, longest side 256-512 px; machine: 2 CPU cores; medians of "
+    what = (" vs ".join(args.folders) if args.folders
+            else f"2 x {args.n} JPEG, longest side 256-512 px")
+    print(f"\nimages: {what}; machine: 2 CPU cores; medians of "
           f"{args.repeats} rounds; load average (1, 5, 15 min) seen: {' | '.join(loads)}")
     for label, _ in variants:
         rounds = runs[label]

@@ -22,6 +22,10 @@ Two parts, in one process:
     python benchmarks/source_cost.py --folders ../shared/real/brain_tumor/a --n 100 --no-pipeline
     python benchmarks/source_cost.py --n 500 --repeats 1 --torch-threads 1   # PyTorch on one thread
 
+The photo gate's line: how many images the domain model lets the people, pose, face and object models see
+(``concepts.gate``; the library gives the others each source's "nothing found" row), and what those sources
+then cost per image.
+
 ``--torch-threads`` only sets how many threads PyTorch (the semantic source's backbone) uses in this
 measurement; on 2 cores shared with other work its default (one per core) spends CPU waiting on the other
 thread: 25 CPU ms per image on one thread against 39-146 on two, load average 4 (2026-12-01).
@@ -76,6 +80,27 @@ def source_costs(images: list, repeats: int) -> None:
         print(f"{name:10s} {ms:8.1f} {statistics.median(wall[name]):8.1f} {ms / total:6.0%} "
               f"{ms / (total - ms):+6.0%}")
     print(f"{'all':10s} {total:8.1f} {sum(statistics.median(v) for v in wall.values()):8.1f}")
+    gate_share(images, sources, medians)
+
+
+def gate_share(images: list, sources: list, medians: dict[str, float]) -> None:
+    """Print how many of ``images`` the photo gate (``concepts.gate``) shows the people models, and what
+    those sources then cost per image on average (their alone-cost times that share)."""
+    from tellapart.concepts.base import EmbeddingSource
+    from tellapart.concepts.gate import absent_row, photo_gate
+
+    backbone = next((s for s in sources if isinstance(s, EmbeddingSource)), None)
+    gate = photo_gate(backbone.embedding_version) if backbone is not None else None
+    if gate is None:
+        print("photo gate: off (no backbone or no domain model for its embedding version)")
+        return
+    runs = np.concatenate([gate.runs_on(backbone.score(images[i:i + 32])[1])
+                           for i in range(0, len(images), 32)])
+    gated = [s.name for s in sources if absent_row(s) is not None]
+    cost = sum(medians[name] for name in gated)
+    print(f"photo gate (P(photo) >= {gate.threshold}): {runs.sum()} of {len(runs)} images run "
+          f"{', '.join(gated)}: {cost:.1f} -> {cost * runs.mean():.1f} CPU ms per image, all sources "
+          f"{sum(medians.values()):.1f} -> {sum(medians.values()) - cost * (1 - runs.mean()):.1f}")
 
 
 class _Timer:
