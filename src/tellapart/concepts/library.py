@@ -19,6 +19,11 @@ the run's "show the word X" concepts (``concepts.ocr.word_concepts``, chosen fro
 never the set labels; a sample's words are those read in any of its frames) and registers them in
 ``ConceptLibrary.concepts`` until the next run.
 
+The people, pose, face and object sources are behind the photo gate (``concepts.gate``): they run only on
+the samples whose backbone embedding the domain model could call a photo, and the others get each source's
+"nothing found" row; the gate's version is part of those sources' cache keys. The model-backed sources
+(``background``) run in `MODEL_WORKERS` threads beside the pixel sources, the backbone first.
+
 A sample may be several frames: a DICOM multi-frame file, a DICOM series stored one file per slice or a
 NIfTI volume is decoded into a few slices (``LoadedImage.decode_parts``, ``io.volume``), a subject into
 its images' frames. Every frame is scored and the sample's row (scores and embedding) is made by
