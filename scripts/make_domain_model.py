@@ -60,6 +60,16 @@ PER_SCAN = 20  # images of each pydicom test image (whole, then crops)
 PER_POOL = 120  # images drawn from each training pool (lfw, openclipart, Fashion-MNIST, nibabel, textiles)
 RUN = 60  # images per simulated run (both sets pooled), within the 40-80 of typical describe runs
 RUNS = 50  # simulated runs per held-out collection
+# Background and stain colours (RGB) of the stained copies, set a priori from what stained slides and fundus
+# photographs look like, never fitted: haematoxylin-and-eosin and Giemsa (purple or magenta on pale pink or
+# white), a fundus (orange on black), immunohistochemistry's DAB (brown on white). Each copy takes one pair,
+# jittered (`STAIN_JITTER`, SD in 8-bit levels), and half the copies invert the scan first (dark structures
+# on a light slide, or bright ones on a dark field).
+STAINS = (((245, 235, 240), (120, 60, 160)), ((250, 245, 250), (170, 60, 120)),
+          ((240, 200, 200), (90, 20, 90)), ((0, 0, 0), (230, 120, 60)), ((0, 0, 0), (240, 180, 120)),
+          ((255, 250, 245), (140, 90, 60)))
+STAIN_JITTER = (10.0, 15.0)  # background, stain
+PER_STAINED = 60  # stained copies of each group of grey scans (pydicom, nibabel), 30 of each skimage scan
 DICOM_MODALITIES = ("CT", "MR", "US", "CR", "DX", "NM", "XA", "MG", "PT")
 MIN_SIDE = 64  # smaller test images (16 x 16 and 10 x 10 fixtures, a 60 x 80 yellow test pattern): left out
 
@@ -81,6 +91,22 @@ def crops(sources: list[np.ndarray], n: int, seed: int, min_side: int = 96, max_
     """Return ``n`` random crops of ``sources`` (30-90% of the shorter side, as ``bundled_pool`` cuts them),
     each flipped left-right with probability 1/2 and resized to ``min_side``-``max_side`` px."""
     return pools.random_crops([to_rgb8(s) for s in sources], n, seed, min_side, max_side, flip=True)
+
+
+def stained(images: list[np.ndarray], seed: int) -> list[np.ndarray]:
+    """Return a stained copy of each image: its lightness (inverted for half of them) mapped linearly from a
+    background colour to a stain colour of `STAINS`, both jittered by `STAIN_JITTER`; RGB uint8."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for image in images:
+        light = to_rgb8(image).astype(np.float64).mean(axis=-1, keepdims=True) / 255
+        if rng.random() < 0.5:
+            light = 1 - light
+        background, stain = STAINS[rng.integers(len(STAINS))]
+        background = np.asarray(background) + rng.normal(0, STAIN_JITTER[0], 3)
+        stain = np.asarray(stain) + rng.normal(0, STAIN_JITTER[1], 3)
+        out.append((background * (1 - light) + stain * light).clip(0, 255).astype(np.uint8))
+    return out
 
 
 def whole_and_crops(sources: list[np.ndarray], n: int, seed: int) -> list[np.ndarray]:
@@ -245,6 +271,13 @@ def training_sources(seed: int) -> list[Source]:
     found += [("scans", name, False, crops([img], PER_PHOTO, seed + i, min_side=64))
               for i, (name, img) in enumerate(scans.items())]
     found.append(("textiles", "train part", False, crops(textiles, PER_POOL, seed)))
+    for i, name in enumerate(("cell", "microaneurysms")):  # the phantom is a drawing, not a scan's look
+        copies = stained(crops([scans[name]], PER_PHOTO, seed + 200 + i, min_side=64), seed + 200 + i)
+        found.append(("stained", f"stained {name}", False, copies))
+    found += [("stained", "stained nibabel slices", False,
+               stained(whole_and_crops(nibabel_slices(), PER_STAINED, seed + 300), seed + 300)),
+              ("stained", "stained pydicom images", False,
+               stained(whole_and_crops(list(dicom_images().values()), PER_STAINED, seed + 301), seed + 301))]
     return found
 
 

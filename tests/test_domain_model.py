@@ -17,6 +17,7 @@ from tellapart.stats.reportable import (
     PHOTO_LIKE_SHARE,
     PHOTO_LIKE_TOP1,
     WITHHELD_OFF_DOMAIN,
+    declare_domain,
     domain_check,
     reportable_concepts,
     shipped_domain_model,
@@ -121,3 +122,31 @@ def test_an_embedding_of_another_width_falls_back_to_the_top1_rule(scans):
     with pytest.warns(UserWarning, match="domain model"):
         domain = domain_check(scans.scores, scans.concepts["category"], embeddings=narrow)
     assert domain.threshold == PHOTO_LIKE_TOP1
+
+
+@pytest.mark.parametrize("name", ["retina", "immunohistochemistry"])
+def test_colour_fundus_and_stained_micrographs_are_not_photo_like(semantic_library, name):
+    # Neither image is trained on (scripts/make_domain_model.py holds both out): the model learned from
+    # stained copies of grey scans that colour alone does not make a scan a photo. Before, every run of
+    # fundus crops was photo-like, and ImageNet names were reported on them ("contain a tick").
+    import skimage.data
+
+    crops = _crops(getattr(skimage.data, name)(), 40, seed=3)
+    table = semantic_library.score_sets({"a": ImageSet.from_spec(crops)})
+    domain = domain_check(table.scores, table.concepts["category"], embeddings=table.embeddings)
+    assert domain.photo_like is False and domain.withheld == list(WITHHELD_OFF_DOMAIN)
+
+
+def test_a_declared_domain_overrules_the_check_and_keeps_its_measurement(scans):
+    measured = domain_check(scans.scores, scans.concepts["category"], embeddings=scans.embeddings)
+    assert declare_domain(measured, "auto") is measured
+    photos = declare_domain(measured, "photos")
+    assert photos.photo_like is True and photos.withheld == [] and photos.value == measured.value
+    assert "Declared photos" in photos.text and "would have called them not photos" in photos.text
+    other = declare_domain(photos, "other")
+    assert other.photo_like is False and other.withheld == list(WITHHELD_OFF_DOMAIN)
+    reportable, reasons, _ = reportable_concepts(scans.scores, scans.groups, scans.concepts["category"], {},
+                                                 seed=0, domain=photos)
+    assert reportable.all() and reasons.empty
+    with pytest.raises(ValueError, match="domain must be one of auto, photos, other"):
+        declare_domain(measured, "medical")

@@ -28,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import medical_pairs  # noqa: E402
 from real_medical import ACCEPTED, names_truth  # noqa: E402
 
+from tellapart.stats.reportable import WITHHELD_OFF_DOMAIN  # noqa: E402
+
 N = 30  # images per set
 SEED = 0
 
@@ -49,6 +51,10 @@ def test_true_structure_is_among_the_top_three(case: str, library, cache_dir) ->
     top = _top(result)
     assert any(names_truth({"concept": c, "direction": d}, ACCEPTED[case]) for c, d in top), (
         f"{case}: top three significant findings {top}; the truth is one of {ACCEPTED[case]}")
+    # A fundus photograph and a stained slide are not photos of everyday things: no ImageNet name, edit
+    # detector or people model among the findings (both images are held out of the domain model's training).
+    assert result.domain.photo_like is False, result.domain.text
+    assert not result.findings["category"].isin(WITHHELD_OFF_DOMAIN).any()
 
 
 @pytest.mark.slow
