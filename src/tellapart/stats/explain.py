@@ -42,6 +42,9 @@ from tellapart.stats.tests import rank_test
 MAX_REMAINING = 0.5
 # Joint adjustment keeps at least this many residual degrees of freedom per covariate.
 MIN_DF_PER_COVARIATE = 10
+# A covariate whose part not explained by the earlier ones is under this share of its norm repeats them
+# (ranks are exact integers or halves, so a repeat leaves a residual of rounding size, ~1e-13 of the norm).
+RANK_TOLERANCE = 1e-9
 
 
 class _Fit(NamedTuple):
@@ -166,12 +169,22 @@ def explains(
 
 
 def _independent_columns(design: np.ndarray, fixed: int) -> list[int]:
-    """Indices of the columns after the first ``fixed`` that add rank to the design, in order."""
+    """Indices of the columns after the first ``fixed`` that add rank to the design, in order.
+
+    A column adds rank when the part of it orthogonal to the columns before it (the first ``fixed`` and
+    those kept) is more than ``RANK_TOLERANCE`` of its norm: ``np.linalg.matrix_rank``'s decision, from one
+    projection per column instead of one SVD of the whole design per column (at 5,000 images the SVDs took
+    40 of the 65 s of a max-T run's statistics; ``benchmarks/bench_stats_speed.py``)."""
+    basis = np.linalg.qr(design[:, :fixed])[0]
     kept: list[int] = []
     for column in range(fixed, design.shape[1]):
-        trial = design[:, list(range(fixed)) + kept + [column]]
-        if np.linalg.matrix_rank(trial) == trial.shape[1]:
+        vector = design[:, column]
+        residual = vector - basis @ (basis.T @ vector)
+        residual -= basis @ (basis.T @ residual)  # twice is enough (Kahan-Parlett re-orthogonalisation)
+        norm = float(np.linalg.norm(residual))
+        if norm > RANK_TOLERANCE * float(np.linalg.norm(vector)):
             kept.append(column)
+            basis = np.column_stack([basis, residual / norm])
     return kept
 
 
@@ -202,12 +215,15 @@ def _joint_rank_ancova(y: np.ndarray, covariates: np.ndarray, is_a: np.ndarray) 
     df = n - 2 - k
     if k == 0 or df < MIN_DF_PER_COVARIATE * k:
         return None
-    coef, *_ = np.linalg.lstsq(design, ry, rcond=None)
+    # Normal equations: the columns are independent (``_independent_columns``), and one (k+2)-square
+    # inverse serves the coefficients and their variances (an SVD least-squares fit per finding cost 7 of
+    # 27 s at 5,000 images).
+    inverse = np.linalg.inv(design.T @ design)
+    coef = inverse @ (design.T @ ry)
     rss = float(np.sum((ry - design @ coef) ** 2))
     shift = float(ry[is_a].mean() - ry[~is_a].mean())
     rss_set_only = float(np.sum((ry - np.where(is_a, ry[is_a].mean(), ry[~is_a].mean())) ** 2))
     sigma2 = rss / df
-    inverse = np.linalg.inv(design.T @ design)
     t_set = coef[1] / np.sqrt(sigma2 * inverse[1, 1]) if sigma2 > 0 else 0.0
     f = (rss_set_only - rss) / k / sigma2 if sigma2 > 0 else np.inf
     columns = usable[np.array(kept) - 2]  # kept design columns -> covariate columns
