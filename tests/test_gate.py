@@ -91,3 +91,15 @@ def test_absent_rows_are_what_each_model_gives_an_image_without_anything():
     no_one = pose_scores(np.zeros((17, 3), np.float32))
     np.testing.assert_array_equal(absent_row(PoseSource()), [no_one[c.id] for c in POSE_CONCEPTS])
     assert absent_row(ImageStatsSource()) is None  # not a photo model: never gated
+
+
+def test_the_same_rows_when_the_backbone_runs_in_the_calling_thread():
+    """The gated sources wait for the backbone's embeddings wherever it runs: in a worker (the default) or,
+    for a backbone that is not ``background``, in the calling thread."""
+    sets = {"a": ImageSet.from_spec(_images()[:4]), "b": ImageSet.from_spec(_images()[4:])}
+    here = SemanticSource()
+    here.background = False
+    in_worker = _library(True).score_sets(sets)
+    in_caller = ConceptLibrary([ImageStatsSource(), here, ObjectSource(), FaceSource(), PoseSource()],
+                               learned=None).score_sets(sets)
+    np.testing.assert_allclose(in_caller.scores.to_numpy(), in_worker.scores.to_numpy(), atol=1e-5)
