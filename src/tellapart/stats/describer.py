@@ -59,11 +59,11 @@ KINDS = ("stats", "shape", "detector", "semantic_category", "semantic_class", "l
 # text (OCR) are detectors too, like the OpenCV cascades ("detector"). Read as "other", on mosaics of 3 vs 1
 # people (100 per set, default library, 2026-12-01) the cascade's "show more faces" came 2nd and the COCO
 # "contain more people" 7th; read as detectors, 5th and 3rd. On the same scores
-# (``benchmarks/describer_alias.py``: the full suite's first 20 easy, 20 medium and 50 hard pairs, 5
-# synthetic and 4 real nulls, 12 real pairs at 30 per set) Acc@1 and Acc@5 were the same with and without
-# them in every section (easy 0.825 / 1.0, medium 0.75 / 1.0, hard 0.49 / 0.61, real 0.417 / 0.542), no
-# null pair reported anything, and the top three findings differed on 5 of 121 pairs: on the more-people
-# pair the person count and area instead of the cascade, on 4 edited pairs a COCO count 2nd or 3rd.
+# (``benchmarks/describer_alias.py``: the full suite's 50 easy, 50 medium and 50 hard pairs, 10 synthetic
+# and 4 real nulls, 12 real pairs at 30 per set) Acc@1 / Acc@5 were the same with and without them in
+# every section (easy 0.86 / 1.00, medium 0.72 / 0.96, hard 0.49 / 0.61, real 0.42 / 0.54), no null pair
+# reported anything, and the top three findings differed on 6 of 176 pairs: on the more-people pair the
+# person count and area instead of the cascade, on 5 edited pairs a COCO finding 2nd or 3rd.
 # Training reads the same mapping, so a retrained describer would see these columns as detectors.
 KIND_ALIASES: dict[str, str] = {"object": "detector", "pose": "detector", "face": "detector",
                                 "text": "detector"}
