@@ -416,7 +416,8 @@ def with_model(
     source = ImageTextSource(model, vocabulary, allow_download=allow_download, text_cache=text_cache)
     if library is None:
         return ConceptLibrary([*default_sources(), source])
-    return ConceptLibrary([*library.sources, source], backend=library.backend, learned=library.learned)
+    return ConceptLibrary([*library.sources, source], backend=library.backend, learned=library.learned,
+                          gate=library.photo_gate is not None)
 
 
 def image_text_source(library: ConceptLibrary) -> ImageTextSource | None:
