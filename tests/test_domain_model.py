@@ -150,3 +150,17 @@ def test_a_declared_domain_overrules_the_check_and_keeps_its_measurement(scans):
     assert reportable.all() and reasons.empty
     with pytest.raises(ValueError, match="domain must be one of auto, photos, other"):
         declare_domain(measured, "medical")
+
+
+def test_a_declared_domain_works_where_the_check_cannot_run():
+    # No embeddings and no ImageNet columns (a library of pixel statistics and people models): the check
+    # cannot decide, and a user's "other" still withholds the people models, with a reason that says so.
+    scores = pd.DataFrame({"stats.brightness": [0.1, 0.2, 0.3, 0.4], "pose.sitting": [0.0, 1.0, 0.0, 1.0]})
+    categories = {"stats.brightness": "stats", "pose.sitting": "pose"}
+    measured = domain_check(scores, categories)
+    assert measured.photo_like is None and measured.value is None
+    declared = declare_domain(measured, "other")
+    reportable, reasons, _ = reportable_concepts(scores, np.array(["a", "a", "b", "b"]), categories, {},
+                                                 seed=0, domain=declared)
+    assert list(reportable) == [True, False]
+    assert "people, poses, faces" in reasons["pose.sitting"] and "declared (other)" in reasons["pose.sitting"]

@@ -465,3 +465,33 @@ def test_rejects_bad_inputs():
         stats.test_concepts(scores.to_numpy(), _labels(3, 3), seed=0)
     empty = stats.test_concepts(scores, _labels(3, 3), seed=0)
     assert list(empty.columns) == stats.COLUMNS and len(empty) == 0
+
+
+@pytest.mark.parametrize("n", [500, 20000])
+def test_joint_adjustment_matches_least_squares_on_nearly_collinear_ranks(n):
+    # Two covariates whose ranks differ by one adjacent swap (a category and its dominant class) and a
+    # tied copy: the fit must give what an SVD least-squares fit gives, and repeated columns add no rank.
+    from tellapart.stats.explain import _independent_columns, _joint_rank_ancova
+
+    rng = np.random.default_rng(3)
+    is_a = np.arange(n) < n // 2
+    x = rng.normal(size=n) + 0.5 * is_a
+    near = x.copy()
+    order = np.argsort(x)
+    near[order[n // 2]], near[order[n // 2 + 1]] = x[order[n // 2 + 1]], x[order[n // 2]]
+    y = 0.8 * x + rng.normal(size=n) + 0.1 * is_a
+    covariates = np.column_stack([x, near, x, rng.normal(size=n)])
+    fit = _joint_rank_ancova(y, covariates, is_a)
+
+    ranks = sp_stats.rankdata(np.column_stack([y, covariates]), axis=0)
+    design = np.column_stack([np.ones(n), is_a.astype(float), ranks[:, 1:]])
+    kept = _independent_columns(design, fixed=2)
+    assert kept == [2, 3, 5]  # the exact copy of x is left out; the near copy is not
+    design = design[:, [0, 1, *kept]]
+    coef, *_ = np.linalg.lstsq(design, ranks[:, 0], rcond=None)
+    residual = ranks[:, 0] - design @ coef
+    sigma2 = residual @ residual / (n - design.shape[1])
+    t_set = coef[1] / np.sqrt(sigma2 * np.linalg.pinv(design.T @ design)[1, 1])
+    assert fit.t_set == pytest.approx(t_set, rel=1e-6, abs=1e-6)
+    shift = ranks[is_a, 0].mean() - ranks[~is_a, 0].mean()
+    assert fit.remaining == pytest.approx(coef[1] / shift, rel=1e-6, abs=1e-9)

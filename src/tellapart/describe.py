@@ -125,7 +125,9 @@ def describe(
             (``stats.reportable.DOMAINS``; CLI ``--domain``)? ``"auto"`` (the default): decided from all
             images by the domain model (``result.domain`` says how). ``"other"``: you know they are not
             (scans, micrographs, fundus or dermoscopy photographs...), and those concepts are signals,
-            never findings. ``"photos"``: they are, and every concept may be reported.
+            never findings. ``"photos"``: they are, every concept may be reported, and the people,
+            pose, face and object models run on every image (not only where the domain model sees a
+            photo, ``concepts.gate``).
         model: an image-text model (CLIP, SigLIP, MONET ...: a local folder or a model-hub id, e.g.
             ``"google/siglip-base-patch16-224"``) whose similarity to each phrase of ``vocabulary`` is a
             concept too (``concepts.imagetext``), and whose image embeddings join the "any difference at
@@ -183,6 +185,10 @@ def describe(
     sets = _as_sets(a, b)  # a bad set is named before a model is looked for (or downloaded)
     library = with_model(library, model, vocabulary, allow_download,
                          text_cache=(cache_dir or default_cache_dir()) if use_cache else None)
+    if domain == "photos" and library.photo_gate is not None:
+        # The user overrules the domain model, so it does not decide which images the people models see.
+        library = ConceptLibrary(library.sources, backend=library.backend, learned=library.learned,
+                                 gate=False)
     _check_columns_recorded(adjust_for, sets)
     describer = load_describer(describer)
     table = _score(library, sets, cache_dir, use_cache, progress, ray=ray)

@@ -178,8 +178,10 @@ class Domain:
     mean something)? Decided from all images of both sets, never their labels
     (``stats.reportable.domain_check``)."""
 
-    photo_like: bool | None = _doc("value >= threshold; null when the check could not run (no embeddings "
-                                   "and no ImageNet class scores; then nothing is withheld)")
+    photo_like: bool | None = _doc("value >= threshold, unless the user declared the domain (describe's "
+                                   "domain=, CLI --domain; measure then starts 'declared'); null when the "
+                                   "check could not run (no embeddings and no ImageNet class scores; then "
+                                   "nothing is withheld)")
     value: float | None = _doc("the measure over all images: the share of images the domain model takes "
                                "for photos, or (without embeddings) the median top-1 ImageNet probability")
     measure: str = _doc("what was measured: the share of images with P(photo) >= 0.5 under the domain "

@@ -515,10 +515,12 @@ def pose_figures(pose: str, n: int, seed: int, side: int = POSE_SIDE) -> list[np
     images: list[np.ndarray] = []
     for _ in range(20 * n):
         if len(images) == n:
-            return images
+            break
         candidate = _placed(drawings[rng.integers(len(drawings))], rng, side)
         if _confident(candidate, pose):
             images.append(candidate)
+    if len(images) == n:
+        return images
     raise ValueError(f"only {len(images)} of {n} placements of the {pose} drawings stayed confident")
 
 

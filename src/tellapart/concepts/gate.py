@@ -15,14 +15,12 @@ The decision depends on the embedding, the domain model's file, `GATE_P` and the
 
 from __future__ import annotations
 
-import hashlib
-import inspect
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from tellapart.concepts.base import ConceptSource
+from tellapart.concepts.versioning import function_fingerprint
 
 # An image is shown to the gated models when the domain model gives it P(photo) at least this. Measured with
 # `python benchmarks/photo_gate.py` (2026-12-01, domain_model.npz@b178ec870219) on 2 x 200 crops of the
@@ -36,17 +34,6 @@ from tellapart.concepts.base import ConceptSource
 # below 0.1, every person/animal/face found in them a false alarm.) 0.1 keeps a margin in odds of nine
 # below the domain model's own boundary (``stats.reportable.PHOTO_P`` = 0.5): a photo it is unsure of runs.
 GATE_P = 0.1
-
-
-def _fingerprint(*functions: Callable[..., object]) -> str:
-    """Return a short hex digest of the functions' source code (their bytecode where none is shipped)."""
-    hasher = hashlib.sha256()
-    for function in functions:
-        try:
-            hasher.update(inspect.getsource(function).encode())
-        except (OSError, TypeError):
-            hasher.update(function.__code__.co_code + repr(function.__code__.co_consts).encode())
-    return hasher.hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -64,7 +51,7 @@ class PhotoGate:
     def version(self) -> str:
         """Return what the gate's decisions depend on besides the embedding: the domain model's version,
         the threshold and a digest of the deciding code (``"gate:domain_model.npz@e29b...:0.1:3f..."``)."""
-        code = _fingerprint(type(self.model).photo_probability, PhotoGate.runs_on)
+        code = function_fingerprint(type(self.model).photo_probability, PhotoGate.runs_on)
         return f"gate:{self.model.version}:{self.threshold!r}:{code}"
 
     def runs_on(self, embeddings: np.ndarray) -> np.ndarray:

@@ -36,7 +36,6 @@ volume and decodes nothing, and there is no per-frame entry to keep consistent.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -61,7 +60,7 @@ from tellapart.concepts.ocr import (
     union_words,
     word_concepts,
 )
-from tellapart.concepts.versioning import cache_version
+from tellapart.concepts.versioning import cache_version, code_fingerprint, function_fingerprint
 from tellapart.io import ImageRef, ImageSet, LoadedImage, UnreadableImage
 from tellapart.io.image import DecodedImage, Skipped
 from tellapart.schema import DEGRADED_COLUMNS, SKIPPED_COLUMNS, ScoreMatrix, concept_table
@@ -162,13 +161,16 @@ class ConceptLibrary:
         if self.photo_gate is None or self.embedder is None:
             return {}
         absent = {}
-        salt = hashlib.sha256(f"{self.photo_gate.version};{self._keys[self.embedder.name]}".encode())
+        # The gate module (its absent-row rule) and this library's substitution code are inputs too.
+        inputs = (f"{self.photo_gate.version};{self._keys[self.embedder.name]};"
+                  f"{code_fingerprint('tellapart.concepts.gate')};{function_fingerprint(ConceptLibrary._gated_scorer)}")
         for source in self.sources:
             if isinstance(source, EmbeddingSource) or _reads_words(source):
                 continue
             row = absent_row(source)
             if row is not None:
                 absent[source.name] = row
+                salt = hashlib.sha256(inputs.encode() + np.asarray(row, dtype=np.float64).tobytes())
                 self._keys[source.name] = f"{self._keys[source.name]}+gate-{salt.hexdigest()[:12]}"
         return absent
 
@@ -427,7 +429,8 @@ class ConceptLibrary:
                     if name == backbone and not embedded.done():
                         embedded.set_exception(error)
                     raise
-            if name == backbone and self._absent and not embedded.done():
+            # A backbone run in a worker is settled by its done-callback alone (two setters would race).
+            if name == backbone and self._absent and name not in pending and not embedded.done():
                 _settle_with(embedded, output, dict(embeddings[backbone]), samples, counts)
             if name in words:
                 output, frame_words = output
@@ -573,8 +576,12 @@ def _settle(embedded: Future, done: Future, *, cached: dict[str, np.ndarray], sa
     """Resolve ``embedded`` from the backbone's finished future ``done`` (its exception, if it failed)."""
     if done.exception() is not None:
         embedded.set_exception(done.exception())
-    else:
+        return
+    try:
         _settle_with(embedded, done.result(), cached, samples, counts)
+    except Exception as error:  # noqa: BLE001 - a malformed output must not leave the gated sources waiting
+        if not embedded.done():
+            embedded.set_exception(error)
 
 
 def _settle_with(embedded: Future, output, cached: dict[str, np.ndarray], samples: list[str],
@@ -670,21 +677,8 @@ def _nanmean(block: np.ndarray) -> np.ndarray:
     return np.where(n > 0, total / np.maximum(n, 1), np.nan)
 
 
-def _rule_fingerprint(*functions: Callable[..., object]) -> str:
-    """A short hex digest of the functions' source (their bytecode and constants where the source is not
-    shipped, e.g. an install of .pyc files only)."""
-    hasher = hashlib.sha256()
-    for function in functions:
-        try:
-            hasher.update(inspect.getsource(function).encode())
-        except (OSError, TypeError):
-            code = function.__code__
-            hasher.update(code.co_code + repr(code.co_consts).encode())
-    return hasher.hexdigest()[:16]
-
-
 # What the cache key of an aggregated sample covers besides its content: the rule that makes its one row.
-_AGGREGATION_RULE = _rule_fingerprint(_aggregate, _nanmean)
+_AGGREGATION_RULE = function_fingerprint(_aggregate, _nanmean)
 
 
 def _cache_key(item: LoadedImage) -> str:

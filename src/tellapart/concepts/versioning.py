@@ -23,10 +23,11 @@ import functools
 import hashlib
 import importlib.metadata
 import importlib.util
+import inspect
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import PIL
@@ -125,6 +126,19 @@ def decode_fingerprint() -> str:
 
 
 @functools.cache
+
+def function_fingerprint(*functions: Callable[..., object]) -> str:
+    """Return a short hex digest of the functions' source (their bytecode and constants where the source is
+    not shipped, e.g. an install of .pyc files only): what a cache key covers of a rule written as code."""
+    hasher = hashlib.sha256()
+    for function in functions:
+        try:
+            hasher.update(inspect.getsource(function).encode())
+        except (OSError, TypeError):
+            code = function.__code__
+            hasher.update(code.co_code + repr(code.co_consts).encode())
+    return hasher.hexdigest()[:16]
+
 def code_fingerprint(module: str) -> str:
     """Return a hex digest of the source of ``module`` and of every module it imports, transitively.
 

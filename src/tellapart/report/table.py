@@ -191,7 +191,8 @@ def _signal_lines(result: Result) -> list[str]:
     if off_domain.any():
         value = domain.value if domain is not None else None
         confidence = f" ({domain.measure}: {value:.2f})" if value is not None else ""
-        why.append(f"{int(off_domain.sum())} ImageNet names or synthetic-edit detectors on images that are "
+        why.append(f"{int(off_domain.sum())} ImageNet names, synthetic-edit detectors or people/object "
+                   "models on images that are "
                    f"not photos of everyday things{confidence}")
     if (~off_domain).any():
         why.append(f"{int((~off_domain).sum())} shown outright by too few images of either set")

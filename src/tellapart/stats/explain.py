@@ -35,6 +35,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 from scipy import stats
+from scipy.linalg import solve_triangular
 
 from tellapart.stats.split import check_groups
 from tellapart.stats.tests import rank_test
@@ -172,8 +173,10 @@ def _independent_columns(design: np.ndarray, fixed: int) -> list[int]:
     """Indices of the columns after the first ``fixed`` that add rank to the design, in order.
 
     A column adds rank when the part of it orthogonal to the columns before it (the first ``fixed`` and
-    those kept) is more than ``RANK_TOLERANCE`` of its norm: ``np.linalg.matrix_rank``'s decision, from one
-    projection per column instead of one SVD of the whole design per column (at 5,000 images the SVDs took
+    those kept) is more than ``RANK_TOLERANCE`` of its norm (``np.linalg.matrix_rank`` decided the same on 300
+    random designs with repeated, binary and set-constant columns; its tolerance is relative to the whole
+    design's largest singular value instead), from one projection per column instead of one SVD of the
+    whole design per column (at 5,000 images the SVDs took
     40 of the 65 s of a max-T run's statistics; ``benchmarks/bench_stats_speed.py``)."""
     basis = np.linalg.qr(design[:, :fixed])[0]
     kept: list[int] = []
@@ -215,16 +218,18 @@ def _joint_rank_ancova(y: np.ndarray, covariates: np.ndarray, is_a: np.ndarray) 
     df = n - 2 - k
     if k == 0 or df < MIN_DF_PER_COVARIATE * k:
         return None
-    # Normal equations: the columns are independent (``_independent_columns``), and one (k+2)-square
-    # inverse serves the coefficients and their variances (an SVD least-squares fit per finding cost 7 of
-    # 27 s at 5,000 images).
-    inverse = np.linalg.inv(design.T @ design)
-    coef = inverse @ (design.T @ ry)
+    # Least squares through a QR factorisation: the columns are independent (``_independent_columns``), and
+    # R's inverse gives the coefficients' variances too (an SVD least-squares fit per finding cost 7 of 27 s
+    # at 5,000 images; the normal equations' inverse squares the condition number, which nearly collinear
+    # rank columns make large).
+    q, r = np.linalg.qr(design)
+    r_inverse = solve_triangular(r, np.eye(r.shape[0]))
+    coef = r_inverse @ (q.T @ ry)
     rss = float(np.sum((ry - design @ coef) ** 2))
     shift = float(ry[is_a].mean() - ry[~is_a].mean())
     rss_set_only = float(np.sum((ry - np.where(is_a, ry[is_a].mean(), ry[~is_a].mean())) ** 2))
     sigma2 = rss / df
-    t_set = coef[1] / np.sqrt(sigma2 * inverse[1, 1]) if sigma2 > 0 else 0.0
+    t_set = coef[1] / np.sqrt(sigma2 * float(r_inverse[1] @ r_inverse[1])) if sigma2 > 0 else 0.0
     f = (rss_set_only - rss) / k / sigma2 if sigma2 > 0 else np.inf
     columns = usable[np.array(kept) - 2]  # kept design columns -> covariate columns
     x_shift = rx[is_a][:, columns].mean(axis=0) - rx[~is_a][:, columns].mean(axis=0)

@@ -282,7 +282,7 @@ def domain_reason(category: str, domain: Domain) -> str:
     """Return why a concept of ``category`` is withheld by ``domain`` ("" when it is not)."""
     if category not in domain.withheld:
         return ""
-    measured = f"{domain.measure}: {domain.value:.2f}"
+    measured = domain.measure if domain.value is None else f"{domain.measure}: {domain.value:.2f}"
     if category in IMAGENET_CATEGORIES:
         return (f"ImageNet classes aren't reported on images that are not photos of everyday things "
                 f"({measured})")
