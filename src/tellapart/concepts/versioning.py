@@ -125,8 +125,6 @@ def decode_fingerprint() -> str:
 # --- code ------------------------------------------------------------------------------------------------
 
 
-@functools.cache
-
 def function_fingerprint(*functions: Callable[..., object]) -> str:
     """Return a short hex digest of the functions' source (their bytecode and constants where the source is
     not shipped, e.g. an install of .pyc files only): what a cache key covers of a rule written as code."""
@@ -139,6 +137,8 @@ def function_fingerprint(*functions: Callable[..., object]) -> str:
             hasher.update(code.co_code + repr(code.co_consts).encode())
     return hasher.hexdigest()[:16]
 
+
+@functools.cache
 def code_fingerprint(module: str) -> str:
     """Return a hex digest of the source of ``module`` and of every module it imports, transitively.
 
