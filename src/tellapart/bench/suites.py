@@ -446,18 +446,19 @@ def _drawing(path: Path, side: int) -> np.ndarray:
     return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
 
 
-def _pose_score(pixels: np.ndarray, pose: str) -> float:
-    """Return the pose model's score of ``pose`` ("standing" or "sitting") for one RGB image."""
+def _pose_scores(pixels: np.ndarray) -> dict[str, float]:
+    """Return the pose model's scores for one RGB image, by concept id (``pose.standing``, ...)."""
     from tellapart.concepts.poses import CONCEPTS, PoseSource
 
-    return PoseSource().scores_for(pixels)[[c.id for c in CONCEPTS].index(f"pose.{pose}")]
+    return {c.id: float(v) for c, v in zip(CONCEPTS, PoseSource().scores_for(pixels), strict=True)}
 
 
 def _confident(pixels: np.ndarray, pose: str, threshold: float = CONFIDENT_POSE) -> bool:
     """Return whether the pose model scores ``pixels`` ``pose`` at ``threshold`` or above and the other
-    pose below ``UNSURE_POSE``."""
+    pose below ``UNSURE_POSE`` (one pass of the model for both)."""
     other = POSES[1 - POSES.index(pose)]
-    return _pose_score(pixels, pose) >= threshold and _pose_score(pixels, other) < UNSURE_POSE
+    scores = _pose_scores(pixels)
+    return scores[f"pose.{pose}"] >= threshold and scores[f"pose.{other}"] < UNSURE_POSE
 
 
 @functools.cache
