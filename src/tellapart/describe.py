@@ -38,7 +38,7 @@ from tellapart.stats.classifier import DifferenceTest
 from tellapart.stats.contract import DEFAULT_DESIGN, DESIGNS
 from tellapart.stats.describer import LearnedDescriber, load_describer
 from tellapart.stats.reportable import (
-    DOMAINS,
+    check_domain,
     declare_domain,
     domain_check,
     lead_concepts,
@@ -174,8 +174,7 @@ def describe(
     check_at_least("seed", seed, 0)
     if design not in DESIGNS:
         raise ValueError(f"design must be one of {', '.join(DESIGNS)}, got {design!r}")
-    if domain not in DOMAINS:
-        raise ValueError(f"domain must be one of {', '.join(DOMAINS)}, got {domain!r}")
+    check_domain(domain)
     check_at_least("max_hypotheses", max_hypotheses, 1)
     if correction not in CORRECTIONS:
         raise ValueError(f"correction must be one of {', '.join(sorted(CORRECTIONS))}, got {correction!r}")
@@ -187,8 +186,7 @@ def describe(
                          text_cache=(cache_dir or default_cache_dir()) if use_cache else None)
     if domain == "photos" and library.photo_gate is not None:
         # The user overrules the domain model, so it does not decide which images the people models see.
-        library = ConceptLibrary(library.sources, backend=library.backend, learned=library.learned,
-                                 gate=False)
+        library = library.rebuilt(gate=False)
     _check_columns_recorded(adjust_for, sets)
     describer = load_describer(describer)
     table = _score(library, sets, cache_dir, use_cache, progress, ray=ray)
@@ -422,8 +420,7 @@ def with_model(
     source = ImageTextSource(model, vocabulary, allow_download=allow_download, text_cache=text_cache)
     if library is None:
         return ConceptLibrary([*default_sources(), source])
-    return ConceptLibrary([*library.sources, source], backend=library.backend, learned=library.learned,
-                          gate=library.photo_gate is not None)
+    return library.rebuilt(sources=[*library.sources, source])
 
 
 def image_text_source(library: ConceptLibrary) -> ImageTextSource | None:

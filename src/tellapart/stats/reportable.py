@@ -221,13 +221,18 @@ def domain_check(
 DOMAINS = ("auto", "photos", "other")
 
 
+def check_domain(declared: str) -> None:
+    """Raise ValueError unless ``declared`` is one of ``DOMAINS``."""
+    if declared not in DOMAINS:
+        raise ValueError(f"domain must be one of {', '.join(DOMAINS)}, got {declared!r}")
+
+
 def declare_domain(measured: Domain, declared: str = "auto") -> Domain:
     """Return ``measured`` when ``declared`` is "auto"; else the same measurement with the user's decision:
     "photos" withholds nothing, "other" withholds ``WITHHELD_OFF_DOMAIN``. The set labels play no part, so
     the declaration, like the check, cannot bias a p-value. Raises ValueError for a value not in
     ``DOMAINS``."""
-    if declared not in DOMAINS:
-        raise ValueError(f"domain must be one of {', '.join(DOMAINS)}, got {declared!r}")
+    check_domain(declared)
     if declared == "auto":
         return measured
     photo_like = declared == "photos"
