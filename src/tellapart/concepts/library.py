@@ -155,6 +155,14 @@ class ConceptLibrary:
         if self.learned is not None:
             self.concepts.update({c.id: c for c in self.learned.concepts})
 
+    def rebuilt(self, *, sources: Sequence[ConceptSource] | None = None, gate: bool | None = None
+                ) -> ConceptLibrary:
+        """Return a new library like this one (backend, learned detectors and saved findings, sources,
+        photo gate on or off), with ``sources`` and ``gate`` in place of its own where given."""
+        gate = self.photo_gate is not None if gate is None else gate
+        return ConceptLibrary(self.sources if sources is None else sources, backend=self.backend,
+                              learned=self.learned, gate=gate)
+
     def _gate_sources(self) -> dict[str, np.ndarray]:
         """Return gated source name -> its absent row (``concepts.gate.absent_row``), and salt each gated
         source's cache key with the gate's version and the backbone's key (its decisions' inputs)."""
