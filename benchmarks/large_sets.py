@@ -1,0 +1,194 @@
+"""`tellapart describe` on two large sets of small images: time, peak memory and where they go.
+
+Writes 2 x N small JPEGs (crops of the bundled photos, longest side 48-80 px; set B brightened by
+``BRIGHTEN`` of the way to white, the true difference), then runs the command line's ``describe`` (report
+and JSON included) once in a fresh process with an empty score cache, and reports:
+
+  total      seconds and peak resident memory (VmHWM) of the whole run
+  stages     seconds and peak memory of each stage: listing the sets, scoring (decode, every source,
+             cache writes), the domain check, the statistics, the "any difference" classifier, phrasing,
+             examples, report; the peak of each stage is its own (the high-water mark is reset before it)
+  outside    seconds spent outside scoring, which must not grow into the bottleneck
+  found      whether "set B images are brighter" is a significant finding
+  progress   whether the progress bar showed an ETA while scoring
+
+    python benchmarks/large_sets.py                    # N = 1,000 per set, a few minutes
+    python benchmarks/large_sets.py --n 10000 --keep /tmp/h18b/n10000 --cache-dir /tmp/h18b/cache-10000
+    python benchmarks/large_sets.py --n 1000 --warm    # and a second run on the filled cache
+
+With ``--keep DIR`` the images (and the report) stay in DIR and are reused by the next run with the same N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_speed import _load, _peak_mb  # noqa: E402  (the same peak-memory reading as bench_speed)
+
+BRIGHTEN = 0.1  # set B moved 10% of the way to white: AUROC about 0.6 on these crops, found at 2 x 1,000
+SIDES = (48, 80)  # "small images": the longest side of each crop, in pixels
+CHUNK = 500  # crops made and written at a time, so writing 2 x 50,000 never holds them all
+TRUTH = ("stats.brightness", "b")  # the finding that must be significant: set B brighter
+# What describe's stages are called in (module, function); each is timed and its peak memory read.
+STAGES = (
+    ("tellapart.describe", "_as_sets"),
+    ("tellapart.describe", "_score"),
+    ("tellapart.describe", "domain_check"),
+    ("tellapart.describe", "reportable_concepts"),
+    ("tellapart.describe", "test_concepts"),
+    ("tellapart.describe", "_phrase"),
+    ("tellapart.describe", "_overall"),
+    ("tellapart.describe", "_result"),
+    ("tellapart.describe", "_localise_examples"),
+    ("tellapart.describe", "_outline_examples"),
+    ("tellapart.cli", "_write_outputs"),
+)
+SCORING = "_score"
+ETA = re.compile(r"\d+:\d\d<\d+:\d\d")  # tqdm's "elapsed<remaining", e.g. [01:05<20:14]
+
+
+def make_sets(root: Path, n: int, seed: int = 0) -> tuple[Path, Path]:
+    """Write n small JPEG crops per set into root/set_a and root/set_b (set B brightened); return both
+    folders. Made ``CHUNK`` at a time; a folder that already holds n images is kept."""
+    from PIL import Image
+
+    from tellapart.synth import edits
+    from tellapart.synth.pools import random_crops, source_images
+
+    folders = (root / "set_a", root / "set_b")
+    if all(f.is_dir() and len(list(f.glob("*.jpg"))) == n for f in folders):
+        return folders
+    photos = source_images()
+    for index, folder in enumerate(folders):
+        folder.mkdir(parents=True, exist_ok=True)
+        for start in range(0, n, CHUNK):
+            crops = random_crops(photos, min(CHUNK, n - start), seed=(seed, index, start), min_side=SIDES[0],
+                                 max_side=SIDES[1])
+            for i, crop in enumerate(crops, start):
+                img = edits.brighten(crop, BRIGHTEN) if index == 1 else crop
+                Image.fromarray(img).save(folder / f"{i:06d}.jpg", quality=90)
+    return folders
+
+
+def _reset_peak() -> None:
+    """Reset this process's VmHWM to its current RSS (Linux: 5 to clear_refs), so the next peak is a stage's
+    own; does nothing where that is not allowed."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def _timed(stages: list[dict], name: str, function):
+    """``function`` wrapped to append its seconds and peak memory to ``stages``."""
+
+    def wrapper(*args, **kwargs):
+        _reset_peak()
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            stages.append({"stage": name, "seconds": time.perf_counter() - started, "peak_mb": _peak_mb()})
+
+    return wrapper
+
+
+def run_child(set_a: str, set_b: str, cache: str, out: str) -> dict:
+    """One `tellapart describe` (the CLI's code, in this fresh process) with its stages timed."""
+    import importlib
+
+    from tellapart import cli
+
+    stages: list[dict] = []
+    for module_name, name in STAGES:
+        module = importlib.import_module(module_name)
+        setattr(module, name, _timed(stages, name, getattr(module, name)))
+    started = time.perf_counter()
+    code = cli.main(["describe", set_a, set_b, "--cache-dir", cache, "--out", out])
+    seconds = time.perf_counter() - started
+    findings = json.loads(Path(out, "findings.json").read_text())["findings"]
+    found = any((f["concept"], f["direction"]) == TRUTH and f["significant"] for f in findings)
+    return {"code": code, "seconds": seconds, "peak_mb": max(s["peak_mb"] for s in stages), "stages": stages,
+            "found": found, "significant": sum(bool(f["significant"]) for f in findings)}
+
+
+def _run(folders: tuple[Path, Path], cache: Path, out: Path) -> dict:
+    """Run describe in a fresh process; its progress bar goes to out/progress.log."""
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "progress.log"
+    with log.open("w") as err:
+        done = subprocess.run([sys.executable, __file__, "--child", *map(str, folders), str(cache), str(out)],
+                              stdout=subprocess.PIPE, stderr=err, text=True, check=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["eta_shown"] = bool(ETA.search(log.read_text(errors="replace")))
+    return result
+
+
+def _report(label: str, n: int, run: dict, load: tuple[str, str]) -> None:
+    """Print one run's figures."""
+    scoring = sum(s["seconds"] for s in run["stages"] if s["stage"] == SCORING)
+    outside = run["seconds"] - scoring
+    print(f"\n[{label}] 2 x {n} images: {run['seconds']:.1f} s, peak {run['peak_mb']:.0f} MB, "
+          f"{2 * n / run['seconds']:.1f} images/s overall, {2 * n / max(scoring, 1e-9):.1f} while scoring; "
+          f"load average {load[0]} at the start, {load[1]} at the end")
+    print(f"[{label}] scoring {scoring:.1f} s, outside scoring {outside:.1f} s "
+          f"({outside / run['seconds']:.0%}); true difference found: {run['found']}; "
+          f"{run['significant']} significant findings; ETA on the progress bar: {run['eta_shown']}")
+    for stage in run["stages"]:
+        print(f"    {stage['stage']:20s} {stage['seconds']:8.2f} s   peak {stage['peak_mb']:7.0f} MB")
+    rest = run["seconds"] - sum(s["seconds"] for s in run["stages"])
+    print(f"    {'(everything else)':20s} {rest:8.2f} s   (loading the library and describer, checks)")
+
+
+@contextlib.contextmanager
+def _folder(keep: Path | None):
+    """``keep`` (made if missing), or a temporary folder removed afterwards."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        yield keep
+        return
+    with tempfile.TemporaryDirectory(prefix="tellapart-large-") as tmp:
+        yield Path(tmp)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=1000, help="images per set (default 1,000)")
+    parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                        help="write the images and reports here and keep them (default: a temporary folder)")
+    parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
+                        help="the score cache (default: a new one in the images' folder); an existing "
+                             "one makes the first run warm")
+    parser.add_argument("--warm", action="store_true", help="run again on the filled cache")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(run_child(*args.child)))
+        return
+    with _folder(args.keep) as root:
+        cache = args.cache_dir or root / f"cache-{args.n}"
+        started = time.perf_counter()
+        folders = make_sets(root / f"images-{args.n}", args.n)
+        print(f"images: 2 x {args.n} JPEG, longest side {SIDES[0]}-{SIDES[1]} px, set B brightened by "
+              f"{BRIGHTEN}; written in {time.perf_counter() - started:.0f} s; machine: {os.cpu_count()} CPU "
+              f"cores", flush=True)
+        runs = ["cold", "warm"] if args.warm else ["cold"]
+        for label in runs:
+            before = _load()
+            run = _run(folders, cache, root / f"report-{args.n}-{label}")
+            _report(label, args.n, run, (before, _load()))
+
+
+if __name__ == "__main__":
+    main()
