@@ -63,14 +63,14 @@ def _within_set_varying(ranks: np.ndarray, is_a: np.ndarray) -> np.ndarray:
     return spread > 1e-9 * max(float(spread.max(initial=0.0)), 1.0)
 
 
-def _pairwise_rank_ancova(values: np.ndarray, is_a: np.ndarray) -> _Fit:
+def _pairwise_rank_ancova(values: np.ndarray, is_a: np.ndarray, ranks: np.ndarray | None = None) -> _Fit:
     """Rank ANCOVA of every column (as y) on every other column (as x), for a NaN-free matrix.
 
     Closed form of regressing y's ranks on (1, set label, x's ranks): the slope is the pooled within-set
     slope and the set coefficient the difference of the sets' adjusted mean ranks. Entries are NaN where
-    x does not vary within the sets.
+    x does not vary within the sets. ``ranks``: the columns' pooled ranks, when already taken.
     """
-    ranks = stats.rankdata(values, axis=0)
+    ranks = stats.rankdata(values, axis=0) if ranks is None else ranks
     n_a, n_b = int(is_a.sum()), int((~is_a).sum())
     mean_a, mean_b = ranks[is_a].mean(axis=0), ranks[~is_a].mean(axis=0)
     centred = ranks - np.where(is_a[:, None], mean_a, mean_b)
@@ -159,8 +159,13 @@ def explains(
     claimed in; None tests two-sided. Images where either score is NaN are left out.
     """
     labels = check_groups(groups)
-    y = scores[weaker].to_numpy(dtype=np.float64)
-    x = scores[stronger].to_numpy(dtype=np.float64)
+    return _explains_columns(scores[stronger].to_numpy(dtype=np.float64),
+                             scores[weaker].to_numpy(dtype=np.float64), labels, alpha, direction)
+
+
+def _explains_columns(x: np.ndarray, y: np.ndarray, labels: np.ndarray, alpha: float,
+                      direction: str | None) -> bool:
+    """``explains`` for the stronger finding's scores ``x`` and the weaker one's ``y`` (NaN allowed)."""
     usable = ~(np.isnan(x) | np.isnan(y))
     y, x, labels = y[usable], x[usable], labels[usable]
     if _separation_p(y, labels, direction) >= alpha:
@@ -256,6 +261,81 @@ def _explained_jointly(
     return covariates[int(np.argmax(fit.contributions))]
 
 
+class _GrowingFit:
+    """The joint rank ANCOVA of every finding at once, on NaN-free scores: the findings' ranks are taken
+    once, and one orthonormal basis of [1, set, covariates] (with its triangular factor, Q R = design) grows
+    by one covariate per finding, since each finding's covariates are those of the finding before it plus
+    that finding when it was not explained. Each fit then costs one projection instead of ranking and
+    factorising its whole design again (at 10,000 images and 40 findings, 15 of 38 s of a max-T run's
+    statistics went to those factorisations; ``benchmarks/bench_stats_speed.py``). Same decisions as
+    ``_explained_jointly`` (``tests/test_large_sets.py`` compares them), except that a covariate's
+    within-set variation is judged against the largest of all the findings, not of its fit's covariates.
+    """
+
+    def __init__(self, ranks: np.ndarray, is_a: np.ndarray) -> None:
+        self.ranks, self.is_a = ranks, is_a
+        self.varying = _within_set_varying(ranks, is_a)
+        self.shifts = ranks[is_a].mean(axis=0) - ranks[~is_a].mean(axis=0)
+        self.q, self.r = np.linalg.qr(np.column_stack([np.ones(len(is_a)), is_a.astype(np.float64)]))
+        self.causes: list[int] = []  # every finding offered as a covariate, in order
+        self.kept: list[int] = []  # those in the basis (varying within the sets, not repeating the others)
+
+    def offer(self, column: int) -> None:
+        """Offer finding ``column`` as a covariate: kept when it varies within the sets and adds rank
+        (``_independent_columns``' test)."""
+        self.causes.append(column)
+        if not self.varying[column]:
+            return
+        vector = self.ranks[:, column]
+        coef = self.q.T @ vector
+        residual = vector - self.q @ coef
+        again = self.q.T @ residual  # re-orthogonalised once (Kahan-Parlett)
+        residual -= self.q @ again
+        norm = float(np.linalg.norm(residual))
+        if norm <= RANK_TOLERANCE * float(np.linalg.norm(vector)):
+            return
+        p = self.r.shape[0]
+        r = np.zeros((p + 1, p + 1))
+        r[:p, :p], r[:p, p], r[p, p] = self.r, coef + again, norm
+        self.q, self.r = np.column_stack([self.q, residual / norm]), r
+        self.kept.append(column)
+
+    def fit(self, j: int) -> _JointFit | None:
+        """Finding ``j`` regressed on the set and the kept covariates (``_joint_rank_ancova``'s fit);
+        ``contributions`` are indexed like ``causes``."""
+        k, n = len(self.kept), len(self.is_a)
+        df = n - 2 - k
+        if k == 0 or df < MIN_DF_PER_COVARIATE * k:
+            return None
+        ry, is_a = self.ranks[:, j], self.is_a
+        projected = self.q.T @ ry
+        coef = solve_triangular(self.r, projected)
+        residual = ry - self.q @ projected
+        rss = float(residual @ residual)
+        shift = float(self.shifts[j])
+        rss_set_only = float(np.sum((ry - np.where(is_a, ry[is_a].mean(), ry[~is_a].mean())) ** 2))
+        sigma2 = rss / df
+        row = solve_triangular(self.r, np.eye(k + 2)[1], trans="T")  # row 1 of R's inverse
+        t_set = coef[1] / np.sqrt(sigma2 * float(row @ row)) if sigma2 > 0 else 0.0
+        f = (rss_set_only - rss) / k / sigma2 if sigma2 > 0 else np.inf
+        position = {column: i for i, column in enumerate(self.causes)}
+        contributions = np.zeros(len(self.causes))
+        contributions[[position[c] for c in self.kept]] = coef[2:] * self.shifts[self.kept] * np.sign(shift)
+        remaining = coef[1] / shift if shift != 0 else np.nan
+        return _JointFit(float(t_set), float(stats.f.sf(f, k, df)), float(remaining), df, contributions)
+
+
+def _joint_cause(fit: _JointFit | None, causes: list[int], alpha: float, direction: str | None) -> int | None:
+    """The cause credited by a joint fit (most of the difference), or None when it does not explain."""
+    if fit is None or not (
+        fit.covariates_p < alpha
+        and fit.remaining <= MAX_REMAINING
+        and _t_p(fit.t_set, fit.df, direction) >= alpha
+    ):
+        return None
+    return causes[int(np.argmax(fit.contributions))]
+
+
 def explain_away(
     scores: pd.DataFrame,
     groups: np.ndarray,
@@ -278,25 +358,42 @@ def explain_away(
     labels = check_groups(groups)
     if len(labels) != len(scores):
         raise ValueError(f"groups has {len(labels)} labels for {len(scores)} rows of scores")
-    directions = directions or {}
-    explained: dict[str, str] = {}
     if len(ordered_ids) < 2:
-        return explained
+        return {}
     values = scores[list(ordered_ids)].to_numpy(dtype=np.float64)
-    # No NaN: every pair is fitted on the same images, so all pairs come from one vectorised fit.
-    fit = None if np.isnan(values).any() or len(labels) < 4 else _pairwise_rank_ancova(values, labels == "a")
+    return _explain(values, labels, list(ordered_ids), alpha, directions or {})
+
+
+def _explain(values: np.ndarray, labels: np.ndarray, ordered_ids: list[str], alpha: float,
+             directions: dict[str, str], *, growing: bool = True) -> dict[str, str]:
+    """``explain_away`` on the findings' columns ``values``; ``growing`` False fits each finding's joint
+    adjustment from scratch (``_explained_jointly``) even when the scores have no NaN (for the tests)."""
+    explained: dict[str, str] = {}
+    is_a = labels == "a"
+    # No NaN: every pair is fitted on the same images, so all pairs come from one vectorised fit, and the
+    # joint fits share one ranking and one growing basis.
+    clean = not np.isnan(values).any() and len(labels) >= 4
+    ranks = stats.rankdata(values, axis=0) if clean else None
+    fit = _pairwise_rank_ancova(values, is_a, ranks) if clean else None
+    joint = _GrowingFit(ranks, is_a) if clean and growing else None
     max_covariates = max(1, (len(labels) - 2) // (MIN_DF_PER_COVARIATE + 1))
     for j, weaker in enumerate(ordered_ids):
+        if joint is not None and j > 0 and ordered_ids[j - 1] not in explained \
+                and len(joint.causes) < max_covariates:
+            joint.offer(j - 1)
         direction = directions.get(weaker)
         if j == 0 or _separation_p(values[:, j], labels, direction) >= alpha:
             continue
         if fit is None:
-            stronger = next((s for s in ordered_ids[:j]
-                             if explains(scores, labels, s, weaker, alpha, direction)), None)
+            stronger = next((s for s in ordered_ids[:j] if _explains_columns(
+                values[:, ordered_ids.index(s)], values[:, j], labels, alpha, direction)), None)
         else:
             stronger = next((ordered_ids[i] for i in range(j) if _decide(
                 fit.t_set[i, j], fit.t_slope[i, j], fit.remaining[i, j], fit.df, alpha, direction)), None)
-        if stronger is None:
+        if stronger is None and joint is not None and len(joint.causes) > 1:
+            column = _joint_cause(joint.fit(j), joint.causes, alpha, direction)
+            stronger = None if column is None else ordered_ids[column]
+        elif stronger is None and joint is None:
             causes = [i for i in range(j) if ordered_ids[i] not in explained][:max_covariates]
             if len(causes) > 1:
                 column = _explained_jointly(values, labels, causes, j, alpha, direction)
