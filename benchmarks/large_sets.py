@@ -15,6 +15,13 @@ and JSON included) once in a fresh process with an empty score cache, and report
     python benchmarks/large_sets.py                    # N = 1,000 per set, a few minutes
     python benchmarks/large_sets.py --n 10000 --keep /tmp/h18b/n10000 --cache-dir /tmp/h18b/cache-10000
     python benchmarks/large_sets.py --n 1000 --warm    # and a second run on the filled cache
+    python benchmarks/large_sets.py --n 1000 --cache-dir C --replay 50   # statistics etc. on 2 x 50,000 rows
+
+``--replay K`` measures what happens after scoring at K times the size without scoring K times as many
+images: the real score matrix of the 2 x N images (warm, from ``--cache-dir``) is repeated K times per set,
+each copy's scores and embeddings moved by a tiny random amount (``JITTER`` of each column's spread, so no
+two rows tie), and describe goes on with it as if 2 x K*N images had been scored; the examples and the
+report show the real files. Scoring time is then that of the 2 x N images, the rest is measured at 2 x K*N.
 
 With ``--keep DIR`` the images (and the report) stay in DIR and are reused by the next run with the same N.
 """
@@ -54,6 +61,7 @@ STAGES = (
     ("tellapart.cli", "_write_outputs"),
 )
 SCORING = "_score"
+JITTER = 1e-3  # --replay: each copy's scores and embeddings move by this share of the column's spread
 ETA = re.compile(r"\d+:\d\d<\d+:\d\d")  # tqdm's "elapsed<remaining", e.g. [01:05<20:14]
 
 
@@ -103,12 +111,54 @@ def _timed(stages: list[dict], name: str, function):
     return wrapper
 
 
-def run_child(set_a: str, set_b: str, cache: str, out: str) -> dict:
-    """One `tellapart describe` (the CLI's code, in this fresh process) with its stages timed."""
+def replayed(table, times: int, seed: int = 0):
+    """The ScoreMatrix ``table`` with each set's rows repeated ``times`` times (each set's copies together),
+    every copy's scores and embeddings moved by ``JITTER`` of the column's spread and its key made unique."""
+    from dataclasses import replace
+
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    images = table.images
+    rows = np.concatenate([np.tile(np.flatnonzero(images["set"].to_numpy() == label), times)
+                           for label in images["set"].unique()])
+    copy = np.concatenate([np.repeat(np.arange(times), int((images["set"] == label).sum()))
+                           for label in images["set"].unique()])
+
+    def jittered(values: np.ndarray) -> np.ndarray:
+        moved = values[rows]
+        spread = np.nanstd(values, axis=0).astype(np.float32)
+        moved += rng.standard_normal(moved.shape, dtype=np.float32) * (JITTER * spread) * (copy > 0)[:, None]
+        return moved
+
+    scores = pd.DataFrame(jittered(table.scores.to_numpy(dtype=np.float32)), columns=table.scores.columns)
+    keys = images["key"].to_numpy()[rows].astype(str) + np.where(copy > 0, "#" + copy.astype(str), "")
+    return replace(
+        table, scores=scores, images=images.iloc[rows].assign(key=keys).reset_index(drop=True),
+        embeddings=None if table.embeddings is None else jittered(table.embeddings),
+        metadata=table.metadata.iloc[rows].reset_index(drop=True) if len(table.metadata) else table.metadata)
+
+
+def _replaying(score, times: int):
+    """describe's ``_score`` followed by ``replayed``."""
+
+    def wrapper(*args, **kwargs):
+        return replayed(score(*args, **kwargs), times)
+
+    return wrapper
+
+
+def run_child(set_a: str, set_b: str, cache: str, out: str, replay: str = "1") -> dict:
+    """One `tellapart describe` (the CLI's code, in this fresh process) with its stages timed; with
+    ``replay`` > 1 the score matrix repeated that many times (``replayed``)."""
     import importlib
 
     from tellapart import cli
 
+    pipeline = importlib.import_module("tellapart.describe")  # the module, not the function it exports
+    if int(replay) > 1:
+        pipeline._score = _replaying(pipeline._score, int(replay))
     stages: list[dict] = []
     for module_name, name in STAGES:
         module = importlib.import_module(module_name)
@@ -118,17 +168,19 @@ def run_child(set_a: str, set_b: str, cache: str, out: str) -> dict:
     seconds = time.perf_counter() - started
     findings = json.loads(Path(out, "findings.json").read_text())["findings"]
     found = any((f["concept"], f["direction"]) == TRUTH and f["significant"] for f in findings)
+    document = json.loads(Path(out, "findings.json").read_text())
     return {"code": code, "seconds": seconds, "peak_mb": max(s["peak_mb"] for s in stages), "stages": stages,
-            "found": found, "significant": sum(bool(f["significant"]) for f in findings)}
+            "found": found, "significant": sum(bool(f["significant"]) for f in findings),
+            "rows": document["n_a"] + document["n_b"]}
 
 
-def _run(folders: tuple[Path, Path], cache: Path, out: Path) -> dict:
+def _run(folders: tuple[Path, Path], cache: Path, out: Path, replay: int) -> dict:
     """Run describe in a fresh process; its progress bar goes to out/progress.log."""
     out.mkdir(parents=True, exist_ok=True)
     log = out / "progress.log"
     with log.open("w") as err:
-        done = subprocess.run([sys.executable, __file__, "--child", *map(str, folders), str(cache), str(out)],
-                              stdout=subprocess.PIPE, stderr=err, text=True, check=True)
+        done = subprocess.run([sys.executable, __file__, "--child", *map(str, folders), str(cache), str(out),
+                               str(replay)], stdout=subprocess.PIPE, stderr=err, text=True, check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result["eta_shown"] = bool(ETA.search(log.read_text(errors="replace")))
     return result
@@ -138,7 +190,8 @@ def _report(label: str, n: int, run: dict, load: tuple[str, str]) -> None:
     """Print one run's figures."""
     scoring = sum(s["seconds"] for s in run["stages"] if s["stage"] == SCORING)
     outside = run["seconds"] - scoring
-    print(f"\n[{label}] 2 x {n} images: {run['seconds']:.1f} s, peak {run['peak_mb']:.0f} MB, "
+    rows = "" if run["rows"] == 2 * n else f" ({run['rows']} rows after scoring: --replay)"
+    print(f"\n[{label}] 2 x {n} images{rows}: {run['seconds']:.1f} s, peak {run['peak_mb']:.0f} MB, "
           f"{2 * n / run['seconds']:.1f} images/s overall, {2 * n / max(scoring, 1e-9):.1f} while scoring; "
           f"load average {load[0]} at the start, {load[1]} at the end")
     print(f"[{label}] scoring {scoring:.1f} s, outside scoring {outside:.1f} s "
@@ -171,7 +224,9 @@ def main() -> None:
                         help="the score cache (default: a new one in the images' folder); an existing "
                              "one makes the first run warm")
     parser.add_argument("--warm", action="store_true", help="run again on the filled cache")
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--replay", type=int, default=1, metavar="K",
+                        help="go on after scoring with each set's score rows repeated K times (see above)")
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(run_child(*args.child)))
@@ -186,7 +241,7 @@ def main() -> None:
         runs = ["cold", "warm"] if args.warm else ["cold"]
         for label in runs:
             before = _load()
-            run = _run(folders, cache, root / f"report-{args.n}-{label}")
+            run = _run(folders, cache, root / f"report-{args.n}-{label}-x{args.replay}", args.replay)
             _report(label, args.n, run, (before, _load()))
 
 
