@@ -123,3 +123,18 @@ def test_describe_killed_while_scoring_resumes_from_the_cache(pool, tmp_path):
     assert scored == 80 - kept, out  # only what the killed run had not finished
     assert "%|" in err  # the progress bar ran (its ETA is checked by benchmarks/large_sets.py)
     assert (tmp_path / "resumed" / "report.html").exists()
+
+
+def test_rank_sums_in_pieces_equal_one_piece(monkeypatch):
+    # Columns ranked a few at a time (bounded memory) give the sums and tie terms of all at once.
+    import importlib
+
+    module = importlib.import_module("tellapart.stats.auroc")  # the package exports a function of that name
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 5, size=(300, 50)).astype(float)  # many ties
+    b = rng.normal(size=(250, 50)).round(1)
+    whole = module._rank_sums(a, b)
+    monkeypatch.setattr(module, "RANK_CHUNK", 1000)  # two columns at a time
+    pieces = module.rank_sums(a, b)
+    for left, right in zip(whole, pieces, strict=True):
+        np.testing.assert_array_equal(left, right)
