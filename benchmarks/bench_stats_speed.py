@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 import pandas as pd
+from bench_speed import _load, _peak_mb  # this folder is on the path when run as a script
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"test_concepts (design {args.design}), {args.images} images x {args.concepts} concepts: "
           f"median {median:.3f} s "
           f"(min {min(times):.3f}, max {max(times):.3f}, {args.repeats} runs); "
-          f"{len(result)} hypotheses, {int(result['significant'].sum())} significant")
+          f"{len(result)} hypotheses, {int(result['significant'].sum())} significant; peak memory "
+          f"{_peak_mb():.0f} MB (scores {values.nbytes / 1e6:.0f} MB as float32); load {_load()}")
     if args.budget is not None and median > args.budget:
         print(f"over the budget of {args.budget:.3f} s", file=sys.stderr)
         return 1
