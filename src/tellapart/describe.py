@@ -34,7 +34,7 @@ from tellapart.schema import (
     round_contours,
 )
 from tellapart.stats import split_discovery_validation, test_concepts, test_hypotheses_on_all
-from tellapart.stats.classifier import DifferenceTest
+from tellapart.stats.classifier import DifferenceTest, blas_threads
 from tellapart.stats.contract import DEFAULT_DESIGN, DESIGNS
 from tellapart.stats.describer import LearnedDescriber, load_describer
 from tellapart.stats.reportable import (
@@ -201,36 +201,40 @@ def describe(
         adjusting = [cid for cid, (_, column) in table.metadata_concepts.items() if column in adjust_for]
         scores = scores.drop(columns=adjusting)
         concept_rows = concept_rows.drop(index=adjusting)
-    ranker = None if describer is None else describer.ranker(concept_rows)
-    priority = concept_rows["priority"].to_dict()
-    measured = domain_check(scores, concept_rows["category"],
-                            embeddings=library.backbone_embeddings(table.embeddings))
-    reportable, reasons, domain = reportable_concepts(scores, groups, concept_rows["category"], thresholds,
-                                                      seed, domain=declare_domain(measured, domain),
-                                                      design=design)
-    # Proposed phrases an image-text model scores are a family of their own, with a share of alpha.
-    share = PROPOSAL_ALPHA_SHARE if client is not None and image_text_source(library) is not None else 0.0
-    tested = test_concepts(
-        scores, groups, seed=seed, alpha=alpha * (1 - share), max_hypotheses=max_hypotheses,
-        correction=correction, thresholds=thresholds, priority=priority, ranker=ranker,
-        reportable=reportable, lead=lead_concepts(concept_rows["category"], domain), strata=strata,
-        design=design,
-    )
-    if share:
-        tested = scale_q_values(tested, 1 - share, alpha)
-    # The "any difference at all?" classifier keeps its own discovery/validation split in both designs, and
-    # proposals are made from its discovery half and tested on its validation half.
-    validation = split_discovery_validation(groups, seed)
-    tested_rows = validation if design == "split" else np.ones(len(groups), dtype=bool)
-    images = table.images.assign(split=np.where(validation, "validation", "discovery") if design == "split"
-                                 else "all")
-    phrased = _phrase(tested, concepts, table.scores, images, tested_rows)
-    family = tested["reportable"].to_numpy(dtype=bool)
-    findings = phrased[family].reset_index(drop=True)
-    signals = phrased[~family].reset_index(drop=True)
-    signals = signals.assign(reason=[str(reasons.get(cid, "")) for cid in signals["concept"]])[SIGNAL_COLUMNS]
-    overall = _overall(table, images, validation, findings, tested, library.classifier_blocks, seed=seed,
-                       alpha=alpha, correction=correction)
+    # The statistics on one BLAS thread (`stats.classifier.BLAS_THREADS`: their matrices are too small to
+    # share; a warm run on 2 x 500 photos took 19.6 s with two threads, 3.4 s with one).
+    with blas_threads():
+        ranker = None if describer is None else describer.ranker(concept_rows)
+        priority = concept_rows["priority"].to_dict()
+        measured = domain_check(scores, concept_rows["category"],
+                                embeddings=library.backbone_embeddings(table.embeddings))
+        reportable, reasons, domain = reportable_concepts(
+            scores, groups, concept_rows["category"], thresholds, seed,
+            domain=declare_domain(measured, domain), design=design)
+        # Proposed phrases an image-text model scores are a family of their own, with a share of alpha.
+        share = PROPOSAL_ALPHA_SHARE if client is not None and image_text_source(library) is not None else 0.0
+        tested = test_concepts(
+            scores, groups, seed=seed, alpha=alpha * (1 - share), max_hypotheses=max_hypotheses,
+            correction=correction, thresholds=thresholds, priority=priority, ranker=ranker,
+            reportable=reportable, lead=lead_concepts(concept_rows["category"], domain), strata=strata,
+            design=design,
+        )
+        if share:
+            tested = scale_q_values(tested, 1 - share, alpha)
+        # The "any difference at all?" classifier keeps its own discovery/validation split in both designs,
+        # and proposals are made from its discovery half and tested on its validation half.
+        validation = split_discovery_validation(groups, seed)
+        tested_rows = validation if design == "split" else np.ones(len(groups), dtype=bool)
+        images = table.images.assign(
+            split=np.where(validation, "validation", "discovery") if design == "split" else "all")
+        phrased = _phrase(tested, concepts, table.scores, images, tested_rows)
+        family = tested["reportable"].to_numpy(dtype=bool)
+        findings = phrased[family].reset_index(drop=True)
+        signals = phrased[~family].reset_index(drop=True)
+        signals = signals.assign(
+            reason=[str(reasons.get(cid, "")) for cid in signals["concept"]])[SIGNAL_COLUMNS]
+        overall = _overall(table, images, validation, findings, tested, library.classifier_blocks, seed=seed,
+                           alpha=alpha, correction=correction)
     backend = library.version + ("" if describer is None else f"; describer {describer.version}")
     notes, n_tested = _set_notes(sets), _family_size(tested)
     if client is not None:
