@@ -91,3 +91,40 @@ def test_describe_ray_without_ray_installed_is_one_line_error(monkeypatch, tmp_p
     assert main(["describe", str(tmp_path / "a"), str(tmp_path / "b"), "--ray", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "pip install 'tellapart[ray]'" in err and err.count("\n") == 1
+
+
+TINY_SUITE_PAIRS = {"pairs_per_tier": 1, "null_pairs": 1}
+
+
+def test_bench_with_ray_gives_the_results_without(cluster, tmp_path):
+    from tellapart.bench import SuiteConfig, run_bench
+
+    suite = SuiteConfig("tiny", n_per_set=12, sweep_pairs=0, real_pairs=0, real_per_set=10, pool_size=30,
+                        **TINY_SUITE_PAIRS)
+    library = ConceptLibrary([ImageStatsSource(), RegionSource()], learned=None)
+    options = {"library": library, "describer": None, "progress": False,
+               "methods": ["tellapart-untrained", "visdiff-auroc"]}
+    with_ray = run_bench(suite, cache_dir=tmp_path / "cache", ray="auto", **options)
+    plain = run_bench(suite, use_cache=False, **options)
+    columns = ["pair", "method", "acc1", "acc5", "reported", "findings"]
+    pd.testing.assert_frame_equal(with_ray.rows[columns], plain.rows[columns])
+    assert cluster.is_initialized()  # the run joined the test's cluster and left it running
+
+
+def test_training_bank_scored_on_ray_is_the_bank_scored_here(cluster, pool, tmp_path):
+    from tellapart.train import build_bank
+
+    library = ConceptLibrary([ImageStatsSource()], learned=None)
+    options = {"families": ["blur", "tint_red"], "library": library, "seed": 0, "progress": False}
+    remote = build_bank(pool[:6], pool[6:8], cache=ScoreCache(tmp_path / "ray"), ray="auto", **options)
+    here = build_bank(pool[:6], pool[6:8], cache=None, **options)
+    np.testing.assert_array_equal(remote.scores, here.scores)
+    assert remote.concept_ids == here.concept_ids
+
+
+def test_ray_without_the_cache_is_refused_before_any_work(tmp_path):
+    from tellapart.cli import main
+
+    assert main(["bench", "--no-cache", "--ray", "--quiet"]) == 2
+    assert main(["train", "--no-cache", "--ray", "--out", str(tmp_path / "t"), "--quiet"]) == 2
+    assert not (tmp_path / "t").exists()

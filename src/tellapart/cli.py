@@ -233,10 +233,7 @@ def _describe_parser(sub: Any) -> None:
     _add_trained_files(parser, describer=True)
     _add_findings_store(parser)
     _add_cache(parser)
-    parser.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
-                        help="score the images the cache lacks on a Ray cluster (pip install "
-                             "'tellapart[ray]'), writing into the score cache: its address, or nothing for "
-                             "the local Ray (ray.init()); put it after the sets, or write --ray=ADDRESS")
+    _add_ray(parser, "put it after the sets, or write --ray=ADDRESS")
     _add_quiet(parser)
 
 
@@ -275,6 +272,7 @@ def _bench_parser(sub: Any) -> None:
     _add_output(parser, None, "results.json, results.md and the sweep plots")
     _add_seed(parser, "seed for every pair and split")
     _add_cache(parser)
+    _add_ray(parser, "one Ray session for the whole run")
     _add_quiet(parser)
 
 
@@ -291,6 +289,7 @@ def _train_parser(sub: Any) -> None:
     _add_seed(parser, "seed of the edits, splits and training; same seed, same files")
     _add_findings_store(parser, train=True)
     _add_cache(parser)
+    _add_ray(parser, "the detectors' images and the describer's bank")
     _add_quiet(parser)
 
 
@@ -386,6 +385,28 @@ def _add_seed(parser: argparse.ArgumentParser, what: str) -> None:
 
 def _add_quiet(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_ray(parser: argparse.ArgumentParser, note: str) -> None:
+    parser.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
+                        help="score the images the cache lacks on a Ray cluster (pip install "
+                             "'tellapart[ray]'), writing into the score cache: its address, or nothing for "
+                             f"the local Ray (ray.init()); {note}")
+
+
+def _require_ray(args: argparse.Namespace) -> None:
+    """With --ray, fail before any image is read when Ray is missing or the cache is off."""
+    if args.ray is None:
+        return
+    from tellapart.concepts.distributed import require_ray
+
+    if args.no_cache:
+        raise ValueError("--ray writes the scores into the score cache, which the run then reads: drop "
+                         "--no-cache")
+    try:
+        require_ray()
+    except ImportError as error:
+        raise ValueError(str(error)) from None
 
 
 def _add_cache(parser: argparse.ArgumentParser) -> None:
@@ -796,13 +817,7 @@ def _write_outputs(result: Any, args: argparse.Namespace) -> None:
 def _run_describe(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tellapart.describe import describe
 
-    if args.ray is not None:
-        from tellapart.concepts.distributed import require_ray
-
-        try:
-            require_ray()  # before any image is read
-        except ImportError as error:
-            raise ValueError(str(error)) from None
+    _require_ray(args)
     a, b = _resolve_sets(args, parser)
     result = describe(a, b, seed=args.seed, alpha=args.alpha, max_hypotheses=args.max_hypotheses,
                       correction=args.correction, library=_library(args), cache_dir=args.cache_dir,
@@ -854,13 +869,15 @@ def _run_failures(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 def _run_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tellapart.bench import run_bench
 
+    _require_ray(args)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
     to_file = args.json not in (None, "-")
     if to_file:  # before a long run, not after it
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     report = run_bench(args.suite, args.json if to_file else None, args.out, seed=args.seed,
-                       progress=not args.quiet, cache_dir=args.cache_dir, use_cache=not args.no_cache)
+                       progress=not args.quiet, cache_dir=args.cache_dir, use_cache=not args.no_cache,
+                       ray=args.ray)
     print(report.markdown(), file=_human(args))
     if args.json == "-":
         _emit_json(report.to_json(), "-")
@@ -889,29 +906,32 @@ def _run_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     import time
 
     from tellapart.concepts.cache import ScoreCache, default_cache_dir
+    from tellapart.concepts.distributed import optional_ray_session
     from tellapart.concepts.library import ConceptLibrary
     from tellapart.synth import FAMILY_NAMES
     from tellapart.synth.pools import folder_pool
     from tellapart.train import build_bank, detector_pool, train_describer, train_detectors, training_pools
 
     started = time.perf_counter()
+    _require_ray(args)
     findings = _train_findings(args, parser)
     user_pool = folder_pool(args.pool) if args.pool else None
     pool = user_pool if user_pool is not None else detector_pool(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     cache = None if args.no_cache else ScoreCache(args.cache_dir or default_cache_dir())
     try:
-        detectors = train_detectors(pool, n_per_family=args.n_per_family, seed=args.seed, cache=cache,
-                                    progress=not args.quiet)
-        detectors.save(args.out / "learned_detectors.npz")
-        print(f"Trained {len(detectors.concepts)} detectors on {len(pool)} base images; held-out AUROC "
-              "(edited vs unedited images):")
-        for name, value in detectors.info["held_out_auroc"].items():
-            print(f"  learned.{name:<16} {value:.3f}")
-        library = ConceptLibrary(learned=detectors, findings=findings)
-        pools = training_pools(args.seed, user_pool)
-        bank = build_bank(pools.base, pools.dilution, FAMILY_NAMES, library, content=pools.content,
-                          seed=args.seed, cache=cache, progress=not args.quiet)
+        with optional_ray_session(args.ray):
+            detectors = train_detectors(pool, n_per_family=args.n_per_family, seed=args.seed, cache=cache,
+                                        progress=not args.quiet, ray=args.ray)
+            detectors.save(args.out / "learned_detectors.npz")
+            print(f"Trained {len(detectors.concepts)} detectors on {len(pool)} base images; held-out AUROC "
+                  "(edited vs unedited images):")
+            for name, value in detectors.info["held_out_auroc"].items():
+                print(f"  learned.{name:<16} {value:.3f}")
+            library = ConceptLibrary(learned=detectors, findings=findings)
+            pools = training_pools(args.seed, user_pool)
+            bank = build_bank(pools.base, pools.dilution, FAMILY_NAMES, library, content=pools.content,
+                              seed=args.seed, cache=cache, progress=not args.quiet, ray=args.ray)
     finally:
         if cache is not None:
             cache.close()

@@ -201,6 +201,7 @@ def run_bench(
     methods: list[str] | None = None,
     describer: Any = "shipped",
     families: list[str] | None = None,
+    ray: str | None = None,
 ) -> BenchReport:
     """Run a benchmark suite and return its report.
 
@@ -219,10 +220,14 @@ def run_bench(
             ``LearnedDescriber``; None runs them untrained).
         families: only synthetic pairs whose edits all come from these families (the held-out-family
             protocol); real pairs are kept. Default: every family.
+        ray: score each pair's images the cache lacks on a Ray cluster (``concepts.distributed``; its
+            address, or "auto"), one session for the whole run; the methods then read the cache. Needs
+            the cache.
 
     Returns:
         A ``BenchReport`` with ``.markdown()``, ``.to_dict()`` and ``.to_json()``.
     """
+    from tellapart.concepts.distributed import optional_ray_session
     from tellapart.concepts.library import ConceptLibrary
     from tellapart.stats.describer import load_describer
 
@@ -235,9 +240,13 @@ def run_bench(
     rows: list[dict[str, Any]] = []
     pair_rows: list[dict[str, Any]] = []
     keys: set[str] = set()
-    with _score_cache(cache_dir, use_cache) as cache, _progress(progress, config) as advance:
+    if ray is not None and not use_cache:
+        raise ValueError("ray= writes the scores into the score cache, which the run then reads: it needs "
+                         "the cache (use_cache=True)")
+    with (_score_cache(cache_dir, use_cache) as cache, optional_ray_session(ray),
+          _progress(progress, config) as advance):
         for pair in _all_pairs(factory, config, seed, factory.notes):
-            table, scoring_seconds = _score_pair(pair, library, cache)
+            table, scoring_seconds = _score_pair(pair, library, cache, ray)
             keys.update(table.images["key"])
             rows += _run_methods(pair, table, chosen, judge)
             pair_rows.append(_truth_row(pair, scoring_seconds))
@@ -295,13 +304,15 @@ def _all_pairs(factory: PairFactory, config: SuiteConfig, seed: int, notes: list
     yield from real_pairs(config, seed, notes, dilution=lambda: factory.real_dilution)
 
 
-def _score_pair(pair: BenchPair, library: Any, cache: Any) -> tuple[Any, float]:
-    """Score both sets of a pair once; return the score table and the seconds it took."""
+def _score_pair(pair: BenchPair, library: Any, cache: Any, ray: str | None = None) -> tuple[Any, float]:
+    """Score both sets of a pair once (with ``ray``, on that Ray cluster first); return the score table and
+    the seconds it took."""
+    from tellapart.concepts.distributed import score_sets
     from tellapart.io import ImageSet
 
     start = time.perf_counter()
     sets = {"a": ImageSet.from_spec(pair.set_a, name="A"), "b": ImageSet.from_spec(pair.set_b, name="B")}
-    table = library.score_sets(sets, cache=cache)
+    table = score_sets(library, sets, cache, ray=ray)
     return table, time.perf_counter() - start
 
 

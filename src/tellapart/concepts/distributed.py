@@ -21,8 +21,9 @@ from __future__ import annotations
 import io
 import pickle
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -74,16 +75,11 @@ def score_with_ray(
 
     Files that cannot be read are left to ``score_sets``, which lists them as skipped.
     """
-    ray = require_ray()
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=None if address in (None, "auto") else address, include_dashboard=False,
-                 log_to_driver=False)
-    context = ray.data.DataContext.get_current()
-    # tellapart's own progress bar counts the samples; Ray Data's bars and banners would interleave with it.
-    context.enable_progress_bars = False
-    context.print_on_execution_start = False
-    try:
+    with ray_session(address) as ray:
+        context = ray.data.DataContext.get_current()
+        # tellapart's own progress bar counts the samples; Ray Data's bars and banners would interleave.
+        context.enable_progress_bars = False
+        context.print_on_execution_start = False
         refs = [ref for image_set in sets.values() for ref in image_set.refs]
         if not refs:
             return 0
@@ -95,6 +91,39 @@ def score_with_ray(
             workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         _scores(ray, library, cache, shared, todo, workers, batch_size, progress)
         return len(todo)
+
+
+def score_sets(library: ConceptLibrary, sets: dict[str, ImageSet], cache: ScoreCache | None,
+               ray: str | None = None, bar: Any = None) -> Any:
+    """Return ``library.score_sets(sets, cache=cache)``; with ``ray`` (an address or "auto"), the samples
+    the cache lacks are scored on that Ray cluster first (``score_with_ray``), so the library only reads.
+
+    ``bar`` (a tqdm bar, or None) counts the cluster's samples, then is reset and counts the reading.
+    Raises ValueError for ``ray`` without a cache: the cluster's scores reach the run through the cache.
+    """
+    if ray is not None:
+        if cache is None:
+            raise ValueError("ray= writes the scores into the score cache, which the run then reads: it "
+                             "needs the cache")
+        score_with_ray(library, sets, cache, address=ray, progress=bar.update if bar is not None else None)
+        if bar is not None:
+            bar.reset()
+    return library.score_sets(sets, cache=cache, progress=bar.update if bar is not None else None)
+
+
+@contextmanager
+def ray_session(address: str | None = None) -> Iterator[Any]:
+    """Yield the ``ray`` module connected to a cluster: the running Ray of this process if there is one,
+    else ``ray.init(address)`` (None or "auto": a local cluster unless ``RAY_ADDRESS`` names one), shut
+    down on leaving. Commands that score many batches (``bench``, ``train``) hold one session around them
+    so that each ``score_with_ray`` call joins it instead of starting a cluster of its own."""
+    ray = require_ray()
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=None if address in (None, "auto") else address, include_dashboard=False,
+                 log_to_driver=False)
+    try:
+        yield ray
     finally:
         if started:
             ray.shutdown()
@@ -216,3 +245,14 @@ def _dumps(library: ConceptLibrary) -> bytes:
 
 
 _LOCKS = {type(threading.Lock()): threading.Lock, type(threading.RLock()): threading.RLock}
+
+
+@contextmanager
+def optional_ray_session(address: str | None) -> Iterator[Any]:
+    """``ray_session(address)`` when ``address`` is given (an address or "auto"), else nothing: yields
+    None and Ray is not imported (a command's ``--ray`` left out)."""
+    if address is None:
+        yield None
+        return
+    with ray_session(address) as ray:
+        yield ray

@@ -144,12 +144,15 @@ def build_bank(
     seed: int = 0,
     cache=None,
     progress: bool = True,
+    ray: str | None = None,
 ) -> Bank:
     """Edit every pool image once per family (random strength), score everything; return the bank.
 
     ``dilution`` images are added unedited to dilute sets; ``content`` images (unedited, another domain)
-    only serve content tasks.
+    only serve content tasks. ``ray`` (an address or "auto"; needs ``cache``) scores the images the cache
+    lacks on a Ray cluster (``concepts.distributed.score_sets``).
     """
+    from tellapart.concepts.distributed import score_sets
     from tellapart.io import ImageSet
     from tellapart.synth import get_family
 
@@ -172,8 +175,8 @@ def build_bank(
 
         bar = tqdm(total=len(images), unit="img", desc="Scoring the training bank", leave=False)
     try:
-        table = library.score_sets({"bank": ImageSet.from_spec(images, name="bank")}, cache=cache,
-                                   progress=bar.update if bar else None)
+        table = score_sets(library, {"bank": ImageSet.from_spec(images, name="bank")}, cache, ray=ray,
+                           bar=bar)
     finally:
         if bar is not None:
             bar.close()

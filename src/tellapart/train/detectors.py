@@ -105,6 +105,7 @@ def train_detectors(
     library=None,
     cache=None,
     progress: bool = True,
+    ray: str | None = None,
 ) -> LearnedDetectors:
     """Train one detector per family on ``pool`` (RGB uint8 images); return them with held-out AUROCs.
 
@@ -116,6 +117,7 @@ def train_detectors(
         library: a ConceptLibrary whose embedding the detectors read (default: the semantic source only).
         cache: a ScoreCache for the embeddings (optional).
         progress: show progress bars while images are embedded.
+        ray: embed the images the cache lacks on this Ray cluster (an address or "auto"; needs ``cache``).
     """
     from tellapart.synth import get_family
 
@@ -138,8 +140,8 @@ def train_detectors(
 
     train_sets = {f.family: edited(train_pool, n_per_family, f.family) for f in families}
     test_sets = {f.family: edited(test_pool, max(10, n_per_family // 4), f.family) for f in families}
-    X, labels = _embed(library, {"clean": list(train_pool), **train_sets}, cache, progress)
-    X_test, test_labels = _embed(library, {"clean": list(test_pool), **test_sets}, cache, progress)
+    X, labels = _embed(library, {"clean": list(train_pool), **train_sets}, cache, progress, ray)
+    X_test, test_labels = _embed(library, {"clean": list(test_pool), **test_sets}, cache, progress, ray)
 
     weights, biases, info = [], [], {"seed": seed, "pool_size": len(pool), "n_per_family": n_per_family,
                                      "held_out_auroc": {}}
@@ -200,9 +202,10 @@ def _embedding_library():
 
 
 def _embed(
-    library, groups: dict[str, list[np.ndarray]], cache, progress: bool
+    library, groups: dict[str, list[np.ndarray]], cache, progress: bool, ray: str | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Embeddings of every image, and the group each came from."""
+    from tellapart.concepts.distributed import score_sets
     from tellapart.io import ImageSet
 
     sets = {name: ImageSet.from_spec(images, name=name) for name, images in groups.items()}
@@ -212,7 +215,7 @@ def _embed(
 
         bar = tqdm(total=sum(len(v) for v in groups.values()), unit="img", desc="Embedding", leave=False)
     try:
-        table = library.score_sets(sets, cache=cache, progress=bar.update if bar else None)
+        table = score_sets(library, sets, cache, ray=ray, bar=bar)
     finally:
         if bar is not None:
             bar.close()
