@@ -25,9 +25,10 @@ def _labels(n: int) -> np.ndarray:
     return np.array(["a"] * n + ["b"] * n)
 
 
-def _findings(rng: np.random.Generator, n: int) -> np.ndarray:
+def _findings(rng: np.random.Generator, n: int, with_nan: bool) -> np.ndarray:
     """Columns strongest first, as the contract passes them: differences, their side effects (alone and
-    jointly), copies, a near copy, a binary and a set-constant column, and noise."""
+    jointly), copies, a near copy, a binary and a set-constant column, and noise; ``with_nan``: three of
+    them NaN in a fifth of the images."""
     is_a = np.arange(2 * n) < n
     x1, x2, x3 = (rng.normal(size=2 * n) + 1.0 * is_a for _ in range(3))
     near = x1.copy()
@@ -42,23 +43,28 @@ def _findings(rng: np.random.Generator, n: int) -> np.ndarray:
         x1 + x2 + x3 + rng.normal(size=2 * n),
         rng.normal(size=2 * n),
     ]
-    return np.column_stack(columns)
+    values = np.column_stack(columns)
+    if with_nan:  # a region measure: NaN where an image has no such region
+        for column in (2, 8, 10):
+            values[rng.random(2 * n) < 0.2, column] = np.nan
+    return values
 
 
-@pytest.mark.parametrize("n", [60, 400])
-def test_growing_joint_fit_explains_as_each_fit_from_scratch(n):
-    # The shared ranking and growing basis must give the decisions of ranking and factorising each
-    # finding's design again, on designs with joint side effects, repeats, binary and set-constant columns.
+@pytest.mark.parametrize(("n", "with_nan"), [(60, False), (400, False), (400, True)])
+def test_shared_fits_explain_as_each_fit_on_its_own(n, with_nan):
+    # The shared ranking, vectorised pairs and growing basis must give the decisions of fitting each pair
+    # and each finding's joint design on its own, on designs with joint side effects, repeats, binary and
+    # set-constant columns, and columns with NaN (whose fits keep their own images).
     labels = _labels(n)
     joint_seen = 0
     for seed in range(20):
-        values = _findings(np.random.default_rng(seed), n)
+        values = _findings(np.random.default_rng(seed), n, with_nan)
         ids = [f"c{i}" for i in range(values.shape[1])]
         directions = {cid: "a" for cid in ids[::2]}
-        growing = _explain(values, labels, ids, 0.05, directions)
-        fresh = _explain(values, labels, ids, 0.05, directions, growing=False)
-        assert growing == fresh, seed
-        joint_seen += growing.get("c7") in ("c0", "c1")
+        shared = _explain(values, labels, ids, 0.05, directions)
+        alone = _explain(values, labels, ids, 0.05, directions, shortcuts=False)
+        assert shared == alone, seed
+        joint_seen += shared.get("c7") in ("c0", "c1")
     assert joint_seen >= 10  # the joint adjustment was exercised, not only the pairwise one
 
 

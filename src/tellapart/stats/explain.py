@@ -262,7 +262,7 @@ def _explained_jointly(
 
 
 class _GrowingFit:
-    """The joint rank ANCOVA of every finding at once, on NaN-free scores: the findings' ranks are taken
+    """The joint rank ANCOVA of every finding whose covariates and itself have no NaN: their ranks are taken
     once, and one orthonormal basis of [1, set, covariates] (with its triangular factor, Q R = design) grows
     by one covariate per finding, since each finding's covariates are those of the finding before it plus
     that finding when it was not explained. Each fit then costs one projection instead of ranking and
@@ -272,9 +272,10 @@ class _GrowingFit:
     within-set variation is judged against the largest of all the findings, not of its fit's covariates.
     """
 
-    def __init__(self, ranks: np.ndarray, is_a: np.ndarray) -> None:
+    def __init__(self, ranks: np.ndarray, is_a: np.ndarray, clean: np.ndarray) -> None:
         self.ranks, self.is_a = ranks, is_a
-        self.varying = _within_set_varying(ranks, is_a)
+        self.varying = np.zeros(ranks.shape[1], dtype=bool)  # columns with NaN are never kept
+        self.varying[clean] = _within_set_varying(ranks[:, clean], is_a)
         self.shifts = ranks[is_a].mean(axis=0) - ranks[~is_a].mean(axis=0)
         self.q, self.r = np.linalg.qr(np.column_stack([np.ones(len(is_a)), is_a.astype(np.float64)]))
         self.causes: list[int] = []  # every finding offered as a covariate, in order
@@ -365,39 +366,54 @@ def explain_away(
 
 
 def _explain(values: np.ndarray, labels: np.ndarray, ordered_ids: list[str], alpha: float,
-             directions: dict[str, str], *, growing: bool = True) -> dict[str, str]:
-    """``explain_away`` on the findings' columns ``values``; ``growing`` False fits each finding's joint
-    adjustment from scratch (``_explained_jointly``) even when the scores have no NaN (for the tests)."""
+             directions: dict[str, str], *, shortcuts: bool = True) -> dict[str, str]:
+    """``explain_away`` on the findings' columns ``values``.
+
+    The columns without NaN share one ranking: their pairs come from one vectorised fit, and their joint
+    fits from one growing basis (``_GrowingFit``). A pair or joint fit that involves a column with NaN is
+    fitted on its own images (those where its columns are not NaN). ``shortcuts`` False fits every pair and
+    every joint adjustment on its own (for the tests: the same decisions). At 2 x 1,000 photo crops 7 of 20
+    findings had NaN (region measures of images without such a region); fitting every pair on its own then
+    took 16 of the statistics' 40 s.
+    """
     explained: dict[str, str] = {}
     is_a = labels == "a"
-    # No NaN: every pair is fitted on the same images, so all pairs come from one vectorised fit, and the
-    # joint fits share one ranking and one growing basis.
-    clean = not np.isnan(values).any() and len(labels) >= 4
-    ranks = stats.rankdata(values, axis=0) if clean else None
-    fit = _pairwise_rank_ancova(values, is_a, ranks) if clean else None
-    joint = _GrowingFit(ranks, is_a) if clean and growing else None
+    has_nan = np.isnan(values).any(axis=0)
+    clean = np.flatnonzero(~has_nan) if shortcuts and len(labels) >= 4 else np.empty(0, dtype=int)
+    ranks = np.full(values.shape, np.nan)
+    if clean.size:
+        ranks[:, clean] = stats.rankdata(values[:, clean], axis=0)
+    pairs = _pairwise_rank_ancova(values[:, clean], is_a, ranks[:, clean]) if clean.size >= 2 else None
+    position = np.full(values.shape[1], -1)
+    position[clean] = np.arange(clean.size)
+    joint = _GrowingFit(ranks, is_a, clean) if clean.size else None
     max_covariates = max(1, (len(labels) - 2) // (MIN_DF_PER_COVARIATE + 1))
     for j, weaker in enumerate(ordered_ids):
-        if joint is not None and j > 0 and ordered_ids[j - 1] not in explained \
+        if j > 0 and ordered_ids[j - 1] not in explained and joint is not None \
                 and len(joint.causes) < max_covariates:
             joint.offer(j - 1)
         direction = directions.get(weaker)
         if j == 0 or _separation_p(values[:, j], labels, direction) >= alpha:
             continue
-        if fit is None:
-            stronger = next((s for s in ordered_ids[:j] if _explains_columns(
-                values[:, ordered_ids.index(s)], values[:, j], labels, alpha, direction)), None)
-        else:
-            stronger = next((ordered_ids[i] for i in range(j) if _decide(
-                fit.t_set[i, j], fit.t_slope[i, j], fit.remaining[i, j], fit.df, alpha, direction)), None)
-        if stronger is None and joint is not None and len(joint.causes) > 1:
-            column = _joint_cause(joint.fit(j), joint.causes, alpha, direction)
-            stronger = None if column is None else ordered_ids[column]
-        elif stronger is None and joint is None:
-            causes = [i for i in range(j) if ordered_ids[i] not in explained][:max_covariates]
-            if len(causes) > 1:
+        stronger = next((ordered_ids[i] for i in range(j) if _pair_explains(
+            values, labels, pairs, position, i, j, alpha, direction)), None)
+        causes = [i for i in range(j) if ordered_ids[i] not in explained][:max_covariates]
+        if stronger is None and len(causes) > 1:
+            if joint is not None and not has_nan[[*causes, j]].any():
+                column = _joint_cause(joint.fit(j), joint.causes, alpha, direction)
+            else:
                 column = _explained_jointly(values, labels, causes, j, alpha, direction)
-                stronger = None if column is None else ordered_ids[column]
+            stronger = None if column is None else ordered_ids[column]
         if stronger is not None:
             explained[weaker] = stronger
     return explained
+
+
+def _pair_explains(values: np.ndarray, labels: np.ndarray, pairs: _Fit | None, position: np.ndarray, i: int,
+                   j: int, alpha: float, direction: str | None) -> bool:
+    """Does column i explain column j (``explains``)? From the vectorised fit ``pairs`` of the NaN-free
+    columns (``position`` maps a column to its place there, -1 if it has NaN), else fitted on its own."""
+    if pairs is None or position[i] < 0 or position[j] < 0:
+        return _explains_columns(values[:, i], values[:, j], labels, alpha, direction)
+    x, y = position[i], position[j]
+    return _decide(pairs.t_set[x, y], pairs.t_slope[x, y], pairs.remaining[x, y], pairs.df, alpha, direction)
