@@ -5,6 +5,9 @@ with the package version, the decode settings and code, the source's code and it
 cache folder shared by several installs or kept across upgrades never returns scores another build made.
 Entries of old versions are never read again; delete the folder to reclaim their space.
 
+Besides the scores it keeps the outlines a source drew on an image for the report (``put_outlines``), by the
+same content key and source version, so a warm run decodes no example image to outline it again.
+
 SQLite in WAL mode: several runs may share one cache file, each batch is committed as soon as it is
 scored, so an interrupted run keeps everything it finished and the next run resumes from there.
 
@@ -33,7 +36,14 @@ CREATE TABLE IF NOT EXISTS sources (
     source TEXT NOT NULL, version TEXT NOT NULL, concept_ids TEXT NOT NULL,
     PRIMARY KEY (source, version)
 );
+CREATE TABLE IF NOT EXISTS outlines (
+    key TEXT NOT NULL, source TEXT NOT NULL, version TEXT NOT NULL, concept TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (key, source, version, concept)
+);
 """
+
+# Contours as stored: per contour a list of [x, y] pairs (``schema.round_contours``).
+Contours = list[list[list[float]]]
 
 
 # SQLite's result codes for a file that is not a database and for a damaged one.
@@ -183,6 +193,55 @@ class ScoreCache:
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?)", rows)
+
+
+    def get_outlines(
+        self, keys: Sequence[str], source: str, version: str, concept_ids: Sequence[str]
+    ) -> dict[tuple[str, str], Contours]:
+        """Return the cached outlines (``put_outlines``) of ``concept_ids`` on the images ``keys``, by (key,
+        concept id), for those cached."""
+        try:
+            return self._get_outlines(keys, source, version, concept_ids)
+        except sqlite3.DatabaseError as error:
+            if not _damaged(error):
+                raise
+            self._db = self._start_afresh(error)
+            return {}
+
+    def _get_outlines(
+        self, keys: Sequence[str], source: str, version: str, concept_ids: Sequence[str]
+    ) -> dict[tuple[str, str], Contours]:
+        found: dict[tuple[str, str], Contours] = {}
+        unique, wanted = list(dict.fromkeys(keys)), set(concept_ids)
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT key, concept, data FROM outlines WHERE source=? AND version=? AND key IN ({marks})",
+                (source, version, *chunk),
+            )
+            found.update({(key, cid): json.loads(data) for key, cid, data in rows if cid in wanted})
+        return found
+
+    def put_outlines(self, items: Iterable[tuple[str, str, Contours]], source: str, version: str) -> None:
+        """Store (key, concept id, contours) outlines that ``source`` at ``version`` drew on the image with
+        content key ``key`` (the region a concept measured, ``concepts.regions.RegionSource.outlines``), in
+        one transaction. The contours go through JSON, which gives back exactly the floats it was given."""
+        rows = [(key, source, version, concept, json.dumps(contours)) for key, concept, contours in items]
+        if not rows:
+            return
+        try:
+            self._put_outlines(rows)
+        except sqlite3.DatabaseError as error:
+            if not _damaged(error):
+                raise
+            self._db = self._start_afresh(error)
+            self._put_outlines(rows)
+
+    def _put_outlines(self, rows: list[tuple]) -> None:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT OR REPLACE INTO outlines VALUES (?, ?, ?, ?, ?)", rows)
 
 
 def _damaged(error: sqlite3.DatabaseError) -> bool:
