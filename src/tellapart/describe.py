@@ -6,6 +6,7 @@ AUROC with CI, rank test, Benjamini-Hochberg, explaining-away) -> phrased findin
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -35,7 +36,7 @@ from tellapart.schema import (
     round_contours,
 )
 from tellapart.stats import split_discovery_validation, test_concepts, test_hypotheses_on_all
-from tellapart.stats.classifier import DifferenceTest, blas_threads
+from tellapart.stats.classifier import DifferenceTest, Memo, blas_threads
 from tellapart.stats.contract import DEFAULT_DESIGN, DESIGNS
 from tellapart.stats.describer import LearnedDescriber, load_describer
 from tellapart.stats.reportable import (
@@ -234,8 +235,10 @@ def describe(
         signals = phrased[~family].reset_index(drop=True)
         signals = signals.assign(
             reason=[str(reasons.get(cid, "")) for cid in signals["concept"]])[SIGNAL_COLUMNS]
-        overall = _overall(table, images, validation, findings, tested, library.classifier_blocks, seed=seed,
-                           alpha=alpha, correction=correction)
+        with _opened_cache(cache_dir, use_cache) as cache:
+            overall = _overall(table, images, validation, findings, tested, library.classifier_blocks,
+                               seed=seed, alpha=alpha, correction=correction,
+                               memo=None if cache is None else _StatsMemo(cache))
     backend = library.version + ("" if describer is None else f"; describer {describer.version}")
     notes, n_tested = _set_notes(sets), _family_size(tested)
     if client is not None:
@@ -687,26 +690,28 @@ def _overall(
     seed: int,
     alpha: float,
     correction: str,
+    memo: Memo | None = None,
 ) -> Overall | None:
     """Test for any difference from the image embeddings, and how much of it the reported findings explain,
-    measured on validation images that did not declare them (``stats.classifier``'s cross-fitting)."""
+    measured on validation images that did not declare them (``stats.classifier``'s cross-fitting). With a
+    ``memo``, what was fitted and declared for the same inputs before is read back (`_declared_folds`,
+    ``difference_test``'s ``memo``)."""
     if table.embeddings is None:
         return None
     from tellapart.stats.classifier import difference_test
-    from tellapart.stats.contract import named_on_folds
 
     named = findings[findings["significant"] & findings["explained_by"].isna()]
     named_ids = list(dict.fromkeys(named["concept"]))
     hypotheses = list(dict.fromkeys(findings["concept"])) if named_ids else []
     folds = None
     if hypotheses:
-        declared = named_on_folds(table.scores, table.groups, validation, tested, alpha=alpha,
-                                  correction=correction, seed=seed)
+        declared = _declared_folds(table.scores, table.groups, validation, tested, alpha=alpha,
+                                   correction=correction, seed=seed, memo=memo)
         column = {cid: i for i, cid in enumerate(hypotheses)}
         folds = [(rows, [column[cid] for cid in ids]) for rows, ids in declared]
     test = difference_test(table.embeddings, table.groups, validation,
                            named_scores=table.scores[hypotheses].to_numpy(), blocks=blocks, seed=seed,
-                           alpha=alpha, named_folds=folds)
+                           alpha=alpha, named_folds=folds, memo=memo)
     sources = images["source"]
     status = _overall_status(test, len(named_ids))
     return Overall(
@@ -727,6 +732,57 @@ def _overall(
         c=test.c,
         reason=test.reason,
     )
+
+
+class _StatsMemo:
+    """``stats.classifier.Memo`` in the score cache (``ScoreCache.recall`` / ``remember``), every key
+    salted with `_memo_salt`: what decides the numbers besides the inputs the keys name."""
+
+    def __init__(self, cache: ScoreCache) -> None:
+        self.cache, self.salt = cache, _memo_salt()
+
+    def recall(self, key: str) -> bytes | None:
+        """Return the bytes kept under ``key`` by this code, or None."""
+        return self.cache.recall(f"{self.salt}:{key}")
+
+    def remember(self, key: str, data: bytes) -> None:
+        """Keep ``data`` under ``key`` for this code."""
+        self.cache.remember(f"{self.salt}:{key}", data)
+
+
+def _memo_salt() -> str:
+    """The version of the memoised statistics: the code of ``stats.classifier`` and ``stats.contract`` with
+    everything they import, the numeric libraries' versions and the BLAS threads the fits run on."""
+    from tellapart.concepts.versioning import derive_version, package_version, runtime_fingerprint
+    from tellapart.stats.classifier import BLAS_THREADS
+
+    libraries = "; ".join(f"{name} {package_version(name)}" for name in ("scikit-learn", "threadpoolctl"))
+    return derive_version("stats", modules=["tellapart.stats.classifier", "tellapart.stats.contract"],
+                          salts={"runtime": runtime_fingerprint(), "libraries": libraries,
+                                 "blas_threads": str(BLAS_THREADS)})
+
+
+def _declared_folds(
+    scores: pd.DataFrame, groups: np.ndarray, validation: np.ndarray, tested: pd.DataFrame, *, alpha: float,
+    correction: str, seed: int, memo: Memo | None,
+) -> list[tuple[np.ndarray, list[str]]]:
+    """``stats.contract.named_on_folds`` of these inputs, or with a ``memo`` what it returned for the same
+    inputs before (keyed by a digest of all of them; on brain MRI it took 4-6 s of a warm run)."""
+    from tellapart.stats.classifier import digest
+    from tellapart.stats.contract import named_on_folds
+
+    key = "contract.named_on_folds:" + digest(
+        scores.to_numpy(dtype=np.float64), list(scores.columns), np.asarray(groups, dtype=str),
+        np.asarray(validation, dtype=bool), tested.to_csv(), alpha, correction, seed)
+    kept = None if memo is None else memo.recall(key)
+    if kept is not None:
+        return [(np.isin(np.arange(len(groups)), rows), ids) for rows, ids in json.loads(kept)]
+    declared = named_on_folds(scores, groups, validation, tested, alpha=alpha, correction=correction,
+                              seed=seed)
+    if memo is not None:
+        memo.remember(key, json.dumps([[np.flatnonzero(rows).tolist(), list(ids)]
+                                       for rows, ids in declared]).encode())
+    return declared
 
 
 # The named findings "explain" the difference when they reproduce at least this share of the image

@@ -6,7 +6,9 @@ cache folder shared by several installs or kept across upgrades never returns sc
 Entries of old versions are never read again; delete the folder to reclaim their space.
 
 Besides the scores it keeps the outlines a source drew on an image for the report (``put_outlines``), by the
-same content key and source version, so a warm run decodes no example image to outline it again.
+same content key and source version, so a warm run decodes no example image to outline it again; and
+results of the statistics by a digest of all their inputs (``recall`` / ``remember``, for
+``stats.classifier.Memo``), so a repeated run fits nothing again.
 
 SQLite in WAL mode: several runs may share one cache file, each batch is committed as soon as it is
 scored, so an interrupted run keeps everything it finished and the next run resumes from there.
@@ -35,6 +37,9 @@ CREATE TABLE IF NOT EXISTS scores (
 CREATE TABLE IF NOT EXISTS sources (
     source TEXT NOT NULL, version TEXT NOT NULL, concept_ids TEXT NOT NULL,
     PRIMARY KEY (source, version)
+);
+CREATE TABLE IF NOT EXISTS memo (
+    key TEXT NOT NULL PRIMARY KEY, data BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS outlines (
     key TEXT NOT NULL, source TEXT NOT NULL, version TEXT NOT NULL, concept TEXT NOT NULL, data TEXT NOT NULL,
@@ -242,6 +247,33 @@ class ScoreCache:
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT OR REPLACE INTO outlines VALUES (?, ?, ?, ?, ?)", rows)
+
+
+    def recall(self, key: str) -> bytes | None:
+        """Return the bytes `remember` stored under ``key`` (a digest of what made them), or None."""
+        try:
+            row = self._db.execute("SELECT data FROM memo WHERE key=?", (key,)).fetchone()
+        except sqlite3.DatabaseError as error:
+            if not _damaged(error):
+                raise
+            self._db = self._start_afresh(error)
+            return None
+        return None if row is None else bytes(row[0])
+
+    def remember(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key``; the key must name everything the data depends on."""
+        try:
+            self._remember(key, data)
+        except sqlite3.DatabaseError as error:
+            if not _damaged(error):
+                raise
+            self._db = self._start_afresh(error)
+            self._remember(key, data)
+
+    def _remember(self, key: str, data: bytes) -> None:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("INSERT OR REPLACE INTO memo VALUES (?, ?)", (key, data))
 
 
 def _damaged(error: sqlite3.DatabaseError) -> bool:

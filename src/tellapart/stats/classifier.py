@@ -39,11 +39,13 @@ Numbers only: embeddings and scores in, statistics and row indices out.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -75,6 +77,46 @@ def blas_threads(limit: int = BLAS_THREADS) -> Iterator[None]:
     also a decorator."""
     with threadpool_limits(limits=limit, user_api="blas"):
         yield
+
+
+class Memo(Protocol):
+    """Where `difference_test` keeps what it fitted, to give it back when asked again with the same inputs
+    (e.g. the score cache, ``describe``'s ``_StatsMemo``). Keys name every input; the memo's owner adds
+    what else decides the numbers (this module's code, the libraries' versions)."""
+
+    def recall(self, key: str) -> bytes | None:
+        """Return the bytes stored under ``key``, or None."""
+
+    def remember(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key``."""
+
+
+def digest(*parts: Any) -> str:
+    """Return a hex digest of ``parts``: arrays by dtype, shape and contents, anything else by ``repr``."""
+    hasher = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            array = np.ascontiguousarray(part)
+            hasher.update(f"{array.dtype.str}{array.shape}".encode())
+            hasher.update(array.tobytes() if array.dtype != object else repr(array.tolist()).encode())
+        else:
+            hasher.update(repr(part).encode())
+        hasher.update(b"|")
+    return hasher.hexdigest()
+
+
+def _memoised(memo: Memo | None, what: str, parts: tuple, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """``compute()`` (float64 numbers), or what ``memo`` kept for the same ``what`` and ``parts``: the
+    very floats computed then, so a result read back is the result computed."""
+    if memo is None:
+        return np.asarray(compute(), dtype=np.float64)
+    key = f"classifier.{what}:{digest(*parts)}"
+    kept = memo.recall(key)
+    if kept is not None:
+        return np.frombuffer(kept, dtype=np.float64).copy()
+    value = np.asarray(compute(), dtype=np.float64)
+    memo.remember(key, value.tobytes())
+    return value
 
 
 @dataclass(frozen=True)
@@ -124,6 +166,7 @@ def difference_test(
     n_examples: int = N_EXAMPLES,
     blocks: tuple[int, ...] | None = None,
     named_folds: Sequence[tuple[ArrayLike, Sequence[int]]] | None = None,
+    memo: Memo | None = None,
 ) -> DifferenceTest:
     """Test whether a classifier trained on the discovery half tells A from B on the validation half.
 
@@ -144,6 +187,10 @@ def difference_test(
             a bool mask of the validation rows to measure on, and the columns of ``named_scores`` declared
             without them. None: every column of ``named_scores``, measured on all validation rows (leans
             optimistic when the columns were declared on those rows).
+        memo: where to keep the image classifier's decision values and the named model's AUROC, keyed by
+            every input they depend on, and read them back from (`Memo`): a run repeated on the same images
+            fits nothing again (the image classifier also not with another ``alpha`` or other named
+            findings). On 2 x 500 photos the fits took 1.2 s of a 3.4 s warm run.
 
     Returns:
         A ``DifferenceTest``.
@@ -165,8 +212,9 @@ def difference_test(
     if reason:
         return replace(empty, reason=reason)
 
-    model = fit_classifier(X[train], y[train], seed, blocks)
-    decision = model.decision_function(X[test])
+    c, *decision = _memoised(memo, "image", (X, y, train, test, seed, blocks),
+                             lambda: _image_decisions(X, y, train, test, seed, blocks))
+    decision = np.asarray(decision, dtype=np.float64)
     decisions[test] = decision
     a_values, b_values = decision[y[test]], decision[~y[test]]
     image_auroc = auroc(a_values, b_values)
@@ -174,15 +222,29 @@ def difference_test(
     most_a_like, most_b_like = _extremes(decisions, y, test, n_examples)
     named = _as_named(named_scores, len(labels))
     if named_folds is None:
-        named_value = named_auroc(named, y, train, test, seed)
+        named_value = float(_memoised(memo, "named", (named, y, train, test, seed),
+                                      lambda: [named_auroc(named, y, train, test, seed)])[0])
     else:
-        named_value = cross_fitted_named_auroc(named, y, train, test, named_folds, seed)
+        folds = [(np.asarray(rows, dtype=bool), [int(i) for i in columns]) for rows, columns in named_folds]
+        named_value = float(_memoised(
+            memo, "named_folds", (named, y, train, test, seed, *(part for fold in folds for part in fold)),
+            lambda: [cross_fitted_named_auroc(named, y, train, test, folds, seed)])[0])
     return replace(
         empty, auroc=image_auroc, auroc_ci=auroc_ci(a_values, b_values), p_value=p_value,
-        significant=bool(p_value < alpha), c=model.C, most_a_like=most_a_like, most_b_like=most_b_like,
+        significant=bool(p_value < alpha), c=float(c), most_a_like=most_a_like, most_b_like=most_b_like,
         n_named=int(named.shape[1]), named_auroc=named_value,
         explained_share=explained_share(named_value, image_auroc),
     )
+
+
+def _image_decisions(
+    X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, seed: int,
+    blocks: tuple[int, ...] | None,
+) -> np.ndarray:
+    """The image classifier fitted on the ``train`` rows: its C, then its decision values on the ``test``
+    rows."""
+    model = fit_classifier(X[train], y[train], seed, blocks)
+    return np.concatenate([[model.C], model.decision_function(X[test])])
 
 
 def cross_fitted_named_auroc(
