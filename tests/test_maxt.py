@@ -25,6 +25,28 @@ def test_centred_ranks_give_nan_the_centre_and_strata_their_own_ranks():
     assert within.tolist() == pytest.approx([-0.5 / 3, 0.5 / 3, 0.5 / 3, -0.5 / 3])
 
 
+def test_ranking_in_blocks_and_float32_scores_change_nothing(monkeypatch):
+    """The scores are ranked a block of columns at a time and may come as the library's float32: the
+    statistics, adjusted p-values and critical value are those of ranking everything at once in float64."""
+    from tellapart.stats import maxt
+
+    rng = np.random.default_rng(3)
+    values = np.round(_correlated(rng, 120, 90), 1)  # ties
+    values[rng.random(values.shape) < 0.05] = np.nan
+    values[:, 4] = 2.0  # a column that does not vary
+    is_a = np.arange(120) < 60
+    strata = rng.integers(0, 3, 120)
+    for groups in (None, strata):
+        whole = max_t(values, is_a, seed=0, strata=groups, permutations=200)
+        monkeypatch.setattr(maxt, "RANK_BLOCK", 7 * 120)  # 7 columns per block
+        for dtype in (np.float64, np.float32):
+            blocks = max_t(values.astype(dtype), is_a, seed=0, strata=groups, permutations=200)
+            assert np.array_equal(blocks.z, whole.z) if dtype == np.float64 else np.allclose(blocks.z, whole.z)
+            assert np.array_equal(blocks.p_adjusted, whole.p_adjusted)
+            assert blocks.critical_z == pytest.approx(whole.critical_z)
+        monkeypatch.undo()
+
+
 def test_family_wise_error_under_the_null_with_correlated_concepts():
     """No difference anywhere: the chance of any significant concept is at most alpha. 400 runs of 40 + 40
     images and 200 correlated concepts; at a true rate of 0.05 more than 32 hits has probability < 0.01."""

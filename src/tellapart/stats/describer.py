@@ -142,12 +142,11 @@ def discovery_features(
         thresholds: presence threshold per column (NaN for magnitude concepts).
         candidates: indices of the columns to describe (those that passed the discovery screen).
     """
-    values = np.asarray(values, dtype=np.float64)
     is_a = np.asarray(labels) == "a"
     candidates = np.asarray(candidates, dtype=np.int64)
     if len(candidates) == 0:
         return np.zeros((0, len(FEATURES)), dtype=np.float32)
-    raw = values[:, candidates]
+    raw = np.asarray(values)[:, candidates].astype(np.float64)  # only the candidates in float64
     S = _filled(raw)
     strength, p, a_higher = _strength(S, is_a)
     named = {

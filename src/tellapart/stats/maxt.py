@@ -36,6 +36,9 @@ from scipy import stats
 PERMUTATIONS = 2000
 # Permutations scored per matrix product: bounds memory at CHUNK x concepts floats.
 CHUNK = 250
+# Scores ranked at once (columns per block = this / images): ranking all columns of 100,000 x 1,600 scores
+# at once held several full-size temporaries (the argsort's indices, the ranks, the centred copy).
+RANK_BLOCK = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -61,11 +64,14 @@ class MaxTResult:
 def centred_ranks(values: np.ndarray, strata: np.ndarray | None = None) -> np.ndarray:
     """Return float64 (n, k): per column the mid-ranks of the non-NaN scores, minus their mean, with NaN
     scores at 0; with ``strata``, ranked and centred within each stratum and divided by the stratum's
-    size + 1 (van Elteren's weights, so each stratum counts by its information, not its size)."""
-    values = np.asarray(values, dtype=np.float64)
+    size + 1 (van Elteren's weights, so each stratum counts by its information, not its size).
+
+    ``values`` may be float32 (ranks do not depend on the precision); the columns are ranked a block at a
+    time into the one output array, so the working memory beyond it stays at ``RANK_BLOCK`` numbers."""
+    values = np.asarray(values)
     if strata is None:
         return _centred(values)
-    out = np.empty_like(values)
+    out = np.empty(values.shape)
     for stratum in np.unique(strata):
         rows = strata == stratum
         out[rows] = _centred(values[rows]) / (rows.sum() + 1)
@@ -73,11 +79,16 @@ def centred_ranks(values: np.ndarray, strata: np.ndarray | None = None) -> np.nd
 
 
 def _centred(values: np.ndarray) -> np.ndarray:
-    ranks = stats.rankdata(values, axis=0, nan_policy="omit")
-    present = ~np.isnan(values)
-    counts = present.sum(axis=0)
-    centre = (counts + 1) / 2
-    return np.where(present, ranks - centre, 0.0)
+    out = np.empty(values.shape)
+    step = max(1, RANK_BLOCK // max(1, values.shape[0]))
+    for start in range(0, values.shape[1], step):
+        block = values[:, start:start + step]
+        ranks = stats.rankdata(block, axis=0, nan_policy="omit")
+        absent = np.isnan(block)
+        ranks -= ((~absent).sum(axis=0) + 1) / 2
+        ranks[absent] = 0.0
+        out[:, start:start + step] = ranks
+    return out
 
 
 def _permuted_labels(is_a: np.ndarray, strata: np.ndarray | None, count: int,
@@ -114,7 +125,9 @@ def max_t(
     Returns:
         A ``MaxTResult`` for all columns.
     """
-    values = np.asarray(values, dtype=np.float64)
+    values = np.asarray(values)
+    if not np.issubdtype(values.dtype, np.floating):
+        values = values.astype(np.float64)
     is_a = np.asarray(is_a, dtype=bool)
     if values.ndim != 2 or values.shape[0] != is_a.size:
         raise ValueError(f"need one label per row of an (images x concepts) matrix, got {values.shape} "
@@ -127,7 +140,8 @@ def max_t(
     tested = np.flatnonzero((ranks != 0).any(axis=0))
     if tested.size == 0 or is_a.all() or not is_a.any():
         return MaxTResult(z, p_adjusted, float("nan"), 0, permutations)
-    ranks = ranks[:, tested]
+    if tested.size < ranks.shape[1]:
+        ranks = ranks[:, tested]
     sd = _null_sd(ranks, is_a, strata)
     observed = np.abs(is_a.astype(np.float64) @ ranks / sd)
     order = np.argsort(-observed, kind="stable")
@@ -150,10 +164,13 @@ def _null_sd(ranks: np.ndarray, is_a: np.ndarray, strata: np.ndarray | None) -> 
     """Standard deviation of the A-sum of centred ranks under relabelling (within strata), per column."""
     blocks = [np.ones(is_a.size, dtype=bool)] if strata is None else [strata == s for s in np.unique(strata)]
     variance = np.zeros(ranks.shape[1])
+    step = max(1, RANK_BLOCK // max(1, ranks.shape[0]))
     for rows in blocks:
         n, n_a = int(rows.sum()), int(is_a[rows].sum())
         if n < 2 or n_a in (0, n):
             continue
-        block = ranks[rows] - ranks[rows].mean(axis=0)
-        variance += n_a * (n - n_a) / (n * (n - 1)) * (block**2).sum(axis=0)
+        for start in range(0, ranks.shape[1], step):  # a block of columns at a time: no full-size copies
+            part = ranks[rows, start:start + step]
+            part = part - part.mean(axis=0)
+            variance[start:start + step] += n_a * (n - n_a) / (n * (n - 1)) * (part**2).sum(axis=0)
     return np.sqrt(np.where(variance > 0, variance, np.inf))
