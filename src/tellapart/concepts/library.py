@@ -60,7 +60,7 @@ from tellapart.concepts.ocr import (
     union_words,
     word_concepts,
 )
-from tellapart.concepts.versioning import cache_version, code_fingerprint, function_fingerprint
+from tellapart.concepts.versioning import cache_version, function_fingerprint
 from tellapart.io import ImageRef, ImageSet, LoadedImage, UnreadableImage
 from tellapart.io.image import DecodedImage, Skipped
 from tellapart.schema import DEGRADED_COLUMNS, SKIPPED_COLUMNS, ScoreMatrix, concept_table
@@ -169,9 +169,11 @@ class ConceptLibrary:
         if self.photo_gate is None or self.embedder is None:
             return {}
         absent = {}
-        # The gate module (its absent-row rule) and this library's substitution code are inputs too.
+        # The absent-row rule and this library's substitution code are inputs too: their functions, not the
+        # gate module's whole import graph (which reaches the statistics through its deferred imports, so
+        # an edit anywhere in `stats` emptied every people model's cache).
         inputs = (f"{self.photo_gate.version};{self._keys[self.embedder.name]};"
-                  f"{code_fingerprint('tellapart.concepts.gate')};{function_fingerprint(ConceptLibrary._gated_scorer)}")
+                  f"{function_fingerprint(absent_row, ConceptLibrary._gated_scorer)}")
         for source in self.sources:
             if isinstance(source, EmbeddingSource) or _reads_words(source):
                 continue
