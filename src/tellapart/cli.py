@@ -395,16 +395,11 @@ def _add_ray(parser: argparse.ArgumentParser, note: str) -> None:
 
 
 def _require_ray(args: argparse.Namespace) -> None:
-    """With --ray, fail before any image is read when Ray is missing or the cache is off."""
-    if args.ray is None:
-        return
-    from tellapart.concepts.distributed import require_ray
+    """With --ray, fail before any image is read when Ray is missing or the cache is off (exit 2)."""
+    from tellapart.concepts.distributed import check_ray
 
-    if args.no_cache:
-        raise ValueError("--ray writes the scores into the score cache, which the run then reads: drop "
-                         "--no-cache")
     try:
-        require_ray()
+        check_ray(args.ray, use_cache=not args.no_cache)
     except ImportError as error:
         raise ValueError(str(error)) from None
 

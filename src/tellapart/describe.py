@@ -18,6 +18,7 @@ import pandas as pd
 
 from tellapart.concepts.base import Concept
 from tellapart.concepts.cache import ScoreCache, default_cache_dir
+from tellapart.concepts.distributed import check_ray, score_sets
 from tellapart.concepts.library import ConceptLibrary
 from tellapart.io import ImageSet
 from tellapart.io.dicom import HEADER_FIELDS
@@ -181,7 +182,7 @@ def describe(
     if correction not in CORRECTIONS:
         raise ValueError(f"correction must be one of {', '.join(sorted(CORRECTIONS))}, got {correction!r}")
     adjust_for = _check_adjust_for(adjust_for)
-    _check_ray(ray, use_cache)
+    check_ray(ray, use_cache)
     client = _chat_client(llm, llm_model, llm_timeout, llm_phrases, seed, adjust_for)
     sets = _as_sets(a, b)  # a bad set is named before a model is looked for (or downloaded)
     library = with_model(library, model, vocabulary, allow_download,
@@ -532,18 +533,6 @@ def _as_sets(a: Any, b: Any) -> dict[str, ImageSet]:
     return sets
 
 
-def _check_ray(ray: str | None, use_cache: bool) -> None:
-    """Check the ``ray`` option before any image is read: Ray installed, the score cache on."""
-    if ray is None:
-        return
-    from tellapart.concepts.distributed import require_ray
-
-    require_ray()
-    if not use_cache:
-        raise ValueError("ray= writes the scores into the score cache, which the run then reads: it needs "
-                         "the cache (use_cache=True; on the command line, drop --no-cache)")
-
-
 def _score(
     library: ConceptLibrary,
     sets: dict[str, ImageSet],
@@ -559,13 +548,7 @@ def _score(
     total = sum(len(s.refs) for s in sets.values())
     bar = _progress_bar(total, progress)
     try:
-        if ray is not None and cache is not None:
-            from tellapart.concepts.distributed import score_with_ray
-
-            score_with_ray(library, sets, cache, address=ray, progress=bar.update if bar else None)
-            if bar is not None:
-                bar.reset()  # the cluster's samples counted; the cache is read next
-        table = library.score_sets(sets, cache=cache, progress=bar.update if bar else None)
+        table = score_sets(library, sets, cache, ray=ray, bar=bar)
     finally:
         if bar is not None:
             bar.close()

@@ -227,7 +227,7 @@ def run_bench(
     Returns:
         A ``BenchReport`` with ``.markdown()``, ``.to_dict()`` and ``.to_json()``.
     """
-    from tellapart.concepts.distributed import optional_ray_session
+    from tellapart.concepts.distributed import check_ray, optional_ray_session
     from tellapart.concepts.library import ConceptLibrary
     from tellapart.stats.describer import load_describer
 
@@ -240,9 +240,7 @@ def run_bench(
     rows: list[dict[str, Any]] = []
     pair_rows: list[dict[str, Any]] = []
     keys: set[str] = set()
-    if ray is not None and not use_cache:
-        raise ValueError("ray= writes the scores into the score cache, which the run then reads: it needs "
-                         "the cache (use_cache=True)")
+    check_ray(ray, use_cache)
     with (_score_cache(cache_dir, use_cache) as cache, optional_ray_session(ray),
           _progress(progress, config) as advance):
         for pair in _all_pairs(factory, config, seed, factory.notes):

@@ -93,6 +93,20 @@ def score_with_ray(
         return len(todo)
 
 
+NEEDS_CACHE = ("ray writes the scores into the score cache, which the run then reads: it needs the cache "
+               "(use_cache=True; on the command line, drop --no-cache)")
+
+
+def check_ray(address: str | None, use_cache: bool) -> None:
+    """Check a command's ``ray`` option before any image is read: nothing to check without one; else Ray
+    must be installed (ModuleNotFoundError naming the extra) and the score cache on (ValueError)."""
+    if address is None:
+        return
+    require_ray()
+    if not use_cache:
+        raise ValueError(NEEDS_CACHE)
+
+
 def score_sets(library: ConceptLibrary, sets: dict[str, ImageSet], cache: ScoreCache | None,
                ray: str | None = None, bar: Any = None) -> Any:
     """Return ``library.score_sets(sets, cache=cache)``; with ``ray`` (an address or "auto"), the samples
@@ -103,8 +117,7 @@ def score_sets(library: ConceptLibrary, sets: dict[str, ImageSet], cache: ScoreC
     """
     if ray is not None:
         if cache is None:
-            raise ValueError("ray= writes the scores into the score cache, which the run then reads: it "
-                             "needs the cache")
+            raise ValueError(NEEDS_CACHE)
         score_with_ray(library, sets, cache, address=ray, progress=bar.update if bar is not None else None)
         if bar is not None:
             bar.reset()
