@@ -26,7 +26,7 @@ def test_blas_threads_limits_inside_and_restores_after():
     with threadpool_limits(limits=2, user_api="blas"):
         before = _blas_threads()
         with blas_threads():
-            assert _blas_threads() <= {1}
+            assert _blas_threads() == {1}  # a BLAS was found, and it runs on one thread
         assert _blas_threads() == before
 
 

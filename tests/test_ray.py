@@ -96,8 +96,26 @@ def test_describe_ray_without_ray_installed_is_one_line_error(monkeypatch, tmp_p
 TINY_SUITE_PAIRS = {"pairs_per_tier": 1, "null_pairs": 1}
 
 
-def test_bench_with_ray_gives_the_results_without(cluster, tmp_path):
+def _count_ray_scoring(monkeypatch) -> list[int]:
+    """Record how many samples each ``score_with_ray`` call scored on the cluster (it must score some, or
+    a test comparing with the local path would pass with Ray doing nothing)."""
+    from tellapart.concepts import distributed
+
+    scored: list[int] = []
+    original = distributed.score_with_ray
+
+    def counting(*args, **kwargs):
+        scored.append(original(*args, **kwargs))
+        return scored[-1]
+
+    monkeypatch.setattr(distributed, "score_with_ray", counting)
+    return scored
+
+
+def test_bench_with_ray_gives_the_results_without(cluster, tmp_path, monkeypatch):
     from tellapart.bench import SuiteConfig, run_bench
+
+    scored = _count_ray_scoring(monkeypatch)
 
     suite = SuiteConfig("tiny", n_per_set=12, sweep_pairs=0, real_pairs=0, real_per_set=10, pool_size=30,
                         **TINY_SUITE_PAIRS)
@@ -108,23 +126,28 @@ def test_bench_with_ray_gives_the_results_without(cluster, tmp_path):
     plain = run_bench(suite, use_cache=False, **options)
     columns = ["pair", "method", "acc1", "acc5", "reported", "findings"]
     pd.testing.assert_frame_equal(with_ray.rows[columns], plain.rows[columns])
+    assert sum(scored) == with_ray.n_images_scored > 0  # every image was scored on the cluster
     assert cluster.is_initialized()  # the run joined the test's cluster and left it running
 
 
-def test_training_bank_scored_on_ray_is_the_bank_scored_here(cluster, pool, tmp_path):
+def test_training_bank_scored_on_ray_is_the_bank_scored_here(cluster, pool, tmp_path, monkeypatch):
     from tellapart.train import build_bank
 
+    scored = _count_ray_scoring(monkeypatch)
     library = ConceptLibrary([ImageStatsSource()], learned=None)
     options = {"families": ["blur", "tint_red"], "library": library, "seed": 0, "progress": False}
     remote = build_bank(pool[:6], pool[6:8], cache=ScoreCache(tmp_path / "ray"), ray="auto", **options)
     here = build_bank(pool[:6], pool[6:8], cache=None, **options)
     np.testing.assert_array_equal(remote.scores, here.scores)
     assert remote.concept_ids == here.concept_ids
+    assert scored == [6 * 3 + 2]  # every bank image (6 bases x unedited + 2 edits, 2 dilution) on Ray
 
 
-def test_ray_without_the_cache_is_refused_before_any_work(tmp_path):
+def test_ray_without_the_cache_is_refused_before_any_work(tmp_path, capsys):
     from tellapart.cli import main
 
     assert main(["bench", "--no-cache", "--ray", "--quiet"]) == 2
+    assert "needs the cache" in capsys.readouterr().err
     assert main(["train", "--no-cache", "--ray", "--out", str(tmp_path / "t"), "--quiet"]) == 2
+    assert "needs the cache" in capsys.readouterr().err
     assert not (tmp_path / "t").exists()

@@ -20,6 +20,7 @@ from tellapart.concepts.base import Concept
 from tellapart.concepts.cache import ScoreCache, default_cache_dir
 from tellapart.concepts.distributed import check_ray, score_sets
 from tellapart.concepts.library import ConceptLibrary
+from tellapart.concepts.versioning import function_fingerprint
 from tellapart.io import ImageSet
 from tellapart.io.dicom import HEADER_FIELDS
 from tellapart.io.imageset import repeat_reason
@@ -754,8 +755,11 @@ def _declared_folds(
     from tellapart.stats.classifier import digest
     from tellapart.stats.contract import named_on_folds
 
+    # named_on_folds reads only the findings family's columns: those, as stored, go into the key.
+    family = tested[tested["reportable"].astype(bool)] if "reportable" in tested else tested
+    ids = [cid for cid in family["concept"] if cid in scores.columns]
     key = "contract.named_on_folds:" + digest(
-        scores.to_numpy(dtype=np.float64), list(scores.columns), np.asarray(groups, dtype=str),
+        scores[ids].to_numpy(), ids, np.asarray(groups, dtype=str),
         np.asarray(validation, dtype=bool), tested.to_csv(), alpha, correction, seed)
     kept = None if memo is None else memo.recall(key)
     if kept is not None:
@@ -914,8 +918,10 @@ def _outline_examples(
             wanted.setdefault(image, {}).setdefault(id(source), []).append(row.concept)
     by_id = {id(source): source for source in outliners.values()}
     keys = dict(zip(result.images["source"], result.images["key"], strict=True))
-    # A source's outlines are cached under its cache version, as its scores are (none: not cached).
-    versions = {sid: concepts["source_version"].get(cids[0]) or None
+    # A source's outlines are cached under its cache version, as its scores are, and the rounding they are
+    # stored with (none: not cached).
+    rounding = function_fingerprint(round_contours)
+    versions = {sid: f"{version}+{rounding}" if (version := concepts["source_version"].get(cids[0])) else None
                 for per_source in wanted.values() for sid, cids in per_source.items()}
     cached = _cached_outlines(cache, wanted, by_id, keys, versions)
     lost, fresh = [], []

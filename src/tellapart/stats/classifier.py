@@ -98,7 +98,10 @@ def digest(*parts: Any) -> str:
         if isinstance(part, np.ndarray):
             array = np.ascontiguousarray(part)
             hasher.update(f"{array.dtype.str}{array.shape}".encode())
-            hasher.update(array.tobytes() if array.dtype != object else repr(array.tolist()).encode())
+            if array.dtype == object:
+                hasher.update(repr(array.tolist()).encode())
+            else:  # the array's own buffer, not a copy of it (a score matrix can be gigabytes)
+                hasher.update(memoryview(array.reshape(-1)).cast("B"))
         else:
             hasher.update(repr(part).encode())
         hasher.update(b"|")

@@ -641,7 +641,8 @@ def named_on_folds(
     weights = family["weight"].to_numpy(dtype=np.float64) if len(family) else None
     described = family["describer_score"].to_numpy(dtype=np.float64) if len(family) else np.empty(0)
     rows = np.flatnonzero(validation)
-    values = scores[ids].to_numpy(dtype=np.float64) if ids else np.empty((len(labels), 0))
+    frame = scores[ids]  # the family's columns: all that the declarations read
+    values = frame.to_numpy(dtype=np.float64) if ids else np.empty((len(labels), 0))
     folds = []
     for repeat in range(repeats):
         second = split_discovery_validation(labels[rows], seed=seed * 1000 + repeat + 1)
@@ -650,7 +651,7 @@ def named_on_folds(
             measure = np.zeros(len(labels), dtype=bool)
             measure[measure_rows] = True
             folds.append((measure, _declare(values[declare_rows], labels[declare_rows], ids, directions,
-                                            weights, described, scores.iloc[declare_rows], alpha,
+                                            weights, described, frame.iloc[declare_rows], alpha,
                                             correction)))
     return folds
 
