@@ -24,8 +24,9 @@ import os
 import sqlite3
 import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -46,6 +47,8 @@ CREATE TABLE IF NOT EXISTS outlines (
     PRIMARY KEY (key, source, version, concept)
 );
 """
+
+T = TypeVar("T")
 
 # Contours as stored: per contour a list of [x, y] pairs (``schema.round_contours``).
 Contours = list[list[list[float]]]
@@ -118,15 +121,29 @@ class ScoreCache:
         """Close the database connection."""
         self._db.close()
 
-    def _start_afresh(self, error: sqlite3.DatabaseError, *, connected: bool = True) -> sqlite3.Connection:
-        """Move the damaged cache file aside, warn where it went, and return a connection to a new one."""
+    def _start_afresh(self, error: sqlite3.DatabaseError, *, connected: bool = True,
+                      stacklevel: int = 3) -> sqlite3.Connection:
+        """Move the damaged cache file aside, warn where it went (``stacklevel``: the caller of the public
+        method), and return a connection to a new one."""
         if connected:
             self._db.close()
         kept = _move_aside(self.path)
         warnings.warn(f"the score cache {self.path} was damaged ({error}); moved it to {kept} and started "
-                      "a new cache (scores are computed again)", CacheRecovered, stacklevel=3)
+                      "a new cache (scores are computed again)", CacheRecovered, stacklevel=stacklevel)
         self._checked.clear()
         return _connect(self.path)
+
+    def _or_afresh(self, operation: Callable[[], T], afterwards: Callable[[], T]) -> T:
+        """Return ``operation()``; when the database turns out damaged, start a new cache file
+        (`_start_afresh`) and return ``afterwards()`` instead: an empty answer for a read, the write again
+        for a write."""
+        try:
+            return operation()
+        except sqlite3.DatabaseError as error:
+            if not _damaged(error):
+                raise
+            self._db = self._start_afresh(error, stacklevel=4)
+            return afterwards()
 
     def _compatible(self, source: str, version: str, concept_ids: Sequence[str]) -> bool:
         """Record the source's concept list on first use; return False if a different list was stored."""
@@ -147,13 +164,7 @@ class ScoreCache:
         self, keys: Sequence[str], source: str, version: str, concept_ids: Sequence[str]
     ) -> dict[str, np.ndarray]:
         """Return the cached score vectors for those ``keys`` that have them."""
-        try:
-            return self._get(keys, source, version, concept_ids)
-        except sqlite3.DatabaseError as error:
-            if not _damaged(error):
-                raise
-            self._db = self._start_afresh(error)
-            return {}
+        return self._or_afresh(lambda: self._get(keys, source, version, concept_ids), dict)
 
     def _get(
         self, keys: Sequence[str], source: str, version: str, concept_ids: Sequence[str]
@@ -184,13 +195,8 @@ class ScoreCache:
     ) -> None:
         """Store score vectors for (key, vector) pairs in one transaction."""
         rows = [(key, source, version, np.asarray(v, dtype=np.float32).tobytes()) for key, v in items]
-        try:
-            self._put(rows, source, version, concept_ids)
-        except sqlite3.DatabaseError as error:
-            if not _damaged(error):
-                raise
-            self._db = self._start_afresh(error)
-            self._put(rows, source, version, concept_ids)
+        self._or_afresh(lambda: self._put(rows, source, version, concept_ids),
+                        lambda: self._put(rows, source, version, concept_ids))
 
     def _put(self, rows: list[tuple], source: str, version: str, concept_ids: Sequence[str]) -> None:
         if not rows or not self._compatible(source, version, concept_ids):
@@ -199,19 +205,12 @@ class ScoreCache:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?)", rows)
 
-
     def get_outlines(
         self, keys: Sequence[str], source: str, version: str, concept_ids: Sequence[str]
     ) -> dict[tuple[str, str], Contours]:
         """Return the cached outlines (``put_outlines``) of ``concept_ids`` on the images ``keys``, by (key,
         concept id), for those cached."""
-        try:
-            return self._get_outlines(keys, source, version, concept_ids)
-        except sqlite3.DatabaseError as error:
-            if not _damaged(error):
-                raise
-            self._db = self._start_afresh(error)
-            return {}
+        return self._or_afresh(lambda: self._get_outlines(keys, source, version, concept_ids), dict)
 
     def _get_outlines(
         self, keys: Sequence[str], source: str, version: str, concept_ids: Sequence[str]
@@ -233,42 +232,23 @@ class ScoreCache:
         content key ``key`` (the region a concept measured, ``concepts.regions.RegionSource.outlines``), in
         one transaction. The contours go through JSON, which gives back exactly the floats it was given."""
         rows = [(key, source, version, concept, json.dumps(contours)) for key, concept, contours in items]
-        if not rows:
-            return
-        try:
-            self._put_outlines(rows)
-        except sqlite3.DatabaseError as error:
-            if not _damaged(error):
-                raise
-            self._db = self._start_afresh(error)
-            self._put_outlines(rows)
+        if rows:
+            self._or_afresh(lambda: self._put_outlines(rows), lambda: self._put_outlines(rows))
 
     def _put_outlines(self, rows: list[tuple]) -> None:
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT OR REPLACE INTO outlines VALUES (?, ?, ?, ?, ?)", rows)
 
-
     def recall(self, key: str) -> bytes | None:
         """Return the bytes `remember` stored under ``key`` (a digest of what made them), or None."""
-        try:
-            row = self._db.execute("SELECT data FROM memo WHERE key=?", (key,)).fetchone()
-        except sqlite3.DatabaseError as error:
-            if not _damaged(error):
-                raise
-            self._db = self._start_afresh(error)
-            return None
+        query = "SELECT data FROM memo WHERE key=?"
+        row = self._or_afresh(lambda: self._db.execute(query, (key,)).fetchone(), lambda: None)
         return None if row is None else bytes(row[0])
 
     def remember(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key``; the key must name everything the data depends on."""
-        try:
-            self._remember(key, data)
-        except sqlite3.DatabaseError as error:
-            if not _damaged(error):
-                raise
-            self._db = self._start_afresh(error)
-            self._remember(key, data)
+        self._or_afresh(lambda: self._remember(key, data), lambda: self._remember(key, data))
 
     def _remember(self, key: str, data: bytes) -> None:
         with self._db:
