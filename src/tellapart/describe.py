@@ -379,12 +379,8 @@ def verify(
     # Scored first: the concepts made from this run's images (the words read in them) can be matched too.
     table = _score(library, sets, cache_dir, use_cache, progress)
     candidates = [library.concepts[cid] for cid in table.scores.columns if cid in library.concepts]
-    store = ScoreCache(cache_dir or default_cache_dir()) if use_cache else None
-    try:
+    with _opened_cache(cache_dir, use_cache) as store:
         matched = match_concepts(text, candidates, top_k=top_k, store=store, encoder=library.text_encoder)
-    finally:
-        if store is not None:
-            store.close()
     directions = {}
     matches = []
     for concept, similarity in matched:
@@ -545,16 +541,14 @@ def _score(
     """Score both sets (with the cache and a progress bar; with ``ray``, the images the cache lacks on a
     Ray cluster first), count each picture once per set (``_merge_repeats``) and check each set has enough
     readable images; return the score matrix."""
-    cache = ScoreCache(cache_dir or default_cache_dir()) if use_cache else None
     total = sum(len(s.refs) for s in sets.values())
     bar = _progress_bar(total, progress)
     try:
-        table = score_sets(library, sets, cache, ray=ray, bar=bar)
+        with _opened_cache(cache_dir, use_cache) as cache:
+            table = score_sets(library, sets, cache, ray=ray, bar=bar)
     finally:
         if bar is not None:
             bar.close()
-        if cache is not None:
-            cache.close()
     table = _merge_repeats(table)
     for label, image_set in sets.items():
         n = int((table.images["set"] == label).sum())
