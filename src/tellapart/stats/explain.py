@@ -231,16 +231,27 @@ def _joint_rank_ancova(y: np.ndarray, covariates: np.ndarray, is_a: np.ndarray) 
     r_inverse = solve_triangular(r, np.eye(r.shape[0]))
     coef = r_inverse @ (q.T @ ry)
     rss = float(np.sum((ry - design @ coef) ** 2))
-    shift = float(ry[is_a].mean() - ry[~is_a].mean())
-    rss_set_only = float(np.sum((ry - np.where(is_a, ry[is_a].mean(), ry[~is_a].mean())) ** 2))
-    sigma2 = rss / df
-    t_set = coef[1] / np.sqrt(sigma2 * float(r_inverse[1] @ r_inverse[1])) if sigma2 > 0 else 0.0
-    f = (rss_set_only - rss) / k / sigma2 if sigma2 > 0 else np.inf
     columns = usable[np.array(kept) - 2]  # kept design columns -> covariate columns
     x_shift = rx[is_a][:, columns].mean(axis=0) - rx[~is_a][:, columns].mean(axis=0)
-    contributions = np.zeros(covariates.shape[1])
-    contributions[columns] = coef[2:] * x_shift * np.sign(shift)
+    effects = np.zeros(covariates.shape[1])
+    effects[columns] = coef[2:] * x_shift
+    return _joint_fit(ry, is_a, coef, rss, float(r_inverse[1] @ r_inverse[1]), df,
+                      float(ry[is_a].mean() - ry[~is_a].mean()), effects)
+
+
+def _joint_fit(ry: np.ndarray, is_a: np.ndarray, coef: np.ndarray, rss: float, set_variance: float, df: int,
+               shift: float, effects: np.ndarray) -> _JointFit:
+    """The joint rank ANCOVA's statistics from its least-squares solution: ``coef`` (1, set, then the kept
+    covariates), its residual sum of squares, ``set_variance`` (the set coefficient's variance over the
+    residual variance), y's difference of the sets' mean ranks ``shift``, and per covariate its slope times
+    its own difference of mean ranks (``effects``: 0 for a covariate left out)."""
+    k = len(coef) - 2
+    rss_set_only = float(np.sum((ry - np.where(is_a, ry[is_a].mean(), ry[~is_a].mean())) ** 2))
+    sigma2 = rss / df
+    t_set = coef[1] / np.sqrt(sigma2 * set_variance) if sigma2 > 0 else 0.0
+    f = (rss_set_only - rss) / k / sigma2 if sigma2 > 0 else np.inf
     remaining = coef[1] / shift if shift != 0 else np.nan
+    contributions = effects * np.sign(shift)
     return _JointFit(float(t_set), float(stats.f.sf(f, k, df)), float(remaining), df, contributions)
 
 
@@ -252,13 +263,7 @@ def _explained_jointly(
     columns = values[:, covariates + [j]]
     usable = ~np.isnan(columns).any(axis=1)
     fit = _joint_rank_ancova(columns[usable, -1], columns[usable, :-1], labels[usable] == "a")
-    if fit is None or not (
-        fit.covariates_p < alpha
-        and fit.remaining <= MAX_REMAINING
-        and _t_p(fit.t_set, fit.df, direction) >= alpha
-    ):
-        return None
-    return covariates[int(np.argmax(fit.contributions))]
+    return _joint_cause(fit, covariates, alpha, direction)
 
 
 class _GrowingFit:
@@ -312,18 +317,12 @@ class _GrowingFit:
         projected = self.q.T @ ry
         coef = solve_triangular(self.r, projected)
         residual = ry - self.q @ projected
-        rss = float(residual @ residual)
-        shift = float(self.shifts[j])
-        rss_set_only = float(np.sum((ry - np.where(is_a, ry[is_a].mean(), ry[~is_a].mean())) ** 2))
-        sigma2 = rss / df
         row = solve_triangular(self.r, np.eye(k + 2)[1], trans="T")  # row 1 of R's inverse
-        t_set = coef[1] / np.sqrt(sigma2 * float(row @ row)) if sigma2 > 0 else 0.0
-        f = (rss_set_only - rss) / k / sigma2 if sigma2 > 0 else np.inf
         position = {column: i for i, column in enumerate(self.causes)}
-        contributions = np.zeros(len(self.causes))
-        contributions[[position[c] for c in self.kept]] = coef[2:] * self.shifts[self.kept] * np.sign(shift)
-        remaining = coef[1] / shift if shift != 0 else np.nan
-        return _JointFit(float(t_set), float(stats.f.sf(f, k, df)), float(remaining), df, contributions)
+        effects = np.zeros(len(self.causes))
+        effects[[position[c] for c in self.kept]] = coef[2:] * self.shifts[self.kept]
+        return _joint_fit(ry, is_a, coef, float(residual @ residual), float(row @ row), df,
+                          float(self.shifts[j]), effects)
 
 
 def _joint_cause(fit: _JointFit | None, causes: list[int], alpha: float, direction: str | None) -> int | None:
