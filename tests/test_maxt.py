@@ -28,7 +28,9 @@ def test_centred_ranks_give_nan_the_centre_and_strata_their_own_ranks():
 def test_ranking_in_blocks_and_float32_scores_change_nothing(monkeypatch):
     """The scores are ranked a block of columns at a time and may come as the library's float32: the
     statistics, adjusted p-values and critical value are those of ranking everything at once in float64."""
-    from tellapart.stats import maxt
+    import importlib
+
+    auroc = importlib.import_module("tellapart.stats.auroc")  # the package exports a function of that name
 
     rng = np.random.default_rng(3)
     values = np.round(_correlated(rng, 120, 90), 1)  # ties
@@ -38,7 +40,7 @@ def test_ranking_in_blocks_and_float32_scores_change_nothing(monkeypatch):
     strata = rng.integers(0, 3, 120)
     for groups in (None, strata):
         whole = max_t(values, is_a, seed=0, strata=groups, permutations=200)
-        monkeypatch.setattr(maxt, "RANK_BLOCK", 7 * 120)  # 7 columns per block
+        monkeypatch.setattr(auroc, "RANK_CHUNK", 7 * 120)  # 7 columns per block
         for dtype in (np.float64, np.float32):
             blocks = max_t(values.astype(dtype), is_a, seed=0, strata=groups, permutations=200)
             same = np.array_equal if dtype == np.float64 else np.allclose

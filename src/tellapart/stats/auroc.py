@@ -11,7 +11,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import optimize, special, stats
 
-# Pooled scores (images x columns) ranked at once by ``rank_sums``. 10,000 images x 1,600 concepts (16M) in
+# Scores (images x columns) ranked at once by ``rank_sums`` and max-T (``column_blocks``). 10,000 images x
+# 1,600 concepts (16M) in
 # one piece: 592 MB over its input, 8.0 s; in pieces of 4M: 296 MB, 4.6-8.1 s; of 1M: 74 MB, 4.8 s (the
 # memory grew with images x concepts before; 2026-12-01, load average 5-8 on 2 cores, so the times are rough).
 RANK_CHUNK = 1_000_000
@@ -111,12 +112,18 @@ def rank_sums(S_a: np.ndarray, S_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]
         one half (so ``u_a / (n_a * n_b)`` is the AUROC), and the sum of ``t^3 - t`` over groups of ``t``
         tied values in the pooled column (the tie correction of the U variance).
     """
-    n, k = S_a.shape[0] + S_b.shape[0], S_a.shape[1]
-    step = max(1, RANK_CHUNK // max(n, 1))
-    if k <= step:
+    blocks = column_blocks(S_a.shape[0] + S_b.shape[0], S_a.shape[1])
+    if len(blocks) <= 1:
         return _rank_sums(S_a, S_b)
-    parts = [_rank_sums(S_a[:, i:i + step], S_b[:, i:i + step]) for i in range(0, k, step)]
+    parts = [_rank_sums(S_a[:, block], S_b[:, block]) for block in blocks]
     return np.concatenate([u for u, _ in parts]), np.concatenate([t for _, t in parts])
+
+
+def column_blocks(n_rows: int, n_columns: int) -> list[slice]:
+    """Return slices of the columns of an (n_rows x n_columns) matrix holding at most ``RANK_CHUNK``
+    numbers each (at least one column): the pieces in which the statistics rank large score matrices."""
+    step = max(1, RANK_CHUNK // max(n_rows, 1))
+    return [slice(start, start + step) for start in range(0, n_columns, step)]
 
 
 def _rank_sums(S_a: np.ndarray, S_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from tellapart.stats.auroc import column_blocks
+
 # Permutations of the labels per run. The Monte Carlo standard error of an adjusted p-value near 0.05 is
 # sqrt(0.05 * 0.95 / 2000) = 0.005. 2000 permutations of 200 images x 1500 concepts take 0.47 s here, of
 # 1000 images 1.3 s (2026-12-01, with other work running; ``benchmarks/bench_stats_speed.py`` times the
@@ -36,9 +38,6 @@ from scipy import stats
 PERMUTATIONS = 2000
 # Permutations scored per matrix product: bounds memory at CHUNK x concepts floats.
 CHUNK = 250
-# Scores ranked at once (columns per block = this / images): ranking all columns of 100,000 x 1,600 scores
-# at once held several full-size temporaries (the argsort's indices, the ranks, the centred copy).
-RANK_BLOCK = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,8 @@ def centred_ranks(values: np.ndarray, strata: np.ndarray | None = None) -> np.nd
     size + 1 (van Elteren's weights, so each stratum counts by its information, not its size).
 
     ``values`` may be float32 (ranks do not depend on the precision); the columns are ranked a block at a
-    time into the one output array, so the working memory beyond it stays at ``RANK_BLOCK`` numbers."""
+    time into the one output array (``auroc.column_blocks``: ranking all columns of 100,000 x 1,600 scores at
+    once held several full-size temporaries, the argsort's indices, the ranks and the centred copy)."""
     values = np.asarray(values)
     if strata is None:
         return _centred(values)
@@ -80,14 +80,13 @@ def centred_ranks(values: np.ndarray, strata: np.ndarray | None = None) -> np.nd
 
 def _centred(values: np.ndarray) -> np.ndarray:
     out = np.empty(values.shape)
-    step = max(1, RANK_BLOCK // max(1, values.shape[0]))
-    for start in range(0, values.shape[1], step):
-        block = values[:, start:start + step]
+    for columns in column_blocks(*values.shape):
+        block = values[:, columns]
         ranks = stats.rankdata(block, axis=0, nan_policy="omit")
         absent = np.isnan(block)
         ranks -= ((~absent).sum(axis=0) + 1) / 2
         ranks[absent] = 0.0
-        out[:, start:start + step] = ranks
+        out[:, columns] = ranks
     return out
 
 
@@ -164,13 +163,12 @@ def _null_sd(ranks: np.ndarray, is_a: np.ndarray, strata: np.ndarray | None) -> 
     """Standard deviation of the A-sum of centred ranks under relabelling (within strata), per column."""
     blocks = [np.ones(is_a.size, dtype=bool)] if strata is None else [strata == s for s in np.unique(strata)]
     variance = np.zeros(ranks.shape[1])
-    step = max(1, RANK_BLOCK // max(1, ranks.shape[0]))
     for rows in blocks:
         n, n_a = int(rows.sum()), int(is_a[rows].sum())
         if n < 2 or n_a in (0, n):
             continue
-        for start in range(0, ranks.shape[1], step):  # a block of columns at a time: no full-size copies
-            part = ranks[rows, start:start + step]
+        for columns in column_blocks(*ranks.shape):  # a block of columns at a time: no full-size copies
+            part = ranks[rows, columns]
             part = part - part.mean(axis=0)
-            variance[start:start + step] += n_a * (n - n_a) / (n * (n - 1)) * (part**2).sum(axis=0)
+            variance[columns] += n_a * (n - n_a) / (n * (n - 1)) * (part**2).sum(axis=0)
     return np.sqrt(np.where(variance > 0, variance, np.inf))
