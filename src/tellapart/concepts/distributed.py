@@ -33,6 +33,8 @@ from tellapart.concepts.library import BATCH_SIZE, ConceptLibrary, _cache_key
 from tellapart.io import ImageRef, ImageSet, UnreadableImage
 
 INSTALL_HINT = "pip install 'tellapart[ray]'"
+NEEDS_CACHE = ("ray writes the scores into the score cache, which the run then reads: it needs the cache "
+               "(use_cache=True; on the command line, drop --no-cache)")
 
 # One recorded cache write: (items, source name, version, concept ids), as ``ScoreCache.put`` takes it.
 _Write = tuple[list[tuple[str, np.ndarray]], str, str, list[str]]
@@ -93,10 +95,6 @@ def score_with_ray(
         return len(todo)
 
 
-NEEDS_CACHE = ("ray writes the scores into the score cache, which the run then reads: it needs the cache "
-               "(use_cache=True; on the command line, drop --no-cache)")
-
-
 def check_ray(address: str | None, use_cache: bool) -> None:
     """Check a command's ``ray`` option before any image is read: nothing to check without one; else Ray
     must be installed (ModuleNotFoundError naming the extra) and the score cache on (ValueError)."""
@@ -115,9 +113,8 @@ def score_sets(library: ConceptLibrary, sets: dict[str, ImageSet], cache: ScoreC
     ``bar`` (a tqdm bar, or None) counts the cluster's samples, then is reset and counts the reading.
     Raises ValueError for ``ray`` without a cache: the cluster's scores reach the run through the cache.
     """
+    check_ray(ray, use_cache=cache is not None)
     if ray is not None:
-        if cache is None:
-            raise ValueError(NEEDS_CACHE)
         score_with_ray(library, sets, cache, address=ray, progress=bar.update if bar is not None else None)
         if bar is not None:
             bar.reset()
