@@ -24,7 +24,7 @@ import os
 import sqlite3
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -172,19 +172,24 @@ class ScoreCache:
         if not keys or not self._compatible(source, version, concept_ids):
             return {}
         found: dict[str, np.ndarray] = {}
+        for key, blob in self._rows_of("key, data", "scores", keys, source, version):
+            vector = np.frombuffer(blob, dtype=np.float32)
+            if vector.size == len(concept_ids):
+                found[key] = vector
+        return found
+
+    def _rows_of(self, columns: str, table: str, keys: Sequence[str], source: str,
+                 version: str) -> Iterator[tuple]:
+        """Yield ``columns`` of ``table``'s rows for ``source`` at ``version`` whose key is one of ``keys``
+        (asked 500 keys at a time: SQLite bounds the number of parameters of a query)."""
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), 500):
             chunk = unique[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT key, data FROM scores WHERE source=? AND version=? AND key IN ({marks})",
+            yield from self._db.execute(
+                f"SELECT {columns} FROM {table} WHERE source=? AND version=? AND key IN ({marks})",
                 (source, version, *chunk),
             )
-            for key, blob in rows:
-                vector = np.frombuffer(blob, dtype=np.float32)
-                if vector.size == len(concept_ids):
-                    found[key] = vector
-        return found
 
     def put(
         self,
@@ -215,17 +220,9 @@ class ScoreCache:
     def _get_outlines(
         self, keys: Sequence[str], source: str, version: str, concept_ids: Sequence[str]
     ) -> dict[tuple[str, str], Contours]:
-        found: dict[tuple[str, str], Contours] = {}
-        unique, wanted = list(dict.fromkeys(keys)), set(concept_ids)
-        for start in range(0, len(unique), 500):
-            chunk = unique[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT key, concept, data FROM outlines WHERE source=? AND version=? AND key IN ({marks})",
-                (source, version, *chunk),
-            )
-            found.update({(key, cid): json.loads(data) for key, cid, data in rows if cid in wanted})
-        return found
+        wanted = set(concept_ids)
+        rows = self._rows_of("key, concept, data", "outlines", keys, source, version)
+        return {(key, cid): json.loads(data) for key, cid, data in rows if cid in wanted}
 
     def put_outlines(self, items: Iterable[tuple[str, str, Contours]], source: str, version: str) -> None:
         """Store (key, concept id, contours) outlines that ``source`` at ``version`` drew on the image with
