@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import io
 import os
+import posixpath
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -35,6 +37,22 @@ from tellapart.io.frames import (
 from tellapart.io.hashing import array_hash, content_hash
 from tellapart.io.image import DecodedImage, Notice, Skipped
 from tellapart.io.printable import printable
+from tellapart.io.remote import (
+    HIDDEN_FILE,
+    HIDDEN_FOLDER,
+    glob_url,
+    is_url,
+    join_url,
+    open_head,
+    read_head,
+    read_url,
+    to_url,
+    url_filesystem,
+    url_folder,
+    url_inside,
+    url_kinds,
+    walk_url_folder,
+)
 from tellapart.io.series import find_series, slice_header
 from tellapart.io.volume import SLICES_PER_VOLUME, slice_indices
 
@@ -48,8 +66,6 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 PATH_COLUMNS = ("path", "filepath", "file_path", "file", "filename", "file_name", "image", "image_path")
 _GLOB_CHARS = frozenset("*?[")
 _MANIFEST_READERS = {".csv": ",", ".tsv": "\t", ".parquet": None, ".pq": None}
-HIDDEN_FILE = "hidden file (its name starts with '.'), not read"
-HIDDEN_FOLDER = "hidden folder (its name starts with '.'), not searched"
 OUTSIDE_MANIFEST_FOLDER = "outside the manifest's folder, not read (confine is on)"
 COUNTED_ONCE = "; counted once"  # the end of the reason of a skipped repeat (``repeat_reason``)
 # A subject is scored from at most this many of its images (evenly spaced in manifest order), so its cost
@@ -137,7 +153,8 @@ class LoadedImage:
 
 @dataclass(frozen=True)
 class ImageRef:
-    """One sample of a set, not yet read: a file (``path``), an in-memory PIL image / array (``obj``), a
+    """One sample of a set, not yet read: a file (``path``), a file at an fsspec URL (``url``, with ``path``
+    None: read where ``load`` runs, e.g. on a Ray worker), an in-memory PIL image / array (``obj``), a
     subject: several images that belong together (``members``, from a manifest's subject column), scored
     as one sample, or a DICOM series stored one file per slice (``series``: ``members`` are its files in
     slice order, ``io.series``), scored from its chosen slices like a volume. ``metadata`` holds the
@@ -150,6 +167,7 @@ class ImageRef:
     members: tuple[ImageRef, ...] = field(default=(), repr=False, compare=False)
     metadata: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     series: bool = field(default=False, compare=False)
+    url: str | None = None
 
     def load(self) -> LoadedImage:
         """Read the bytes (or convert the in-memory image) and hash them.
@@ -164,9 +182,9 @@ class ImageRef:
         if self.obj is not None:
             prepared = prepare_image(self.obj)
             return LoadedImage(self, array_hash(np.asarray(prepared.rgb)), _prepared=prepared)
-        if self.path is None:
+        if self.path is None and self.url is None:
             raise UnreadableImage("nothing to read: the reference has neither a path nor an image object")
-        data = _read_bytes(self.path)
+        data = _ref_bytes(self)
         return LoadedImage(self, sample_key(data), _data=data)
 
 
@@ -237,7 +255,10 @@ class ImageSet:
         """Build a set from the rows of a CSV/TSV/Parquet manifest whose ``group_col`` equals ``value``.
 
         Returns the set; relative paths resolve against the manifest's folder, and rows whose file does not
-        exist are listed in ``skipped``. ``path_col`` defaults to a column named path, file, filepath,
+        exist are listed in ``skipped``. The manifest, and any of its paths, may be an fsspec URL
+        (``s3://bucket/images.csv``, ``gs://b/x.png``; ``pip install 'tellapart[remote]'`` and the protocol's
+        backend): the relative paths of a manifest at a URL resolve against the URL's folder, its absolute
+        paths are local files. ``path_col`` defaults to a column named path, file, filepath,
         filename or image (case-insensitive). A manifest may name any file the user can read (``../``,
         absolute paths); with ``confine=True`` only files inside the manifest's folder are used (symbolic
         links followed), the others are listed in ``skipped``: for manifests from someone you do not trust.
@@ -253,7 +274,7 @@ class ImageSet:
         Raises ValueError for an empty or unreadable manifest, a missing column or group value, and
         FileNotFoundError if the manifest, or every file of the group, does not exist.
         """
-        manifest = Path(path).expanduser()
+        manifest: Path | str = path.strip() if is_url(path) else Path(path).expanduser()  # type: ignore[union-attr]
         table = read_manifest(manifest)
         _require_column(table, group_col, manifest)
         column = path_col if path_col is not None else _detect_path_column(table, manifest)
@@ -262,7 +283,7 @@ class ImageSet:
             _require_column(table, subject_col, manifest)
         rows = table[_group_mask(table[group_col], value, manifest, group_col)]
         label = f"{group_col} = {value}"
-        refs, skipped, used = _refs_from_manifest_rows(rows[column], manifest.absolute().parent, confine)
+        refs, skipped, used = _refs_from_manifest_rows(rows[column], _manifest_folder(manifest), confine)
         if not refs:
             _raise_nothing_usable(manifest, label, skipped)
         extra = [c for c in table.columns if c not in (group_col, column, subject_col)]
@@ -294,7 +315,17 @@ def repeat_reason(source: str, kept: str) -> str:
 # --- reading ----------------------------------------------------------------------------------------------
 
 
+def _ref_bytes(ref: ImageRef) -> bytes:
+    """Return the bytes of the file ``ref`` names (its URL, else its path). Raises `UnreadableImage`."""
+    if ref.url is not None:
+        return read_url(ref.url)
+    if ref.path is None:
+        raise UnreadableImage("nothing to read: the reference names no file")
+    return _read_bytes(ref.path)
+
+
 def _read_bytes(path: Path) -> bytes:
+    """Return the bytes of the local file ``path``. Raises `UnreadableImage` saying why it cannot be read."""
     try:
         return path.read_bytes()
     except FileNotFoundError:
@@ -357,7 +388,7 @@ def _load_series(ref: ImageRef) -> LoadedImage:
     problems = []
     for member in ref.members:
         try:
-            data = _read_bytes(member.path) if member.path is not None else b""
+            data = _ref_bytes(member)
         except UnreadableImage as error:
             problems.append((member.source, error.reason))
             continue
@@ -404,10 +435,41 @@ def _listed(problems: list[tuple[str, str]], limit: int | None = 3) -> str:
 
 def _may_be_dicom(ref: ImageRef) -> bool:
     """True for a file that a DICOM series may hold: not a photo's or a NIfTI file's name."""
-    if ref.path is None or ref.members:
+    if (ref.path is None and ref.url is None) or ref.members:
         return False
-    name = ref.path.name.lower()
-    return not name.endswith(NIFTI_SUFFIXES) and ref.path.suffix.lower() not in IMAGE_EXTENSIONS
+    name = ref.path.name if ref.path is not None else posixpath.basename(ref.url or "")
+    return not name.lower().endswith(NIFTI_SUFFIXES) and _suffix(name) not in IMAGE_EXTENSIONS
+
+
+def _suffix(name: str) -> str:
+    """The lower-case extension of a file name (``".png"``; ``""`` for none), as ``Path.suffix`` has it."""
+    return Path(name).suffix.lower()
+
+
+def _slice_header(ref: ImageRef) -> Any:
+    """The DICOM series header of a local or URL file (`io.series.slice_header`; for a URL only the first
+    blocks of the file are fetched), or None."""
+    if ref.url is None:
+        return slice_header(ref.path) if ref.path is not None else None
+    try:
+        handle = open_head(ref.url)
+    except Exception:  # unreadable here: the file is read (and its reason reported) when it is loaded
+        return None
+    with handle:
+        return slice_header(handle)
+
+
+def _files_folder(members: Sequence[ImageRef]) -> str:
+    """The folder (path or URL) that holds all of a series' files, for its name."""
+    if all(m.url is None for m in members):
+        return source_name(os.path.commonpath([str(m.path) for m in members]))
+    urls = [m.url for m in members if m.url is not None]
+    protocol = urls[0].partition("://")[0]
+    rests = [url.partition("://")[2] for url in urls]
+    if len(urls) < len(members) or any(not url.startswith(f"{protocol}://") for url in urls) or \
+            len({rest.startswith("/") for rest in rests}) > 1:
+        return url_folder(urls[0])
+    return f"{protocol}://{os.path.commonpath(rests)}"
 
 
 def _group_series(refs: list[ImageRef], scopes: list[Any] | None = None
@@ -418,8 +480,7 @@ def _group_series(refs: list[ImageRef], scopes: list[Any] | None = None
 
     Returns the samples, their scopes (aligned; None when none were given), the files skipped as repeats of
     an instance already read, and the notes that say how many files became how many series."""
-    headers = [slice_header(ref.path) if _may_be_dicom(ref) and ref.path is not None else None
-               for ref in refs]
+    headers = [_slice_header(ref) if _may_be_dicom(ref) else None for ref in refs]
     if scopes is not None:
         headers = [None if h is None else replace(h, series=f"{scope!r}\0{h.series}")
                    for h, scope in zip(headers, scopes, strict=True)]
@@ -434,7 +495,7 @@ def _group_series(refs: list[ImageRef], scopes: list[Any] | None = None
         if index in first_of:
             members = tuple(refs[i] for i in first_of[index])
             uid = headers[index].series.split("\0")[-1]  # type: ignore[union-attr]
-            folder = source_name(os.path.commonpath([str(m.path) for m in members]))
+            folder = _files_folder(members)
             samples.append(ImageRef(f"{folder} (DICOM series {uid}, {len(members)} files)", None,
                                     members=members, metadata=_agreed(members), series=True))
         elif index in absorbed or index in repeats:
@@ -522,7 +583,10 @@ def _no_subject(value: Any) -> bool:
 
 
 def _from_path_spec(spec: str | os.PathLike, name: str | None) -> ImageSet:
+    """The set a folder, glob pattern or file names: a local path, or an fsspec URL (`_from_url_spec`)."""
     text = os.fspath(spec)
+    if is_url(text):
+        return _from_url_spec(text.strip(), name)
     path = Path(text).expanduser()
     if path.is_dir():
         refs, skipped = _walk_folder(path)
@@ -544,6 +608,61 @@ def _from_path_spec(spec: str | os.PathLike, name: str | None) -> ImageSet:
     raise FileNotFoundError(f"no such file or folder: {printable(path)}")
 
 
+def _from_url_spec(url: str, name: str | None) -> ImageSet:
+    """The set a folder URL (recursive), a glob URL or a file URL names, as `_from_path_spec` makes it from
+    a local path (the same errors, naming the URL). Raises ModuleNotFoundError when fsspec or the
+    protocol's backend is missing."""
+    fs, path = url_filesystem(url)
+    if _GLOB_CHARS & set(path):
+        return _from_url_glob(fs, path, url, name)
+    kind = _url_kind(fs, path, url)
+    if kind == "directory":
+        files, hidden = walk_url_folder(fs, path)
+        refs, skipped = _collect_urls(fs, files, dict.fromkeys(files, "file"))
+        if not refs:
+            _raise_no_images(f"folder {printable(url)}", hidden + skipped)
+        return _series_set(refs, hidden + skipped, name or posixpath.basename(path.rstrip("/")) or url)
+    if kind == "file":
+        ref, reason = _url_file_ref(fs, path)
+        if ref is None:
+            raise ValueError(
+                f"{printable(url)} is {reason}; give a folder, a glob pattern or an image file "
+                "(for a CSV/Parquet table of paths use ImageSet.from_manifest)"
+            )
+        return ImageSet([ref], [], name or posixpath.basename(path))
+    raise FileNotFoundError(f"no such file or folder: {printable(url)}")
+
+
+def _url_kind(fs: Any, path: str, url: str) -> str | None:
+    """Return "directory", "file" or None (nothing there) for ``path`` on ``fs``; raise OSError naming
+    ``url`` when the storage cannot be asked (credentials, network)."""
+    try:
+        if fs.isdir(path):
+            return "directory"
+        return "file" if fs.isfile(path) else None
+    except Exception as error:  # backends raise their own errors (botocore's, google-auth's...)
+        detail = printable(" ".join(str(error).split()))[:200]
+        raise OSError(f"cannot list {printable(url)}: {type(error).__name__}: {detail}") from error
+
+
+def _from_url_glob(fs: Any, pattern: str, url: str, name: str | None) -> ImageSet:
+    """The set of the files (and folders' files) that the glob URL ``url`` (``pattern`` on ``fs``) matches;
+    names with a part starting with ``.`` below the pattern's fixed folder are not matched, as locally."""
+    fixed = pattern[: min(pattern.index(c) for c in _GLOB_CHARS if c in pattern)].rsplit("/", 1)[0]
+    try:
+        matches = [m for m in glob_url(fs, pattern)
+                   if not any(part.startswith(".") for part in posixpath.relpath(m, fixed or "/").split("/"))]
+    except Exception as error:  # as in `_url_kind`
+        detail = printable(" ".join(str(error).split()))[:200]
+        raise OSError(f"cannot list {printable(url)}: {type(error).__name__}: {detail}") from error
+    if not matches:
+        raise FileNotFoundError(f"no files match the pattern {url!r}")
+    refs, skipped = _collect_urls(fs, matches, url_kinds(fs, matches))
+    if not refs:
+        _raise_no_images(f"the files matching {url!r}", skipped)
+    return _series_set(refs, skipped, name or url)
+
+
 def _from_glob(pattern: str, name: str | None) -> ImageSet:
     matches = sorted(glob.glob(pattern, recursive=True))
     if not matches:
@@ -560,8 +679,15 @@ def _from_list(items: list[Any], name: str | None) -> ImageSet:
     refs: list[ImageRef] = []
     skipped: list[Skipped] = []
     n_paths = 0
+    urls = _list_urls(items)
     for index, item in enumerate(items):
-        if isinstance(item, (str, os.PathLike)):
+        if index in urls:
+            n_paths += 1
+            fs, path, kind = urls[index]
+            item_refs, item_skipped = _collect_urls(fs, [path], {path: kind})
+            refs += item_refs
+            skipped += item_skipped
+        elif isinstance(item, (str, os.PathLike)):
             n_paths += 1
             item_refs, item_skipped = _collect_paths([Path(os.fspath(item)).expanduser()], missing_ok=True)
             refs += item_refs
@@ -577,6 +703,20 @@ def _from_list(items: list[Any], name: str | None) -> ImageSet:
         _raise_no_images("the list", skipped)
     kind = "paths" if n_paths == len(items) else "in-memory images" if n_paths == 0 else "images"
     return _series_set(refs, skipped, name or f"{len(items)} {kind}")
+
+
+def _list_urls(items: list[Any]) -> dict[int, tuple[Any, str, str | None]]:
+    """The URL items of a list: index -> (filesystem, path, "file" | "directory" | None for absent), found
+    from one listing per folder. Raises ModuleNotFoundError (before anything is read) when fsspec or a
+    protocol's backend is missing."""
+    located = {index: url_filesystem(item.strip()) for index, item in enumerate(items) if is_url(item)}
+    kinds: dict[int, str | None] = {}
+    for fs_id in {id(fs) for fs, _ in located.values()}:
+        mine = {index: where for index, where in located.items() if id(where[0]) == fs_id}
+        fs = next(iter(mine.values()))[0]
+        found = url_kinds(fs, [path for _, path in mine.values()])
+        kinds.update({index: found[path] for index, (_, path) in mine.items()})
+    return {index: (fs, path, kinds[index]) for index, (fs, path) in located.items()}
 
 
 def _from_array_stack(stack: np.ndarray, name: str | None) -> ImageSet:
@@ -662,6 +802,39 @@ def _file_ref(path: Path) -> tuple[ImageRef | None, str]:
     return ImageRef(source_name(absolute), absolute), ""
 
 
+def _collect_urls(fs: Any, paths: list[str], kinds: dict[str, str | None]
+                  ) -> tuple[list[ImageRef], list[Skipped]]:
+    """The images among ``paths`` on ``fs`` (folders searched recursively), and the others skipped with
+    why; ``kinds`` says what each path is ("file", "directory", or None when it does not exist)."""
+    refs: list[ImageRef] = []
+    skipped: list[Skipped] = []
+    for path in paths:
+        kind = kinds.get(path)
+        if kind == "directory":
+            files, hidden = walk_url_folder(fs, path)
+            sub_refs, sub_skipped = _collect_urls(fs, files, dict.fromkeys(files, "file"))
+            refs += sub_refs
+            skipped += hidden + sub_skipped
+            continue
+        ref, reason = _url_file_ref(fs, path) if kind is not None else (None, "file does not exist")
+        if ref is None:
+            skipped.append(Skipped(to_url(fs, path), reason))
+        else:
+            refs.append(ref)
+    return refs, skipped
+
+
+def _url_file_ref(fs: Any, path: str) -> tuple[ImageRef | None, str]:
+    """An ImageRef for the image file ``path`` on ``fs`` (known to exist), or None and the reason it is not
+    one. Only a file without an image's extension is read at all: its first 132 bytes, for DICOM's."""
+    name = posixpath.basename(path)
+    if _suffix(name) not in IMAGE_EXTENSIONS and not is_medical_name(name) and \
+            not is_dicom(read_head(fs, path, 132)):
+        return None, f"not an image file ({_suffix(name) or 'no extension'})"
+    url = to_url(fs, path)
+    return ImageRef(url, None, url=url), ""
+
+
 def _has_dicom_preamble(path: Path) -> bool:
     """True when the file starts like a DICOM file (series files often have no extension, or a UID's)."""
     try:
@@ -686,12 +859,17 @@ def _raise_no_images(where: str, skipped: list[Skipped]) -> None:
 # --- manifests --------------------------------------------------------------------------------------------
 
 
-def read_manifest(manifest: Path) -> pd.DataFrame:
-    """Return the manifest's table; raise FileNotFoundError or a ValueError that names the file."""
+def read_manifest(manifest: Path | str) -> pd.DataFrame:
+    """Return the manifest's table (a local file, or an fsspec URL: fetched once, into memory); raise
+    FileNotFoundError or a ValueError that names the file (ModuleNotFoundError for a URL that fsspec or its
+    protocol's backend is missing for)."""
     shown = printable(manifest)
-    if not manifest.is_file():
+    source: Any = manifest
+    if is_url(manifest):
+        source = _fetched_manifest(str(manifest))
+    elif not Path(manifest).is_file():
         raise FileNotFoundError(f"manifest not found: {shown}")
-    suffix = manifest.suffix.lower()
+    suffix = _suffix(posixpath.basename(str(manifest)) if is_url(manifest) else Path(manifest).name)
     if suffix not in _MANIFEST_READERS:
         raise ValueError(
             f"manifest {shown} must be a .csv, .tsv or .parquet file, not {suffix or 'no extension'}"
@@ -699,9 +877,9 @@ def read_manifest(manifest: Path) -> pd.DataFrame:
     what = "a header row with a path column and a group column, then one row per image"
     try:
         if _MANIFEST_READERS[suffix] is None:
-            table = pd.read_parquet(manifest)
+            table = pd.read_parquet(source)
         else:
-            table = pd.read_csv(manifest, sep=_MANIFEST_READERS[suffix])
+            table = pd.read_csv(source, sep=_MANIFEST_READERS[suffix])
     except pd.errors.EmptyDataError:
         raise ValueError(f"manifest {shown} is empty; it needs {what}") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:
@@ -712,7 +890,24 @@ def read_manifest(manifest: Path) -> pd.DataFrame:
     return table
 
 
-def _require_column(table: pd.DataFrame, column: str, manifest: Path) -> None:
+def _fetched_manifest(url: str) -> io.BytesIO:
+    """The manifest at ``url``, read whole into memory; FileNotFoundError when there is none, ValueError
+    when it cannot be read (ModuleNotFoundError as `io.remote.url_filesystem` raises it)."""
+    fs, path = url_filesystem(url)
+    if _url_kind(fs, path, url) != "file":
+        raise FileNotFoundError(f"manifest not found: {printable(url)}")
+    try:
+        return io.BytesIO(read_url(url))
+    except UnreadableImage as error:
+        raise ValueError(f"cannot read manifest {printable(url)} ({error.reason})") from None
+
+
+def _manifest_folder(manifest: Path | str) -> Path | str:
+    """The folder a manifest's relative paths resolve against: its local folder, or its URL's folder."""
+    return url_folder(manifest) if isinstance(manifest, str) else manifest.absolute().parent
+
+
+def _require_column(table: pd.DataFrame, column: str, manifest: Path | str) -> None:
     if column not in table.columns:
         raise ValueError(
             f"manifest {printable(manifest)} has no column {column!r}; its columns are: "
@@ -720,7 +915,7 @@ def _require_column(table: pd.DataFrame, column: str, manifest: Path) -> None:
         )
 
 
-def _detect_path_column(table: pd.DataFrame, manifest: Path) -> str:
+def _detect_path_column(table: pd.DataFrame, manifest: Path | str) -> str:
     by_lower = {str(c).lower(): c for c in table.columns}
     for candidate in PATH_COLUMNS:
         if candidate in by_lower:
@@ -731,7 +926,7 @@ def _detect_path_column(table: pd.DataFrame, manifest: Path) -> str:
     )
 
 
-def _group_mask(column: pd.Series, value: Any, manifest: Path, group_col: str) -> pd.Series:
+def _group_mask(column: pd.Series, value: Any, manifest: Path | str, group_col: str) -> pd.Series:
     """Rows whose group equals ``value``; "1" matches 1 and 1 matches "1" (values typed on a command line)."""
     mask = column == value
     if not mask.any():
@@ -748,34 +943,72 @@ def _group_mask(column: pd.Series, value: Any, manifest: Path, group_col: str) -
 
 
 def _refs_from_manifest_rows(
-    cells: pd.Series, base: Path, confine: bool = False
+    cells: pd.Series, base: Path | str, confine: bool = False
 ) -> tuple[list[ImageRef], list[Skipped], list[int]]:
-    """The images the manifest's path cells name (relative to ``base``), the rows skipped with why, and the
-    positions of the rows the images came from (aligned with the images)."""
-    refs: list[ImageRef] = []
+    """The images the manifest's path cells name (relative to ``base``: a folder, or a folder URL), the rows
+    skipped with why, and the positions of the rows the images came from (aligned with the images).
+
+    A cell may be a URL; URL files are checked against one listing of each folder they are in (raises
+    ModuleNotFoundError, before any image is read, when fsspec or a protocol's backend is missing)."""
+    named: list[tuple[int, Path | str]] = []
     skipped: list[Skipped] = []
-    used: list[int] = []
     for position, (row, cell) in enumerate(cells.items()):
         problem = _path_cell_problem(cell)
+        target = _cell_target(cell.strip(), base) if not problem else None
         if problem:
             skipped.append(Skipped(f"<manifest row {row}>", problem))
-            continue
-        text = cell.strip()
-        if "://" in text:
-            skipped.append(Skipped(text, "URLs are not supported; download the files and list local paths"))
-            continue
-        path = Path(text).expanduser()
-        path = path if path.is_absolute() else base / path
-        if confine and not _inside(path, base):
-            skipped.append(Skipped(source_name(path), OUTSIDE_MANIFEST_FOLDER))
-            continue
-        ref, reason = _file_ref(path)
+        elif confine and not _within(target, base):  # type: ignore[arg-type]
+            skipped.append(Skipped(_shown(target), OUTSIDE_MANIFEST_FOLDER))  # type: ignore[arg-type]
+        else:
+            named.append((position, target))  # type: ignore[arg-type]
+    urls = _list_urls([target for _, target in named])
+    refs: list[ImageRef] = []
+    used: list[int] = []
+    for index, (position, target) in enumerate(named):
+        ref, problem = _url_cell_ref(*urls[index]) if index in urls else _local_cell_ref(target)
         if ref is None:
-            skipped.append(Skipped(source_name(path), reason))
+            skipped.append(problem)  # type: ignore[arg-type]
         else:
             refs.append(ref)
             used.append(position)
     return refs, skipped, used
+
+
+def _url_cell_ref(fs: Any, path: str, kind: str | None) -> tuple[ImageRef | None, Skipped | None]:
+    """The image a manifest's URL names (``kind``: what ``path`` is on ``fs``), or None and why not."""
+    if kind == "directory":
+        return None, Skipped(to_url(fs, path), "not a regular file")
+    found, skipped = _collect_urls(fs, [path], {path: kind})
+    return (found[0], None) if found else (None, skipped[0])
+
+
+def _local_cell_ref(target: Path | str) -> tuple[ImageRef | None, Skipped | None]:
+    """The image a manifest's local path names, or None and why not."""
+    ref, reason = _file_ref(Path(target))
+    return (ref, None) if ref is not None else (None, Skipped(source_name(Path(target)), reason))
+
+
+def _cell_target(text: str, base: Path | str) -> Path | str:
+    """What a manifest's path cell names: a URL (the cell's own, or a relative path under a URL ``base``)
+    or a local path (absolute, or relative to a local ``base``)."""
+    if is_url(text):
+        return text
+    path = Path(text).expanduser()
+    if path.is_absolute():
+        return path
+    return join_url(base, text) if isinstance(base, str) else base / path
+
+
+def _within(target: Path | str, base: Path | str) -> bool:
+    """True when the manifest's file ``target`` is inside the manifest's folder ``base`` (path or URL)."""
+    if isinstance(target, str) or isinstance(base, str):
+        return isinstance(target, str) and isinstance(base, str) and url_inside(target, base)
+    return _inside(target, base)
+
+
+def _shown(target: Path | str) -> str:
+    """The name a manifest's file goes by in skipped lists: its URL, or its path (``source_name``)."""
+    return target if isinstance(target, str) else source_name(target)
 
 
 def _path_cell_problem(cell: Any) -> str:
@@ -793,14 +1026,14 @@ def _inside(path: Path, folder: Path) -> bool:
     return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder))
 
 
-def _raise_nothing_usable(manifest: Path, label: str, skipped: list[Skipped]) -> None:
+def _raise_nothing_usable(manifest: Path | str, label: str, skipped: list[Skipped]) -> None:
     missing = [s for s in skipped if s.reason == "file does not exist"]
     first = f"; the first is {printable(skipped[0].source)} ({skipped[0].reason})" if skipped else ""
     label, shown = printable(label), printable(manifest)
     if missing and len(missing) == len(skipped):
         raise FileNotFoundError(
             f"none of the {len(skipped)} files listed for {label} in {shown} exist (relative paths are "
-            f"resolved against {printable(manifest.absolute().parent)}){first}"
+            f"resolved against {printable(_manifest_folder(manifest))}){first}"
         )
     raise ValueError(
         f"none of the {len(skipped)} rows for {label} in {shown} is a usable image file{first}"

@@ -1,0 +1,232 @@
+"""Images at fsspec URLs (``s3://bucket/set/``, ``gs://b/x/*.png``, ``memory://``, ``file://``...).
+
+A URL is listed and read through `fsspec <https://filesystem-spec.readthedocs.io>`_, an optional extra
+(``pip install 'tellapart[remote]'``) imported only when a URL is given: local paths never import it. Each
+protocol needs its backend package (``s3fs`` for ``s3://``, ``gcsfs`` for ``gs://``...); a missing one is
+named, with what to install, when the set is listed, before any image is read.
+
+Listing reads no image: a folder URL is listed once (``find``), a file URL is checked against its folder's
+listing (one ``ls`` per folder, not one request per file). Reading (`read_url`) fetches each file's bytes
+whole, into memory (no copy on disk), where it is called: on a Ray worker when the run scores on a cluster.
+Credentials and settings come from the backend's own configuration (environment variables, config files,
+instance roles), as fsspec finds them.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from tellapart.io.decode import UnreadableImage
+from tellapart.io.image import Skipped
+from tellapart.io.printable import printable
+
+INSTALL_HINT = "pip install 'tellapart[remote]'"
+# "s3://...", "gs://...", and fsspec's chained form "simplecache::s3://...". A scheme of one letter is a
+# Windows drive ("C://x"), not a URL.
+_URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.\-]+::)*([A-Za-z][A-Za-z0-9+.\-]+)://")
+# Why a hidden file or folder is not used (the same for local folders: ``io.imageset`` imports these).
+HIDDEN_FILE = "hidden file (its name starts with '.'), not read"
+HIDDEN_FOLDER = "hidden folder (its name starts with '.'), not searched"
+
+
+def is_url(value: Any) -> bool:
+    """True when ``value`` is text of the form ``PROTOCOL://...`` (a ``pathlib.Path`` never is: it folds
+    ``//``)."""
+    return isinstance(value, str) and _URL.match(value.strip()) is not None
+
+
+def url_protocol(url: str) -> str:
+    """Return the protocol of ``url`` (``"s3"`` for ``s3://b/k``; the outer one of a chained URL)."""
+    match = _URL.match(url.strip())
+    if match is None:
+        raise ValueError(f"{printable(url)!r} is not a URL (PROTOCOL://...)")
+    return url.strip().split("::", 1)[0].split("://", 1)[0].lower()
+
+
+def require_fsspec(url: str) -> Any:
+    """Return the ``fsspec`` module; raise ModuleNotFoundError naming what to install when it is missing."""
+    try:
+        import fsspec
+    except ImportError as error:
+        raise ModuleNotFoundError(
+            f"{printable(url)} is a URL, and reading images from URLs needs fsspec: {INSTALL_HINT} (and the "
+            f"package for its protocol, e.g. s3fs for s3://, gcsfs for gs://)"
+        ) from error
+    return fsspec
+
+
+def url_filesystem(url: str) -> tuple[Any, str]:
+    """Return the fsspec filesystem that holds ``url`` and the path of ``url`` on it.
+
+    Raises ModuleNotFoundError when fsspec, or the backend package of the URL's protocol, is not installed
+    (the message says what to pip install), and ValueError for a protocol fsspec does not know."""
+    fsspec = require_fsspec(url)
+    try:
+        return fsspec.core.url_to_fs(url.strip())
+    except ImportError as error:
+        raise ModuleNotFoundError(_backend_missing(url, error)) from error
+    except ValueError as error:
+        if "protocol" not in str(error).lower():
+            raise
+        raise ValueError(f"cannot read {printable(url)}: fsspec does not know its protocol "
+                         f"{url_protocol(url)!r} ({error})") from None
+
+
+def _backend_missing(url: str, error: ImportError) -> str:
+    """The message for a URL whose protocol's backend package is missing: which, and what to install."""
+    from fsspec.registry import get_filesystem_class, known_implementations
+
+    missing = url_protocol(url)
+    for protocol in _protocols(url):  # a chained URL ("simplecache::s3://"): the layer that cannot load
+        try:
+            get_filesystem_class(protocol)
+        except ImportError:
+            missing = protocol
+            break
+        except ValueError:
+            continue
+    module = known_implementations.get(missing, {}).get("class", "").split(".")[0]
+    install = f"pip install {module}" if module and module != "fsspec" else "install the package it names"
+    return (f"{printable(url)}: reading {missing}:// URLs needs fsspec's {missing} backend, which is not "
+            f"installed ({error}); {install}")
+
+
+def _protocols(url: str) -> list[str]:
+    """The protocols of ``url``, outermost first (``["simplecache", "s3"]`` for ``simplecache::s3://``)."""
+    return [part.split("://", 1)[0].lower() for part in url.strip().split("::")]
+
+
+def check_url(url: str) -> None:
+    """Raise (ModuleNotFoundError, ValueError) as `url_filesystem` does when ``url`` cannot be read here."""
+    url_filesystem(url)
+
+
+def to_url(fs: Any, path: str) -> str:
+    """Return the URL of ``path`` on ``fs`` (``s3://bucket/key``): the name a remote image goes by."""
+    return fs.unstrip_protocol(path)
+
+
+def read_url(url: str) -> bytes:
+    """Return the bytes of the file at ``url``, read whole into memory.
+
+    Raises `UnreadableImage` with a reason a person can act on: the file vanished, is a folder, access was
+    denied, the backend is missing where this runs (a Ray worker without s3fs), or the read failed."""
+    try:
+        fs, path = url_filesystem(url)
+    except (ModuleNotFoundError, ValueError) as error:
+        raise UnreadableImage(str(error)) from None
+    try:
+        return bytes(fs.cat_file(path))
+    except FileNotFoundError:
+        raise UnreadableImage("file does not exist (moved or deleted after the set was listed)") from None
+    except PermissionError:
+        raise UnreadableImage("cannot read file: permission denied") from None
+    except IsADirectoryError:
+        raise UnreadableImage("this is a folder, not an image file") from None
+    except Exception as error:  # a backend's own errors (network, throttling, credentials) differ by package
+        detail = printable(" ".join(str(error).split()))[:200]
+        raise UnreadableImage(f"cannot read file: {type(error).__name__}: {detail}") from None
+
+
+def read_head(fs: Any, path: str, size: int) -> bytes:
+    """Return the first ``size`` bytes of ``path`` on ``fs`` (one ranged read), or b"" if it cannot be
+    read."""
+    try:
+        return bytes(fs.cat_file(path, start=0, end=size))
+    except Exception:  # unreadable here: the file is read (and its reason reported) when it is loaded
+        return b""
+
+
+def open_head(url: str, block_size: int = 1 << 16) -> Any:
+    """Return ``url`` opened for reading in blocks of ``block_size`` bytes (a DICOM header is read without
+    its pixel data); the caller closes it."""
+    fs, path = url_filesystem(url)
+    return fs.open(path, "rb", block_size=block_size)
+
+
+def walk_url_folder(fs: Any, root: str) -> tuple[list[str], list[Skipped]]:
+    """Return every non-hidden file under the folder ``root`` of ``fs`` (recursively, sorted paths) and the
+    hidden files and folders (a name starting with ``.``, below ``root``) as skipped, with why."""
+    try:
+        found = fs.find(root, withdirs=False, detail=False)
+    except Exception as error:  # as in `read_url`: backends raise their own errors
+        detail = printable(" ".join(str(error).split()))[:200]
+        return [], [Skipped(to_url(fs, root), f"cannot list folder: {type(error).__name__}: {detail}")]
+    files: list[str] = []
+    hidden: dict[str, str] = {}
+    base = root.rstrip("/")
+    for path in sorted(found):
+        parts = posixpath.relpath(path, base).split("/") if base else path.split("/")
+        dot = next((i for i, part in enumerate(parts) if part.startswith(".")), None)
+        if dot is None:
+            files.append(path)
+        elif dot == len(parts) - 1:
+            hidden[path] = HIDDEN_FILE
+        else:
+            hidden.setdefault(posixpath.join(base, *parts[: dot + 1]), HIDDEN_FOLDER)
+    return files, [Skipped(to_url(fs, path), why) for path, why in hidden.items()]
+
+
+def glob_url(fs: Any, pattern: str) -> list[str]:
+    """Return the sorted paths on ``fs`` that match the glob ``pattern`` (``**`` matches any folders)."""
+    return sorted(fs.glob(pattern))
+
+
+def url_kinds(fs: Any, paths: Iterable[str]) -> dict[str, str | None]:
+    """Return, for each of ``paths`` on ``fs``, ``"file"``, ``"directory"`` or None (absent), from one
+    listing of each path's folder (a listing that fails marks its paths absent)."""
+    paths = list(paths)
+    by_folder: dict[str, list[str]] = {}
+    for path in paths:
+        by_folder.setdefault(posixpath.dirname(path.rstrip("/")), []).append(path)
+    kinds: dict[str, str | None] = {}
+    for folder, members in by_folder.items():
+        listed = _listing(fs, folder)
+        for path in members:
+            kinds[path] = listed.get(_strip(fs, path))
+    return kinds
+
+
+def _listing(fs: Any, folder: str) -> dict[str, str]:
+    """Name -> type ("file" or "directory") of the entries of ``folder`` on ``fs`` ({} if it cannot be
+    listed)."""
+    try:
+        entries = fs.ls(folder, detail=True)
+    except Exception:  # a missing or unlistable folder: its files are reported as not existing
+        return {}
+    return {_strip(fs, entry["name"]): entry.get("type", "file") for entry in entries}
+
+
+def _strip(fs: Any, path: str) -> str:
+    """``path`` as ``fs`` names it in listings (no protocol, no trailing slash)."""
+    return fs._strip_protocol(path).rstrip("/") or fs.root_marker
+
+
+def url_folder(url: str) -> str:
+    """Return the URL of the folder that holds ``url`` (``s3://b/x/`` for ``s3://b/x/m.csv``)."""
+    return url[: url.rstrip("/").rfind("/") + 1]
+
+
+def join_url(folder: str, relative: str) -> str:
+    """Return the relative path ``relative`` resolved against the folder URL ``folder``, ``.`` and ``..``
+    folded (never above the URL's root: ``s3://b/../x`` is ``s3://x``, as fsspec reads it)."""
+    protocol, _, rest = folder.partition("://")
+    return _folded(protocol, posixpath.join(rest, relative), rest.startswith("/"))
+
+
+def url_inside(url: str, folder: str) -> bool:
+    """True when ``url`` (``.`` and ``..`` folded) lies inside the folder URL ``folder`` (``memory:///d/x``
+    and ``memory://d/x`` name the same file, as fsspec reads them)."""
+    protocol, _, rest = folder.partition("://")
+    base = _folded(protocol, rest, rooted=False).rstrip("/") + "/"
+    own_protocol, _, own = url.partition("://")
+    return _folded(own_protocol, own, rooted=False).startswith(base)
+
+
+def _folded(protocol: str, path: str, rooted: bool) -> str:
+    """``PROTOCOL://PATH`` with ``.`` and ``..`` folded; ``rooted`` keeps the path's leading ``/``."""
+    folded = posixpath.normpath("/" + path.lstrip("/")).lstrip("/")
+    return f"{protocol}://{'/' if rooted else ''}{folded}"
