@@ -1,0 +1,319 @@
+"""Image sets at fsspec URLs (tellapart.io.remote): real PNGs in fsspec's own ``memory://`` and ``file://``
+filesystems, listed and read through the same ImageRef -> load -> decode path as files on disk."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import skimage.data
+from PIL import Image
+
+fsspec = pytest.importorskip("fsspec")
+
+import tellapart  # noqa: E402
+from tellapart.concepts.image_stats import ImageStatsSource  # noqa: E402
+from tellapart.concepts.library import ConceptLibrary  # noqa: E402
+from tellapart.io import ImageSet, UnreadableImage  # noqa: E402
+from tellapart.io.frames import sample_key  # noqa: E402
+from tellapart.io.imageset import HIDDEN_FILE, HIDDEN_FOLDER  # noqa: E402
+from tellapart.synth import darken  # noqa: E402
+
+ASTRONAUT = skimage.data.astronaut()[:96, :128]
+COFFEE = skimage.data.coffee()[:96, :128]
+CAMERA = skimage.data.camera()[:96, :128]
+
+
+def png(pixels: np.ndarray) -> bytes:
+    """The PNG file of ``pixels``."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def jpeg(pixels: np.ndarray) -> bytes:
+    """The JPEG file of ``pixels``."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def memory():
+    """A fresh folder URL of fsspec's process-global memory filesystem, and a function that writes a file
+    under it (relative name, bytes) and returns its URL; the folder is removed afterwards."""
+    fs = fsspec.filesystem("memory")
+    root = f"memory://tellapart-test-{uuid.uuid4().hex}"
+
+    def put(name: str, data: bytes) -> str:
+        url = f"{root}/{name}"
+        fs.pipe(url, data)
+        return url
+
+    put.root = root  # type: ignore[attr-defined]
+    put.fs = fs  # type: ignore[attr-defined]
+    yield put
+    if fs.exists(root):
+        fs.rm(root, recursive=True)
+
+
+def canonical(url: str) -> str:
+    """The name fsspec gives ``url``'s file (``memory:///x/a.png`` for ``memory://x/a.png``)."""
+    fs, path = fsspec.core.url_to_fs(url)
+    return fs.unstrip_protocol(path)
+
+
+def test_import_and_local_sets_do_not_import_fsspec(tmp_path):
+    (tmp_path / "a.png").write_bytes(png(ASTRONAUT))
+    code = textwrap.dedent(f"""
+        import sys
+        import tellapart
+        from tellapart.io import ImageSet
+        image_set = ImageSet.from_spec({str(tmp_path)!r})
+        image_set.refs[0].load().decode()
+        assert len(image_set) == 1
+        print("fsspec" in sys.modules)
+    """)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "False"
+
+
+def test_a_folder_url_lists_its_images_and_says_what_it_skips(memory):
+    memory("set/a.png", png(ASTRONAUT))
+    memory("set/nested/b.jpg", jpeg(COFFEE))
+    memory("set/notes.txt", b"not an image")
+    memory("set/.DS_Store", b"\0\0")
+    memory("set/.thumbnails/c.png", png(CAMERA))
+    image_set = ImageSet.from_spec(f"{memory.root}/set/")
+    assert [ref.source for ref in image_set] == [canonical(f"{memory.root}/set/a.png"),
+                                                  canonical(f"{memory.root}/set/nested/b.jpg")]
+    assert image_set.name == "set"
+    reasons = {Path(s.source).name: s.reason for s in image_set.skipped}
+    assert reasons == {".DS_Store": HIDDEN_FILE, ".thumbnails": HIDDEN_FOLDER,
+                       "notes.txt": "not an image file (.txt)"}
+    decoded = image_set.refs[0].load().decode()
+    np.testing.assert_array_equal(decoded.pixels, ASTRONAUT)
+    assert decoded.source == image_set.refs[0].source
+
+
+def test_a_url_image_has_the_key_of_the_same_bytes_on_disk(memory, tmp_path):
+    data = jpeg(COFFEE)
+    (tmp_path / "b.jpg").write_bytes(data)
+    remote = ImageSet.from_spec(memory("b.jpg", data)).refs[0].load()
+    local = ImageSet.from_spec(tmp_path / "b.jpg").refs[0].load()
+    assert remote.key == local.key == sample_key(data)
+    np.testing.assert_array_equal(remote.decode().pixels, local.decode().pixels)
+
+
+def test_a_glob_url_matches_like_a_local_glob(memory):
+    memory("g/a.png", png(ASTRONAUT))
+    memory("g/b.png", png(COFFEE))
+    memory("g/c.jpg", jpeg(CAMERA))
+    memory("g/deep/d.png", png(CAMERA))
+    memory("g/.hidden.png", png(CAMERA))
+    flat = ImageSet.from_spec(f"{memory.root}/g/*.png")
+    assert [Path(ref.source).name for ref in flat] == ["a.png", "b.png"]
+    deep = ImageSet.from_spec(f"{memory.root}/g/**/*.png")
+    assert [Path(ref.source).name for ref in deep] == ["a.png", "b.png", "d.png"]
+    with pytest.raises(FileNotFoundError, match="no files match the pattern"):
+        ImageSet.from_spec(f"{memory.root}/g/*.webp")
+
+
+def test_a_list_of_urls_keeps_its_order_and_skips_missing_files(memory):
+    first = memory("l/x/2.png", png(COFFEE))
+    second = memory("l/y/1.png", png(ASTRONAUT))
+    memory("l/z/3.png", png(CAMERA))
+    missing = f"{memory.root}/l/x/gone.png"
+    image_set = ImageSet.from_spec([first, missing, second, f"{memory.root}/l/z"])
+    assert [ref.source for ref in image_set] == [canonical(first), canonical(second),
+                                                  canonical(f"{memory.root}/l/z/3.png")]
+    assert [(s.source, s.reason) for s in image_set.skipped] == [(canonical(missing), "file does not exist")]
+    assert image_set.name == "4 paths"
+
+
+def test_a_list_may_mix_urls_local_paths_and_file_urls(memory, tmp_path):
+    (tmp_path / "local.png").write_bytes(png(CAMERA))
+    (tmp_path / "viafile.png").write_bytes(png(COFFEE))
+    image_set = ImageSet.from_spec([memory("m.png", png(ASTRONAUT)), tmp_path / "local.png",
+                                    (tmp_path / "viafile.png").as_uri()])
+    assert [ref.path is None for ref in image_set] == [True, False, True]
+    assert image_set.refs[2].source == (tmp_path / "viafile.png").as_uri()
+    pixels = [ref.load().decode().pixels for ref in image_set]
+    for got, want in zip(pixels, (ASTRONAUT, CAMERA, COFFEE), strict=True):
+        np.testing.assert_array_equal(got[..., 0], want if want.ndim == 2 else want[..., 0])
+
+
+def test_a_manifest_at_a_url_resolves_relative_paths_against_its_folder(memory, tmp_path):
+    memory("study/images/a.png", png(ASTRONAUT))
+    memory("study/images/b.png", png(COFFEE))
+    elsewhere = memory("other/c.png", png(CAMERA))
+    (tmp_path / "local.png").write_bytes(png(CAMERA[::-1]))
+    rows = [("images/a.png", "x", "site1"), ("./images/sub/../b.png", "x", "site2"),
+            (elsewhere, "x", "site1"), (str(tmp_path / "local.png"), "x", "site2"),
+            ("images/missing.png", "x", "site1"), ("../other/c.png", "y", "site1")]
+    table = pd.DataFrame(rows, columns=["path", "group", "site"])
+    manifest = memory("study/manifest.csv", table.to_csv(index=False).encode())
+    image_set = ImageSet.from_manifest(manifest, "group", "x")
+    folder = f"{memory.root}/study/images"
+    assert [ref.source for ref in image_set] == [canonical(f"{folder}/a.png"), canonical(f"{folder}/b.png"),
+                                                  canonical(elsewhere), str(tmp_path / "local.png")]
+    assert [ref.metadata["site"] for ref in image_set] == ["site1", "site2", "site1", "site2"]
+    assert [(s.source, s.reason) for s in image_set.skipped] == [
+        (canonical(f"{folder}/missing.png"), "file does not exist")]
+    assert len(ImageSet.from_manifest(manifest, "group", "y")) == 1
+    confined = ImageSet.from_manifest(manifest, "group", "x", confine=True)
+    assert [Path(ref.source).name for ref in confined] == ["a.png", "b.png"]
+    outside = {s.source: s.reason for s in confined.skipped}
+    assert "outside the manifest's folder" in outside[elsewhere]
+    assert "outside the manifest's folder" in outside[str(tmp_path / "local.png")]
+
+
+def test_a_local_manifest_may_name_urls(memory, tmp_path):
+    url = memory("r/a.png", png(ASTRONAUT))
+    (tmp_path / "b.png").write_bytes(png(COFFEE))
+    (tmp_path / "list.csv").write_text(f"file,label\n{url},1\nb.png,1\n{memory.root}/r/none.png,1\n")
+    image_set = ImageSet.from_manifest(tmp_path / "list.csv", "label", 1)
+    assert [ref.source for ref in image_set] == [canonical(url), str(tmp_path / "b.png")]
+    assert [s.reason for s in image_set.skipped] == ["file does not exist"]
+
+
+def test_a_missing_manifest_url_is_named(memory):
+    with pytest.raises(FileNotFoundError, match="manifest not found: memory://"):
+        ImageSet.from_manifest(f"{memory.root}/nowhere.csv", "group", "x")
+
+
+def test_a_file_that_cannot_be_read_is_skipped_with_its_reason(memory):
+    memory("u/good.png", png(ASTRONAUT))
+    memory("u/corrupt.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    doomed = memory("u/vanishes.png", png(COFFEE))
+    image_set = ImageSet.from_spec(f"{memory.root}/u")
+    memory.fs.rm(doomed)
+    reasons = {}
+    for ref in image_set:
+        try:
+            ref.load().decode()
+        except UnreadableImage as error:
+            reasons[Path(ref.source).name] = error.reason
+    assert set(reasons) == {"corrupt.png", "vanishes.png"}
+    assert reasons["vanishes.png"] == "file does not exist (moved or deleted after the set was listed)"
+    assert reasons["corrupt.png"]
+
+
+def test_an_empty_url_folder_gives_the_local_folders_error(memory, tmp_path):
+    memory.fs.mkdir(f"{memory.root}/empty")
+    with pytest.raises(ValueError, match="is empty: there are no image files in it"):
+        ImageSet.from_spec(f"{memory.root}/empty")
+    memory("texts/readme.txt", b"words")
+    (tmp_path / "texts").mkdir()
+    (tmp_path / "texts" / "readme.txt").write_bytes(b"words")
+    with pytest.raises(ValueError) as remote:
+        ImageSet.from_spec(f"{memory.root}/texts/")
+    with pytest.raises(ValueError) as local:
+        ImageSet.from_spec(tmp_path / "texts")
+    assert str(remote.value).replace(f"{memory.root}/texts/", "FOLDER") == \
+        str(local.value).replace(str(tmp_path / "texts"), "FOLDER")
+    with pytest.raises(FileNotFoundError, match="no such file or folder: memory://"):
+        ImageSet.from_spec(f"{memory.root}/absent/")
+
+
+def _protocol_without_backend() -> tuple[str, str]:
+    """A protocol whose fsspec backend package is not installed here, and that package."""
+    for protocol, package in (("s3", "s3fs"), ("gs", "gcsfs"), ("az", "adlfs"), ("oci", "ocifs")):
+        if importlib.util.find_spec(package) is None:
+            return protocol, package
+    pytest.skip("every cloud backend is installed")
+
+
+def test_a_protocol_without_its_backend_names_the_package_before_any_work(tmp_path):
+    protocol, package = _protocol_without_backend()
+    url = f"{protocol}://bucket/set-a/"
+    for spec in (url, f"{url}*.png", [f"{url}a.png"]):
+        with pytest.raises(ModuleNotFoundError, match=f"pip install {package}"):
+            ImageSet.from_spec(spec)
+    (tmp_path / "list.csv").write_text(f"path,group\n{url}a.png,x\n")
+    with pytest.raises(ModuleNotFoundError, match=f"pip install {package}"):
+        ImageSet.from_manifest(tmp_path / "list.csv", "group", "x")
+    with pytest.raises(ModuleNotFoundError, match=f"pip install {package}"):
+        tellapart.describe(url, f"{protocol}://bucket/set-b/", cache_dir=tmp_path / "cache", progress=False)
+
+
+def test_a_url_without_fsspec_says_what_to_install(memory, monkeypatch):
+    url = memory("n/a.png", png(ASTRONAUT))
+    ref = ImageSet.from_spec(url).refs[0]
+    monkeypatch.setitem(sys.modules, "fsspec", None)  # as if it were not installed
+    with pytest.raises(ModuleNotFoundError, match=r"pip install 'tellapart\[remote\]'"):
+        ImageSet.from_spec(url)
+    with pytest.raises(UnreadableImage, match=r"tellapart\[remote\]"):
+        ref.load()
+
+
+def test_an_unknown_protocol_is_a_clear_error():
+    with pytest.raises(ValueError, match="fsspec does not know its protocol 'nosuchfs'"):
+        ImageSet.from_spec("nosuchfs://bucket/x/")
+
+
+def test_file_urls_read_local_folders(tmp_path):
+    (tmp_path / "set" / "sub").mkdir(parents=True)
+    (tmp_path / "set" / "a.png").write_bytes(png(ASTRONAUT))
+    (tmp_path / "set" / "sub" / "b.png").write_bytes(png(COFFEE))
+    image_set = ImageSet.from_spec((tmp_path / "set").as_uri() + "/")
+    assert [ref.source for ref in image_set] == [(tmp_path / "set" / "a.png").as_uri(),
+                                                  (tmp_path / "set" / "sub" / "b.png").as_uri()]
+    assert all(ref.path is None and ref.url == ref.source for ref in image_set)
+
+
+def _write_pair(pool: list[np.ndarray], folder: str, write) -> tuple[str, str]:
+    """Write 12 darkened and 12 plain crops (and one corrupt file in A) under ``folder`` with ``write``
+    (relative name, bytes); return the two set folders."""
+    for i, img in enumerate(pool[:12]):
+        write(f"a/{i:02d}.png", png(darken(img, 0.5)))
+    write("a/broken.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    for i, img in enumerate(pool[12:24]):
+        write(f"b/{i:02d}.png", png(img))
+    return f"{folder}/a", f"{folder}/b"
+
+
+def test_describe_on_urls_gives_the_findings_of_the_same_files_on_disk(pool, memory, tmp_path, count_scored):
+    def on_disk(name: str, data: bytes) -> None:
+        (tmp_path / "disk" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "disk" / name).write_bytes(data)
+
+    local_a, local_b = _write_pair(pool, str(tmp_path / "disk"), on_disk)
+    url_a, url_b = _write_pair(pool, memory.root, memory)
+    counting = count_scored(ImageStatsSource())
+    library = ConceptLibrary([counting])
+    options = {"cache_dir": tmp_path / "cache", "library": library, "progress": False, "seed": 1}
+    local = tellapart.describe(local_a, local_b, **options)
+    assert counting.scored == 24
+    remote = tellapart.describe(url_a, url_b, **options)
+    assert counting.scored == 24  # the same bytes at a URL have the same cache keys: nothing is rescored
+    assert len(local.significant) and local.significant.iloc[0]["direction"] == "b"
+    examples = [c for c in local.findings.columns if c.startswith("examples")]
+    pd.testing.assert_frame_equal(local.findings.drop(columns=examples),
+                                  remote.findings.drop(columns=examples))
+    for column in examples:
+        assert [[Path(s).name for s in row] for row in local.findings[column]] == \
+            [[Path(s).name for s in row] for row in remote.findings[column]]
+    assert [(Path(s).name, why) for s, why in zip(remote.skipped["source"], remote.skipped["reason"],
+                                                  strict=True)] == \
+        [(Path(s).name, why) for s, why in zip(local.skipped["source"], local.skipped["reason"], strict=True)]
+    assert list(remote.skipped["source"]) == [canonical(f"{url_a}/broken.png")]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file:// URLs of POSIX paths")
+def test_a_file_url_manifest_resolves_relative_paths(tmp_path):
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "imgs" / "a.png").write_bytes(png(ASTRONAUT))
+    (tmp_path / "m.csv").write_text("path,g\nimgs/a.png,1\n")
+    image_set = ImageSet.from_manifest((tmp_path / "m.csv").as_uri(), "g", 1)
+    assert [ref.source for ref in image_set] == [(tmp_path / "imgs" / "a.png").as_uri()]
