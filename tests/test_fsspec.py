@@ -25,6 +25,7 @@ from tellapart.concepts.image_stats import ImageStatsSource  # noqa: E402
 from tellapart.concepts.library import ConceptLibrary  # noqa: E402
 from tellapart.io import ImageSet, UnreadableImage  # noqa: E402
 from tellapart.io.frames import sample_key  # noqa: E402
+from tellapart.io.image import Notice  # noqa: E402
 from tellapart.io.imageset import HIDDEN_FILE, HIDDEN_FOLDER  # noqa: E402
 from tellapart.synth import darken  # noqa: E402
 
@@ -317,3 +318,21 @@ def test_a_file_url_manifest_resolves_relative_paths(tmp_path):
     (tmp_path / "m.csv").write_text("path,g\nimgs/a.png,1\n")
     image_set = ImageSet.from_manifest((tmp_path / "m.csv").as_uri(), "g", 1)
     assert [ref.source for ref in image_set] == [(tmp_path / "imgs" / "a.png").as_uri()]
+
+
+def test_a_dicom_series_at_a_url_is_one_sample_keyed_as_on_disk(memory):
+    pydicom = pytest.importorskip("pydicom")
+    folder = Path(pydicom.__file__).parent / "data" / "test_files" / "dicomdirtests" / "98892001" / "CT5N"
+    for path in sorted(folder.iterdir()):  # five slices, named without an extension, as scanners write them
+        memory(f"ct/{path.name}", path.read_bytes())
+    with pytest.warns(Notice, match="5 files read as 1 DICOM series"):
+        remote = ImageSet.from_spec(f"{memory.root}/ct")
+    with pytest.warns(Notice):
+        local = ImageSet.from_spec(folder)
+    assert len(remote) == len(local) == 1 and remote.refs[0].series
+    assert remote.refs[0].source == f"{canonical(memory.root + '/ct')} (DICOM series " + \
+        local.refs[0].source.split("(DICOM series ", 1)[1]
+    loaded_remote, loaded_local = remote.refs[0].load(), local.refs[0].load()
+    assert loaded_remote.key == loaded_local.key
+    for got, want in zip(loaded_remote.decode_frames(), loaded_local.decode_frames(), strict=True):
+        np.testing.assert_array_equal(got.pixels, want.pixels)
