@@ -336,3 +336,34 @@ def test_a_dicom_series_at_a_url_is_one_sample_keyed_as_on_disk(memory):
     assert loaded_remote.key == loaded_local.key
     for got, want in zip(loaded_remote.decode_frames(), loaded_local.decode_frames(), strict=True):
         np.testing.assert_array_equal(got.pixels, want.pixels)
+
+
+@pytest.mark.slow
+def test_ray_workers_read_url_images_themselves(pool, memory, tmp_path):
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.data")
+    from tellapart.concepts.cache import ScoreCache
+    from tellapart.concepts.distributed import score_with_ray
+
+    for i, pixels in enumerate(pool[:8]):
+        (tmp_path / "disk").mkdir(exist_ok=True)
+        (tmp_path / "disk" / f"{i}.png").write_bytes(png(pixels))
+        memory(f"ray/{i}.png", png(pixels))
+    library = ConceptLibrary([ImageStatsSource()], learned=None)
+    on_file = {"a": ImageSet.from_spec((tmp_path / "disk").as_uri())}
+    in_memory = {"a": ImageSet.from_spec(f"{memory.root}/ray")}
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        # The workers are other processes: this process's memory:// files are not there, so none is
+        # scored on the cluster (the refs, not the bytes, were sent); file:// URLs they can read.
+        assert score_with_ray(library, in_memory, ScoreCache(tmp_path / "memory-cache")) == 0
+        cache = ScoreCache(tmp_path / "file-cache")
+        assert score_with_ray(library, on_file, cache) == 8
+    finally:
+        if started:
+            ray.shutdown()
+    plain = library.score_sets(in_memory, cache=ScoreCache(tmp_path / "plain"))
+    warm = library.score_sets(on_file, cache=cache)
+    np.testing.assert_array_equal(warm.scores.to_numpy(), plain.scores.to_numpy())
