@@ -367,3 +367,20 @@ def test_ray_workers_read_url_images_themselves(pool, memory, tmp_path):
     plain = library.score_sets(in_memory, cache=ScoreCache(tmp_path / "plain"))
     warm = library.score_sets(on_file, cache=cache)
     np.testing.assert_array_equal(warm.scores.to_numpy(), plain.scores.to_numpy())
+
+
+def test_a_manifest_url_must_be_a_table(memory):
+    url = memory("m/list.json", b"[]")
+    with pytest.raises(ValueError, match=r"must be a \.csv, \.tsv or \.parquet file, not \.json"):
+        ImageSet.from_manifest(url, "group", "x")
+    parquet = memory("m/list.parquet", b"")
+    memory.fs.pipe(parquet, _parquet_bytes(pd.DataFrame({"path": ["a.png"], "group": ["x"]})))
+    memory("m/a.png", png(ASTRONAUT))
+    assert [Path(ref.source).name for ref in ImageSet.from_manifest(parquet, "group", "x")] == ["a.png"]
+
+
+def _parquet_bytes(table: pd.DataFrame) -> bytes:
+    """``table`` as a Parquet file."""
+    buffer = io.BytesIO()
+    table.to_parquet(buffer)
+    return buffer.getvalue()

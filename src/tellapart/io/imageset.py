@@ -40,6 +40,7 @@ from tellapart.io.printable import printable
 from tellapart.io.remote import (
     HIDDEN_FILE,
     HIDDEN_FOLDER,
+    error_detail,
     glob_url,
     is_url,
     join_url,
@@ -274,7 +275,7 @@ class ImageSet:
         Raises ValueError for an empty or unreadable manifest, a missing column or group value, and
         FileNotFoundError if the manifest, or every file of the group, does not exist.
         """
-        manifest: Path | str = path.strip() if is_url(path) else Path(path).expanduser()  # type: ignore[union-attr]
+        manifest = _manifest_location(path)
         table = read_manifest(manifest)
         _require_column(table, group_col, manifest)
         column = path_col if path_col is not None else _detect_path_column(table, manifest)
@@ -637,12 +638,11 @@ def _url_kind(fs: Any, path: str, url: str) -> str | None:
     """Return "directory", "file" or None (nothing there) for ``path`` on ``fs``; raise OSError naming
     ``url`` when the storage cannot be asked (credentials, network)."""
     try:
-        if fs.isdir(path):
-            return "directory"
-        return "file" if fs.isfile(path) else None
+        return "directory" if fs.info(path).get("type") == "directory" else "file"
+    except FileNotFoundError:
+        return None
     except Exception as error:  # backends raise their own errors (botocore's, google-auth's...)
-        detail = printable(" ".join(str(error).split()))[:200]
-        raise OSError(f"cannot list {printable(url)}: {type(error).__name__}: {detail}") from error
+        raise OSError(f"cannot list {printable(url)}: {error_detail(error)}") from error
 
 
 def _from_url_glob(fs: Any, pattern: str, url: str, name: str | None) -> ImageSet:
@@ -650,14 +650,13 @@ def _from_url_glob(fs: Any, pattern: str, url: str, name: str | None) -> ImageSe
     names with a part starting with ``.`` below the pattern's fixed folder are not matched, as locally."""
     fixed = pattern[: min(pattern.index(c) for c in _GLOB_CHARS if c in pattern)].rsplit("/", 1)[0]
     try:
-        matches = [m for m in glob_url(fs, pattern)
-                   if not any(part.startswith(".") for part in posixpath.relpath(m, fixed or "/").split("/"))]
+        kinds = {m: kind for m, kind in glob_url(fs, pattern).items()
+                 if not any(part.startswith(".") for part in posixpath.relpath(m, fixed or "/").split("/"))}
     except Exception as error:  # as in `_url_kind`
-        detail = printable(" ".join(str(error).split()))[:200]
-        raise OSError(f"cannot list {printable(url)}: {type(error).__name__}: {detail}") from error
-    if not matches:
+        raise OSError(f"cannot list {printable(url)}: {error_detail(error)}") from error
+    if not kinds:
         raise FileNotFoundError(f"no files match the pattern {url!r}")
-    refs, skipped = _collect_urls(fs, matches, url_kinds(fs, matches))
+    refs, skipped = _collect_urls(fs, list(kinds), kinds)
     if not refs:
         _raise_no_images(f"the files matching {url!r}", skipped)
     return _series_set(refs, skipped, name or url)
@@ -869,11 +868,7 @@ def read_manifest(manifest: Path | str) -> pd.DataFrame:
         source = _fetched_manifest(str(manifest))
     elif not Path(manifest).is_file():
         raise FileNotFoundError(f"manifest not found: {shown}")
-    suffix = _suffix(posixpath.basename(str(manifest)) if is_url(manifest) else Path(manifest).name)
-    if suffix not in _MANIFEST_READERS:
-        raise ValueError(
-            f"manifest {shown} must be a .csv, .tsv or .parquet file, not {suffix or 'no extension'}"
-        )
+    suffix = _manifest_suffix(manifest)
     what = "a header row with a path column and a group column, then one row per image"
     try:
         if _MANIFEST_READERS[suffix] is None:
@@ -890,16 +885,33 @@ def read_manifest(manifest: Path | str) -> pd.DataFrame:
     return table
 
 
+def _manifest_suffix(manifest: Path | str) -> str:
+    """The lower-case extension of a manifest's file name (a path or a URL), one of `_MANIFEST_READERS`;
+    raises ValueError for any other."""
+    suffix = _suffix(posixpath.basename(manifest) if isinstance(manifest, str) else manifest.name)
+    if suffix not in _MANIFEST_READERS:
+        raise ValueError(f"manifest {printable(manifest)} must be a .csv, .tsv or .parquet file, not "
+                         f"{suffix or 'no extension'}")
+    return suffix
+
+
 def _fetched_manifest(url: str) -> io.BytesIO:
     """The manifest at ``url``, read whole into memory; FileNotFoundError when there is none, ValueError
-    when it cannot be read (ModuleNotFoundError as `io.remote.url_filesystem` raises it)."""
+    when it is not a .csv/.tsv/.parquet file or cannot be read (ModuleNotFoundError as
+    `io.remote.url_filesystem` raises it)."""
     fs, path = url_filesystem(url)
     if _url_kind(fs, path, url) != "file":
         raise FileNotFoundError(f"manifest not found: {printable(url)}")
+    _manifest_suffix(url)
     try:
         return io.BytesIO(read_url(url))
     except UnreadableImage as error:
         raise ValueError(f"cannot read manifest {printable(url)} ({error.reason})") from None
+
+
+def _manifest_location(path: str | os.PathLike) -> Path | str:
+    """A manifest given as text or a path: its URL (stripped) when it is one, else its local path."""
+    return path.strip() if isinstance(path, str) and is_url(path) else Path(path).expanduser()
 
 
 def _manifest_folder(manifest: Path | str) -> Path | str:

@@ -99,9 +99,10 @@ def _protocols(url: str) -> list[str]:
     return [part.split("://", 1)[0].lower() for part in url.strip().split("::")]
 
 
-def check_url(url: str) -> None:
-    """Raise (ModuleNotFoundError, ValueError) as `url_filesystem` does when ``url`` cannot be read here."""
-    url_filesystem(url)
+def error_detail(error: BaseException) -> str:
+    """Return ``"TYPE: message"`` for a storage backend's error, on one printable line of at most 200
+    characters (backends raise their own types: botocore's, google-auth's, aiohttp's...)."""
+    return f"{type(error).__name__}: {printable(' '.join(str(error).split()))[:200]}"
 
 
 def to_url(fs: Any, path: str) -> str:
@@ -127,8 +128,7 @@ def read_url(url: str) -> bytes:
     except IsADirectoryError:
         raise UnreadableImage("this is a folder, not an image file") from None
     except Exception as error:  # a backend's own errors (network, throttling, credentials) differ by package
-        detail = printable(" ".join(str(error).split()))[:200]
-        raise UnreadableImage(f"cannot read file: {type(error).__name__}: {detail}") from None
+        raise UnreadableImage(f"cannot read file: {error_detail(error)}") from None
 
 
 def read_head(fs: Any, path: str, size: int) -> bytes:
@@ -153,8 +153,7 @@ def walk_url_folder(fs: Any, root: str) -> tuple[list[str], list[Skipped]]:
     try:
         found = fs.find(root, withdirs=False, detail=False)
     except Exception as error:  # as in `read_url`: backends raise their own errors
-        detail = printable(" ".join(str(error).split()))[:200]
-        return [], [Skipped(to_url(fs, root), f"cannot list folder: {type(error).__name__}: {detail}")]
+        return [], [Skipped(to_url(fs, root), f"cannot list folder: {error_detail(error)}")]
     files: list[str] = []
     hidden: dict[str, str] = {}
     base = root.rstrip("/")
@@ -170,9 +169,11 @@ def walk_url_folder(fs: Any, root: str) -> tuple[list[str], list[Skipped]]:
     return files, [Skipped(to_url(fs, path), why) for path, why in hidden.items()]
 
 
-def glob_url(fs: Any, pattern: str) -> list[str]:
-    """Return the sorted paths on ``fs`` that match the glob ``pattern`` (``**`` matches any folders)."""
-    return sorted(fs.glob(pattern))
+def glob_url(fs: Any, pattern: str) -> dict[str, str]:
+    """Return the paths on ``fs`` that match the glob ``pattern`` (``**`` matches any folders), sorted, each
+    with its type ("file" or "directory"), from the one listing the glob makes."""
+    found = fs.glob(pattern, detail=True)
+    return {path: found[path].get("type", "file") for path in sorted(found)}
 
 
 def url_kinds(fs: Any, paths: Iterable[str]) -> dict[str, str | None]:
