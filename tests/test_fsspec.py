@@ -384,3 +384,8 @@ def _parquet_bytes(table: pd.DataFrame) -> bytes:
     buffer = io.BytesIO()
     table.to_parquet(buffer)
     return buffer.getvalue()
+
+
+def test_a_manifest_url_folded_by_pathlib_gets_a_hint():
+    with pytest.raises(FileNotFoundError, match=r"if it is the URL s3://bucket/m\.csv, pass it as text"):
+        ImageSet.from_manifest(Path("s3://bucket/m.csv"), "group", "x")

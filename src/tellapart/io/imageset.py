@@ -867,7 +867,7 @@ def read_manifest(manifest: Path | str) -> pd.DataFrame:
     if is_url(manifest):
         source = _fetched_manifest(str(manifest))
     elif not Path(manifest).is_file():
-        raise FileNotFoundError(f"manifest not found: {shown}")
+        raise FileNotFoundError(f"manifest not found: {shown}{_folded_url_hint(manifest)}")
     suffix = _manifest_suffix(manifest)
     what = "a header row with a path column and a group column, then one row per image"
     try:
@@ -883,6 +883,15 @@ def read_manifest(manifest: Path | str) -> pd.DataFrame:
     if table.empty and not len(table.columns):
         raise ValueError(f"manifest {shown} is empty; it needs {what}")
     return table
+
+
+def _folded_url_hint(manifest: Path | str) -> str:
+    """A hint for a URL that went through ``pathlib.Path`` (``s3://b/m.csv`` became ``s3:/b/m.csv``), else
+    ""."""
+    text = os.fspath(manifest)
+    if isinstance(manifest, Path) and is_url(text.replace(":/", "://", 1)) and "://" not in text:
+        return f" (if it is the URL {text.replace(':/', '://', 1)}, pass it as text: pathlib.Path folds '//')"
+    return ""
 
 
 def _manifest_suffix(manifest: Path | str) -> str:
