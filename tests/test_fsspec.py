@@ -19,6 +19,7 @@ import skimage.data
 from PIL import Image
 
 fsspec = pytest.importorskip("fsspec")
+from fsspec.implementations.memory import MemoryFileSystem  # noqa: E402
 
 import tellapart  # noqa: E402
 from tellapart.concepts.image_stats import ImageStatsSource  # noqa: E402
@@ -389,3 +390,29 @@ def _parquet_bytes(table: pd.DataFrame) -> bytes:
 def test_a_manifest_url_folded_by_pathlib_gets_a_hint():
     with pytest.raises(FileNotFoundError, match=r"if it is the URL s3://bucket/m\.csv, pass it as text"):
         ImageSet.from_manifest(Path("s3://bucket/m.csv"), "group", "x")
+
+
+class _ReadOnlyMemory(MemoryFileSystem):
+    """fsspec's memory filesystem as a bucket seen with read but no list permission (``s3:GetObject``
+    without ``s3:ListBucket``): every listing is denied."""
+
+    protocol = ("readonlymem",)
+
+    def ls(self, path, detail=True, **kwargs):
+        raise PermissionError(f"Access Denied: cannot list {path}")
+
+
+def test_files_are_found_where_their_folder_cannot_be_listed():
+    fsspec.register_implementation("readonlymem", _ReadOnlyMemory, clobber=True)
+    fs = fsspec.filesystem("readonlymem")
+    root = f"readonlymem://tellapart-test-{uuid.uuid4().hex}"
+    try:
+        fs.pipe(f"{root}/a.png", png(ASTRONAUT))
+        fs.pipe(f"{root}/b.png", png(COFFEE))
+        image_set = ImageSet.from_spec([f"{root}/a.png", f"{root}/b.png", f"{root}/c.png"])
+        assert [Path(ref.source).name for ref in image_set] == ["a.png", "b.png"]
+        assert [(Path(s.source).name, s.reason) for s in image_set.skipped] == \
+            [("c.png", "file does not exist")]
+        np.testing.assert_array_equal(image_set.refs[0].load().decode().pixels, ASTRONAUT)
+    finally:
+        fs.rm(root, recursive=True)

@@ -606,7 +606,7 @@ def _from_path_spec(spec: str | os.PathLike, name: str | None) -> ImageSet:
         return _from_glob(os.path.expanduser(text), name)
     if os.path.lexists(path):
         raise FileNotFoundError(f"{printable(path)} is a broken symbolic link")
-    raise FileNotFoundError(f"no such file or folder: {printable(path)}")
+    raise FileNotFoundError(f"no such file or folder: {printable(path)}{_folded_url_hint(spec)}")
 
 
 def _from_url_spec(url: str, name: str | None) -> ImageSet:
@@ -885,11 +885,11 @@ def read_manifest(manifest: Path | str) -> pd.DataFrame:
     return table
 
 
-def _folded_url_hint(manifest: Path | str) -> str:
+def _folded_url_hint(spec: str | os.PathLike) -> str:
     """A hint for a URL that went through ``pathlib.Path`` (``s3://b/m.csv`` became ``s3:/b/m.csv``), else
     ""."""
-    text = os.fspath(manifest)
-    if isinstance(manifest, Path) and is_url(text.replace(":/", "://", 1)) and "://" not in text:
+    text = os.fspath(spec)
+    if isinstance(spec, Path) and is_url(text.replace(":/", "://", 1)) and "://" not in text:
         return f" (if it is the URL {text.replace(':/', '://', 1)}, pass it as text: pathlib.Path folds '//')"
     return ""
 

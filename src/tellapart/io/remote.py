@@ -178,8 +178,8 @@ def glob_url(fs: Any, pattern: str) -> dict[str, str]:
 
 def url_kinds(fs: Any, paths: Iterable[str]) -> dict[str, str | None]:
     """Return, for each of ``paths`` on ``fs``, ``"file"``, ``"directory"`` or None (absent), from one
-    listing of each path's folder (a listing that fails marks its paths absent)."""
-    paths = list(paths)
+    listing of each path's folder; where a folder cannot be listed (no list permission, only read), from
+    one ``info`` call per path."""
     by_folder: dict[str, list[str]] = {}
     for path in paths:
         by_folder.setdefault(posixpath.dirname(path.rstrip("/")), []).append(path)
@@ -187,18 +187,26 @@ def url_kinds(fs: Any, paths: Iterable[str]) -> dict[str, str | None]:
     for folder, members in by_folder.items():
         listed = _listing(fs, folder)
         for path in members:
-            kinds[path] = listed.get(_strip(fs, path))
+            kinds[path] = listed.get(_strip(fs, path)) if listed is not None else _info_kind(fs, path)
     return kinds
 
 
-def _listing(fs: Any, folder: str) -> dict[str, str]:
-    """Name -> type ("file" or "directory") of the entries of ``folder`` on ``fs`` ({} if it cannot be
-    listed)."""
+def _listing(fs: Any, folder: str) -> dict[str, str] | None:
+    """Name -> type ("file" or "directory") of the entries of ``folder`` on ``fs``; None if it cannot be
+    listed."""
     try:
         entries = fs.ls(folder, detail=True)
-    except Exception:  # a missing or unlistable folder: its files are reported as not existing
-        return {}
+    except Exception:  # missing, or not listable with these credentials: `url_kinds` asks per file
+        return None
     return {_strip(fs, entry["name"]): entry.get("type", "file") for entry in entries}
+
+
+def _info_kind(fs: Any, path: str) -> str | None:
+    """"file", "directory" or None (absent, or not readable with these credentials) for ``path``."""
+    try:
+        return "directory" if fs.info(path).get("type") == "directory" else "file"
+    except Exception:  # not there, or not ours to see: reported as a file that does not exist
+        return None
 
 
 def _strip(fs: Any, path: str) -> str:
