@@ -6,8 +6,11 @@ protocol needs its backend package (``s3fs`` for ``s3://``, ``gcsfs`` for ``gs:/
 named, with what to install, when the set is listed, before any image is read.
 
 Listing reads no image: a folder URL is listed once (``find``), a file URL is checked against its folder's
-listing (one ``ls`` per folder, not one request per file). Reading (`read_url`) fetches each file's bytes
-whole, into memory (no copy on disk), where it is called: on a Ray worker when the run scores on a cluster.
+listing (one ``ls`` per folder, not one request per file; one ``info`` per file where the folder cannot be
+listed); only a file without an image's extension is peeked at (132 bytes, for DICOM's preamble), and a
+possible DICOM slice's header is read in 64 KB blocks to group series. Reading (`read_url`) fetches each
+file's bytes whole, into memory (no copy on disk), where it is called: on a Ray worker when the run scores
+on a cluster.
 Credentials and settings come from the backend's own configuration (environment variables, config files,
 instance roles), as fsspec finds them.
 """
