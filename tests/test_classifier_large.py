@@ -53,6 +53,7 @@ def test_small_inputs_give_the_numbers_they_gave_before(tmp_path, n, d):
     before = _module_before(tmp_path)
     X, groups = _embeddings(n, 0.6, seed=n)
     named = X[:, :3] + np.random.default_rng(n).normal(size=(n, 3)).astype(np.float32)
+    named[::7, 1] = np.nan
     validation = split_discovery_validation(groups, 1)
     old = before.difference_test(X, groups, validation, named_scores=named, blocks=BLOCKS, seed=2)
     new = difference_test(X, groups, validation, named_scores=named, blocks=BLOCKS, seed=2)
@@ -60,6 +61,23 @@ def test_small_inputs_give_the_numbers_they_gave_before(tmp_path, n, d):
     np.testing.assert_allclose(new.decision, old.decision, rtol=0, atol=1e-9)
     assert (new.auroc, new.p_value, new.named_auroc, new.most_a_like) == (
         old.auroc, old.p_value, old.named_auroc, old.most_a_like)
+    folds = _named_folds(validation, groups, [[0, 1, 2], [0, 1, 2], [1], [], [0, 2], [0, 1, 2]])
+    old = before.difference_test(X, groups, validation, named_scores=named, named_folds=folds, seed=2)
+    new = difference_test(X, groups, validation, named_scores=named, named_folds=folds, seed=2)
+    assert new.named_auroc == pytest.approx(old.named_auroc, rel=0, abs=1e-12)
+
+
+def _named_folds(validation: np.ndarray, groups: np.ndarray, declared: list[list[int]]) -> list:
+    """Per entry of ``declared``, a random half of the validation rows of each set and those columns."""
+    rng = np.random.default_rng(0)
+    folds = []
+    for columns in declared:
+        half = np.zeros(len(groups), dtype=bool)
+        for label in ("a", "b"):
+            rows = rng.permutation(np.flatnonzero(validation & (groups == label)))
+            half[rows[: len(rows) // 2]] = True
+        folds.append((half, columns))
+    return folds
 
 
 def _spy_on_cross_validation(monkeypatch) -> list[int]:

@@ -270,13 +270,23 @@ def cross_fitted_named_auroc(
 ) -> float:
     """Return the mean over ``folds`` of the named model's AUROC on each fold's measuring rows (within
     ``test``), the model fitted on ``train`` rows with that fold's declared columns (0.5 for a fold that
-    declared none, or with fewer than one image of a set to measure on)."""
+    declared none; a fold with fewer than one image of a set to measure on is left out; 0.5 when all are).
+    Folds that declared the same columns share one fit (the same inputs would give the same model)."""
+    decisions: dict[tuple[int, ...], np.ndarray] = {}  # declared columns -> decision value of every row
     values = []
     for measure_rows, columns in folds:
         measure = test & np.asarray(measure_rows, dtype=bool)
         if not (measure & y).any() or not (measure & ~y).any():
             continue
-        values.append(named_auroc(named[:, list(columns)], y, train, measure, seed))
+        key = tuple(int(i) for i in columns)
+        if not key:
+            values.append(0.5)
+            continue
+        if key not in decisions:
+            decisions[key] = np.full(len(y), np.nan)
+            decisions[key][test] = _named_decisions(named[:, list(key)], y, train, test, seed)
+        decision = decisions[key][measure]
+        values.append(auroc(decision[y[measure]], decision[~y[measure]]))
     return float(np.mean(values)) if values else 0.5
 
 
@@ -442,14 +452,22 @@ def named_auroc(
     """
     if named.shape[1] == 0:
         return 0.5
+    decision = _named_decisions(named, y, train, test, seed)
+    return auroc(decision[y[test]], decision[~y[test]])
+
+
+def _named_decisions(
+    named: np.ndarray, y: np.ndarray, train: np.ndarray, rows: np.ndarray, seed: int
+) -> np.ndarray:
+    """Return the named model's decision values on ``rows`` (`named_auroc`: fitted on the ``train`` rows of
+    the NaN-filled ``named``, at least one column; one column is its own decision, signed as discovery
+    shows)."""
     named = _fill_nan(named, train)
     if named.shape[1] == 1:
         values = named[:, 0]
         sign = 1.0 if auroc(values[train & y], values[train & ~y]) >= 0.5 else -1.0
-        decision = sign * values[test]
-    else:
-        decision = fit_classifier(named[train], y[train], seed).decision_function(named[test])
-    return auroc(decision[y[test]], decision[~y[test]])
+        return sign * values[rows]
+    return fit_classifier(named[train], y[train], seed).decision_function(named[rows])
 
 
 def explained_share(named: float | None, images: float | None) -> float | None:
