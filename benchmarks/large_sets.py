@@ -22,6 +22,10 @@ images: the real score matrix of the 2 x N images (warm, from ``--cache-dir``) i
 each copy's scores and embeddings moved by a tiny random amount (``JITTER`` of each column's spread, so no
 two rows tie), and describe goes on with it as if 2 x K*N images had been scored; the examples and the
 report show the real files. Scoring time is then that of the 2 x N images, the rest is measured at 2 x K*N.
+The copies of one image fall on both sides of the discovery / validation split, so what is measured on
+held-out rows is optimistic there (the "any difference" classifier scores its own near-copies: validation
+AUROC near 1, and near-separable fits): ``--replay`` measures cost, not accuracy. For the classifier alone
+on 2 x 50,000 rows without copies, see ``bench_stats_speed.py --classifier``.
 
 With ``--keep DIR`` the images (and the report) stay in DIR and are reused by the next run with the same N.
 """
