@@ -2,8 +2,9 @@
 
 A concept can only find a difference somebody named. This test needs no name: an L2-regularised logistic
 regression learns to tell set A from set B on the discovery half of the images (their backbone embeddings,
-standardised; the regularisation strength chosen by cross-validation within discovery), and is scored on the
-validation half, which it never saw. An embedding made of blocks of different widths (one per network
+standardised; the regularisation strength chosen by cross-validation within discovery, on a seeded sample of
+``CV_ROWS_PER_SET`` discovery images per set when a set has more), and is scored on the validation half,
+which it never saw. An embedding made of blocks of different widths (one per network
 stage) has each block scaled by 1 / sqrt(width) after standardising, so every block weighs the same in the
 penalty and the wide head does not drown out the earlier stages. The classifier's validation AUROC and a
 one-sided Mann-Whitney p-value (do held-out images of A score higher than those of B?) say whether the sets
