@@ -72,11 +72,12 @@ N_EXAMPLES = 6
 BLAS_THREADS = 1
 # Above this many discovery rows of either set (2 x 10,000 images), C is chosen by cross-validation on a
 # seeded sample of this many rows per set (warm-started up the grid), and only the final fit sees every row
-# (`_fit_large`); at or below it nothing changes. Synthetic 2 x 50,000 x 2,024 float32 embeddings
-# (benchmarks/bench_stats_speed.py --classifier, one BLAS thread, load 4-6): the 31 fits on all 50,000
-# discovery rows took 221 s and 4.7 GB, this 36 s and 1.7 GB, same C, same validation AUROC (0.6264). With
-# 200 columns shifted by 0.03 SD instead, validation AUROC 0.601 at C = 0.1 down to 0.583 at C = 30: a sample
-# of 5,000 per set chose 0.1 (19.8 s warm-started, 38.4 s cold), one of 1,000 per set chose 0.3 (0.594).
+# (`_fit_large`); at or below it nothing changes. Synthetic 2 x 50,000 x 2,024 float32 embeddings with 80
+# named columns (benchmarks/bench_stats_speed.py --classifier --named 80, one BLAS thread, load 1-4, medians
+# of 3): difference_test took 162 s and 4.66 GB with 31 fits on all 50,000 discovery rows (and 31 per named
+# fold), this 19.3 s and 1.62 GB, same C and the same validation and named AUROC. With 200 columns shifted by
+# 0.03 SD instead, validation AUROC 0.601 at C = 0.1 down to 0.583 at C = 30: a sample of 5,000 per set chose
+# 0.1 (19.8 s warm-started, 38.4 s cold, load 5), one of 1,000 per set chose 0.3 (0.594).
 CV_ROWS_PER_SET = 5000
 # Rows standardised (and scored) at a time when there are many: a float64 copy of 4,096 x 2,024 is 66 MB.
 ROW_BLOCK = 4096
