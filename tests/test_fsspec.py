@@ -416,3 +416,15 @@ def test_files_are_found_where_their_folder_cannot_be_listed():
         np.testing.assert_array_equal(image_set.refs[0].load().decode().pixels, ASTRONAUT)
     finally:
         fs.rm(root, recursive=True)
+
+
+def test_the_cli_takes_a_manifest_url_as_written(memory, tmp_path, capsys):
+    """``--manifest`` keeps a URL's "//" (a ``pathlib.Path`` would fold it): the URL is looked up as given."""
+    from tellapart.cli import main
+
+    url = f"{memory.root}/nowhere.csv"
+    code = main(["describe", "--manifest", url, "--group-col", "g", "--group-a", "x", "--group-b", "y",
+                 "--out", str(tmp_path / "out"), "--quiet"])
+    assert code != 0
+    err = capsys.readouterr().err
+    assert f"manifest not found: {url}" in err and "pathlib.Path folds" not in err

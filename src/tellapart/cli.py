@@ -336,8 +336,8 @@ def _add_sets(parser: argparse.ArgumentParser) -> None:
                         help="set A: a folder (searched recursively), a quoted glob, or an image file")
     parser.add_argument("set_b", nargs="?", metavar="SET_B", help="set B, like SET_A")
     group = parser.add_argument_group("sets from a manifest (instead of SET_A SET_B)")
-    group.add_argument("--manifest", type=Path, metavar="FILE",
-                       help="a CSV or Parquet table with one row per image")
+    group.add_argument("--manifest", metavar="FILE",
+                       help="a CSV or Parquet table with one row per image (a path or an fsspec URL)")
     group.add_argument("--group-col", metavar="COL",
                        help="the manifest column that says which set an image is in")
     group.add_argument("--group-a", dest="value_a", metavar="VALUE",
