@@ -1,7 +1,9 @@
 """Make src/tellapart/data/domain_model.npz: P(photo of everyday things) from the backbone's image embeddings,
 and measure it.
 
-Usage (from the repository root; needs pydicom and nibabel for their test images, nothing is downloaded)::
+Usage (from the repository root; needs pydicom and nibabel for their test images, Debian's
+``mate-backgrounds`` for its nature photographs and ``pip install --no-deps stardist==0.9.2`` for its two
+sample micrographs; a source that is not installed is left out with a note; nothing is downloaded)::
 
     python scripts/make_domain_model.py [--seed 0] [--real ../shared/real]
 
@@ -15,13 +17,18 @@ Training sources, all installed with packages on this machine (never ../shared/r
 immunohistochemistry images that ``benchmarks/medical_pairs.py`` evaluates on):
 
 - photo: crops of the bundled photos' "train" part without ``retina`` (a fundus photograph), of
-  scikit-image's ``stereo_motorcycle`` (in neither part) and of matplotlib's ``grace_hopper.jpg``; lfw
-  faces and non-faces; openclipart drawings of the training part (never the benchmark's categories);
+  scikit-image's ``stereo_motorcycle`` (in neither part), of matplotlib's ``grace_hopper.jpg`` and of the
+  twelve nature photographs of Debian's ``mate-backgrounds``; lfw faces and non-faces; openclipart
+  drawings of the training part (never the benchmark's categories);
   Fashion-MNIST's *training* file (the pools use the test file);
 - not a photo: pydicom's test files with pixel data (CT, MR, US, NM; windowed to 8 bits as a viewer shows
   them; duplicates and images under 64 px left out), slices of nibabel's test volumes, matplotlib's sample
   MRI slice (``s1045.ima``), scikit-image's grey scans that need no download (``cell``, ``microaneurysms``,
-  ``shepp_logan_phantom``; ``moon`` is a photograph and left out), the textile close-ups' "train" part.
+  ``shepp_logan_phantom``; ``moon`` is a photograph and left out), the textile close-ups' "train" part,
+  stained copies of the grey scans (``STAINS``), stardist's histology and fluorescence micrographs, and
+  generated blood-smear fields (``smear_fields``).
+
+A quarter of every source's images are turned onto a black frame (``FRAMED_SHARE``).
 
 Each source gives crops (30-90% of the shorter side) and horizontal flips. The script prints the counts,
 leave-one-out accuracy (the model refitted without a collection, and without a source: one photo, scan or
@@ -54,7 +61,11 @@ from tellapart.synth import pools
 # 0.15, which PHOTO_LIKE_SHARE replaced; share of sources decided right, photo and scan sources averaged) was
 # flat: 0.77 at C = 10, 0.76-0.83 at 100,
 # 0.76-0.82 at 1000 over thresholds 0.05-0.5; held-out grey scans fall further from photos with larger C.
-C = 100.0
+# With the micrographs and smears (2026-12-01) the held-out photos diluted with half textiles were photo-like
+# in 27/50 runs at C = 100 and 38/50 at 300 (the shipped model before them: 45/50), every held-out scan
+# collection 0/50 at both: 300, chosen on that collection, so its figure below is not independent evidence;
+# the benchmark pairs' decisions are (none of 176 changed, see the README).
+C = 300.0
 PER_PHOTO = 30  # crops (and flips) of each training photo or scan
 PER_SCAN = 20  # images of each pydicom test image (whole, then crops)
 PER_POOL = 120  # images drawn from each training pool (lfw, openclipart, Fashion-MNIST, nibabel, textiles)
@@ -72,6 +83,11 @@ STAIN_JITTER = (10.0, 15.0)  # background, stain
 PER_STAINED = 60  # stained copies of each group of grey scans (pydicom, nibabel), 30 of each skimage scan
 DICOM_MODALITIES = ("CT", "MR", "US", "CR", "DX", "NM", "XA", "MG", "PT")
 MIN_SIDE = 64  # smaller test images (16 x 16 and 10 x 10 fixtures, a 60 x 80 yellow test pattern): left out
+# Share of every training source's images (photos and scans alike) turned by a random angle onto a black
+# frame, as augmented and scanned collections store them (rotated smear fields with black corners), so the
+# frame tells the model nothing about the domain. Set a priori.
+FRAMED_SHARE = 0.25
+FRAMED_ANGLES = (5.0, 45.0)  # degrees, either way
 
 
 def to_rgb8(image: np.ndarray) -> np.ndarray:
@@ -107,6 +123,62 @@ def stained(images: list[np.ndarray], seed: int) -> list[np.ndarray]:
         stain = np.asarray(stain) + rng.normal(0, STAIN_JITTER[1], 3)
         out.append((background * (1 - light) + stain * light).clip(0, 255).astype(np.uint8))
     return out
+
+
+def framed(images: list[np.ndarray], seed: int, share: float = FRAMED_SHARE) -> list[np.ndarray]:
+    """Return ``images`` with a random ``share`` of them rotated by `FRAMED_ANGLES` (either way) about their
+    centre, the corners the rotation uncovers black, the size kept."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for image in images:
+        if rng.random() < share:
+            angle = rng.uniform(*FRAMED_ANGLES) * rng.choice((-1, 1))
+            turned = Image.fromarray(image).rotate(angle, Image.Resampling.BILINEAR, fillcolor=(0, 0, 0))
+            image = np.asarray(turned)
+        out.append(image)
+    return out
+
+
+def smear_fields(n: int, seed: int, size: tuple[int, int] = (320, 240)) -> list[np.ndarray]:
+    """Return ``n`` generated fields of a stained blood smear, RGB uint8 of ``size`` (width, height), drawn
+    from a textbook's description, never fitted to an image: red cells (8-60 pink discs with a paler centre)
+    on a pale background, up to two leukocytes (one round or 2-4 merged purple lobes) and a few platelets
+    (small purple dots), blurred 0.5-2 px and with sensor noise; every colour jittered per field."""
+    from PIL import ImageDraw, ImageFilter
+
+    rng = np.random.default_rng(seed)
+    width, height = size
+
+    def disc(draw: ImageDraw.ImageDraw, x: float, y: float, rx: float, ry: float, colour: np.ndarray) -> None:
+        draw.ellipse([x - rx, y - ry, x + rx, y + ry], fill=tuple(int(v) for v in colour.clip(0, 255)))
+
+    fields = []
+    for _ in range(n):
+        background = np.array([235.0, 225, 230]) + rng.normal(0, 10, 3)
+        image = Image.new("RGB", size, tuple(int(v) for v in background.clip(0, 255)))
+        draw = ImageDraw.Draw(image)
+        red = np.array([215.0, 150, 160]) + rng.normal(0, 15, 3)
+        radius = rng.uniform(0.06, 0.12) * min(size)
+        for _ in range(int(rng.integers(8, 60))):
+            x, y = rng.uniform(0, width), rng.uniform(0, height)
+            rx, ry = radius * rng.uniform(0.8, 1.2, 2)
+            colour = red + rng.normal(0, 8, 3)
+            disc(draw, x, y, rx, ry, colour)
+            disc(draw, x, y, rx / 2.5, ry / 2.5, colour + (background - colour) * rng.uniform(0.3, 0.7))
+        stain = np.array([110.0, 70, 170]) + rng.normal(0, 15, 3)
+        for _ in range(int(rng.integers(0, 3))):
+            x, y = rng.uniform(0.2, 0.8) * width, rng.uniform(0.2, 0.8) * height
+            cell = radius * rng.uniform(0.9, 1.6)
+            for _ in range(int(rng.integers(1, 5))):
+                dx, dy = rng.normal(0, cell / 2, 2)
+                lobe = cell * rng.uniform(0.4, 0.9)
+                disc(draw, x + dx, y + dy, lobe, lobe, stain)
+        for _ in range(int(rng.integers(0, 6))):
+            dot = rng.uniform(1, 3)
+            disc(draw, rng.uniform(0, width), rng.uniform(0, height), dot, dot, stain)
+        blurred = np.asarray(image.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 2.0))), dtype=np.float64)
+        fields.append((blurred + rng.normal(0, 3, blurred.shape)).clip(0, 255).astype(np.uint8))
+    return fields
 
 
 def whole_and_crops(sources: list[np.ndarray], n: int, seed: int) -> list[np.ndarray]:
@@ -223,6 +295,38 @@ def openclipart_train(n: int, seed: int) -> list[np.ndarray]:
     return [images[i] for i in sorted(picked)]
 
 
+def stardist_micrographs() -> dict[str, np.ndarray]:
+    """Return stardist's two sample micrographs (``pip install --no-deps stardist==0.9.2``; read from its
+    package folder, never imported): a haematoxylin-and-eosin histology field (``histo.jpg``) and a
+    fluorescence field of nuclei (``img2d.tif``); none when stardist is not installed."""
+    import importlib.util
+
+    import tifffile
+
+    spec = importlib.util.find_spec("stardist")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    folder = Path(list(spec.submodule_search_locations)[0]) / "data" / "images"
+    with Image.open(folder / "histo.jpg") as image:
+        histo = np.asarray(image.convert("RGB"))
+    nuclei = tifffile.imread(folder / "img2d.tif")
+    return {"H&E histology (stardist)": histo, "fluorescent nuclei (stardist)": nuclei}
+
+
+MATE_NATURE = Path("/usr/share/backgrounds/mate/nature")  # Debian's mate-backgrounds: 12 nature photographs
+
+
+def mate_photographs() -> dict[str, np.ndarray]:
+    """Return file name -> the nature photographs of Debian's ``mate-backgrounds`` (RGB, decoded at about
+    1/2 scale); none when the package is not installed."""
+    photos = {}
+    for path in sorted(MATE_NATURE.glob("*.jpg")):
+        with Image.open(path) as image:
+            image.draft("RGB", (1200, 1200))
+            photos[path.name] = np.asarray(image.convert("RGB"))
+    return photos
+
+
 def matplotlib_samples() -> tuple[np.ndarray, np.ndarray]:
     """Return matplotlib's sample photograph (``grace_hopper.jpg``) and its sample MRI slice (``s1045.ima``,
     256 x 256 16-bit)."""
@@ -256,6 +360,11 @@ def training_sources(seed: int) -> list[Source]:
                 for img in pools.textile_pool(kind, part="train")]
     found: list[Source] = [("photos", name, True, crops([img], PER_PHOTO, seed + i))
                            for i, (name, img) in enumerate(photos.items())]
+    nature = mate_photographs()
+    if not nature:
+        print(f"note: no nature photographs ({MATE_NATURE} is empty: apt-get install mate-backgrounds)")
+    found += [("nature photos", name, True, crops([img], PER_PHOTO, seed + 700 + i))
+              for i, (name, img) in enumerate(nature.items())]
     found += [
         ("lfw", "faces", True, [lfw[i] for i in rng.choice(len(lfw), PER_POOL // 2, replace=False)]),
         ("lfw", "non-faces", True, [other[i] for i in rng.choice(len(other), PER_POOL // 2, replace=False)]),
@@ -278,7 +387,17 @@ def training_sources(seed: int) -> list[Source]:
                stained(whole_and_crops(nibabel_slices(), PER_STAINED, seed + 300), seed + 300)),
               ("stained", "stained pydicom images", False,
                stained(whole_and_crops(list(dicom_images().values()), PER_STAINED, seed + 301), seed + 301))]
-    return found
+    micrographs = stardist_micrographs()
+    if not micrographs:
+        print("note: no stardist micrographs (pip install --no-deps stardist==0.9.2)")
+    found += [("micrographs", name, False, crops([img], PER_PHOTO, seed + 400 + i, min_side=64))
+              for i, (name, img) in enumerate(micrographs.items())]
+    found += [("micrographs", f"stained {name}", False,
+               stained(crops([img], PER_PHOTO, seed + 410 + i, min_side=64), seed + 410 + i))
+              for i, (name, img) in enumerate(micrographs.items()) if img.ndim == 2]
+    found.append(("micrographs", "generated blood smears", False, smear_fields(PER_POOL, seed + 420)))
+    return [(c, name, is_photo, framed(images, seed + 500 + i))
+            for i, (c, name, is_photo, images) in enumerate(found)]
 
 
 def held_out_collections(seed: int, n: int = 200) -> dict[str, tuple[str, Callable[[], list[np.ndarray]]]]:
