@@ -78,10 +78,11 @@ PHOTO_P = 0.5
 # suite's first 50 easy, 50 medium, 50 hard, 12 real and 14 null pairs, 100 per set) two hard pairs, both
 # silent either way, are no longer photo-like (shares 0.34 -> 0.24, 0.30 -> 0.24); the rest decide as
 # before. The model before (b178ec870219, without the micrographs and smears): bench part 0.62 (50/50),
-# diluted 45/50, fundus and immunohistochemistry 0.00 and 0.01 (0/50). On ../shared/real (information, not tuning, except that
-# the smear fields were drawn by someone who had seen its white-cell smears): brain_tumor, malaria and
-# pneumonia_null 0/50 runs, pneumonia 1/50 (runs 0.05-0.13-0.27), wbc_lymph_neut 0/50 (runs 0.00-0.05-0.12;
-# 50/50 before: smear fields rotated with black corners looked like photos to it).
+# diluted 45/50, fundus and immunohistochemistry 0.00 and 0.01 (0/50). On ../shared/real (information,
+# not tuning, except that the smear fields and black frames were added by someone who had seen its
+# white-cell smears): brain_tumor, malaria and pneumonia_null 0/50 runs, pneumonia 1/50 (runs
+# 0.05-0.13-0.27), wbc_lymph_neut 0/50 (runs 0.00-0.05-0.12; 50/50 before: smear fields rotated with black
+# corners looked like photos to it).
 PHOTO_LIKE_SHARE = 0.25
 DOMAIN_MODEL_FILE = Path(__file__).resolve().parents[1] / "data" / "domain_model.npz"
 # Categories read from the ImageNet model, and detectors trained on synthetic edits of photos: not
