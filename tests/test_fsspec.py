@@ -428,3 +428,16 @@ def test_the_cli_takes_a_manifest_url_as_written(memory, tmp_path, capsys):
     assert code != 0
     err = capsys.readouterr().err
     assert f"manifest not found: {url}" in err and "pathlib.Path folds" not in err
+
+
+def test_the_cli_names_a_missing_backend_in_one_line(tmp_path, capsys):
+    """A URL whose backend is not installed is a bad input (exit 2, what to install), not a traceback."""
+    from tellapart.cli import main
+
+    protocol, package = _protocol_without_backend()
+    code = main(["describe", f"{protocol}://b/a/", f"{protocol}://b/b/", "--out", str(tmp_path / "out"),
+                 "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("tellapart: error: ") and f"pip install {package}" in err
+    assert "Traceback" not in err

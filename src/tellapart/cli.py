@@ -1000,6 +1000,9 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser, created: lis
     except (ValueError, OSError) as error:
         print(f"tellapart: error: {_error_text(error)}", file=sys.stderr)
         return 2
+    except ImportError as error:  # fsspec or a URL protocol's backend not installed: the message says what
+        print(f"tellapart: error: {printable(error, keep_newlines=True)}", file=sys.stderr)
+        return 2
     except sqlite3.Error as error:  # e.g. still locked by another run after a minute, or a full disk
         print(f"tellapart: error: the score cache failed ({printable(error)}); run again, or use another "
               "--cache-dir or --no-cache", file=sys.stderr)
