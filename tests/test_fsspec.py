@@ -441,3 +441,27 @@ def test_the_cli_names_a_missing_backend_in_one_line(tmp_path, capsys):
     assert code == 2
     assert err.startswith("tellapart: error: ") and f"pip install {package}" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links and file:// URLs of POSIX paths")
+def test_confine_follows_links_for_a_file_url_manifest_as_for_its_path(tmp_path):
+    """A link inside the manifest's folder to a file outside it is outside, whether the manifest is named by
+    its path or by its file:// URL (the URL's text alone would put it inside)."""
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "study").mkdir()
+    (tmp_path / "secret" / "s.png").write_bytes(png(CAMERA))
+    (tmp_path / "study" / "a.png").write_bytes(png(ASTRONAUT))
+    os.symlink(tmp_path / "secret", tmp_path / "study" / "link")
+    os.symlink(tmp_path / "secret" / "s.png", tmp_path / "study" / "s-link.png")
+    manifest = tmp_path / "study" / "m.csv"
+    as_url = (tmp_path / "study" / "a.png").as_uri()
+    manifest.write_text(f"path,g\na.png,x\nlink/s.png,x\ns-link.png,x\n{as_url},y\n")
+    for named in (manifest, manifest.as_uri()):
+        confined = ImageSet.from_manifest(named, "g", "x", confine=True)
+        assert [Path(ref.source).name for ref in confined] == ["a.png"], named
+        assert sorted((Path(s.source).name, s.reason) for s in confined.skipped) == [
+            ("s-link.png", "outside the manifest's folder, not read (confine is on)"),
+            ("s.png", "outside the manifest's folder, not read (confine is on)")], named
+        assert len(ImageSet.from_manifest(named, "g", "x")) == 3  # not confined: links are followed
+        assert [Path(ref.source).name for ref in ImageSet.from_manifest(named, "g", "y", confine=True)] == \
+            ["a.png"]

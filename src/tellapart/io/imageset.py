@@ -44,6 +44,7 @@ from tellapart.io.remote import (
     glob_url,
     is_url,
     join_url,
+    local_path,
     open_head,
     read_head,
     read_url,
@@ -1021,10 +1022,25 @@ def _cell_target(text: str, base: Path | str) -> Path | str:
 
 
 def _within(target: Path | str, base: Path | str) -> bool:
-    """True when the manifest's file ``target`` is inside the manifest's folder ``base`` (path or URL)."""
-    if isinstance(target, str) or isinstance(base, str):
-        return isinstance(target, str) and isinstance(base, str) and url_inside(target, base)
-    return _inside(target, base)
+    """True when the manifest's file ``target`` is inside the manifest's folder ``base`` (path or URL).
+
+    Files on this machine (paths, ``file://`` URLs) are compared with symbolic links followed
+    (``_inside``): a link inside the folder to a file outside it is outside, whichever way it is named.
+    Other URLs are compared as text, ``.`` and ``..`` folded (`io.remote.url_inside`)."""
+    local_target, local_base = _on_this_machine(target), _on_this_machine(base)
+    if local_target is not None and local_base is not None:
+        return _inside(local_target, local_base)
+    if local_target is not None or local_base is not None:
+        return False  # one on this machine, the other in a remote store
+    return url_inside(target, base)  # type: ignore[arg-type]
+
+
+def _on_this_machine(where: Path | str) -> Path | None:
+    """The local path of a path or a ``file://`` URL; None for a URL of another store."""
+    if isinstance(where, Path):
+        return where
+    path = local_path(where)
+    return Path(path) if path is not None else None
 
 
 def _shown(target: Path | str) -> str:

@@ -229,6 +229,17 @@ def join_url(folder: str, relative: str) -> str:
     return _folded(protocol, posixpath.join(rest, relative), rest.startswith("/"))
 
 
+def local_path(url: str) -> str | None:
+    """Return the path on this machine that ``url`` names when its filesystem is the local one
+    (``file://``, ``local://``), else None (other protocols are not imported)."""
+    if url_protocol(url) not in ("file", "local"):
+        return None
+    from fsspec.implementations.local import LocalFileSystem
+
+    fs, path = url_filesystem(url)
+    return path if isinstance(fs, LocalFileSystem) else None
+
+
 def url_inside(url: str, folder: str) -> bool:
     """True when ``url`` (``.`` and ``..`` folded) lies inside the folder URL ``folder`` (``memory:///d/x``
     and ``memory://d/x`` name the same file, as fsspec reads them)."""
