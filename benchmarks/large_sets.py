@@ -8,6 +8,8 @@ and JSON included) once in a fresh process with an empty score cache, and report
   stages     seconds and peak memory of each stage: listing the sets, scoring (decode, every source,
              cache writes), the domain check, the statistics, the "any difference" classifier, phrasing,
              examples, report; the peak of each stage is its own (the high-water mark is reset before it)
+  parts      seconds of parts within a stage (``PARTS``): in the classifier's stage, the cross-fitted
+             named findings' declarations and ``difference_test``
   outside    seconds spent outside scoring, which must not grow into the bottleneck
   found      whether "set B images are brighter" is a significant finding
   progress   whether the progress bar showed an ETA while scoring
@@ -65,6 +67,11 @@ STAGES = (
     ("tellapart.cli", "_write_outputs"),
 )
 SCORING = "_score"
+# Parts of a stage timed within it, as (module, function, stage): seconds only (their peak is the stage's).
+PARTS = (
+    ("tellapart.describe", "_declared_folds", "_overall"),
+    ("tellapart.stats.classifier", "difference_test", "_overall"),
+)
 JITTER = 1e-3  # --replay: each copy's scores and embeddings move by this share of the column's spread
 ETA = re.compile(r"\d+:\d\d<\d+:\d\d")  # tqdm's "elapsed<remaining", e.g. [01:05<20:14]
 
@@ -111,6 +118,19 @@ def _timed(stages: list[dict], name: str, function):
             return function(*args, **kwargs)
         finally:
             stages.append({"stage": name, "seconds": time.perf_counter() - started, "peak_mb": _peak_mb()})
+
+    return wrapper
+
+
+def _clocked(parts: list[dict], name: str, function):
+    """``function`` wrapped to append its seconds to ``parts`` (the peak memory is left alone)."""
+
+    def wrapper(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            parts.append({"part": name, "seconds": time.perf_counter() - started})
 
     return wrapper
 
@@ -164,6 +184,10 @@ def run_child(set_a: str, set_b: str, cache: str, out: str, replay: str = "1") -
     if int(replay) > 1:
         pipeline._score = _replaying(pipeline._score, int(replay))
     stages: list[dict] = []
+    parts: list[dict] = []
+    for module_name, name, _ in PARTS:
+        module = importlib.import_module(module_name)
+        setattr(module, name, _clocked(parts, name, getattr(module, name)))
     for module_name, name in STAGES:
         module = importlib.import_module(module_name)
         setattr(module, name, _timed(stages, name, getattr(module, name)))
@@ -174,7 +198,7 @@ def run_child(set_a: str, set_b: str, cache: str, out: str, replay: str = "1") -
     found = any((f["concept"], f["direction"]) == TRUTH and f["significant"] for f in findings)
     document = json.loads(Path(out, "findings.json").read_text())
     return {"code": code, "seconds": seconds, "peak_mb": max(s["peak_mb"] for s in stages), "stages": stages,
-            "found": found, "significant": sum(bool(f["significant"]) for f in findings),
+            "parts": parts, "found": found, "significant": sum(bool(f["significant"]) for f in findings),
             "rows": document["n_a"] + document["n_b"]}
 
 
@@ -203,6 +227,10 @@ def _report(label: str, n: int, run: dict, load: tuple[str, str]) -> None:
           f"{run['significant']} significant findings; ETA on the progress bar: {run['eta_shown']}")
     for stage in run["stages"]:
         print(f"    {stage['stage']:20s} {stage['seconds']:8.2f} s   peak {stage['peak_mb']:7.0f} MB")
+        for _, name, within in PARTS:
+            seconds = [p["seconds"] for p in run.get("parts", []) if p["part"] == name]
+            if within == stage["stage"] and seconds:
+                print(f"      {name:18s} {sum(seconds):8.2f} s")
     rest = run["seconds"] - sum(s["seconds"] for s in run["stages"])
     print(f"    {'(everything else)':20s} {rest:8.2f} s   (loading the library and describer, checks)")
 
