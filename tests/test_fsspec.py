@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import os
+import posixpath
 import subprocess
 import sys
 import textwrap
@@ -465,3 +466,68 @@ def test_confine_follows_links_for_a_file_url_manifest_as_for_its_path(tmp_path)
         assert len(ImageSet.from_manifest(named, "g", "x")) == 3  # not confined: links are followed
         assert [Path(ref.source).name for ref in ImageSet.from_manifest(named, "g", "y", confine=True)] == \
             ["a.png"]
+
+
+class _MemoryView(MemoryFileSystem):
+    """fsspec's memory filesystem under another protocol name: the files of the ``memory`` fixture."""
+
+    @classmethod
+    def _strip_protocol(cls, path):
+        if isinstance(path, str):
+            for protocol in cls.protocol:
+                path = path.removeprefix(f"{protocol}://")
+        return super()._strip_protocol(path)
+
+
+class _ExpiredMemory(_MemoryView):
+    """fsspec's memory filesystem (the same files) as a store whose credentials have expired: every listing
+    and lookup fails with the backend's own error type, as botocore's does."""
+
+    protocol = ("expiredmem",)
+
+    def ls(self, path, detail=True, **kwargs):
+        raise RuntimeError("ExpiredToken: the security token included in the request is expired")
+
+    def info(self, path, **kwargs):
+        raise RuntimeError("ExpiredToken: the security token included in the request is expired")
+
+
+class _PrivateMemory(_MemoryView):
+    """fsspec's memory filesystem (the same files) where listing is denied, and so is every file whose name
+    starts with "private" (an object these credentials may not read)."""
+
+    protocol = ("privatemem",)
+
+    def ls(self, path, detail=True, **kwargs):
+        raise PermissionError(f"Access Denied: cannot list {path}")
+
+    def info(self, path, **kwargs):
+        if posixpath.basename(path).startswith("private"):
+            raise PermissionError(f"Access Denied: {path}")
+        return super().info(path, **kwargs)
+
+
+def test_a_storage_error_is_not_reported_as_a_missing_file(memory, tmp_path):
+    """Expired credentials or a network failure stop the run with the backend's error (not "file does not
+    exist" for every file); a file these credentials may not read is skipped as permission denied."""
+    fsspec.register_implementation("expiredmem", _ExpiredMemory, clobber=True)
+    fsspec.register_implementation("privatemem", _PrivateMemory, clobber=True)
+    memory("s/a.png", png(ASTRONAUT))
+    memory("s/private.png", png(COFFEE))
+    expired = memory.root.replace("memory://", "expiredmem://")
+    private = memory.root.replace("memory://", "privatemem://")
+    for spec in ([f"{expired}/s/a.png"], f"{expired}/s/a.png", f"{expired}/s/"):
+        with pytest.raises(OSError, match="ExpiredToken") as raised:
+            ImageSet.from_spec(spec)
+        assert "does not exist" not in str(raised.value) and "expiredmem://" in str(raised.value)
+    (tmp_path / "m.csv").write_text(f"path,g\n{expired}/s/a.png,x\n")
+    with pytest.raises(OSError, match="ExpiredToken"):
+        ImageSet.from_manifest(tmp_path / "m.csv", "g", "x")
+    with pytest.raises(OSError, match="ExpiredToken"):
+        ImageSet.from_manifest(f"{expired}/s/m.csv", "g", "x")
+    image_set = ImageSet.from_spec([f"{private}/s/a.png", f"{private}/s/private.png", f"{private}/s/no.png"])
+    assert [Path(ref.source).name for ref in image_set] == ["a.png"]
+    assert [(Path(s.source).name, s.reason) for s in image_set.skipped] == [
+        ("private.png", "cannot read file: permission denied"), ("no.png", "file does not exist")]
+    with pytest.raises(PermissionError, match="permission denied"):
+        ImageSet.from_spec(f"{private}/s/private.png")

@@ -38,14 +38,17 @@ from tellapart.io.hashing import array_hash, content_hash
 from tellapart.io.image import DecodedImage, Notice, Skipped
 from tellapart.io.printable import printable
 from tellapart.io.remote import (
+    DENIED,
     HIDDEN_FILE,
     HIDDEN_FOLDER,
+    PERMISSION_DENIED,
     error_detail,
     glob_url,
     is_url,
     join_url,
     local_path,
     open_head,
+    path_kind,
     read_head,
     read_url,
     to_url,
@@ -636,14 +639,13 @@ def _from_url_spec(url: str, name: str | None) -> ImageSet:
 
 
 def _url_kind(fs: Any, path: str, url: str) -> str | None:
-    """Return "directory", "file" or None (nothing there) for ``path`` on ``fs``; raise OSError naming
-    ``url`` when the storage cannot be asked (credentials, network)."""
-    try:
-        return "directory" if fs.info(path).get("type") == "directory" else "file"
-    except FileNotFoundError:
-        return None
-    except Exception as error:  # backends raise their own errors (botocore's, google-auth's...)
-        raise OSError(f"cannot list {printable(url)}: {error_detail(error)}") from error
+    """Return "directory", "file" or None (nothing there) for ``path`` on ``fs`` (`io.remote.path_kind`);
+    raise PermissionError naming ``url`` when these credentials may not see it, OSError when the storage
+    cannot be asked (network, expired credentials)."""
+    kind = path_kind(fs, path)
+    if kind == DENIED:
+        raise PermissionError(f"cannot read {printable(url)}: permission denied")
+    return kind
 
 
 def _from_url_glob(fs: Any, pattern: str, url: str, name: str | None) -> ImageSet:
@@ -653,7 +655,7 @@ def _from_url_glob(fs: Any, pattern: str, url: str, name: str | None) -> ImageSe
     try:
         kinds = {m: kind for m, kind in glob_url(fs, pattern).items()
                  if not any(part.startswith(".") for part in posixpath.relpath(m, fixed or "/").split("/"))}
-    except Exception as error:  # as in `_url_kind`
+    except Exception as error:  # backends raise their own errors (botocore's, google-auth's...)
         raise OSError(f"cannot list {printable(url)}: {error_detail(error)}") from error
     if not kinds:
         raise FileNotFoundError(f"no files match the pattern {url!r}")
@@ -816,7 +818,10 @@ def _collect_urls(fs: Any, paths: list[str], kinds: dict[str, str | None]
             refs += sub_refs
             skipped += hidden + sub_skipped
             continue
-        ref, reason = _url_file_ref(fs, path) if kind is not None else (None, "file does not exist")
+        if kind is None or kind == DENIED:
+            ref, reason = None, "file does not exist" if kind is None else PERMISSION_DENIED
+        else:
+            ref, reason = _url_file_ref(fs, path)
         if ref is None:
             skipped.append(Skipped(to_url(fs, path), reason))
         else:

@@ -179,10 +179,16 @@ def glob_url(fs: Any, pattern: str) -> dict[str, str]:
     return {path: found[path].get("type", "file") for path in sorted(found)}
 
 
+# What `path_kind` and `url_kinds` say of a path that exists but that these credentials may not see.
+DENIED = "denied"
+PERMISSION_DENIED = "cannot read file: permission denied"
+
+
 def url_kinds(fs: Any, paths: Iterable[str]) -> dict[str, str | None]:
-    """Return, for each of ``paths`` on ``fs``, ``"file"``, ``"directory"`` or None (absent), from one
-    listing of each path's folder; where a folder cannot be listed (no list permission, only read), from
-    one ``info`` call per path."""
+    """Return, for each of ``paths`` on ``fs``, what `path_kind` says (``"file"``, ``"directory"``,
+    `DENIED` or None for absent), from one listing of each path's folder; where a folder cannot be listed
+    (absent, or no list permission, only read), from one ``info`` call per path. Raises OSError naming the
+    URL and the backend's error when the storage cannot be asked (network, expired credentials)."""
     by_folder: dict[str, list[str]] = {}
     for path in paths:
         by_folder.setdefault(posixpath.dirname(path.rstrip("/")), []).append(path)
@@ -190,26 +196,34 @@ def url_kinds(fs: Any, paths: Iterable[str]) -> dict[str, str | None]:
     for folder, members in by_folder.items():
         listed = _listing(fs, folder)
         for path in members:
-            kinds[path] = listed.get(_strip(fs, path)) if listed is not None else _info_kind(fs, path)
+            kinds[path] = listed.get(_strip(fs, path)) if listed is not None else path_kind(fs, path)
     return kinds
 
 
 def _listing(fs: Any, folder: str) -> dict[str, str] | None:
-    """Name -> type ("file" or "directory") of the entries of ``folder`` on ``fs``; None if it cannot be
-    listed."""
+    """Name -> type ("file" or "directory") of the entries of ``folder`` on ``fs``; None if it is absent or
+    may not be listed (`url_kinds` then asks per file); OSError for any other failure."""
     try:
         entries = fs.ls(folder, detail=True)
-    except Exception:  # missing, or not listable with these credentials: `url_kinds` asks per file
+    except (FileNotFoundError, PermissionError):
         return None
+    except Exception as error:  # backends raise their own errors (botocore's, google-auth's, aiohttp's...)
+        raise OSError(f"cannot list {printable(to_url(fs, folder))}: {error_detail(error)}") from error
     return {_strip(fs, entry["name"]): entry.get("type", "file") for entry in entries}
 
 
-def _info_kind(fs: Any, path: str) -> str | None:
-    """"file", "directory" or None (absent, or not readable with these credentials) for ``path``."""
+def path_kind(fs: Any, path: str) -> str | None:
+    """Return ``"file"``, ``"directory"``, `DENIED` (these credentials may not see it) or None (absent) for
+    ``path`` on ``fs``, from one ``info`` call. Raises OSError naming the URL and the backend's error for
+    any other failure (network, expired credentials): not reported as a file that does not exist."""
     try:
         return "directory" if fs.info(path).get("type") == "directory" else "file"
-    except Exception:  # not there, or not ours to see: reported as a file that does not exist
+    except FileNotFoundError:
         return None
+    except PermissionError:
+        return DENIED
+    except Exception as error:  # backends raise their own errors (botocore's, google-auth's, aiohttp's...)
+        raise OSError(f"cannot read {printable(to_url(fs, path))}: {error_detail(error)}") from error
 
 
 def _strip(fs: Any, path: str) -> str:
