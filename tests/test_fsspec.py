@@ -531,3 +531,30 @@ def test_a_storage_error_is_not_reported_as_a_missing_file(memory, tmp_path):
         ("private.png", "cannot read file: permission denied"), ("no.png", "file does not exist")]
     with pytest.raises(PermissionError, match="permission denied"):
         ImageSet.from_spec(f"{private}/s/private.png")
+
+
+class _ThrottledMemory(_MemoryView):
+    """fsspec's memory filesystem (the same files) whose ranged reads fail, as a throttled store's may;
+    whole reads work."""
+
+    protocol = ("throttledmem",)
+
+    def cat_file(self, path, start=None, end=None, **kwargs):
+        if start is not None or end is not None:
+            raise ConnectionError("503 SlowDown: please reduce your request rate")
+        return super().cat_file(path, start, end, **kwargs)
+
+
+def test_a_file_without_extension_that_cannot_be_peeked_at_says_why(memory):
+    """A DICOM slice named without an extension whose first bytes cannot be read is skipped with the read's
+    error, not as "not an image file (no extension)"."""
+    pydicom = pytest.importorskip("pydicom")
+    fsspec.register_implementation("throttledmem", _ThrottledMemory, clobber=True)
+    slice_file = Path(pydicom.__file__).parent / "data" / "test_files" / "CT_small.dcm"
+    memory("t/slice001", slice_file.read_bytes())
+    memory("t/a.png", png(ASTRONAUT))
+    image_set = ImageSet.from_spec(memory.root.replace("memory://", "throttledmem://") + "/t")
+    assert [Path(ref.source).name for ref in image_set] == ["a.png"]
+    assert [(Path(s.source).name, s.reason) for s in image_set.skipped] == [
+        ("slice001", "cannot read file: ConnectionError: 503 SlowDown: please reduce your request rate")]
+    assert len(ImageSet.from_spec(f"{memory.root}/t")) == 2  # readable, the slice is an image

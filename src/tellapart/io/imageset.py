@@ -831,11 +831,16 @@ def _collect_urls(fs: Any, paths: list[str], kinds: dict[str, str | None]
 
 def _url_file_ref(fs: Any, path: str) -> tuple[ImageRef | None, str]:
     """An ImageRef for the image file ``path`` on ``fs`` (known to exist), or None and the reason it is not
-    one. Only a file without an image's extension is read at all: its first 132 bytes, for DICOM's."""
+    one. Only a file without an image's extension is read at all: its first 132 bytes, for DICOM's; one
+    that cannot be read is skipped with why ("cannot read file: ..."), not as "not an image file"."""
     name = posixpath.basename(path)
-    if _suffix(name) not in IMAGE_EXTENSIONS and not is_medical_name(name) and \
-            not is_dicom(read_head(fs, path, 132)):
-        return None, f"not an image file ({_suffix(name) or 'no extension'})"
+    if _suffix(name) not in IMAGE_EXTENSIONS and not is_medical_name(name):
+        try:
+            head = read_head(fs, path, 132)
+        except UnreadableImage as error:
+            return None, error.reason
+        if not is_dicom(head):
+            return None, f"not an image file ({_suffix(name) or 'no extension'})"
     url = to_url(fs, path)
     return ImageRef(url, None, url=url), ""
 

@@ -33,6 +33,10 @@ _URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.\-]+::)*([A-Za-z][A-Za-z0-9+.\-]+):/
 # Why a hidden file or folder is not used (the same for local folders: ``io.imageset`` imports these).
 HIDDEN_FILE = "hidden file (its name starts with '.'), not read"
 HIDDEN_FOLDER = "hidden folder (its name starts with '.'), not searched"
+# What `path_kind` and `url_kinds` say of a path that exists but that these credentials may not see, and
+# why such a file is skipped (the reason a local file that may not be read gets from ``io.imageset``).
+DENIED = "denied"
+PERMISSION_DENIED = "cannot read file: permission denied"
 
 
 def is_url(value: Any) -> bool:
@@ -122,25 +126,28 @@ def read_url(url: str) -> bytes:
         fs, path = url_filesystem(url)
     except (ModuleNotFoundError, ValueError) as error:
         raise UnreadableImage(str(error)) from None
+    return _read(fs, path)
+
+
+def read_head(fs: Any, path: str, size: int) -> bytes:
+    """Return the first ``size`` bytes of ``path`` on ``fs`` (one ranged read). Raises `UnreadableImage`
+    saying why it cannot be read, as `read_url` does."""
+    return _read(fs, path, size)
+
+
+def _read(fs: Any, path: str, size: int | None = None) -> bytes:
+    """The bytes of ``path`` on ``fs`` (the first ``size`` of them, or all); `UnreadableImage` with why
+    not."""
     try:
-        return bytes(fs.cat_file(path))
+        return bytes(fs.cat_file(path) if size is None else fs.cat_file(path, start=0, end=size))
     except FileNotFoundError:
         raise UnreadableImage("file does not exist (moved or deleted after the set was listed)") from None
     except PermissionError:
-        raise UnreadableImage("cannot read file: permission denied") from None
+        raise UnreadableImage(PERMISSION_DENIED) from None
     except IsADirectoryError:
         raise UnreadableImage("this is a folder, not an image file") from None
     except Exception as error:  # a backend's own errors (network, throttling, credentials) differ by package
         raise UnreadableImage(f"cannot read file: {error_detail(error)}") from None
-
-
-def read_head(fs: Any, path: str, size: int) -> bytes:
-    """Return the first ``size`` bytes of ``path`` on ``fs`` (one ranged read), or b"" if it cannot be
-    read."""
-    try:
-        return bytes(fs.cat_file(path, start=0, end=size))
-    except Exception:  # unreadable here: the file is read (and its reason reported) when it is loaded
-        return b""
 
 
 def open_head(url: str, block_size: int = 1 << 16) -> Any:
@@ -177,11 +184,6 @@ def glob_url(fs: Any, pattern: str) -> dict[str, str]:
     with its type ("file" or "directory"), from the one listing the glob makes."""
     found = fs.glob(pattern, detail=True)
     return {path: found[path].get("type", "file") for path in sorted(found)}
-
-
-# What `path_kind` and `url_kinds` say of a path that exists but that these credentials may not see.
-DENIED = "denied"
-PERMISSION_DENIED = "cannot read file: permission denied"
 
 
 def url_kinds(fs: Any, paths: Iterable[str]) -> dict[str, str | None]:
