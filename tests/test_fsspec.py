@@ -558,3 +558,26 @@ def test_a_file_without_extension_that_cannot_be_peeked_at_says_why(memory):
     assert [(Path(s.source).name, s.reason) for s in image_set.skipped] == [
         ("slice001", "cannot read file: ConnectionError: 503 SlowDown: please reduce your request rate")]
     assert len(ImageSet.from_spec(f"{memory.root}/t")) == 2  # readable, the slice is an image
+
+
+def test_url_folders_and_globs_list_files_in_the_order_of_local_ones(memory, tmp_path):
+    """The same files give the same order (hence the same split and findings) in a local folder, at a
+    memory:// URL and at a file:// URL: folders named with "-", " " and "." sort by parts, as pathlib's."""
+    names = ["a/b.png", "a-b/c.png", "a b/d.png", "a.x/e.png", "a/z/f.png", "ab.png"]
+    for name in names:
+        memory(f"order/{name}", png(ASTRONAUT))
+        (tmp_path / "order" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "order" / name).write_bytes(png(ASTRONAUT))
+    local = tmp_path / "order"
+
+    def relative(image_set: ImageSet, root: str) -> list[str]:
+        assert all(ref.source.startswith(f"{root}/") for ref in image_set)
+        return [ref.source[len(root) + 1:] for ref in image_set]
+
+    url = f"{memory.root}/order"
+    in_order = relative(ImageSet.from_spec(local), str(local))
+    assert in_order == ["a/b.png", "a/z/f.png", "a b/d.png", "a-b/c.png", "a.x/e.png", "ab.png"]
+    assert relative(ImageSet.from_spec(url), canonical(url)) == in_order
+    assert relative(ImageSet.from_spec(local.as_uri()), local.as_uri()) == in_order
+    local_glob = relative(ImageSet.from_spec(str(local / "**" / "*.png")), str(local))
+    assert relative(ImageSet.from_spec(f"{url}/**/*.png"), canonical(url)) == local_glob

@@ -158,8 +158,8 @@ def open_head(url: str, block_size: int = 1 << 16) -> Any:
 
 
 def walk_url_folder(fs: Any, root: str) -> tuple[list[str], list[Skipped]]:
-    """Return every non-hidden file under the folder ``root`` of ``fs`` (recursively, sorted paths) and the
-    hidden files and folders (a name starting with ``.``, below ``root``) as skipped, with why."""
+    """Return every non-hidden file under the folder ``root`` of ``fs`` (recursively, in `folder_order`) and
+    the hidden files and folders (a name starting with ``.``, below ``root``) as skipped, with why."""
     try:
         found = fs.find(root, withdirs=False, detail=False)
     except Exception as error:  # as in `read_url`: backends raise their own errors
@@ -167,7 +167,7 @@ def walk_url_folder(fs: Any, root: str) -> tuple[list[str], list[Skipped]]:
     files: list[str] = []
     hidden: dict[str, str] = {}
     base = root.rstrip("/")
-    for path in sorted(found):
+    for path in sorted(found, key=folder_order):
         parts = posixpath.relpath(path, base).split("/") if base else path.split("/")
         dot = next((i for i, part in enumerate(parts) if part.startswith(".")), None)
         if dot is None:
@@ -179,9 +179,17 @@ def walk_url_folder(fs: Any, root: str) -> tuple[list[str], list[Skipped]]:
     return files, [Skipped(to_url(fs, path), why) for path, why in hidden.items()]
 
 
+def folder_order(path: str) -> list[str]:
+    """The sort key of a path in a folder's listing: its parts, as ``pathlib`` sorts a local folder's files
+    (``a/b.png`` before ``a-b/c.png``, which a plain text sort puts first: ``-`` sorts before ``/``), so the
+    same files give the same order, hence the same split and findings, on disk and at a URL."""
+    return path.split("/")
+
+
 def glob_url(fs: Any, pattern: str) -> dict[str, str]:
-    """Return the paths on ``fs`` that match the glob ``pattern`` (``**`` matches any folders), sorted, each
-    with its type ("file" or "directory"), from the one listing the glob makes."""
+    """Return the paths on ``fs`` that match the glob ``pattern`` (``**`` matches any folders), sorted as
+    text as a local glob's matches are (``io.imageset._from_glob``), each with its type ("file" or
+    "directory"), from the one listing the glob makes."""
     found = fs.glob(pattern, detail=True)
     return {path: found[path].get("type", "file") for path in sorted(found)}
 
