@@ -581,3 +581,20 @@ def test_url_folders_and_globs_list_files_in_the_order_of_local_ones(memory, tmp
     assert relative(ImageSet.from_spec(local.as_uri()), local.as_uri()) == in_order
     local_glob = relative(ImageSet.from_spec(str(local / "**" / "*.png")), str(local))
     assert relative(ImageSet.from_spec(f"{url}/**/*.png"), canonical(url)) == local_glob
+
+
+def test_a_url_whose_name_holds_glob_characters_is_that_file(memory, tmp_path):
+    """``scan[1].png`` names that file (as a local path does), not the pattern matching ``scan1.png``."""
+    memory("br/scan[1].png", png(ASTRONAUT))
+    memory("br/scan1.png", png(COFFEE))
+    memory("br/what?/a.png", png(CAMERA))
+    (tmp_path / "scan[1].png").write_bytes(png(ASTRONAUT))
+    (tmp_path / "scan1.png").write_bytes(png(COFFEE))
+    for spec in (f"{memory.root}/br/scan[1].png", f"file://{tmp_path}/scan[1].png",
+                 str(tmp_path / "scan[1].png")):
+        image_set = ImageSet.from_spec(spec)
+        assert [Path(ref.source).name for ref in image_set] == ["scan[1].png"], spec
+        np.testing.assert_array_equal(image_set.refs[0].load().decode().pixels, ASTRONAUT)
+    assert [Path(r.source).name for r in ImageSet.from_spec(f"{memory.root}/br/what?")] == ["a.png"]
+    assert [Path(r.source).name for r in ImageSet.from_spec(f"{memory.root}/br/scan[0-9].png")] == \
+        ["scan1.png"]

@@ -619,8 +619,13 @@ def _from_url_spec(url: str, name: str | None) -> ImageSet:
     protocol's backend is missing."""
     fs, path = url_filesystem(url)
     if _GLOB_CHARS & set(path):
-        return _from_url_glob(fs, path, url, name)
-    kind = _url_kind(fs, path, url)
+        # A file or folder whose name holds "[", "*" or "?" ("scan[1].png") is itself, as a local one is
+        # (`_from_path_spec`): a pattern only when nothing has that name.
+        kind = path_kind(fs, path)
+        if kind not in ("file", "directory"):
+            return _from_url_glob(fs, path, url, name)
+    else:
+        kind = _url_kind(fs, path, url)
     if kind == "directory":
         files, hidden = walk_url_folder(fs, path)
         refs, skipped = _collect_urls(fs, files, dict.fromkeys(files, "file"))
