@@ -598,3 +598,19 @@ def test_a_url_whose_name_holds_glob_characters_is_that_file(memory, tmp_path):
     assert [Path(r.source).name for r in ImageSet.from_spec(f"{memory.root}/br/what?")] == ["a.png"]
     assert [Path(r.source).name for r in ImageSet.from_spec(f"{memory.root}/br/scan[0-9].png")] == \
         ["scan1.png"]
+
+
+def test_a_url_manifest_does_not_read_this_machines_home(memory, tmp_path, monkeypatch):
+    """``~/x.png`` in a manifest at a URL is the store's ``~`` folder under the manifest's, never this
+    machine's home (as it is in a local manifest)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "x.png").write_bytes(png(CAMERA))
+    memory("home/a.png", png(ASTRONAUT))
+    manifest = memory("home/m.csv", b"path,g\n~/x.png,x\na.png,x\n")
+    image_set = ImageSet.from_manifest(manifest, "g", "x")
+    assert [Path(ref.source).name for ref in image_set] == ["a.png"]
+    assert [(s.source, s.reason) for s in image_set.skipped] == [
+        (canonical(f"{memory.root}/home/~/x.png"), "file does not exist")]
+    (tmp_path / "m.csv").write_text("path,g\n~/x.png,x\n")
+    assert [ref.source for ref in ImageSet.from_manifest(tmp_path / "m.csv", "g", "x")] == \
+        [str(tmp_path / "x.png")]

@@ -1030,10 +1030,10 @@ def _cell_target(text: str, base: Path | str) -> Path | str:
     or a local path (absolute, or relative to a local ``base``)."""
     if is_url(text):
         return text
+    if isinstance(base, str):  # "~" is this machine's home: a URL manifest's cells are the store's names
+        return Path(text) if Path(text).is_absolute() else join_url(base, text)
     path = Path(text).expanduser()
-    if path.is_absolute():
-        return path
-    return join_url(base, text) if isinstance(base, str) else base / path
+    return path if path.is_absolute() else base / path
 
 
 def _within(target: Path | str, base: Path | str) -> bool:
