@@ -134,3 +134,38 @@ def test_an_empty_prediction_cell_does_not_make_every_image_wrong(tmp_path):
 def test_report_names_never_collide():
     from tellapart.failures import _slug
     assert _slug("true class 猫") != _slug("true class 狗")
+
+
+def test_predictions_and_images_at_urls(tmp_path, capsys):
+    """A predictions table at an fsspec URL, its relative paths under the table's folder URL and its URL
+    cells, are read as a manifest's (never folded by pathlib into ``memory:/``)."""
+    import io
+    import uuid
+
+    fsspec = pytest.importorskip("fsspec")
+    from tellapart.concepts.image_stats import ImageStatsSource
+    from tellapart.concepts.library import ConceptLibrary
+
+    fs = fsspec.filesystem("memory")
+    root = f"memory://tellapart-failures-{uuid.uuid4().hex}"
+    rng = np.random.default_rng(0)
+    rows = []
+    try:
+        for i in range(24):
+            pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) // (2 if i < 12 else 1)
+            buffer = io.BytesIO()
+            Image.fromarray(pixels.astype(np.uint8)).save(buffer, "PNG")
+            fs.pipe(f"{root}/images/{i:02d}.png", buffer.getvalue())
+            cell = f"images/{i:02d}.png" if i % 2 else f"{root}/images/{i:02d}.png"
+            rows.append({"path": cell, "label": "cat", "prediction": "dog" if i < 12 else "cat"})
+        fs.pipe(f"{root}/predictions.csv", pd.DataFrame(rows).to_csv(index=False).encode())
+        result = failures(f"{root}/predictions.csv", library=ConceptLibrary([ImageStatsSource()]),
+                          cache_dir=tmp_path / "cache", progress=False, per_class=False)
+        pooled = result.analyses[POOLED]
+        assert (result.n_wrong, result.n_right, pooled.n_a, pooled.n_b) == (12, 12, 12, 12)
+        assert not len(pooled.skipped)
+        missing = f"{root}/nowhere.csv"
+        assert main(["failures", missing, "--out", str(tmp_path / "o"), "--no-cache", "--quiet"]) == 2
+        assert f"not found: {missing}" in capsys.readouterr().err
+    finally:
+        fs.rm(root, recursive=True)

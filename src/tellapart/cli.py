@@ -300,8 +300,10 @@ def _failures_parser(sub: Any) -> None:
         "classified ones, over all classes and per true class, verified on held-out images.",
         EPILOG_FAILURES,
     )
-    parser.add_argument("predictions", type=Path, metavar="PREDICTIONS",
-                        help="a CSV, TSV or Parquet table: image path, true label, predicted label")
+    # Text, not a Path: a URL's "//" is kept (pathlib folds s3://b/p.csv into s3:/b/p.csv).
+    parser.add_argument("predictions", metavar="PREDICTIONS",
+                        help="a CSV, TSV or Parquet table (a path or an fsspec URL): image path, true label, "
+                             "predicted label")
     parser.add_argument("--true-col", metavar="COL", help="the true labels' column (default: found by name)")
     parser.add_argument("--pred-col", metavar="COL",
                         help="the predicted labels' column (default: found by name)")

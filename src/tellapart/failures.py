@@ -23,7 +23,8 @@ import pandas as pd
 from tellapart.describe import check_alpha, check_at_least, describe
 from tellapart.io import ImageSet
 from tellapart.io.atomic import write_atomic
-from tellapart.io.imageset import read_manifest
+from tellapart.io.imageset import _cell_target, read_manifest
+from tellapart.io.remote import is_url, url_folder
 from tellapart.schema import Result
 
 # Column names recognised without being told (case-insensitive), first match wins.
@@ -208,9 +209,19 @@ def _column(table: pd.DataFrame, given: str | None, names: tuple[str, ...], what
                      f"{', '.join(names)}; columns: {', '.join(map(str, table.columns))})")
 
 
-def _paths(rows: pd.Series, base: Path) -> list[Path]:
-    """The rows' image paths, relative ones resolved against ``base``."""
-    return [p if p.is_absolute() else base / p for p in (Path(str(v)).expanduser() for v in rows)]
+def _paths(rows: pd.Series, base: Path | str) -> list[Path | str]:
+    """The rows' images as a manifest's path cells name them (``io.imageset._cell_target``): URLs kept as
+    text (a Path would fold ``s3://`` into ``s3:/``), relative paths resolved against ``base`` (a folder,
+    or a folder URL)."""
+    return [_cell_target(str(v).strip(), base) for v in rows]
+
+
+def _base(folder: str | os.PathLike) -> Path | str:
+    """The folder relative paths resolve against, given as a path or as a folder URL (kept as text)."""
+    if is_url(folder):
+        text = str(folder).strip()
+        return text if text.endswith("/") else text + "/"
+    return Path(folder).expanduser().absolute()
 
 
 def failures(
@@ -228,12 +239,13 @@ def failures(
     """Describe what the images a model misclassifies have in common, pooled and per true class.
 
     Parameters:
-        predictions: a DataFrame, or a CSV/TSV/Parquet file, with one row per image: its path, true label
-            and predicted label (any other columns, such as a score, are ignored).
+        predictions: a DataFrame, or a CSV/TSV/Parquet file (a path, or an fsspec URL given as text), with
+            one row per image: its path (or URL), true label and predicted label (any other columns, such
+            as a score, are ignored).
         true_col, pred_col, path_col: the columns, when their names are not among ``TRUE_NAMES``,
             ``PRED_NAMES`` and ``PATH_NAMES``.
-        base_dir: folder that relative paths resolve against (default: the file's folder, or the current
-            folder for a DataFrame).
+        base_dir: folder (or folder URL) that relative paths resolve against (default: the file's folder
+            or folder URL, or the current folder for a DataFrame).
         per_class: also analyse each true class with at least ``MIN_PER_SET`` misclassified and
             ``MIN_PER_SET`` correctly classified images.
         alpha: the error budget over all analyses; each runs at ``alpha`` / (number of analyses).
@@ -250,13 +262,17 @@ def failures(
     check_alpha(alpha)
     check_at_least("seed", seed, 0)
     if isinstance(predictions, pd.DataFrame):
-        table, base = predictions, Path(base_dir) if base_dir is not None else Path.cwd()
+        table, base = predictions, _base(base_dir) if base_dir is not None else Path.cwd()
+    elif is_url(predictions):  # fetched once (``io.imageset.read_manifest``); its folder URL is the base
+        url = str(predictions).strip()
+        table = read_manifest(url)
+        base = _base(base_dir) if base_dir is not None else url_folder(url)
     else:
         source = Path(predictions).expanduser()
         if not source.is_file():
             raise FileNotFoundError(f"predictions file not found: {source}")
         table = read_manifest(source)
-        base = Path(base_dir) if base_dir is not None else source.absolute().parent
+        base = _base(base_dir) if base_dir is not None else source.absolute().parent
     path = _column(table, path_col, PATH_NAMES, "image paths", "path_col / --path-col")
     truth = _column(table, true_col, TRUE_NAMES, "true labels", "true_col / --true-col")
     predicted = _column(table, pred_col, PRED_NAMES, "predicted labels", "pred_col / --pred-col")
