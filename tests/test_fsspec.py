@@ -614,3 +614,58 @@ def test_a_url_manifest_does_not_read_this_machines_home(memory, tmp_path, monke
     (tmp_path / "m.csv").write_text("path,g\n~/x.png,x\n")
     assert [ref.source for ref in ImageSet.from_manifest(tmp_path / "m.csv", "g", "x")] == \
         [str(tmp_path / "x.png")]
+
+
+class _SignedMemory(_MemoryView):
+    """fsspec's memory filesystem (the same files) as an https store of pre-signed URLs: ``?`` starts a
+    query, ``user:password@`` is credentials, and a file is read only with its signature (``?sig=``)."""
+
+    protocol = ("signedmem",)
+
+    @staticmethod
+    def _plain(path: str) -> str:
+        first, slash, rest = path.split("?", 1)[0].lstrip("/").partition("/")
+        return "/" + first.rpartition("@")[2] + slash + rest
+
+    def unstrip_protocol(self, name):
+        return f"signedmem://{name.lstrip('/')}"
+
+    def info(self, path, **kwargs):
+        return super().info(self._plain(path), **kwargs)
+
+    def ls(self, path, detail=True, **kwargs):
+        return super().ls(self._plain(path), detail=detail, **kwargs)
+
+    def cat_file(self, path, start=None, end=None, **kwargs):
+        if "sig=" not in path:
+            raise PermissionError(f"403 Forbidden: {path} is not signed")
+        return super().cat_file(self._plain(path), start, end, **kwargs)
+
+
+def test_a_signed_url_is_read_whole_and_named_without_its_secrets(memory):
+    """A pre-signed URL's query and a URL's user:password are read with (the file is fetched from the whole
+    URL) but never shown: not in the source of findings, skipped lists or set names; the extension is read
+    from the path, not from after the query."""
+    from tellapart.io.remote import shown_url, url_name
+
+    fsspec.register_implementation("signedmem", _SignedMemory, clobber=True)
+    memory("q/a.png", png(ASTRONAUT))
+    memory("q/b.png", png(COFFEE))
+    memory("q/notes.txt", b"words")
+    signed = memory.root.replace("memory://", "signedmem://u:secret@")
+    plain = memory.root.replace("memory://", "signedmem://")
+    url = f"{signed}/q/a.png?sig=SECRET&X-Amz-Date=1"
+    image_set = ImageSet.from_spec(url)
+    assert [(ref.source, ref.url) for ref in image_set] == [(f"{plain}/q/a.png", url)]
+    assert image_set.name == "a.png"
+    np.testing.assert_array_equal(image_set.refs[0].load().decode().pixels, ASTRONAUT)
+    listed = ImageSet.from_spec([url, f"{signed}/q/b.png?sig=S2", f"{signed}/q/notes.txt?sig=S3",
+                                 f"{signed}/q/gone.png?sig=S4"])
+    assert [ref.source for ref in listed] == [f"{plain}/q/a.png", f"{plain}/q/b.png"]
+    assert [(s.source, s.reason) for s in listed.skipped] == [
+        (f"{plain}/q/notes.txt", "not an image file (.txt)"), (f"{plain}/q/gone.png", "file does not exist")]
+    np.testing.assert_array_equal(listed.refs[1].load().decode().pixels, COFFEE)
+    assert shown_url("https://user:pw@host.example/b/a.png?X-Amz-Signature=abc") == "https://host.example/b/a.png"
+    assert shown_url("simplecache::s3://b/k.png?versionId=3") == "simplecache::s3://b/k.png"
+    assert shown_url("memory://x/a?b.png") == "memory://x/a?b.png"  # a name there, not a query
+    assert url_name("https://h/x/scan.dcm?sig=1") == "scan.dcm"

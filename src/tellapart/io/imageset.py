@@ -51,11 +51,13 @@ from tellapart.io.remote import (
     path_kind,
     read_head,
     read_url,
+    shown_url,
     to_url,
     url_filesystem,
     url_folder,
     url_inside,
     url_kinds,
+    url_name,
     walk_url_folder,
 )
 from tellapart.io.series import find_series, slice_header
@@ -442,7 +444,7 @@ def _may_be_dicom(ref: ImageRef) -> bool:
     """True for a file that a DICOM series may hold: not a photo's or a NIfTI file's name."""
     if (ref.path is None and ref.url is None) or ref.members:
         return False
-    name = ref.path.name if ref.path is not None else posixpath.basename(ref.url or "")
+    name = ref.path.name if ref.path is not None else url_name(ref.url or "")
     return not name.lower().endswith(NIFTI_SUFFIXES) and _suffix(name) not in IMAGE_EXTENSIONS
 
 
@@ -468,7 +470,7 @@ def _files_folder(members: Sequence[ImageRef]) -> str:
     """The folder (path or URL) that holds all of a series' files, for its name."""
     if all(m.url is None for m in members):
         return source_name(os.path.commonpath([str(m.path) for m in members]))
-    urls = [m.url for m in members if m.url is not None]
+    urls = [shown_url(m.url) for m in members if m.url is not None]
     protocol = urls[0].partition("://")[0]
     rests = [url.partition("://")[2] for url in urls]
     if len(urls) < len(members) or any(not url.startswith(f"{protocol}://") for url in urls) or \
@@ -630,17 +632,17 @@ def _from_url_spec(url: str, name: str | None) -> ImageSet:
         files, hidden = walk_url_folder(fs, path)
         refs, skipped = _collect_urls(fs, files, dict.fromkeys(files, "file"))
         if not refs:
-            _raise_no_images(f"folder {printable(url)}", hidden + skipped)
+            _raise_no_images(f"folder {printable(shown_url(url))}", hidden + skipped)
         return _series_set(refs, hidden + skipped, name or posixpath.basename(path.rstrip("/")) or url)
     if kind == "file":
         ref, reason = _url_file_ref(fs, path)
         if ref is None:
             raise ValueError(
-                f"{printable(url)} is {reason}; give a folder, a glob pattern or an image file "
+                f"{printable(shown_url(url))} is {reason}; give a folder, a glob pattern or an image file "
                 "(for a CSV/Parquet table of paths use ImageSet.from_manifest)"
             )
-        return ImageSet([ref], [], name or posixpath.basename(path))
-    raise FileNotFoundError(f"no such file or folder: {printable(url)}")
+        return ImageSet([ref], [], name or url_name(url))
+    raise FileNotFoundError(f"no such file or folder: {printable(shown_url(url))}")
 
 
 def _url_kind(fs: Any, path: str, url: str) -> str | None:
@@ -649,7 +651,7 @@ def _url_kind(fs: Any, path: str, url: str) -> str | None:
     cannot be asked (network, expired credentials)."""
     kind = path_kind(fs, path)
     if kind == DENIED:
-        raise PermissionError(f"cannot read {printable(url)}: permission denied")
+        raise PermissionError(f"cannot read {printable(shown_url(url))}: permission denied")
     return kind
 
 
@@ -661,7 +663,7 @@ def _from_url_glob(fs: Any, pattern: str, url: str, name: str | None) -> ImageSe
         kinds = {m: kind for m, kind in glob_url(fs, pattern).items()
                  if not any(part.startswith(".") for part in posixpath.relpath(m, fixed or "/").split("/"))}
     except Exception as error:  # backends raise their own errors (botocore's, google-auth's...)
-        raise OSError(f"cannot list {printable(url)}: {error_detail(error)}") from error
+        raise OSError(f"cannot list {printable(shown_url(url))}: {error_detail(error)}") from error
     if not kinds:
         raise FileNotFoundError(f"no files match the pattern {url!r}")
     refs, skipped = _collect_urls(fs, list(kinds), kinds)
@@ -828,7 +830,7 @@ def _collect_urls(fs: Any, paths: list[str], kinds: dict[str, str | None]
         else:
             ref, reason = _url_file_ref(fs, path)
         if ref is None:
-            skipped.append(Skipped(to_url(fs, path), reason))
+            skipped.append(Skipped(shown_url(to_url(fs, path)), reason))
         else:
             refs.append(ref)
     return refs, skipped
@@ -838,7 +840,8 @@ def _url_file_ref(fs: Any, path: str) -> tuple[ImageRef | None, str]:
     """An ImageRef for the image file ``path`` on ``fs`` (known to exist), or None and the reason it is not
     one. Only a file without an image's extension is read at all: its first 132 bytes, for DICOM's; one
     that cannot be read is skipped with why ("cannot read file: ..."), not as "not an image file"."""
-    name = posixpath.basename(path)
+    url = to_url(fs, path)
+    name = url_name(url)
     if _suffix(name) not in IMAGE_EXTENSIONS and not is_medical_name(name):
         try:
             head = read_head(fs, path, 132)
@@ -846,8 +849,7 @@ def _url_file_ref(fs: Any, path: str) -> tuple[ImageRef | None, str]:
             return None, error.reason
         if not is_dicom(head):
             return None, f"not an image file ({_suffix(name) or 'no extension'})"
-    url = to_url(fs, path)
-    return ImageRef(url, None, url=url), ""
+    return ImageRef(shown_url(url), None, url=url), ""
 
 
 def _has_dicom_preamble(path: Path) -> bool:
@@ -878,7 +880,7 @@ def read_manifest(manifest: Path | str) -> pd.DataFrame:
     """Return the manifest's table (a local file, or an fsspec URL: fetched once, into memory); raise
     FileNotFoundError or a ValueError that names the file (ModuleNotFoundError for a URL that fsspec or its
     protocol's backend is missing for)."""
-    shown = printable(manifest)
+    shown = printable(shown_url(manifest) if isinstance(manifest, str) else manifest)
     source: Any = manifest
     if is_url(manifest):
         source = _fetched_manifest(str(manifest))
@@ -913,7 +915,7 @@ def _folded_url_hint(spec: str | os.PathLike) -> str:
 def _manifest_suffix(manifest: Path | str) -> str:
     """The lower-case extension of a manifest's file name (a path or a URL), one of `_MANIFEST_READERS`;
     raises ValueError for any other."""
-    suffix = _suffix(posixpath.basename(manifest) if isinstance(manifest, str) else manifest.name)
+    suffix = _suffix(url_name(manifest) if isinstance(manifest, str) else manifest.name)
     if suffix not in _MANIFEST_READERS:
         raise ValueError(f"manifest {printable(manifest)} must be a .csv, .tsv or .parquet file, not "
                          f"{suffix or 'no extension'}")
@@ -926,12 +928,12 @@ def _fetched_manifest(url: str) -> io.BytesIO:
     `io.remote.url_filesystem` raises it)."""
     fs, path = url_filesystem(url)
     if _url_kind(fs, path, url) != "file":
-        raise FileNotFoundError(f"manifest not found: {printable(url)}")
+        raise FileNotFoundError(f"manifest not found: {printable(shown_url(url))}")
     _manifest_suffix(url)
     try:
         return io.BytesIO(read_url(url))
     except UnreadableImage as error:
-        raise ValueError(f"cannot read manifest {printable(url)} ({error.reason})") from None
+        raise ValueError(f"cannot read manifest {printable(shown_url(url))} ({error.reason})") from None
 
 
 def _manifest_location(path: str | os.PathLike) -> Path | str:
@@ -1014,7 +1016,7 @@ def _refs_from_manifest_rows(
 def _url_cell_ref(fs: Any, path: str, kind: str | None) -> tuple[ImageRef | None, Skipped | None]:
     """The image a manifest's URL names (``kind``: what ``path`` is on ``fs``), or None and why not."""
     if kind == "directory":
-        return None, Skipped(to_url(fs, path), "not a regular file")
+        return None, Skipped(shown_url(to_url(fs, path)), "not a regular file")
     found, skipped = _collect_urls(fs, [path], {path: kind})
     return (found[0], None) if found else (None, skipped[0])
 
@@ -1060,7 +1062,7 @@ def _on_this_machine(where: Path | str) -> Path | None:
 
 def _shown(target: Path | str) -> str:
     """The name a manifest's file goes by in skipped lists: its URL, or its path (``source_name``)."""
-    return target if isinstance(target, str) else source_name(target)
+    return shown_url(target) if isinstance(target, str) else source_name(target)
 
 
 def _path_cell_problem(cell: Any) -> str:

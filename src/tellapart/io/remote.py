@@ -33,6 +33,9 @@ _URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.\-]+::)*([A-Za-z][A-Za-z0-9+.\-]+):/
 # Why a hidden file or folder is not used (the same for local folders: ``io.imageset`` imports these).
 HIDDEN_FILE = "hidden file (its name starts with '.'), not read"
 HIDDEN_FOLDER = "hidden folder (its name starts with '.'), not searched"
+# Protocols whose paths are names on this machine or in this process: "?" and "@" are part of a file's name
+# there ("a?.png"), while for every other protocol "?" starts a query and "user:password@" is credentials.
+LITERAL_PATHS = frozenset({"file", "local", "memory"})
 # What `path_kind` and `url_kinds` say of a path that exists but that these credentials may not see, and
 # why such a file is skipped (the reason a local file that may not be read gets from ``io.imageset``).
 DENIED = "denied"
@@ -43,6 +46,29 @@ def is_url(value: Any) -> bool:
     """True when ``value`` is text of the form ``PROTOCOL://...`` (a ``pathlib.Path`` never is: it folds
     ``//``)."""
     return isinstance(value, str) and _URL.match(value.strip()) is not None
+
+
+def shown_url(url: str) -> str:
+    """Return ``url`` as results, reports and messages name it: without ``user:password@`` and without its
+    query (a pre-signed URL's ``?X-Amz-Signature=...``), which are secrets, not names; the image is still
+    read from the whole URL (``ImageRef.url``). Unchanged for protocols whose names hold ``?`` and ``@``
+    literally (`LITERAL_PATHS`)."""
+    head, sep, rest = url.partition("://")
+    if not sep or not _has_queries(url):
+        return url
+    authority, slash, tail = rest.split("?", 1)[0].partition("/")
+    return f"{head}://{authority.rpartition('@')[2]}{slash}{tail}"
+
+
+def url_name(url: str) -> str:
+    """Return the file name of ``url`` (``a.png`` for ``https://h/x/a.png?X-Amz-Signature=...``): what its
+    extension is read from."""
+    return posixpath.basename(shown_url(url).rstrip("/"))
+
+
+def _has_queries(url: str) -> bool:
+    """True when a ``?`` in ``url`` starts a query (``https://``, s3fs's ``?versionId=``), not a name."""
+    return _protocols(url)[-1] not in LITERAL_PATHS
 
 
 def url_protocol(url: str) -> str:
@@ -200,9 +226,12 @@ def url_kinds(fs: Any, paths: Iterable[str]) -> dict[str, str | None]:
     (absent, or no list permission, only read), from one ``info`` call per path. Raises OSError naming the
     URL and the backend's error when the storage cannot be asked (network, expired credentials)."""
     by_folder: dict[str, list[str]] = {}
-    for path in paths:
-        by_folder.setdefault(posixpath.dirname(path.rstrip("/")), []).append(path)
     kinds: dict[str, str | None] = {}
+    for path in paths:
+        if "?" in path and _has_queries(to_url(fs, path)):  # a listing names no file with its query
+            kinds[path] = path_kind(fs, path)
+        else:
+            by_folder.setdefault(posixpath.dirname(path.rstrip("/")), []).append(path)
     for folder, members in by_folder.items():
         listed = _listing(fs, folder)
         for path in members:
@@ -218,7 +247,8 @@ def _listing(fs: Any, folder: str) -> dict[str, str] | None:
     except (FileNotFoundError, PermissionError):
         return None
     except Exception as error:  # backends raise their own errors (botocore's, google-auth's, aiohttp's...)
-        raise OSError(f"cannot list {printable(to_url(fs, folder))}: {error_detail(error)}") from error
+        raise OSError(f"cannot list {printable(shown_url(to_url(fs, folder)))}: {error_detail(error)}") \
+            from error
     return {_strip(fs, entry["name"]): entry.get("type", "file") for entry in entries}
 
 
@@ -233,7 +263,8 @@ def path_kind(fs: Any, path: str) -> str | None:
     except PermissionError:
         return DENIED
     except Exception as error:  # backends raise their own errors (botocore's, google-auth's, aiohttp's...)
-        raise OSError(f"cannot read {printable(to_url(fs, path))}: {error_detail(error)}") from error
+        raise OSError(f"cannot read {printable(shown_url(to_url(fs, path)))}: {error_detail(error)}") \
+            from error
 
 
 def _strip(fs: Any, path: str) -> str:
