@@ -353,7 +353,7 @@ def _fit_large(
     with ``seed`` (`_cv_sample`), then one fit with that C on all rows. The standardised rows are built
     once, in float64 (what the solver needs), ``ROW_BLOCK`` rows at a time: ``X`` is not converted whole."""
     scaler = StandardScaler()
-    for rows in _row_blocks(len(X)):
+    for rows in row_blocks(len(X)):
         scaler.partial_fit(np.asarray(X[rows], dtype=np.float64))
     classifier = EmbeddingClassifier(scaler, weights, C_GRID[len(C_GRID) // 2])
     Z = classifier.features(X)
@@ -373,7 +373,7 @@ def _cv_sample(y: np.ndarray, per_set: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(chosen))
 
 
-def _row_blocks(n_rows: int, size: int | None = None) -> list[slice]:
+def row_blocks(n_rows: int, size: int | None = None) -> list[slice]:
     """Return slices covering ``range(n_rows)`` in order, ``size`` (`ROW_BLOCK`) rows each (the last shorter;
     one empty slice when there are no rows)."""
     size = size or ROW_BLOCK
@@ -417,14 +417,14 @@ class EmbeddingClassifier:
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """Return the log-odds that each row belongs to set A (computed ``ROW_BLOCK`` rows at a time)."""
         return np.concatenate([self.model.decision_function(self._transform(X[rows]))
-                               for rows in _row_blocks(len(X))])
+                               for rows in row_blocks(len(X))])
 
     def features(self, X: np.ndarray) -> np.ndarray:
         """Return ``X`` standardised, weighted and projected: float64, built ``ROW_BLOCK`` rows at a time."""
         if len(X) <= ROW_BLOCK:
             return self._transform(X)
         out = np.empty((len(X), self.basis.shape[1]))
-        for rows in _row_blocks(len(X)):
+        for rows in row_blocks(len(X)):
             out[rows] = self._transform(X[rows])
         return out
 

@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from tellapart.schema import Domain
+from tellapart.stats.classifier import row_blocks
 from tellapart.stats.contract import MIN_VISIBLE_SHARE
 from tellapart.stats.split import check_groups, split_discovery_validation
 
@@ -142,13 +143,19 @@ class DomainModel:
                    embedding_version=str(fields["embedding_version"]), version=f"{path.name}@{digest}")
 
     def photo_probability(self, embeddings: np.ndarray) -> np.ndarray:
-        """Return each row's P(photo of everyday things); NaN for a row with a non-finite value."""
-        X = np.asarray(embeddings, dtype=np.float64)
+        """Return each row's P(photo of everyday things); NaN for a row with a non-finite value.
+
+        Rows are converted to float64 ``stats.classifier.ROW_BLOCK`` at a time: at 100,000 x 2,024 float32
+        embeddings, converting them whole (with two temporaries) made the run's peak, 6.8 GB
+        (`benchmarks/large_sets.py --replay 50`)."""
+        X = np.asarray(embeddings)
         if X.ndim != 2 or X.shape[1] != len(self.mean):
             raise ValueError(f"embeddings {X.shape} do not fit the domain model ({len(self.mean)} features)")
+        logits = np.empty(len(X))
         with np.errstate(invalid="ignore", over="ignore"):
-            logits = ((X - self.mean) / self.scale) @ self.coef + self.intercept
-            return 1.0 / (1.0 + np.exp(-logits))
+            for rows in row_blocks(len(X)):
+                logits[rows] = ((X[rows].astype(np.float64) - self.mean) / self.scale) @ self.coef
+            return 1.0 / (1.0 + np.exp(-(logits + self.intercept)))
 
 
 @functools.cache
