@@ -30,6 +30,7 @@ from tellapart.io.window import dicom_window, percentile_window, range_to_unit, 
 
 PREAMBLE_OFFSET = 128  # the 128-byte preamble, then b"DICM" (PS3.10 7.1)
 MAGIC = b"DICM"
+HEAD_SIZE = PREAMBLE_OFFSET + len(MAGIC)  # 132: the bytes read to tell a DICOM file by its start (`is_dicom`)
 _PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 # The header fields offered as metadata concepts (``concepts.metadata``): who made the scan and how, the
 # fields a reviewer asks about first when a finding may be the scanner rather than the disease. Patient

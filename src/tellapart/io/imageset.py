@@ -23,7 +23,7 @@ import pandas as pd
 from PIL import Image
 
 from tellapart.io.decode import PreparedImage, UnreadableImage, finish_decode, prepare_image
-from tellapart.io.dicom import dicom_header, is_dicom
+from tellapart.io.dicom import HEAD_SIZE, dicom_header, is_dicom
 from tellapart.io.frames import (
     DICOM_SUFFIXES,
     NIFTI_SUFFIXES,
@@ -39,6 +39,7 @@ from tellapart.io.image import DecodedImage, Notice, Skipped
 from tellapart.io.printable import printable
 from tellapart.io.remote import (
     DENIED,
+    DETAIL_CHARS,
     HIDDEN_FILE,
     HIDDEN_FOLDER,
     PERMISSION_DENIED,
@@ -476,7 +477,7 @@ def _files_folder(members: Sequence[ImageRef]) -> str:
     if len(urls) < len(members) or any(not url.startswith(f"{protocol}://") for url in urls) or \
             len({rest.startswith("/") for rest in rests}) > 1:
         return url_folder(urls[0])
-    return f"{protocol}://{os.path.commonpath(rests)}"
+    return f"{protocol}://{posixpath.commonpath(rests)}"  # URL paths are "/"-separated on every OS
 
 
 def _group_series(refs: list[ImageRef], scopes: list[Any] | None = None
@@ -838,13 +839,14 @@ def _collect_urls(fs: Any, paths: list[str], kinds: dict[str, str | None]
 
 def _url_file_ref(fs: Any, path: str) -> tuple[ImageRef | None, str]:
     """An ImageRef for the image file ``path`` on ``fs`` (known to exist), or None and the reason it is not
-    one. Only a file without an image's extension is read at all: its first 132 bytes, for DICOM's; one
-    that cannot be read is skipped with why ("cannot read file: ..."), not as "not an image file"."""
+    one. Only a file without an image's extension is read at all: its first `io.dicom.HEAD_SIZE` (132)
+    bytes, for DICOM's preamble; one that cannot be read is skipped with why ("cannot read file: ..."), not
+    as "not an image file"."""
     url = to_url(fs, path)
     name = url_name(url)
     if _suffix(name) not in IMAGE_EXTENSIONS and not is_medical_name(name):
         try:
-            head = read_head(fs, path, 132)
+            head = read_head(fs, path, HEAD_SIZE)
         except UnreadableImage as error:
             return None, error.reason
         if not is_dicom(head):
@@ -856,7 +858,7 @@ def _has_dicom_preamble(path: Path) -> bool:
     """True when the file starts like a DICOM file (series files often have no extension, or a UID's)."""
     try:
         with path.open("rb") as handle:
-            return is_dicom(handle.read(132))
+            return is_dicom(handle.read(HEAD_SIZE))
     except OSError:
         return False
 
@@ -896,7 +898,7 @@ def read_manifest(manifest: Path | str) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise ValueError(f"manifest {shown} is empty; it needs {what}") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:
-        detail = printable(" ".join(str(error).split()))[:200]
+        detail = printable(" ".join(str(error).split()))[:DETAIL_CHARS]
         raise ValueError(f"cannot read manifest {shown} ({detail}); it needs {what}") from None
     if table.empty and not len(table.columns):
         raise ValueError(f"manifest {shown} is empty; it needs {what}")

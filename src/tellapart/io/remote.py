@@ -8,7 +8,7 @@ named, with what to install, when the set is listed, before any image is read.
 Listing reads no image: a folder URL is listed once (``find``), a file URL is checked against its folder's
 listing (one ``ls`` per folder, not one request per file; one ``info`` per file where the folder cannot be
 listed); only a file without an image's extension is peeked at (132 bytes, for DICOM's preamble), and a
-possible DICOM slice's header is read in 64 KB blocks to group series. Reading (`read_url`) fetches each
+possible DICOM slice's header is read in 64 KiB blocks to group series. Reading (`read_url`) fetches each
 file's bytes whole, into memory (no copy on disk), where it is called: on a Ray worker when the run scores
 on a cluster.
 Credentials and settings come from the backend's own configuration (environment variables, config files,
@@ -36,6 +36,14 @@ HIDDEN_FOLDER = "hidden folder (its name starts with '.'), not searched"
 # Protocols whose paths are names on this machine or in this process: "?" and "@" are part of a file's name
 # there ("a?.png"), while for every other protocol "?" starts a query and "user:password@" is credentials.
 LITERAL_PATHS = frozenset({"file", "local", "memory"})
+# A storage error's message is cut to this many characters (`error_detail`): a backend's whole message
+# (botocore's "An error occurred (ExpiredToken) when calling the ListObjectsV2 operation: The provided token
+# has expired." is 106) fits, a server's HTML error page pasted into the text does not fill the screen.
+DETAIL_CHARS = 200
+# The block size a DICOM slice's header is fetched in (`open_head`): 64 KiB is one request for the header
+# of usual slices (pydicom's test CT_small.dcm has its pixel data at byte 6,288, MR_small.dcm at 1,488),
+# and a small share of a 512 x 512 x 16-bit slice's 512 KiB that the series grouping does not need.
+HEAD_BLOCK_SIZE = 1 << 16
 # What `path_kind` and `url_kinds` say of a path that exists but that these credentials may not see, and
 # why such a file is skipped (the reason a local file that may not be read gets from ``io.imageset``).
 DENIED = "denied"
@@ -133,9 +141,9 @@ def _protocols(url: str) -> list[str]:
 
 
 def error_detail(error: BaseException) -> str:
-    """Return ``"TYPE: message"`` for a storage backend's error, on one printable line of at most 200
-    characters (backends raise their own types: botocore's, google-auth's, aiohttp's...)."""
-    return f"{type(error).__name__}: {printable(' '.join(str(error).split()))[:200]}"
+    """Return ``"TYPE: message"`` for a storage backend's error, on one printable line, its message cut to
+    `DETAIL_CHARS` (backends raise their own types: botocore's, google-auth's, aiohttp's...)."""
+    return f"{type(error).__name__}: {printable(' '.join(str(error).split()))[:DETAIL_CHARS]}"
 
 
 def to_url(fs: Any, path: str) -> str:
@@ -176,7 +184,7 @@ def _read(fs: Any, path: str, size: int | None = None) -> bytes:
         raise UnreadableImage(f"cannot read file: {error_detail(error)}") from None
 
 
-def open_head(url: str, block_size: int = 1 << 16) -> Any:
+def open_head(url: str, block_size: int = HEAD_BLOCK_SIZE) -> Any:
     """Return ``url`` opened for reading in blocks of ``block_size`` bytes (a DICOM header is read without
     its pixel data); the caller closes it."""
     fs, path = url_filesystem(url)
