@@ -457,7 +457,7 @@ def test_confine_follows_links_for_a_file_url_manifest_as_for_its_path(tmp_path)
     manifest = tmp_path / "study" / "m.csv"
     as_url = (tmp_path / "study" / "a.png").as_uri()
     manifest.write_text(f"path,g\na.png,x\nlink/s.png,x\ns-link.png,x\n{as_url},y\n")
-    for named in (manifest, manifest.as_uri()):
+    for named in (manifest, manifest.as_uri(), f"simplecache::{manifest.as_uri()}"):
         confined = ImageSet.from_manifest(named, "g", "x", confine=True)
         assert [Path(ref.source).name for ref in confined] == ["a.png"], named
         assert sorted((Path(s.source).name, s.reason) for s in confined.skipped) == [

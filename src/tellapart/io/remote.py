@@ -294,12 +294,14 @@ def join_url(folder: str, relative: str) -> str:
 
 def local_path(url: str) -> str | None:
     """Return the path on this machine that ``url`` names when its filesystem is the local one
-    (``file://``, ``local://``), else None (other protocols are not imported)."""
-    if url_protocol(url) not in ("file", "local"):
+    (``file://``, ``local://``, also under a cache layer: ``simplecache::file://``), else None (other
+    protocols are not imported)."""
+    inner = url.strip().split("::")[-1]  # the layer that holds the files
+    if _protocols(inner)[0] not in ("file", "local"):
         return None
     from fsspec.implementations.local import LocalFileSystem
 
-    fs, path = url_filesystem(url)
+    fs, path = url_filesystem(inner)
     return path if isinstance(fs, LocalFileSystem) else None
 
 
