@@ -3,7 +3,7 @@ and measure it.
 
 Usage (from the repository root; needs pydicom and nibabel for their test images, Debian's
 ``mate-backgrounds`` for its nature photographs and ``pip install --no-deps stardist==0.9.2`` for its two
-sample micrographs; a source that is not installed is left out with a note; nothing is downloaded)::
+sample micrographs; without one it stops, unless ``--allow-missing``; nothing is downloaded)::
 
     python scripts/make_domain_model.py [--seed 0] [--real ../shared/real]
 
@@ -64,7 +64,8 @@ from tellapart.synth import pools
 # With the micrographs and smears (2026-12-01) the held-out photos diluted with half textiles were photo-like
 # in 27/50 runs at C = 100 and 38/50 at 300 (the shipped model before them: 45/50), every held-out scan
 # collection 0/50 at both: 300, chosen on that collection, so its figure below is not independent evidence;
-# the benchmark pairs' decisions are (none of 176 changed, see the README).
+# the benchmark pairs' decisions are (2 of 176 dumped pairs changed domain, both silent either way; see
+# stats/reportable.py).
 C = 300.0
 PER_PHOTO = 30  # crops (and flips) of each training photo or scan
 PER_SCAN = 20  # images of each pydicom test image (whole, then crops)
