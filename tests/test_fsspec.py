@@ -642,13 +642,16 @@ class _SignedMemory(_MemoryView):
         return super().cat_file(self._plain(path), start, end, **kwargs)
 
 
-def test_a_signed_url_is_read_whole_and_named_without_its_secrets(memory):
+def test_a_signed_url_is_read_whole_and_named_without_its_secrets(memory, monkeypatch):
     """A pre-signed URL's query and a URL's user:password are read with (the file is fetched from the whole
-    URL) but never shown: not in the source of findings, skipped lists or set names; the extension is read
-    from the path, not from after the query."""
-    from tellapart.io.remote import shown_url, url_name
+    URL) but never shown: not in the source of findings, skipped lists, set names or errors; the extension
+    is read from the path, not from after the query."""
+    from tellapart.io import remote
+    from tellapart.io.remote import error_detail, shown_url, url_name
 
     fsspec.register_implementation("signedmem", _SignedMemory, clobber=True)
+    # signedmem:// stands for an https store: its "?" starts a query
+    monkeypatch.setattr(remote, "QUERY_PROTOCOLS", remote.QUERY_PROTOCOLS | {"signedmem"})
     memory("q/a.png", png(ASTRONAUT))
     memory("q/b.png", png(COFFEE))
     memory("q/notes.txt", b"words")
@@ -666,6 +669,13 @@ def test_a_signed_url_is_read_whole_and_named_without_its_secrets(memory):
         (f"{plain}/q/notes.txt", "not an image file (.txt)"), (f"{plain}/q/gone.png", "file does not exist")]
     np.testing.assert_array_equal(listed.refs[1].load().decode().pixels, COFFEE)
     assert shown_url("https://user:pw@host.example/b/a.png?X-Amz-Signature=abc") == "https://host.example/b/a.png"
-    assert shown_url("simplecache::s3://b/k.png?versionId=3") == "simplecache::s3://b/k.png"
+    assert shown_url("s3://u:pw@b/scan?1.png") == "s3://b/scan?1.png"  # "?" is part of an S3 key
+    assert url_name("s3://b/scan?1.png") == "scan?1.png"
     assert shown_url("memory://x/a?b.png") == "memory://x/a?b.png"  # a name there, not a query
+    # a missing signed file is not taken for a glob pattern ("?"), and no error shows the secret
+    with pytest.raises(FileNotFoundError) as missing:
+        ImageSet.from_spec(f"{signed}/q/gone.png?sig=SECRET")
+    assert "SECRET" not in str(missing.value) and "pattern" not in str(missing.value)
+    detail = error_detail(OSError("403, message='Forbidden', url='https://h/b/a.png?X-Amz-Signature=SECRET'"))
+    assert "SECRET" not in detail and "https://h/b/a.png" in detail
     assert url_name("https://h/x/scan.dcm?sig=1") == "scan.dcm"

@@ -213,7 +213,13 @@ def _paths(rows: pd.Series, base: Path | str) -> list[Path | str]:
     """The rows' images as a manifest's path cells name them (``io.imageset._cell_target``): URLs kept as
     text (a Path would fold ``s3://`` into ``s3:/``), relative paths resolved against ``base`` (a folder,
     or a folder URL)."""
-    return [_cell_target(str(v).strip(), base) for v in rows]
+    return [_cell_target(_cell_text(v), base) for v in rows]
+
+
+def _cell_text(value: object) -> str:
+    """A path cell as text: a URL without the spaces around it; a local path exactly as written."""
+    text = str(value)
+    return text.strip() if is_url(text.strip()) else text
 
 
 def _base(folder: str | os.PathLike) -> Path | str:
@@ -221,7 +227,7 @@ def _base(folder: str | os.PathLike) -> Path | str:
     if is_url(folder):
         text = str(folder).strip()
         return text if text.endswith("/") else text + "/"
-    return Path(folder).expanduser().absolute()
+    return Path(folder)
 
 
 def failures(

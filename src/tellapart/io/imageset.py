@@ -45,6 +45,7 @@ from tellapart.io.remote import (
     PERMISSION_DENIED,
     error_detail,
     glob_url,
+    has_query,
     is_url,
     join_url,
     local_path,
@@ -621,20 +622,18 @@ def _from_url_spec(url: str, name: str | None) -> ImageSet:
     a local path (the same errors, naming the URL). Raises ModuleNotFoundError when fsspec or the
     protocol's backend is missing."""
     fs, path = url_filesystem(url)
-    if _GLOB_CHARS & set(path):
-        # A file or folder whose name holds "[", "*" or "?" ("scan[1].png") is itself, as a local one is
-        # (`_from_path_spec`): a pattern only when nothing has that name.
-        kind = path_kind(fs, path)
-        if kind not in ("file", "directory"):
-            return _from_url_glob(fs, path, url, name)
-    else:
-        kind = _url_kind(fs, path, url)
+    kind = _url_kind(fs, path, url)
+    # A file or folder whose name holds "[", "*" or "?" ("scan[1].png") is itself, as a local one is
+    # (`_from_path_spec`): a pattern only when nothing has that name; a query's "?" is no pattern.
+    if kind is None and _GLOB_CHARS & set(shown_url(url) if has_query(url) else path):
+        return _from_url_glob(fs, path, url, name)
     if kind == "directory":
         files, hidden = walk_url_folder(fs, path)
         refs, skipped = _collect_urls(fs, files, dict.fromkeys(files, "file"))
         if not refs:
             _raise_no_images(f"folder {printable(shown_url(url))}", hidden + skipped)
-        return _series_set(refs, hidden + skipped, name or posixpath.basename(path.rstrip("/")) or url)
+        return _series_set(refs, hidden + skipped,
+                           name or posixpath.basename(path.rstrip("/")) or shown_url(url))
     if kind == "file":
         ref, reason = _url_file_ref(fs, path)
         if ref is None:
@@ -665,12 +664,13 @@ def _from_url_glob(fs: Any, pattern: str, url: str, name: str | None) -> ImageSe
                  if not any(part.startswith(".") for part in posixpath.relpath(m, fixed or "/").split("/"))}
     except Exception as error:  # backends raise their own errors (botocore's, google-auth's...)
         raise OSError(f"cannot list {printable(shown_url(url))}: {error_detail(error)}") from error
+    shown = shown_url(url)
     if not kinds:
-        raise FileNotFoundError(f"no files match the pattern {url!r}")
+        raise FileNotFoundError(f"no files match the pattern {shown!r}")
     refs, skipped = _collect_urls(fs, list(kinds), kinds)
     if not refs:
-        _raise_no_images(f"the files matching {url!r}", skipped)
-    return _series_set(refs, skipped, name or url)
+        _raise_no_images(f"the files matching {shown!r}", skipped)
+    return _series_set(refs, skipped, name or shown)
 
 
 def _from_glob(pattern: str, name: str | None) -> ImageSet:

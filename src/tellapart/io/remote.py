@@ -30,12 +30,17 @@ INSTALL_HINT = "pip install 'tellapart[remote]'"
 # "s3://...", "gs://...", and fsspec's chained form "simplecache::s3://...". A scheme of one letter is a
 # Windows drive ("C://x"), not a URL.
 _URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.\-]+::)*([A-Za-z][A-Za-z0-9+.\-]+)://")
+# A URL inside a backend's error message (aiohttp quotes the whole pre-signed URL): shown without its secrets.
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>,)]+")
 # Why a hidden file or folder is not used (the same for local folders: ``io.imageset`` imports these).
 HIDDEN_FILE = "hidden file (its name starts with '.'), not read"
 HIDDEN_FOLDER = "hidden folder (its name starts with '.'), not searched"
-# Protocols whose paths are names on this machine or in this process: "?" and "@" are part of a file's name
-# there ("a?.png"), while for every other protocol "?" starts a query and "user:password@" is credentials.
+# Protocols whose paths are names on this machine or in this process: "@" is part of a file's name there,
+# while for every other protocol "user:password@" before the host is credentials.
 LITERAL_PATHS = frozenset({"file", "local", "memory"})
+# Protocols whose URLs carry a query after "?" (a pre-signed URL's signature); everywhere else a "?" is part
+# of a key or file name (S3 and GCS keys may hold one: s3://b/scan?1.png).
+QUERY_PROTOCOLS = frozenset({"http", "https"})
 # A storage error's message is cut to this many characters (`error_detail`): a backend's whole message
 # (botocore's "An error occurred (ExpiredToken) when calling the ListObjectsV2 operation: The provided token
 # has expired." is 106) fits, a server's HTML error page pasted into the text does not fill the screen.
@@ -59,12 +64,14 @@ def is_url(value: Any) -> bool:
 def shown_url(url: str) -> str:
     """Return ``url`` as results, reports and messages name it: without ``user:password@`` and without its
     query (a pre-signed URL's ``?X-Amz-Signature=...``), which are secrets, not names; the image is still
-    read from the whole URL (``ImageRef.url``). Unchanged for protocols whose names hold ``?`` and ``@``
-    literally (`LITERAL_PATHS`)."""
+    read from the whole URL (``ImageRef.url``). The query is cut only where ``?`` starts one
+    (`QUERY_PROTOCOLS`); nothing is cut for protocols whose names hold ``@`` literally (`LITERAL_PATHS`)."""
     head, sep, rest = url.partition("://")
-    if not sep or not _has_queries(url):
+    if not sep or _protocols(url)[-1] in LITERAL_PATHS:
         return url
-    authority, slash, tail = rest.split("?", 1)[0].partition("/")
+    if has_query(url):
+        rest = rest.split("?", 1)[0]
+    authority, slash, tail = rest.partition("/")
     return f"{head}://{authority.rpartition('@')[2]}{slash}{tail}"
 
 
@@ -74,9 +81,10 @@ def url_name(url: str) -> str:
     return posixpath.basename(shown_url(url).rstrip("/"))
 
 
-def _has_queries(url: str) -> bool:
-    """True when a ``?`` in ``url`` starts a query (``https://``, s3fs's ``?versionId=``), not a name."""
-    return _protocols(url)[-1] not in LITERAL_PATHS
+def has_query(url: str) -> bool:
+    """True when a ``?`` in ``url`` starts a query: on http(s) (`QUERY_PROTOCOLS`); in object stores' keys
+    (``s3://b/scan?1.png``) and local names a ``?`` is part of the name."""
+    return _protocols(url)[-1] in QUERY_PROTOCOLS
 
 
 def url_protocol(url: str) -> str:
@@ -143,7 +151,8 @@ def _protocols(url: str) -> list[str]:
 def error_detail(error: BaseException) -> str:
     """Return ``"TYPE: message"`` for a storage backend's error, on one printable line, its message cut to
     `DETAIL_CHARS` (backends raise their own types: botocore's, google-auth's, aiohttp's...)."""
-    return f"{type(error).__name__}: {printable(' '.join(str(error).split()))[:DETAIL_CHARS]}"
+    message = _URL_IN_TEXT.sub(lambda match: shown_url(match.group(0)), " ".join(str(error).split()))
+    return f"{type(error).__name__}: {printable(message)[:DETAIL_CHARS]}"
 
 
 def to_url(fs: Any, path: str) -> str:
@@ -236,7 +245,7 @@ def url_kinds(fs: Any, paths: Iterable[str]) -> dict[str, str | None]:
     by_folder: dict[str, list[str]] = {}
     kinds: dict[str, str | None] = {}
     for path in paths:
-        if "?" in path and _has_queries(to_url(fs, path)):  # a listing names no file with its query
+        if "?" in path and has_query(to_url(fs, path)):  # a listing names no file with its query
             kinds[path] = path_kind(fs, path)
         else:
             by_folder.setdefault(posixpath.dirname(path.rstrip("/")), []).append(path)
