@@ -628,12 +628,10 @@ def _from_url_spec(url: str, name: str | None) -> ImageSet:
     if kind is None and _GLOB_CHARS & set(shown_url(url) if has_query(url) else path):
         return _from_url_glob(fs, path, url, name)
     if kind == "directory":
-        files, hidden = walk_url_folder(fs, path)
-        refs, skipped = _collect_urls(fs, files, dict.fromkeys(files, "file"))
+        refs, skipped = _collect_urls(fs, [path], {path: "directory"})
         if not refs:
-            _raise_no_images(f"folder {printable(shown_url(url))}", hidden + skipped)
-        return _series_set(refs, hidden + skipped,
-                           name or posixpath.basename(path.rstrip("/")) or shown_url(url))
+            _raise_no_images(f"folder {printable(shown_url(url))}", skipped)
+        return _series_set(refs, skipped, name or posixpath.basename(path.rstrip("/")) or shown_url(url))
     if kind == "file":
         ref, reason = _url_file_ref(fs, path)
         if ref is None:
