@@ -23,7 +23,7 @@ import pandas as pd
 from tellapart.describe import check_alpha, check_at_least, describe
 from tellapart.io import ImageSet
 from tellapart.io.atomic import write_atomic
-from tellapart.io.imageset import _cell_target, read_manifest
+from tellapart.io.imageset import cell_target, read_manifest
 from tellapart.io.remote import is_url, url_folder
 from tellapart.schema import Result
 
@@ -210,10 +210,10 @@ def _column(table: pd.DataFrame, given: str | None, names: tuple[str, ...], what
 
 
 def _paths(rows: pd.Series, base: Path | str) -> list[Path | str]:
-    """The rows' images as a manifest's path cells name them (``io.imageset._cell_target``): URLs kept as
+    """The rows' images as a manifest's path cells name them (``io.imageset.cell_target``): URLs kept as
     text (a Path would fold ``s3://`` into ``s3:/``), relative paths resolved against ``base`` (a folder,
     or a folder URL)."""
-    return [_cell_target(_cell_text(v), base) for v in rows]
+    return [cell_target(_cell_text(v), base) for v in rows]
 
 
 def _cell_text(value: object) -> str:

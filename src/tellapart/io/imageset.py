@@ -993,7 +993,7 @@ def _refs_from_manifest_rows(
     skipped: list[Skipped] = []
     for position, (row, cell) in enumerate(cells.items()):
         problem = _path_cell_problem(cell)
-        target = _cell_target(cell.strip(), base) if not problem else None
+        target = cell_target(cell.strip(), base) if not problem else None
         if problem:
             skipped.append(Skipped(f"<manifest row {row}>", problem))
         elif confine and not _within(target, base):  # type: ignore[arg-type]
@@ -1027,7 +1027,7 @@ def _local_cell_ref(target: Path | str) -> tuple[ImageRef | None, Skipped | None
     return (ref, None) if ref is not None else (None, Skipped(source_name(Path(target)), reason))
 
 
-def _cell_target(text: str, base: Path | str) -> Path | str:
+def cell_target(text: str, base: Path | str) -> Path | str:
     """What a manifest's path cell names: a URL (the cell's own, or a relative path under a URL ``base``)
     or a local path (absolute, or relative to a local ``base``)."""
     if is_url(text):
