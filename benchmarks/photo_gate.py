@@ -1,10 +1,10 @@
 """What the photo gate (``concepts.gate``) skips, and what the people models found in what it skips.
 
 On crops of the bundled bench photos (two sizes) and scikit-image's ``lfw_subset``: per P(photo) threshold,
-how many images the gate would skip and how many of those the object, face or pose models (run ungated)
-found anything in (a COCO class or pose at its presence threshold, or a face); then each skipped image
-with a person, animal or face found, with its P(photo), so a person can check whether it was real
-(``--grid FILE`` writes them as a PNG). Rerun after the domain model changes.
+how many images the gate would skip and how many of those the object, face, pose or cascade models (run
+ungated) found anything in (a COCO class, pose or cascade at its presence threshold, or a face); then each
+skipped image with a person, animal or face found, with its P(photo), so a person can check whether it was
+real (``--grid FILE`` writes them as a PNG). Rerun after the domain model changes.
 
     python benchmarks/photo_gate.py
     python benchmarks/photo_gate.py --grid /tmp/gated.png
@@ -17,6 +17,7 @@ import argparse
 import numpy as np
 import skimage.data
 
+from tellapart.concepts.detectors import DetectorSource
 from tellapart.concepts.faces import FaceSource
 from tellapart.concepts.gate import GATE_P, photo_gate
 from tellapart.concepts.objects import ObjectSource
@@ -26,13 +27,14 @@ from tellapart.io.decode import decode_object
 from tellapart.synth.pools import bundled_pool
 
 THRESHOLDS = (0.5, 0.2, 0.1, 0.05, 0.02, 0.01)
-NAMED = ("object.person", "object.cat", "object.dog", "object.horse", "object.bird", "face.count")
+NAMED = ("object.person", "object.cat", "object.dog", "object.horse", "object.bird", "face.count",
+         "detector.face", "detector.person_body", "detector.cat_face")
 
 
 def found_by_models(images: list) -> tuple[np.ndarray, list[list[str]]]:
     """Return (a bool per image: any people-model concept present, the ids present per image)."""
     hits = [[] for _ in images]
-    for source in (ObjectSource(), FaceSource(), PoseSource()):
+    for source in (ObjectSource(), FaceSource(), PoseSource(), DetectorSource()):
         scores = source.score(images)
         for column, concept in enumerate(source.concepts()):
             if concept.kind == "presence":

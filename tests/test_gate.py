@@ -1,5 +1,5 @@
-"""The photo gate (``concepts.gate``): the people, pose, face and object models run only where the domain
-model could call the image a photo; the other images get each source's "nothing found" scores."""
+"""The photo gate (``concepts.gate``): the people, pose, face, cascade and object models run only where the
+domain model could call the image a photo; the other images get each source's "nothing found" scores."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 import skimage.data
 
 from tellapart.concepts.cache import ScoreCache
+from tellapart.concepts.detectors import DetectorSource
 from tellapart.concepts.faces import FaceSource
 from tellapart.concepts.gate import GATE_P, PhotoGate, absent_row, photo_gate
 from tellapart.concepts.image_stats import ImageStatsSource
@@ -16,7 +17,7 @@ from tellapart.concepts.objects import ObjectSource
 from tellapart.concepts.poses import CONCEPTS as POSE_CONCEPTS
 from tellapart.concepts.poses import PoseSource, pose_scores
 from tellapart.concepts.semantics import EMBEDDING_VERSION, SemanticSource
-from tellapart.io import ImageSet
+from tellapart.io import ImageSet, decode_object
 from tellapart.stats.reportable import shipped_domain_model
 
 pytestmark = pytest.mark.skipif(shipped_domain_model() is None, reason="no domain model in the package")
@@ -34,8 +35,12 @@ def _images() -> list[np.ndarray]:
 
 
 def _library(gate: bool) -> ConceptLibrary:
-    return ConceptLibrary([ImageStatsSource(), SemanticSource(), ObjectSource(), FaceSource(), PoseSource()],
-                          learned=None, gate=gate)
+    return ConceptLibrary([ImageStatsSource(), SemanticSource(), *_gated()], learned=None, gate=gate)
+
+
+def _gated() -> list:
+    """The sources behind the gate: the COCO objects, faces, poses and OpenCV cascades."""
+    return [ObjectSource(), FaceSource(), PoseSource(), DetectorSource()]
 
 
 def _columns(matrix, source) -> np.ndarray:
@@ -50,13 +55,13 @@ def test_gated_images_get_the_absent_row_and_the_others_the_models_scores(tmp_pa
     plain = plain_library.score_sets(sets)
     runs = gated_library.photo_gate.runs_on(gated_library.backbone_embeddings(gated.embeddings))
     assert list(runs) == [False] * 4 + [True] * 4  # the micrographs are skipped, the photos are not
-    for source in (ObjectSource(), FaceSource(), PoseSource()):
+    for source in _gated():
         got, full = _columns(gated, source), _columns(plain, source)
         np.testing.assert_array_equal(got[runs], full[runs])
         np.testing.assert_array_equal(got[~runs], np.tile(absent_row(source), (4, 1)))
     # Without the gate the models find things in the micrograph and the moon: the gate changes those rows.
     changed = [not np.array_equal(_columns(gated, s)[~runs], _columns(plain, s)[~runs], equal_nan=True)
-               for s in (ObjectSource(), FaceSource(), PoseSource())]
+               for s in _gated()]
     assert any(changed)
     # A warm run reads the same rows back from the cache.
     warm = _library(True).score_sets(sets, cache=ScoreCache(tmp_path / "cache"))
@@ -65,7 +70,7 @@ def test_gated_images_get_the_absent_row_and_the_others_the_models_scores(tmp_pa
 
 def test_the_gate_salts_the_gated_sources_cache_keys_only():
     gated, plain = _library(True), _library(False)
-    for name in ("object", "face", "pose"):
+    for name in ("object", "face", "pose", "detector"):
         assert gated._keys[name] != plain._keys[name]
     for name in ("stats", "semantic"):
         assert gated._keys[name] == plain._keys[name]
@@ -90,6 +95,10 @@ def test_absent_rows_are_what_each_model_gives_an_image_without_anything():
     # a person with no keypoint in view.
     no_one = pose_scores(np.zeros((17, 3), np.float32))
     np.testing.assert_array_equal(absent_row(PoseSource()), [no_one[c.id] for c in POSE_CONCEPTS])
+    # The cascades: what they give an image with no face, body or cat in it (a flat grey square).
+    cascades = DetectorSource()
+    flat = decode_object(np.full((128, 128, 3), 128, np.uint8), "<grey>", "grey")
+    np.testing.assert_array_equal(absent_row(cascades), cascades.score([flat])[0])
     assert absent_row(ImageStatsSource()) is None  # not a photo model: never gated
 
 
@@ -100,6 +109,5 @@ def test_the_same_rows_when_the_backbone_runs_in_the_calling_thread():
     here = SemanticSource()
     here.background = False
     in_worker = _library(True).score_sets(sets)
-    in_caller = ConceptLibrary([ImageStatsSource(), here, ObjectSource(), FaceSource(), PoseSource()],
-                               learned=None).score_sets(sets)
+    in_caller = ConceptLibrary([ImageStatsSource(), here, *_gated()], learned=None).score_sets(sets)
     np.testing.assert_allclose(in_caller.scores.to_numpy(), in_worker.scores.to_numpy(), atol=1e-5)

@@ -232,6 +232,11 @@ class DetectorSource:
                     synonyms=("faces", "crowd", "group photo", "how many people")),
         ]
 
+    def absent_scores(self) -> np.ndarray:
+        """Return float32 (6,): the scores of an image in which no cascade finds anything (all 0, as
+        `score` gives one), for images the photo gate (``concepts.gate``) does not show the cascades."""
+        return np.zeros(len(self.concepts()), dtype=np.float32)
+
     def score(self, images: Sequence[DecodedImage]) -> np.ndarray:
         """Return float32 (n_images, 6): face, frontal, profile, body and cat-face scores, then face count."""
         out = np.zeros((len(images), 6), dtype=np.float32)

@@ -1,8 +1,9 @@
-"""The photo gate: the people, pose, face and COCO-object models run only on images that could be photos.
+"""The photo gate: the people, pose, face, cascade and COCO-object models run only on images that could be
+photos.
 
-Those models (``stats.reportable.PHOTO_MODEL_CATEGORIES``) cost about 63 CPU ms per image, and their
-findings are withheld on runs of scans and micrographs anyway. The domain model
-(``stats.reportable.DomainModel``) reads the backbone's embedding, which the library computes for every
+Those models (``stats.reportable.PHOTO_MODEL_CATEGORIES``) cost about 105 CPU ms per image (the OpenCV
+cascades 42 of them), and their findings are withheld on runs of scans and micrographs anyway. The domain
+model (``stats.reportable.DomainModel``) reads the backbone's embedding, which the library computes for every
 image regardless, and gives each image P(photo of everyday things). An image below `GATE_P` is not shown to
 the gated models: it gets the source's *absent* row, the scores of an image in which the model found
 nothing (`absent_row`). For a count or presence concept on a texture 0 is the truth, and it is what the
@@ -24,14 +25,16 @@ from tellapart.concepts.versioning import function_fingerprint
 
 # An image is shown to the gated models when the domain model gives it P(photo) at least this. Measured with
 # `python benchmarks/photo_gate.py` (2026-12-01, domain_model.npz@bb366edcfb31) on 2 x 200 crops of the
-# bundled bench photos (256-512 and 64-128 px): 99 and 100 fall below 0.1 (0.5: 104 and 108; 0.01: 95 and
-# 83). The people models, run ungated, found something in 31 and 45 of those; of the 20 with a person,
-# animal or face, checked by eye, 19 are immunohistochemistry, cell or moon crops (false alarms) and 1
-# (P(photo) 0.012) is a close-up of the cat's eye the detector called a cat: the gate loses that one and
-# removes 19 false alarms. All 100 lfw_subset faces pass (lowest 0.655), its non-faces 0.320. (With the
-# previous model, b178ec870219: 51 and 82 below 0.1; of 23 people, animals or faces found, 22 false alarms
-# and a real cat at P(photo) 0.001.) 0.1 keeps a margin in odds of nine below the domain model's own
-# boundary (``stats.reportable.PHOTO_P`` = 0.5): a photo it is unsure of runs.
+# bundled bench photos (256-512 and 64-128 px): 99 and 100 fall below 0.1 (0.5: 104 and 108; 0.01: 95 and 83).
+# The people models, run ungated, found something in 31 and 45 of those; of the 20 with a person, animal or
+# face, checked by eye, 19 are immunohistochemistry, cell or moon crops (false alarms) and 1 (P(photo) 0.012)
+# is a close-up of the cat's eye the detector called a cat: the gate loses that one and removes 19 false
+# alarms. With the OpenCV cascades run ungated too (2026-12-02): something found in 34 and 45 of the skipped
+# crops; the cascades add 4 faces, all false alarms (two deep-sky crops, two blurred grey ones), so 23 of 24
+# people, animals or faces found are false alarms. All 100 lfw_subset faces pass (lowest 0.655), its non-faces
+# 0.320. (With the previous model, b178ec870219: 51 and 82 below 0.1; of 23 people, animals or faces found, 22
+# false alarms and a real cat at P(photo) 0.001.) 0.1 keeps a margin in odds of nine below the domain model's
+# own boundary (``stats.reportable.PHOTO_P`` = 0.5): a photo it is unsure of runs.
 GATE_P = 0.1
 
 

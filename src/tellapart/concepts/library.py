@@ -19,10 +19,10 @@ the run's "show the word X" concepts (``concepts.ocr.word_concepts``, chosen fro
 never the set labels; a sample's words are those read in any of its frames) and registers them in
 ``ConceptLibrary.concepts`` until the next run.
 
-The people, pose, face and object sources are behind the photo gate (``concepts.gate``): they run only on
-the samples whose backbone embedding the domain model could call a photo, and the others get each source's
-"nothing found" row; the gate's version is part of those sources' cache keys. The model-backed sources
-(``background``) run in `MODEL_WORKERS` threads beside the pixel sources, the backbone first.
+The people, pose, face, cascade and object sources are behind the photo gate (``concepts.gate``): they run
+only on the samples whose backbone embedding the domain model could call a photo, and the others get each
+source's "nothing found" row; the gate's version is part of those sources' cache keys. The model-backed
+sources (``background``) run in `MODEL_WORKERS` threads beside the pixel sources, the backbone first.
 
 A sample may be several frames: a DICOM multi-frame file, a DICOM series stored one file per slice or a
 NIfTI volume is decoded into a few slices (``LoadedImage.decode_parts``, ``io.volume``), a subject into
@@ -120,8 +120,8 @@ class ConceptLibrary:
         learned: detectors learned from synthetic edits, read from the embedding: "shipped" (the
             package's), a file from ``tellapart train``, a ``LearnedDetectors``, or None.
         findings: saved findings (``tellapart verify --save``): a store file, a ``LearnedDetectors``, or None.
-        gate: run the people, pose, face and object models only on images the domain model could call a
-            photo (``concepts.gate``); the others get each source's "nothing found" scores. Needs the
+        gate: run the people, pose, face, cascade and object models only on images the domain model could
+            call a photo (``concepts.gate``); the others get each source's "nothing found" scores. Needs the
             backbone and the package's domain model for its embedding version; off without them.
     """
 
