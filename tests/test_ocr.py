@@ -190,3 +190,48 @@ def test_shapes_read_as_letters_are_not_text(font_path):
     scores, words = OcrSource().read_text(images)
     np.testing.assert_array_equal(scores[:, 0], 0.0)
     assert words == [(), ()]
+
+
+def test_boxes_too_tall_for_a_line_are_not_recognised_and_lines_are_the_engines(pool, font_path, monkeypatch):
+    """`read_lines` drops the boxes taller than `MAX_LINE_HEIGHT` before recognition (a scan's whole body,
+    boxed by the detector, would cost a recognition per image): the lines are those of rapidocr's own call,
+    filtered as before, on a fundus photograph (boxed whole), coins and photos with and without words."""
+    import skimage.data
+
+    from tellapart.concepts.ocr import (
+        DETECTION_SIDE,
+        MAX_LINE_HEIGHT,
+        MIN_CONFIDENCE,
+        _box_height,
+        _engine,
+        read_lines,
+    )
+
+    def engines_own(pixels: np.ndarray) -> list[tuple]:
+        output = _engine(DETECTION_SIDE)(np.ascontiguousarray(pixels[..., ::-1]))
+        if output.boxes is None or output.txts is None:
+            return []
+        return [(text, score, np.asarray(box, np.float32).tolist())
+                for text, score, box in zip(output.txts, output.scores, output.boxes, strict=True)
+                if score >= MIN_CONFIDENCE and sum(ch.isalnum() for ch in text) >= 2
+                and _box_height(np.asarray(box, np.float32)) <= MAX_LINE_HEIGHT * pixels.shape[0]]
+
+    fundus = np.ascontiguousarray(skimage.data.retina()[::2, ::2])
+    coins = np.stack([skimage.data.coins()] * 3, axis=-1)
+    images = [fundus, coins, _with_word(pool[90], "ERROR", font_path),
+              _with_word(pool[91], "NORTH 24", font_path), _plain(pool[92])]
+    engine = _engine(DETECTION_SIDE)
+    recognise = engine.recognize_txt
+    crops_recognised: list[int] = []
+    monkeypatch.setattr(engine, "recognize_txt",
+                        lambda crops: crops_recognised.append(len(crops)) or recognise(crops))
+    got, calls = [], []
+    for pixels in images:
+        crops_recognised.clear()
+        got.append(read_lines(pixels))
+        calls.append(list(crops_recognised))
+    monkeypatch.undo()
+    assert [[(line.text, line.confidence, line.box.tolist()) for line in lines] for lines in got] == [
+        engines_own(pixels) for pixels in images]
+    assert calls[0] == []  # the fundus: its one box is the whole image, never recognised
+    assert [line.text for line in got[2]] == ["ERROR"] and calls[2] == [1]
