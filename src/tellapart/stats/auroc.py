@@ -28,29 +28,70 @@ def auroc(scores_a: ArrayLike, scores_b: ArrayLike) -> float:
     a, b = _finite(scores_a), _finite(scores_b)
     if a.size == 0 or b.size == 0:
         return float("nan")
-    ranks = stats.rankdata(np.concatenate([a, b]))
-    u_a = ranks[: a.size].sum() - a.size * (a.size + 1) / 2
-    return float(u_a / (a.size * b.size))
+    return auroc_of_ranks(mid_ranks(np.concatenate([a, b])), a.size)
 
 
-def _delong_components(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def auroc_of_ranks(pooled: np.ndarray, n_a: int) -> float:
+    """Return ``auroc(a, b)`` from ``pooled``, the mid-ranks of ``concatenate([a, b])`` (``a`` has ``n_a``
+    scores): the same float, since the rank sum is exact."""
+    u_a = pooled[:n_a].sum() - n_a * (n_a + 1) / 2
+    return float(u_a / (n_a * (pooled.size - n_a)))
+
+
+def mid_ranks(values: np.ndarray) -> np.ndarray:
+    """Return float64 mid-ranks (1-based, ties sharing their mean rank) of a NaN-free 1-D array.
+
+    The same numbers as ``scipy.stats.rankdata`` (mid-ranks are whole or half numbers, exact in float64,
+    whatever the order they are found in), from numpy's default sort, which ``rankdata``'s stable one
+    does not use: at 100,000 scores 4 ms instead of 11 (2026-12-02, AVX-512 machine, load 2). The
+    statistics rank one column at a time thousands of times per run (max-T's rows, explaining-away's rank
+    tests, the named findings' declarations on folds).
+    """
+    return mid_ranks_and_ties(values)[0]
+
+
+def mid_ranks_and_ties(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``mid_ranks`` of each row of ``values`` (1-D, or 2-D ranked along its rows; float64) and the
+    sizes of all groups of tied values, row after row in sorted order. NaN sorts last, each NaN a group
+    of its own, so the other values' ranks are those of ``rankdata(..., nan_policy="omit")``."""
+    rows = np.atleast_2d(values)
+    k, n = rows.shape
+    order = np.argsort(rows, axis=1)
+    ordered = np.take_along_axis(rows, order, axis=1)
+    new = np.ones((k, n), dtype=bool)
+    new[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    starts = np.flatnonzero(new)
+    counts = np.diff(np.append(starts, k * n))
+    ranks = np.empty((k, n))
+    np.put_along_axis(ranks, order, np.repeat(starts % max(n, 1) + (counts + 1) / 2, counts).reshape(k, n),
+                      axis=1)
+    return ranks.reshape(np.shape(values)), counts
+
+
+def _delong_components(a: np.ndarray, b: np.ndarray, pooled: np.ndarray | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """DeLong's placement values: for each A image the share of B below it, for each B the share of A above.
 
     Uses the midrank identity of Sun & Xu (2014): rank in the pooled sample minus rank within the own sample
-    counts the other sample's images below (ties as one half).
+    counts the other sample's images below (ties as one half). ``pooled``: the mid-ranks of
+    ``concatenate([a, b])``, when already taken.
     """
-    pooled = stats.rankdata(np.concatenate([a, b]))
-    v_a = (pooled[: a.size] - stats.rankdata(a)) / b.size
-    v_b = 1.0 - (pooled[a.size :] - stats.rankdata(b)) / a.size
+    pooled = mid_ranks(np.concatenate([a, b])) if pooled is None else pooled
+    v_a = (pooled[: a.size] - mid_ranks(a)) / b.size
+    v_b = 1.0 - (pooled[a.size :] - mid_ranks(b)) / a.size
     return v_a, v_b
 
 
 def delong_variance(scores_a: ArrayLike, scores_b: ArrayLike) -> float:
     """Return DeLong's variance estimate of ``auroc(scores_a, scores_b)``; NaN below 2 per sample."""
-    a, b = _finite(scores_a), _finite(scores_b)
+    return _delong_variance(_finite(scores_a), _finite(scores_b))
+
+
+def _delong_variance(a: np.ndarray, b: np.ndarray, pooled: np.ndarray | None = None) -> float:
+    """``delong_variance`` of NaN-free ``a`` and ``b`` (``pooled`` as in ``_delong_components``)."""
     if a.size < 2 or b.size < 2:
         return float("nan")
-    v_a, v_b = _delong_components(a, b)
+    v_a, v_b = _delong_components(a, b, pooled)
     return float(v_a.var(ddof=1) / a.size + v_b.var(ddof=1) / b.size)
 
 
@@ -73,7 +114,8 @@ def _newcombe_interval(theta_hat: float, n_a: int, n_b: int, z: float) -> tuple[
     return float(low), float(high)
 
 
-def auroc_ci(scores_a: ArrayLike, scores_b: ArrayLike, level: float = 0.95) -> tuple[float, float]:
+def auroc_ci(scores_a: ArrayLike, scores_b: ArrayLike, level: float = 0.95, *,
+             pooled: np.ndarray | None = None) -> tuple[float, float]:
     """Return a two-sided ``level`` confidence interval (low, high) for ``auroc(scores_a, scores_b)``.
 
     The interval is DeLong's, built on the logit scale and mapped back, so it always lies inside [0, 1],
@@ -82,7 +124,8 @@ def auroc_ci(scores_a: ArrayLike, scores_b: ArrayLike, level: float = 0.95) -> t
     which would make one stray image narrow the interval; Newcombe's variance is taken at each candidate
     value instead, so it stays honest there, e.g. about (0.90, 1.0) for a perfect split of 20 vs 20
     images. Elsewhere the two agree closely and coverage stays near ``level`` (measured in the tests).
-    (NaN, NaN) if a sample is empty.
+    (NaN, NaN) if a sample is empty. ``pooled``: the mid-ranks of ``concatenate([scores_a, scores_b])``
+    (NaN-free scores), when already taken.
     """
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
@@ -90,9 +133,10 @@ def auroc_ci(scores_a: ArrayLike, scores_b: ArrayLike, level: float = 0.95) -> t
     if a.size == 0 or b.size == 0:
         return float("nan"), float("nan")
     z = float(stats.norm.ppf(0.5 + level / 2))
-    theta = auroc(a, b)
+    pooled = mid_ranks(np.concatenate([a, b])) if pooled is None else pooled
+    theta = auroc_of_ranks(pooled, a.size)
     low, high = _newcombe_interval(theta, a.size, b.size, z)
-    variance = delong_variance(a, b)
+    variance = _delong_variance(a, b, pooled)
     if 0 < theta < 1 and variance > 0:
         half_width = z * np.sqrt(variance) / (theta * (1 - theta))
         centre = special.logit(theta)

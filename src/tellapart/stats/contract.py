@@ -55,7 +55,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.stats import norm
 
-from tellapart.stats.auroc import auroc, auroc_ci
+from tellapart.stats.auroc import auroc, auroc_ci, auroc_of_ranks, mid_ranks_and_ties
 from tellapart.stats.describer import (
     DESCRIBER_MAX_HYPOTHESES,
     DESCRIBER_SCREEN_LEVEL,
@@ -226,8 +226,15 @@ def _row(
     else:
         reported, alternative = direction, ("greater" if direction == "a" else "less")
     higher, lower = (a, b) if reported == "a" else (b, a)
-    low, high = auroc_ci(higher, lower, level)
-    effect, p_value = auroc(higher, lower), rank_test(a, b, alternative)
+    if a.size and b.size:  # one ranking serves the effect, its interval and the test
+        ranks, ties = mid_ranks_and_ties(np.concatenate([a, b]))
+        ranks_higher, _ = _higher_first(ranks, a.size, reported == "a")
+        low, high = auroc_ci(higher, lower, level, pooled=ranks_higher)
+        effect = auroc_of_ranks(ranks_higher, higher.size)
+        p_value = rank_test(a, b, alternative, ranked=(ranks, ties))
+    else:
+        low, high = auroc_ci(higher, lower, level)
+        effect, p_value = auroc(higher, lower), rank_test(a, b, alternative)
     nan = float("nan")
     unadjusted = (nan, nan)
     if strata is not None:
@@ -249,6 +256,14 @@ def _row(
         "n_a": int(a.size),
         "n_b": int(b.size),
     }
+
+
+def _higher_first(ranks: np.ndarray, n_a: int, a_higher: bool) -> tuple[np.ndarray, int]:
+    """The mid-ranks of ``concatenate([a, b])`` (``a`` has ``n_a`` scores) reordered to those of
+    ``concatenate([higher, lower])``, and the size of ``higher``."""
+    if a_higher:
+        return ranks, n_a
+    return np.concatenate([ranks[n_a:], ranks[:n_a]]), ranks.size - n_a
 
 
 def _finish(
@@ -475,8 +490,8 @@ def test_all_max_t(
         columns = np.flatnonzero(members)
         if not columns.size or cap < 1:
             continue
-        result = max_t(values if columns.size == values.shape[1] else values[:, columns], is_a, seed=seed,
-                       alpha=alpha, strata=strata, permutations=permutations)
+        result = max_t(values, is_a, seed=seed, alpha=alpha, strata=strata, permutations=permutations,
+                       columns=None if columns.size == values.shape[1] else columns)
         critical[name] = result.critical_z
         strength = np.abs(result.z)
         order = np.argsort(-strength, kind="stable")
@@ -675,10 +690,14 @@ def _declare(
     for column, cid in enumerate(ids):
         a, b = values[is_a, column], values[~is_a, column]
         a, b = a[~np.isnan(a)], b[~np.isnan(b)]
-        higher, lower = (a, b) if directions[cid] == "a" else (b, a)
-        aurocs.append(auroc(higher, lower) if a.size and b.size else 0.5)
-        p_values.append(rank_test(a, b, "greater" if directions[cid] == "a" else "less")
-                        if a.size and b.size else 1.0)
+        if not (a.size and b.size):
+            aurocs.append(0.5)
+            p_values.append(1.0)
+            continue
+        ranks, ties = mid_ranks_and_ties(np.concatenate([a, b]))  # one ranking for the effect and the test
+        a_higher = directions[cid] == "a"
+        aurocs.append(auroc_of_ranks(*_higher_first(ranks, a.size, a_higher)))
+        p_values.append(rank_test(a, b, "greater" if a_higher else "less", ranked=(ranks, ties)))
     q_values = correct(np.asarray(p_values), correction, weights)
     strength = np.where(np.isnan(described), np.asarray(aurocs), described)
     order = [i for i in np.argsort(-strength, kind="stable") if q_values[i] < alpha]

@@ -27,9 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
-from tellapart.stats.auroc import column_blocks
+from tellapart.stats.auroc import column_blocks, mid_ranks_and_ties
 
 # Permutations of the labels per run. The Monte Carlo standard error of an adjusted p-value near 0.05 is
 # sqrt(0.05 * 0.95 / 2000) = 0.005. 2000 permutations of 200 images x 1500 concepts take 0.47 s here, of
@@ -60,45 +59,55 @@ class MaxTResult:
     n_permutations: int
 
 
-def centred_ranks(values: np.ndarray, strata: np.ndarray | None = None) -> np.ndarray:
+def centred_ranks(values: np.ndarray, strata: np.ndarray | None = None,
+                  columns: np.ndarray | None = None) -> np.ndarray:
     """Return float64 (n, k): per column the mid-ranks of the non-NaN scores, minus their mean, with NaN
     scores at 0; with ``strata``, ranked and centred within each stratum and divided by the stratum's
     size + 1 (van Elteren's weights, so each stratum counts by its information, not its size).
 
+    ``columns`` (indices) ranks only those columns of ``values``, in that order, without copying the rest.
     ``values`` may be float32 (ranks do not depend on the precision); the columns are ranked a block at a
     time into the one output array (``auroc.column_blocks``: ranking all columns of 100,000 x 1,600 scores at
     once held several full-size temporaries, the argsort's indices, the ranks and the centred copy)."""
     values = np.asarray(values)
+    columns = np.arange(values.shape[1]) if columns is None else np.asarray(columns)
     if strata is None:
-        return _centred(values)
-    out = np.empty(values.shape)
+        return _centred(values, columns)
+    out = np.empty((values.shape[0], columns.size))
     for stratum in np.unique(strata):
         rows = strata == stratum
-        out[rows] = _centred(values[rows]) / (rows.sum() + 1)
+        out[rows] = _centred(values[rows], columns) / (rows.sum() + 1)
     return out
 
 
-def _centred(values: np.ndarray) -> np.ndarray:
-    out = np.empty(values.shape)
-    for columns in column_blocks(*values.shape):
-        block = values[:, columns]
-        ranks = stats.rankdata(block, axis=0, nan_policy="omit")
-        absent = np.isnan(block)
-        ranks -= ((~absent).sum(axis=0) + 1) / 2
+def _centred(values: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """``centred_ranks`` of ``values[:, columns]`` without strata."""
+    out = np.empty((values.shape[0], columns.size))
+    for block in column_blocks(values.shape[0], columns.size):
+        # One column per row of a contiguous float64 copy: numpy sorts those fastest (AVX-512 argsort of
+        # 64-bit numbers; float32 or a column of a row-major matrix sort 2-3 times slower).
+        rows = values[:, columns[block]].T.astype(np.float64)
+        ranks = mid_ranks_and_ties(rows)[0]
+        absent = np.isnan(rows)
+        ranks -= ((~absent).sum(axis=1, keepdims=True) + 1) / 2
         ranks[absent] = 0.0
-        out[:, columns] = ranks
+        out[:, block] = ranks.T
     return out
 
 
 def _permuted_labels(is_a: np.ndarray, strata: np.ndarray | None, count: int,
                      rng: np.random.Generator) -> np.ndarray:
-    """``count`` relabellings as float64 rows, each a permutation of ``is_a`` (within each stratum)."""
-    out = np.empty((count, is_a.size))
+    """``count`` relabellings as float64 rows, each a permutation of ``is_a`` (within each stratum).
+
+    The labels are shuffled as bytes and only then made float64: numpy's shuffle draws the same random
+    swaps whatever the item size, so the relabellings are those of shuffling float64 rows, in a fifth of the
+    time (0.8 -> 0.15 s per 250 relabellings of 100,000 images; the swaps stay in the cache)."""
+    out = np.empty((count, is_a.size), dtype=np.uint8)
     blocks = [np.arange(is_a.size)] if strata is None else [np.flatnonzero(strata == s)
                                                             for s in np.unique(strata)]
     for rows in blocks:
-        out[:, rows] = rng.permuted(np.broadcast_to(is_a[rows], (count, rows.size)), axis=1)
-    return out
+        out[:, rows] = rng.permuted(np.broadcast_to(is_a[rows].view(np.uint8), (count, rows.size)), axis=1)
+    return out.astype(np.float64)
 
 
 def max_t(
@@ -109,6 +118,7 @@ def max_t(
     alpha: float = 0.05,
     strata: np.ndarray | None = None,
     permutations: int = PERMUTATIONS,
+    columns: np.ndarray | None = None,
 ) -> MaxTResult:
     """Test every column of ``values`` (images x concepts) for a difference between the images where
     ``is_a`` is True and the rest, with step-down max-T over all columns (module docstring).
@@ -120,9 +130,10 @@ def max_t(
         alpha: level of ``critical_z``.
         strata: an int stratum id per row (fixed without the labels): relabel and rank within strata.
         permutations: relabellings to draw.
+        columns: indices of the columns to test (default all), without copying them out of ``values``.
 
     Returns:
-        A ``MaxTResult`` for all columns.
+        A ``MaxTResult`` for all tested columns (``columns``, in that order).
     """
     values = np.asarray(values)
     if not np.issubdtype(values.dtype, np.floating):
@@ -133,14 +144,15 @@ def max_t(
                          f"and {is_a.size} labels")
     if permutations < 1:
         raise ValueError(f"permutations must be at least 1, got {permutations}")
-    ranks = centred_ranks(values, strata)
-    z = np.zeros(values.shape[1])
-    p_adjusted = np.ones(values.shape[1])
-    tested = np.flatnonzero((ranks != 0).any(axis=0))
+    columns = np.arange(values.shape[1]) if columns is None else np.asarray(columns)
+    ranks = centred_ranks(values, strata, columns)
+    z = np.zeros(columns.size)
+    p_adjusted = np.ones(columns.size)
+    tested = np.flatnonzero(np.concatenate([(ranks[:, block] != 0).any(axis=0)
+                                            for block in column_blocks(*ranks.shape)] or [[]]))
     if tested.size == 0 or is_a.all() or not is_a.any():
         return MaxTResult(z, p_adjusted, float("nan"), 0, permutations)
-    if tested.size < ranks.shape[1]:
-        ranks = ranks[:, tested]
+    ranks = _kept(ranks, tested)
     sd = _null_sd(ranks, is_a, strata)
     observed = np.abs(is_a.astype(np.float64) @ ranks / sd)
     order = np.argsort(-observed, kind="stable")
@@ -157,6 +169,17 @@ def max_t(
     z[tested] = is_a.astype(np.float64) @ ranks / sd
     p_adjusted[tested[order]] = adjusted
     return MaxTResult(z, p_adjusted, float(np.quantile(maxima, 1 - alpha)), int(tested.size), permutations)
+
+
+def _kept(ranks: np.ndarray, tested: np.ndarray) -> np.ndarray:
+    """``ranks[:, tested]`` for increasing ``tested``, made by moving those columns to the front in place and
+    returning a view of them: a fancy-indexed copy doubled max-T's peak (1.3 GB more at 100,000 x 1,600)."""
+    if tested.size == ranks.shape[1]:
+        return ranks
+    for position, column in enumerate(tested):
+        if position != column:
+            ranks[:, position] = ranks[:, column]
+    return ranks[:, : tested.size]
 
 
 def _null_sd(ranks: np.ndarray, is_a: np.ndarray, strata: np.ndarray | None) -> np.ndarray:

@@ -6,12 +6,15 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
+from scipy import special, stats
 
-from tellapart.stats.auroc import auroc, rank_sums
+from tellapart.stats.auroc import auroc, mid_ranks_and_ties, rank_sums
 
 Alternative = Literal["two-sided", "greater", "less"]
 ALTERNATIVES = ("two-sided", "greater", "less")
+# ``mannwhitneyu(method="auto")`` takes the exact distribution when a sample has at most this many scores
+# and none are tied, else the normal approximation; ``rank_test`` makes the same choice.
+EXACT_MAX = 8
 
 
 def _check_alternative(alternative: str) -> None:
@@ -19,11 +22,15 @@ def _check_alternative(alternative: str) -> None:
         raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
 
 
-def rank_test(scores_a: ArrayLike, scores_b: ArrayLike, alternative: Alternative = "two-sided") -> float:
+def rank_test(scores_a: ArrayLike, scores_b: ArrayLike, alternative: Alternative = "two-sided", *,
+              ranked: tuple[np.ndarray, np.ndarray] | None = None) -> float:
     """Mann-Whitney U test of A against B; NaN scores are left out.
 
-    ``alternative="greater"`` asks whether A tends to score higher than B, ``"less"`` lower. scipy picks
-    the exact or the asymptotic (tie-corrected, continuity-corrected) distribution.
+    ``alternative="greater"`` asks whether A tends to score higher than B, ``"less"`` lower. The p-value is
+    ``scipy.stats.mannwhitneyu``'s (``method="auto"``): the exact distribution for small samples without
+    ties, else the asymptotic one (tie-corrected, continuity-corrected), computed here from one ranking.
+    ``ranked``: ``auroc.mid_ranks_and_ties`` of ``concatenate([scores_a, scores_b])`` (NaN-free), when
+    already taken.
 
     Returns:
         The p-value; 1.0 when there is no evidence to weigh: a sample is empty or every score is equal.
@@ -37,7 +44,29 @@ def rank_test(scores_a: ArrayLike, scores_b: ArrayLike, alternative: Alternative
     pooled = np.concatenate([a, b])
     if np.all(pooled == pooled[0]):
         return 1.0
-    return float(stats.mannwhitneyu(a, b, alternative=alternative, method="auto").pvalue)
+    ranks, ties = mid_ranks_and_ties(pooled) if ranked is None else ranked
+    if min(a.size, b.size) <= EXACT_MAX and not (ties > 1).any():
+        return float(stats.mannwhitneyu(a, b, alternative=alternative, method="exact").pvalue)
+    return _asymptotic_p(ranks[: a.size].sum(), a.size, b.size, ties, alternative)
+
+
+def _asymptotic_p(rank_sum_a: float, n_a: int, n_b: int, ties: np.ndarray, alternative: Alternative) -> float:
+    """The p-value of ``scipy.stats.mannwhitneyu``'s asymptotic method (tie- and continuity-corrected) from
+    A's rank sum and the sizes of the groups of tied values, in scipy's order of operations, so the same
+    float to the last bit (``tests/test_stats_large.py`` compares them); the rank sum and the tie term are
+    sums of whole or half numbers, exact in any order."""
+    u_a = rank_sum_a - n_a * (n_a + 1) / 2
+    u = {"greater": u_a, "less": n_a * n_b - u_a, "two-sided": max(u_a, n_a * n_b - u_a)}[alternative]
+    n = n_a + n_b
+    ties = ties.astype(np.float64)
+    tie_term = np.sum(ties**3 - ties)
+    s = np.sqrt(n_a * n_b / 12 * ((n + 1) - tie_term / (n * (n - 1))))
+    numerator = u - n_a * n_b / 2
+    numerator -= 0.5
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = numerator / s
+    p = special.ndtr(-z) * (2 if alternative == "two-sided" else 1)
+    return float(np.clip(p, 0.0, 1.0))
 
 
 def mann_whitney_matrix(
