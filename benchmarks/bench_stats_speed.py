@@ -10,6 +10,17 @@ script measures the wall-clock time, which depends on the machine.
     python benchmarks/bench_stats_speed.py --concepts 5000        # a bigger library
     python benchmarks/bench_stats_speed.py --budget 1.0           # exit 1 when the median exceeds 1 s
 
+``--compare SRC`` (another tree's ``src`` folder, e.g. of ``git worktree add /tmp/old <commit>``) times each
+call in a fresh process instead, this tree's and SRC's alternating seed by seed, and prints each call's
+seconds and peak resident memory (VmHWM, reset after the scores are made: what the call adds to them), the
+medians and whether both trees returned the same table bit for bit. ``--folds`` also times
+``named_on_folds`` (the named findings declared on 2 x 5 validation folds, as ``describe`` does) on each
+table; ``--nan`` gives every fourth concept that share of missing scores (region measures of images
+without the region), which the explaining-away fits pair by pair:
+
+    python benchmarks/bench_stats_speed.py --images 100000 --concepts 1600 --repeats 3 --folds --nan 0.2 \
+        --compare /tmp/h18s/old/src
+
 ``--classifier`` measures ``stats.classifier.difference_test`` (the "any difference at all?" test) instead, on
 ``--images`` synthetic float32 embeddings of ``--features`` columns in the backbone's block widths (a few
 latent factors plus noise; set A moved by ``--shift`` SD along one factor), split per set into discovery and
@@ -28,9 +39,13 @@ with this one, and the medians and their ratios are printed side by side:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
+import json
 import math
+import os
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -55,18 +70,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=Path, default=None, help="--classifier: another classifier.py")
     parser.add_argument("--named", type=int, default=0,
                         help="--classifier: named-finding columns, cross-fitted on 2 x 5 validation folds")
+    parser.add_argument("--compare", metavar="SRC", default=None,
+                        help="another tree's src folder: alternate fresh processes with it (docstring)")
+    parser.add_argument("--folds", action="store_true", help="--compare: also time named_on_folds")
+    parser.add_argument("--nan", type=float, default=0.0, help="share of missing scores in every 4th concept")
+    parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(contract_run(*args.child)))
+        return 0
     if args.classifier:
         return classifier_main(args)
+    if args.compare:
+        return compare_main(args)
 
     from tellapart import stats
 
-    half = args.images // 2
-    groups = np.array(["a"] * half + ["b"] * (args.images - half))
-    rng = np.random.default_rng(13)
-    values = rng.normal(size=(args.images, args.concepts)).astype(np.float32)
-    values[:half, : min(40, args.concepts)] += 0.4
-    scores = pd.DataFrame(values, columns=[f"c{i}" for i in range(args.concepts)])
+    scores, groups = synthetic_scores(args.images, args.concepts, args.nan)
+    values = scores.to_numpy()
     stats.test_concepts(scores, groups, seed=0, design=args.design)  # warm-up
     times = []
     for seed in range(1, args.repeats + 1):
@@ -82,6 +103,98 @@ def main(argv: list[str] | None = None) -> int:
     if args.budget is not None and median > args.budget:
         print(f"over the budget of {args.budget:.3f} s", file=sys.stderr)
         return 1
+    return 0
+
+
+def synthetic_scores(n_images: int, n_concepts: int, nan_share: float = 0.0
+                     ) -> tuple[pd.DataFrame, np.ndarray]:
+    """Return (float32 scores, groups "a"/"b", half each): standard normal, the first 40 concepts moved by
+    0.4 SD in set A, every fourth concept missing (NaN) in ``nan_share`` of the images."""
+    half = n_images // 2
+    groups = np.array(["a"] * half + ["b"] * (n_images - half))
+    rng = np.random.default_rng(13)
+    values = rng.normal(size=(n_images, n_concepts)).astype(np.float32)
+    values[:half, : min(40, n_concepts)] += 0.4
+    if nan_share:
+        values[:, ::4][rng.random((n_images, len(range(0, n_concepts, 4)))) < nan_share] = np.nan
+    return pd.DataFrame(values, columns=[f"c{i}" for i in range(n_concepts)]), groups
+
+
+def contract_run(images: str, concepts: str, nan: str, design: str, seed: str, folds: str) -> dict:
+    """``--child``: one ``test_concepts`` call (and with ``folds`` "1" one ``named_on_folds``) in this
+    process, on one BLAS thread as in ``describe``; their seconds, peak resident MB above the scores and a
+    digest of what they returned."""
+    from tellapart.stats.classifier import blas_threads
+
+    with blas_threads():
+        return _contract_run(synthetic_scores(int(images), int(concepts), float(nan)), design, int(seed),
+                             folds == "1")
+
+
+def _contract_run(data: tuple[pd.DataFrame, np.ndarray], design: str, seed: int, folds: bool) -> dict:
+    """``contract_run`` on the scores and groups ``data``."""
+    from tellapart import stats
+    from tellapart.stats.contract import named_on_folds
+
+    scores, groups = data
+    stats.test_concepts(scores.iloc[::max(1, len(scores) // 200)], groups[::max(1, len(scores) // 200)],
+                        seed=0, design=design)  # imports and first calls, on 200 rows
+    _reset_peak()
+    start_mb = _peak_mb()
+    started = time.perf_counter()
+    table = stats.test_concepts(scores, groups, seed=seed, design=design)
+    run = {"s": time.perf_counter() - started, "rss": _peak_mb() - start_mb, "scores_mb": start_mb,
+           "significant": int(table["significant"].sum()), "rows": len(table),
+           "table": hashlib.sha256(pd.util.hash_pandas_object(table).to_numpy().tobytes()).hexdigest()[:16]}
+    if folds:
+        validation = stats.split_discovery_validation(groups, seed)
+        _reset_peak()
+        start_mb = _peak_mb()
+        started = time.perf_counter()
+        declared = named_on_folds(scores, groups, validation, table, seed=seed)
+        run.update(folds_s=time.perf_counter() - started, folds_rss=_peak_mb() - start_mb,
+                   folds=hashlib.sha256(json.dumps([[np.flatnonzero(rows).tolist(), list(ids)]
+                                                    for rows, ids in declared]).encode()).hexdigest()[:16])
+    return run
+
+
+def _contract_child(args: argparse.Namespace, seed: int, src: str | None) -> dict:
+    """``contract_run`` in a fresh process, ``src`` first on the path when given."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(src).resolve()), env.get("PYTHONPATH")) if p)
+    child = [str(args.images), str(args.concepts), str(args.nan), args.design, str(seed),
+             str(int(args.folds))]
+    out = subprocess.run([sys.executable, __file__, "--child", *child], capture_output=True, text=True,
+                         check=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def compare_main(args: argparse.Namespace) -> int:
+    """``--compare``: this tree ("after") and SRC ("before") alternating seed by seed; medians and ratios."""
+    variants = [("before", args.compare), ("after", None)]
+    runs: dict[str, list[dict]] = {label: [] for label, _ in variants}
+    keys = ["s", "rss"] + (["folds_s", "folds_rss"] if args.folds else [])
+    print(f"test_concepts (design {args.design}), {args.images} images x {args.concepts} concepts "
+          f"(NaN share {args.nan} in every 4th), fresh process per call; load {_load()}", flush=True)
+    for seed in range(1, args.repeats + 1):
+        for label, src in variants if seed % 2 else variants[::-1]:
+            run = _contract_child(args, seed, src)
+            runs[label].append(run)
+            folds = (f"; named_on_folds {run['folds_s']:7.2f} s, +{run['folds_rss']:5.0f} MB, {run['folds']}"
+                     if args.folds else "")
+            print(f"  {label:6s} seed {seed}: {run['s']:7.2f} s, peak +{run['rss']:5.0f} MB over the "
+                  f"{run['scores_mb']:.0f} MB with the scores, {run['rows']} rows, {run['significant']} "
+                  f"significant, table {run['table']}{folds}; load {_load()}", flush=True)
+    medians = {label: {key: statistics.median(r[key] for r in rs) for key in keys}
+               for label, rs in runs.items()}
+    for label, m in medians.items():
+        print(f"{label:6s} median " + ", ".join(f"{key} {value:.2f}" for key, value in m.items()))
+    after, before = medians["after"], medians["before"]
+    print("after / before: " + ", ".join(f"{key} {after[key] / max(before[key], 1e-9):.3f}" for key in keys))
+    same = all(b["table"] == a["table"] and b.get("folds") == a.get("folds")
+               for b, a in zip(runs["before"], runs["after"], strict=True))
+    print(f"same tables{' and folds' if args.folds else ''} seed by seed: {same}")
     return 0
 
 

@@ -63,7 +63,7 @@ from tellapart.stats.describer import (
     hypothesis_weights,
 )
 from tellapart.stats.explain import explain_away
-from tellapart.stats.maxt import PERMUTATIONS, max_t
+from tellapart.stats.maxt import PERMUTATIONS, max_t, relabellings
 from tellapart.stats.split import check_groups, split_discovery_validation
 from tellapart.stats.stratified import van_elteren, van_elteren_matrix
 from tellapart.stats.tests import CORRECTIONS, correct, mann_whitney_matrix, rank_test
@@ -486,12 +486,13 @@ def test_all_max_t(
     thresholds, priority = thresholds or {}, priority or {}
     is_a = labels == "a"
     tables, critical = [], {}
+    relabelled = relabellings(is_a, strata, seed, permutations)  # the same for both families
     for name, members, cap in (("findings", family, max_hypotheses), ("signals", ~family, max_signals)):
         columns = np.flatnonzero(members)
         if not columns.size or cap < 1:
             continue
         result = max_t(values, is_a, seed=seed, alpha=alpha, strata=strata, permutations=permutations,
-                       columns=None if columns.size == values.shape[1] else columns)
+                       columns=None if columns.size == values.shape[1] else columns, relabelled=relabelled)
         critical[name] = result.critical_z
         strength = np.abs(result.z)
         order = np.argsort(-strength, kind="stable")
