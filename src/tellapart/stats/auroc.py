@@ -77,9 +77,18 @@ def _delong_components(a: np.ndarray, b: np.ndarray, pooled: np.ndarray | None =
     ``concatenate([a, b])``, when already taken.
     """
     pooled = mid_ranks(np.concatenate([a, b])) if pooled is None else pooled
-    v_a = (pooled[: a.size] - mid_ranks(a)) / b.size
-    v_b = 1.0 - (pooled[a.size :] - mid_ranks(b)) / a.size
+    v_a = (pooled[: a.size] - _ranks_within(pooled[: a.size])) / b.size
+    v_b = 1.0 - (pooled[a.size :] - _ranks_within(pooled[a.size :])) / a.size
     return v_a, v_b
+
+
+def _ranks_within(pooled: np.ndarray) -> np.ndarray:
+    """``mid_ranks`` of a sample from its mid-ranks in a larger pooled sample, by counting instead of sorting
+    (equal pooled ranks are equal scores): the sample's scores below each one plus half its ties and one."""
+    keys = np.rint(2 * pooled).astype(np.int64)  # mid-ranks are whole or half numbers
+    counts = np.bincount(keys)
+    below = np.cumsum(counts) - counts
+    return below[keys] + (counts[keys] + 1) / 2
 
 
 def delong_variance(scores_a: ArrayLike, scores_b: ArrayLike) -> float:
