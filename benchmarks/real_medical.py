@@ -98,7 +98,8 @@ ACCEPTED: dict[str, dict[str, str] | None] = {
 REAL_CASES = ("pneumonia", "pneumonia_null", "malaria", "wbc_lymph_neut", "brain_tumor")
 BUILT_CASES = tuple(name for name in ACCEPTED if name not in REAL_CASES)
 # Concept categories that are never a finding on a medical image: ImageNet classes and categories, learned
-# synthetic-edit detectors, inserted-shape detectors, and the people, pose, face and COCO-object models.
+# synthetic-edit detectors, inserted-shape detectors, and the people, pose, face, COCO-object and OpenCV
+# cascade models.
 OFF_DOMAIN = frozenset(WITHHELD_OFF_DOMAIN)
 # Fashion-MNIST garments are photos of everyday things, not medical images: ImageNet's "clothing" is a fair
 # name there, so their off-domain findings are counted apart.

@@ -22,9 +22,9 @@ Two parts, in one process:
     python benchmarks/source_cost.py --folders ../shared/real/brain_tumor/a --n 100 --no-pipeline
     python benchmarks/source_cost.py --n 500 --repeats 1 --torch-threads 1   # PyTorch on one thread
 
-The photo gate's line: how many images the domain model lets the people, pose, face and object models see
-(``concepts.gate``; the library gives the others each source's "nothing found" row), and what those sources
-then cost per image.
+The photo gate's line: how many images the domain model lets the people, pose, face, object and cascade
+models see (``concepts.gate``; the library gives the others each source's "nothing found" row), and what
+those sources then cost per image.
 
 ``--torch-threads`` only sets how many threads PyTorch (the semantic source's backbone) uses in this
 measurement; on 2 cores shared with other work its default (one per core) spends CPU waiting on the other

@@ -102,6 +102,30 @@ def test_absent_rows_are_what_each_model_gives_an_image_without_anything():
     assert absent_row(ImageStatsSource()) is None  # not a photo model: never gated
 
 
+def test_a_detector_of_the_users_own_is_neither_gated_nor_withheld():
+    """Category "detector" is for any detector (a ruler, a scanner's marker: shortcuts worth finding on
+    scans); only the photo models' categories, the cascades' "cascade" among them, are gated and withheld."""
+    from tellapart.concepts.base import Concept
+    from tellapart.stats.reportable import WITHHELD_OFF_DOMAIN
+
+    class MarkerSource:
+        name = "marker"
+
+        def concepts(self) -> list[Concept]:
+            return [Concept("marker.white", "carry a white marker", "presence", threshold=0.5,
+                            category="detector")]
+
+        def score(self, images) -> np.ndarray:
+            return np.asarray([[float(image.pixels.max() >= 250)] for image in images], np.float32)
+
+    assert absent_row(MarkerSource()) is None and "detector" not in WITHHELD_OFF_DOMAIN
+    library = ConceptLibrary([SemanticSource(), MarkerSource(), DetectorSource()], learned=None)
+    # Gated: the cascades' source (named "detector"), not the marker.
+    assert library.photo_gate is not None and set(library._absent) == {DetectorSource.name}
+    assert {c.category for c in DetectorSource().concepts()} == {"cascade"}
+    assert "cascade" in WITHHELD_OFF_DOMAIN
+
+
 def test_the_same_rows_when_the_backbone_runs_in_the_calling_thread():
     """The gated sources wait for the backbone's embeddings wherever it runs: in a worker (the default) or,
     for a backbone that is not ``background``, in the calling thread."""

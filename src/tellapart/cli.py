@@ -213,8 +213,8 @@ def _describe_parser(sub: Any) -> None:
                         help="are the images photos of everyday things? auto (default): decided from the "
                              "images by the domain model (the report says how); other: scans, micrographs, "
                              "fundus or dermoscopy images, so ImageNet names, synthetic-edit detectors and "
-                             "the people/object models are signals, never findings; photos: report them, and "
-                             "run the people/object models on every image")
+                             "the people, face, pose, object and OpenCV cascade models are signals, never "
+                             "findings; photos: report them, and run those models on every image")
     parser.add_argument("--max-hypotheses", type=int, default=None, metavar="N",
                         help="--design split: test at most N hypotheses on the validation half (default "
                              "10 with the learned describer, 30 without); maxt: list at most N that are "

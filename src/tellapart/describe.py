@@ -125,13 +125,13 @@ def describe(
             discovery half and tested on the other
             half (the design before max-T).
         domain: are the images photos of everyday things, where ImageNet names, detectors of synthetic edits
-            to photos and the people, pose, face, face-cascade and object models mean something
+            to photos and the people, pose, face, object and OpenCV cascade models mean something
             (``stats.reportable.DOMAINS``; CLI ``--domain``)? ``"auto"`` (the default): decided from all
             images by the domain model (``result.domain`` says how). ``"other"``: you know they are not
             (scans, micrographs, fundus or dermoscopy photographs...), and those concepts are signals,
             never findings. ``"photos"``: they are, every concept may be reported, and the people,
-            pose, face, cascade and object models run on every image (not only where the domain model sees a
-            photo, ``concepts.gate``).
+            pose, face, object and OpenCV cascade models run on every image (not only where the domain
+            model sees a photo, ``concepts.gate``).
         model: an image-text model (CLIP, SigLIP, MONET ...: a local folder or a model-hub id, e.g.
             ``"google/siglip-base-patch16-224"``) whose similarity to each phrase of ``vocabulary`` is a
             concept too (``concepts.imagetext``), and whose image embeddings join the "any difference at

@@ -32,11 +32,13 @@ Kind = Literal["presence", "magnitude"]
 # Objects a detector finds and counts (COCO classes: "contain more people") and text read in the image
 # (OCR: "show the word 'ERROR'") rank with the other detectors; people's poses ("stand") and face
 # attributes (model estimates of age or expression) with named categories; "phrase" is a free-text phrase
-# scored by an image-text model (CLIP-family, ``--model``). Objects, poses and faces are photo concepts, so
-# the domain rule withholds them on scans and micrographs; text and phrases are reported everywhere.
+# scored by an image-text model (CLIP-family, ``--model``). Objects, poses, faces and the OpenCV cascades'
+# faces, bodies and cat faces ("cascade") are photo concepts, so the domain rule withholds them on scans and
+# micrographs; text, phrases and other detectors (a source of your own) are reported everywhere.
 CATEGORIES: dict[str, int] = {
     "metadata": 0,
     "detector": 0,
+    "cascade": 0,
     "shape": 0,
     "saved": 0,
     "object": 0,

@@ -179,7 +179,7 @@ def merge_faces(frontal: list[Detection], profile: list[Detection], iou: float =
     return merged
 
 
-_detector = partial(Concept, category="detector")  # every concept of this source is a detection
+_detector = partial(Concept, category="cascade")  # every concept of this source is a cascade's detection
 
 
 class DetectorSource:

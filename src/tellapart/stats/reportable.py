@@ -90,10 +90,10 @@ DOMAIN_MODEL_FILE = Path(__file__).resolve().parents[1] / "data" / "domain_model
 # reported on images the model does not recognise as photos.
 IMAGENET_CATEGORIES = ("semantic_class", "semantic_category")
 EDIT_DETECTOR_CATEGORIES = ("learned", "shape")
-# People, their poses and faces (the face model's and OpenCV's cascades', "detector"), cats' faces and
-# everyday objects (COCO classes) are photo concepts: a detector trained on photos that "finds a person" in
-# a micrograph names nothing a clinician would accept.
-PHOTO_MODEL_CATEGORIES = ("object", "pose", "face", "detector")
+# People, their poses and faces, everyday objects (COCO classes) and what OpenCV's cascades find (faces,
+# bodies, cats' faces) are photo concepts: a detector trained on photos that "finds a person" in a
+# micrograph names nothing a clinician would accept. A detector of the user's own ("detector") is not one.
+PHOTO_MODEL_CATEGORIES = ("object", "pose", "face", "cascade")
 WITHHELD_OFF_DOMAIN = IMAGENET_CATEGORIES + EDIT_DETECTOR_CATEGORIES + PHOTO_MODEL_CATEGORIES
 WITHHELD_WORDS = ("ImageNet classes and categories, the detectors of synthetic edits to photos, and people, "
                   "poses, faces and everyday objects")
