@@ -4,12 +4,12 @@ rows: the same numbers as before that path existed."""
 from __future__ import annotations
 
 import importlib.util
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from git_history import source_at
 
 from tellapart.stats import classifier
 from tellapart.stats.classifier import difference_test, fit_classifier
@@ -33,12 +33,7 @@ def _embeddings(n: int, shift: float, seed: int, d: int = sum(BLOCKS)) -> tuple[
 
 def _module_before(tmp_path: Path):
     """stats/classifier.py as of ``BEFORE``, loaded beside the current one; skip when git cannot show it."""
-    root = Path(classifier.__file__).resolve().parents[3]
-    try:
-        source = subprocess.run(["git", "show", f"{BEFORE}:src/tellapart/stats/classifier.py"], cwd=root,
-                                capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        pytest.skip(f"git cannot show commit {BEFORE} here")
+    source = source_at(BEFORE, "src/tellapart/stats/classifier.py")
     path = tmp_path / "classifier_before.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("classifier_before", path)

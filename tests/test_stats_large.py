@@ -5,17 +5,24 @@ and the named findings' declarations against the modules of ``BEFORE``."""
 from __future__ import annotations
 
 import importlib
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from git_history import source_at
 from scipy import stats
 
 from tellapart.stats import contract, maxt
-from tellapart.stats.auroc import auroc, auroc_ci, delong_variance, mid_ranks, mid_ranks_and_ties
+from tellapart.stats.auroc import (
+    auroc,
+    auroc_ci,
+    column_ranks,
+    delong_variance,
+    mid_ranks,
+    mid_ranks_and_ties,
+)
 from tellapart.stats.split import split_discovery_validation
 from tellapart.stats.tests import rank_test
 
@@ -26,16 +33,11 @@ CHANGED = ("auroc", "tests", "maxt", "contract")  # the modules of tellapart.sta
 def _before(tmp_path: Path):
     """The ``CHANGED`` modules as of ``BEFORE``, importing each other (the rest of ``tellapart.stats`` is
     today's), as the package ``stats_before``; skip when git cannot show them."""
-    root = Path(maxt.__file__).resolve().parents[3]
     package = tmp_path / "stats_before"
     package.mkdir()
     (package / "__init__.py").write_text("")
     for name in CHANGED:
-        try:
-            source = subprocess.run(["git", "show", f"{BEFORE}:src/tellapart/stats/{name}.py"], cwd=root,
-                                    capture_output=True, text=True, check=True).stdout
-        except (OSError, subprocess.CalledProcessError):
-            pytest.skip(f"git cannot show commit {BEFORE} here")
+        source = source_at(BEFORE, f"src/tellapart/stats/{name}.py")
         for other in CHANGED:
             source = source.replace(f"tellapart.stats.{other} import", f"stats_before.{other} import")
         (package / f"{name}.py").write_text(source)
@@ -89,15 +91,18 @@ def test_mid_ranks_and_rank_test_give_scipys_numbers():
     present = ~np.isnan(with_nan)
     ranked = mid_ranks_and_ties(with_nan)[0]
     assert np.array_equal(ranked[present], stats.rankdata(with_nan, axis=1, nan_policy="omit")[present])
+    # column_ranks is rankdata(axis=0), laid out as scipy's (BLAS rounds products by layout):
+    # with ties, integers, float32, and with NaN (scipy's all-NaN column).
+    for values in (np.round(rng.normal(size=(60, 7)), 1), rng.integers(0, 4, size=(30, 3)),
+                   rng.normal(size=(40, 5)).astype(np.float32), with_nan.T):
+        expected = stats.rankdata(values, axis=0)
+        got = column_ranks(values)
+        assert np.array_equal(got, expected, equal_nan=True)
+        assert got.flags.c_contiguous == expected.flags.c_contiguous
 
 
 def test_auroc_and_its_interval_are_unchanged(tmp_path):
-    root = Path(maxt.__file__).resolve().parents[3]
-    try:
-        source = subprocess.run(["git", "show", f"{BEFORE}:src/tellapart/stats/auroc.py"], cwd=root,
-                                capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        pytest.skip(f"git cannot show commit {BEFORE} here")
+    source = source_at(BEFORE, "src/tellapart/stats/auroc.py")
     namespace: dict = {"__name__": "auroc_before"}
     exec(compile(source, "auroc_before.py", "exec"), namespace)
     rng = np.random.default_rng(4)

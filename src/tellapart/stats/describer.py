@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
 
 from tellapart.io.npz import read_npz, read_shipped_npz, shipped_file, write_npz
+from tellapart.stats.auroc import column_ranks
 from tellapart.stats.tests import mann_whitney_matrix
 
 SHIPPED = "describer.npz"
@@ -120,7 +120,7 @@ def _within_set_ranks(values: np.ndarray, is_a: np.ndarray) -> np.ndarray:
     """Per column, ranks within each set, standardised: the set difference removed before correlating."""
     out = np.empty_like(values)
     for mask in (is_a, ~is_a):
-        ranks = scipy_stats.rankdata(values[mask], axis=0)
+        ranks = column_ranks(values[mask])
         ranks -= ranks.mean(axis=0)
         sd = ranks.std(axis=0)
         out[mask] = ranks / np.where(sd > 0, sd, 1.0)

@@ -37,6 +37,7 @@ import pandas as pd
 from scipy import stats
 from scipy.linalg import solve_triangular
 
+from tellapart.stats.auroc import column_ranks
 from tellapart.stats.split import check_groups
 from tellapart.stats.tests import rank_test
 
@@ -70,7 +71,7 @@ def _pairwise_rank_ancova(values: np.ndarray, is_a: np.ndarray, ranks: np.ndarra
     slope and the set coefficient the difference of the sets' adjusted mean ranks. Entries are NaN where
     x does not vary within the sets. ``ranks``: the columns' pooled ranks, when already taken.
     """
-    ranks = stats.rankdata(values, axis=0) if ranks is None else ranks
+    ranks = column_ranks(values) if ranks is None else ranks
     n_a, n_b = int(is_a.sum()), int((~is_a).sum())
     mean_a, mean_b = ranks[is_a].mean(axis=0), ranks[~is_a].mean(axis=0)
     centred = ranks - np.where(is_a[:, None], mean_a, mean_b)
@@ -212,7 +213,7 @@ def _joint_rank_ancova(y: np.ndarray, covariates: np.ndarray, is_a: np.ndarray) 
     Covariates that do not vary inside the sets, or repeat the others, are left out (their contribution
     is 0); None when none is left or too few images remain for the covariates kept.
     """
-    ranks = stats.rankdata(np.column_stack([y, covariates]), axis=0)
+    ranks = column_ranks(np.column_stack([y, covariates]))
     ry, rx = ranks[:, 0], ranks[:, 1:]
     n = len(ry)
     usable = np.flatnonzero(_within_set_varying(rx, is_a))
@@ -381,7 +382,7 @@ def _explain(values: np.ndarray, labels: np.ndarray, ordered_ids: list[str], alp
     clean = np.flatnonzero(~has_nan) if shortcuts and len(labels) >= 4 else np.empty(0, dtype=int)
     ranks = np.full(values.shape, np.nan)
     if clean.size:
-        ranks[:, clean] = stats.rankdata(values[:, clean], axis=0)
+        ranks[:, clean] = column_ranks(values[:, clean])
     pairs = _pairwise_rank_ancova(values[:, clean], is_a, ranks[:, clean]) if clean.size >= 2 else None
     position = np.full(values.shape[1], -1)
     position[clean] = np.arange(clean.size)
