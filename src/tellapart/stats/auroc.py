@@ -80,7 +80,10 @@ def column_ranks(values: ArrayLike) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     if np.isnan(values).any():
         return stats.rankdata(values, axis=0)
-    return mid_ranks_and_ties(np.ascontiguousarray(values.T))[0].T
+    out = np.empty(values.shape[::-1])  # ranked as rows, returned transposed, as scipy does
+    for block in column_blocks(*values.shape):  # bounded working arrays, as in `rank_sums`
+        out[block] = mid_ranks_and_ties(np.ascontiguousarray(values[:, block].T))[0]
+    return out.T
 
 
 def _delong_components(a: np.ndarray, b: np.ndarray, pooled: np.ndarray | None = None
