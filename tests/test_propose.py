@@ -16,6 +16,7 @@ from tellapart.concepts.base import Concept
 from tellapart.concepts.image_stats import ImageStatsSource
 from tellapart.concepts.library import ConceptLibrary
 from tellapart.propose import (
+    DESCRIPTION_CHARS,
     ChatClient,
     Proposals,
     ProposerError,
@@ -233,7 +234,8 @@ def test_discovery_images_described_and_proposed_from(darkened, llm):
         llm.url, findings, texts, b_texts, existing=[c.phrase for c in darkened.concepts.values()])
     assert proposals.ok, proposals.note
     prompt = llm.requests[-1]["body"]["messages"][-1]["content"]
-    assert texts[0] in prompt and findings["text"].iloc[0] in prompt
+    # Each description reaches the model cut to DESCRIPTION_CHARS (with "..." when longer).
+    assert texts[0][: DESCRIPTION_CHARS - 3] in prompt and findings["text"].iloc[0] in prompt
     words = set(" ".join(texts).lower().replace(",", " ").split())
     assert all(p.split()[0] in words or p.startswith("close-up of") for p in proposals.phrases)
 
