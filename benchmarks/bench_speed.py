@@ -39,6 +39,15 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _reset_peak() -> None:
+    """Reset this process's VmHWM to its current RSS (Linux: 5 to clear_refs), so the next peak is what
+    follows; does nothing where that is not allowed."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
 def run_describe(folder: str, cache: str) -> dict:
     """One describe() run on folder/set_a vs folder/set_b; returns seconds, image count and peak memory."""
     import tellapart

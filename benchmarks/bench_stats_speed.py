@@ -53,7 +53,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from bench_speed import _load, _peak_mb  # this folder is on the path when run as a script
+from bench_speed import _load, _peak_mb, _reset_peak  # this folder is on the path when run as a script
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,14 +227,6 @@ def _module(path: Path):
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
-
-
-def _reset_peak() -> None:
-    """Reset VmHWM to the current resident memory (Linux; nothing elsewhere)."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
 
 
 def named_inputs(X: np.ndarray, groups: np.ndarray, validation: np.ndarray, n_named: int, seed: int

@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_speed import _load, _peak_mb  # noqa: E402  (the same peak-memory reading as bench_speed)
+from bench_speed import _load, _peak_mb, _reset_peak  # noqa: E402  (the same peak-memory reading as bench_speed)
 
 BRIGHTEN = 0.1  # set B moved 10% of the way to white: AUROC about 0.6 on these crops, found at 2 x 1,000
 SIDES = (48, 80)  # "small images": the longest side of each crop, in pixels
@@ -97,15 +97,6 @@ def make_sets(root: Path, n: int, seed: int = 0) -> tuple[Path, Path]:
                 img = edits.brighten(crop, BRIGHTEN) if index == 1 else crop
                 Image.fromarray(img).save(folder / f"{i:06d}.jpg", quality=90)
     return folders
-
-
-def _reset_peak() -> None:
-    """Reset this process's VmHWM to its current RSS (Linux: 5 to clear_refs), so the next peak is a stage's
-    own; does nothing where that is not allowed."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
 
 
 def _timed(stages: list[dict], name: str, function):
