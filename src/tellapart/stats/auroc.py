@@ -16,6 +16,9 @@ from scipy import optimize, special, stats
 # one piece: 592 MB over its input, 8.0 s; in pieces of 4M: 296 MB, 4.6-8.1 s; of 1M: 74 MB, 4.8 s (the
 # memory grew with images x concepts before; 2026-12-01, load average 5-8 on 2 cores, so the times are rough).
 RANK_CHUNK = 1_000_000
+# Rows converted to float64 (standardised, scored, packed) at a time when there are many: a float64 copy of
+# 4,096 x 2,024 (the backbone's embedding) is 66 MB.
+ROW_BLOCK = 4096
 
 
 def _finite(values: ArrayLike) -> np.ndarray:
@@ -188,6 +191,14 @@ def rank_sums(S_a: np.ndarray, S_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]
         return _rank_sums(S_a, S_b)
     parts = [_rank_sums(S_a[:, block], S_b[:, block]) for block in blocks]
     return np.concatenate([u for u, _ in parts]), np.concatenate([t for _, t in parts])
+
+
+def row_blocks(n_rows: int, size: int | None = None) -> list[slice]:
+    """Return slices covering ``range(n_rows)`` in order, ``size`` (`ROW_BLOCK`) rows each (the last shorter;
+    one empty slice when there are no rows): the pieces in which large float32 matrices are converted to
+    float64 or rewritten in place."""
+    size = size or ROW_BLOCK
+    return [slice(start, start + size) for start in range(0, max(n_rows, 1), size)]
 
 
 def column_blocks(n_rows: int, n_columns: int) -> list[slice]:

@@ -55,7 +55,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from tellapart.stats.auroc import auroc, auroc_ci
+from tellapart.stats.auroc import ROW_BLOCK, auroc, auroc_ci, row_blocks
 from tellapart.stats.split import check_groups
 from tellapart.stats.tests import rank_test
 
@@ -79,8 +79,6 @@ BLAS_THREADS = 1
 # 0.03 SD instead, validation AUROC 0.601 at C = 0.1 down to 0.583 at C = 30: a sample of 5,000 per set chose
 # 0.1 (19.8 s warm-started, 38.4 s cold, load 5), one of 1,000 per set chose 0.3 (0.594).
 CV_ROWS_PER_SET = 5000
-# Rows standardised (and scored) at a time when there are many: a float64 copy of 4,096 x 2,024 is 66 MB.
-ROW_BLOCK = 4096
 
 
 @contextmanager
@@ -377,13 +375,6 @@ def _cv_sample(y: np.ndarray, per_set: int, seed: int) -> np.ndarray:
     for members in (np.flatnonzero(y), np.flatnonzero(~y)):
         chosen.append(members if len(members) <= per_set else rng.choice(members, per_set, replace=False))
     return np.sort(np.concatenate(chosen))
-
-
-def row_blocks(n_rows: int, size: int | None = None) -> list[slice]:
-    """Return slices covering ``range(n_rows)`` in order, ``size`` (`ROW_BLOCK`) rows each (the last shorter;
-    one empty slice when there are no rows)."""
-    size = size or ROW_BLOCK
-    return [slice(start, start + size) for start in range(0, max(n_rows, 1), size)]
 
 
 def _row_space(Z: np.ndarray) -> np.ndarray | None:

@@ -28,8 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tellapart.stats.auroc import column_blocks, mid_ranks_and_ties
-from tellapart.stats.classifier import row_blocks
+from tellapart.stats.auroc import column_blocks, mid_ranks_and_ties, row_blocks
 
 # Permutations of the labels per run. The Monte Carlo standard error of an adjusted p-value near 0.05 is
 # sqrt(0.05 * 0.95 / 2000) = 0.005. 2000 permutations of 200 images x 1500 concepts take 0.47 s here, of

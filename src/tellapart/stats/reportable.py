@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from tellapart.schema import Domain
-from tellapart.stats.classifier import row_blocks
+from tellapart.stats.auroc import row_blocks
 from tellapart.stats.contract import MIN_VISIBLE_SHARE
 from tellapart.stats.split import check_groups, split_discovery_validation
 
@@ -146,7 +146,7 @@ class DomainModel:
     def photo_probability(self, embeddings: np.ndarray) -> np.ndarray:
         """Return each row's P(photo of everyday things); NaN for a row with a non-finite value.
 
-        Rows are converted to float64 ``stats.classifier.ROW_BLOCK`` at a time: at 100,000 x 2,024 float32
+        Rows are converted to float64 ``stats.auroc.ROW_BLOCK`` at a time: at 100,000 x 2,024 float32
         embeddings, converting them whole (with two temporaries) made the run's peak, 6.8 GB
         (`benchmarks/large_sets.py --replay 50`)."""
         X = np.asarray(embeddings)
