@@ -5,7 +5,8 @@ then measures, each in a fresh process so peak memory is its own:
 
   cold   describe() with an empty score cache (decode, every concept source, statistics)
   warm   describe() again on the same files (the cache answers; nothing is decoded)
-  model  EfficientNet-Lite0's forward pass alone, on pre-decoded, pre-resized tensors
+  model  EfficientNet-Lite0's forward pass alone, on pre-decoded, pre-resized tensors, as tellapart runs it
+         (onnxruntime) and, for reference, on PyTorch's eager kernels (what tellapart ran before 2026-12-02)
   half   a cold run on half the images, to show peak memory does not grow with the number of images
 
     python benchmarks/bench_speed.py            # N = 500 per set
@@ -80,7 +81,17 @@ def run_model(folder: str) -> dict:
         for batch in tensors:
             source.backbone.forward(batch)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "images": len(paths), "peak_mb": _peak_mb()}
+    measured = {"seconds": seconds, "images": len(paths), "peak_mb": _peak_mb()}
+    from tellapart.concepts import semantics
+
+    if hasattr(semantics, "torch_forward"):  # the backbone runs on onnxruntime: time PyTorch's pass too
+        model = source.backbone.model
+        semantics.torch_forward(model, tensors[0][:2])
+        started = time.perf_counter()
+        for batch in tensors:
+            semantics.torch_forward(model, batch)
+        measured["torch_seconds"] = time.perf_counter() - started
+    return measured
 
 
 def _set_folders(folder: Path) -> tuple[Path, Path]:
@@ -197,6 +208,14 @@ def main() -> None:
               "(forward pass on pre-decoded tensors)")
         print(f"[{label}] pipeline / bare model rate: {ratio:.0%} (median of the rounds' ratios; "
               "target >= 80%)")
+        if all("torch_seconds" in r["model"] for r in rounds):
+            torch_rate = statistics.median(r["model"]["images"] / r["model"]["torch_seconds"]
+                                           for r in rounds)
+            torch_ratio = statistics.median(r["model"]["torch_seconds"] / r["cold"]["seconds"]
+                                            for r in rounds)
+            print(f"[{label}] PyTorch model {med('model', 'torch_seconds'):4.1f} s  {torch_rate:6.1f} img/s  "
+                  "(the same pass on PyTorch's eager kernels); "
+                  f"pipeline / PyTorch rate: {torch_ratio:.0%}")
     if args.compare:
         speedup = statistics.median(b["cold"]["seconds"] / a["cold"]["seconds"]
                                     for b, a in zip(runs["before"], runs["after"], strict=True))

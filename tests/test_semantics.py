@@ -133,6 +133,33 @@ def test_fast_model_matches_plain_model():
     assert float((p_plain - p_fast).abs().max()) < 1e-4
 
 
+def test_onnxruntime_pass_is_the_pytorch_pass_whatever_the_threads_and_batches():
+    # Real photos, a micrograph, a fundus and a grayscale shot; the shipped graph holds no weights, so this
+    # also checks that the installed package's weights reach every initializer.
+    photos = [data.chelsea(), data.rocket(), data.astronaut(), data.immunohistochemistry(), data.retina(),
+              np.dstack([data.camera()] * 3)]
+    backbone = semantics.Backbone()
+    x = preprocess(photos)
+    expected_features, expected_probabilities = semantics.torch_forward(backbone.model, x)
+    features, probabilities = backbone.forward(x)
+    assert features.dtype == probabilities.dtype == np.float32
+    np.testing.assert_allclose(features, expected_features, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(probabilities, expected_probabilities, atol=1e-5)
+    assert (probabilities.argmax(axis=1) == expected_probabilities.argmax(axis=1)).all()
+    # The score cache and a Ray cluster score images one by one or in other batches, on other thread
+    # counts: the numbers must not move.
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one_by_one = np.concatenate([backbone.forward(x[i : i + 1])[0] for i in range(len(photos))])
+        torch.set_num_threads(2)
+        two_threads = backbone.forward(x)[0]
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(one_by_one, features)
+    np.testing.assert_array_equal(two_threads, features)
+
+
 def test_chelsea_is_a_domestic_cat(photo_scores):
     scores = photo_scores["chelsea"]
     hierarchy = wordnet.load_hierarchy()
