@@ -62,17 +62,21 @@ def run_describe(folder: str, cache: str) -> dict:
 
 
 def run_model(folder: str) -> dict:
-    """The bare model: decode and preprocess everything first (untimed), then time only the forward pass."""
+    """The bare model: decode and preprocess everything first (untimed), then time only the forward pass,
+    on every core (onnxruntime with one thread per core; PyTorch's default is one per core too)."""
     import numpy as np
     import torch
     from PIL import Image
 
+    from tellapart.concepts import semantics
     from tellapart.concepts.semantics import SemanticSource, preprocess
 
     paths = [p for d in _set_folders(Path(folder)) for p in sorted(d.iterdir())
              if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
     pixels = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
-    source = SemanticSource()
+    on_onnxruntime = hasattr(semantics, "torch_forward")  # an older tree's backbone ran on PyTorch
+    source = SemanticSource(backbone=semantics.Backbone(threads=os.cpu_count() or 1)) if on_onnxruntime \
+        else SemanticSource()
     size = source.batch_size  # the batch size the pipeline uses, the fastest on this CPU
     tensors = [preprocess(pixels[i : i + size]) for i in range(0, len(pixels), size)]
     source.backbone.forward(tensors[0][:2])  # load the model and warm up, untimed
@@ -82,9 +86,7 @@ def run_model(folder: str) -> dict:
             source.backbone.forward(batch)
     seconds = time.perf_counter() - started
     measured = {"seconds": seconds, "images": len(paths), "peak_mb": _peak_mb()}
-    from tellapart.concepts import semantics
-
-    if hasattr(semantics, "torch_forward"):  # the backbone runs on onnxruntime: time PyTorch's pass too
+    if on_onnxruntime:  # time PyTorch's pass too
         model = source.backbone.model
         semantics.torch_forward(model, tensors[0][:2])
         started = time.perf_counter()

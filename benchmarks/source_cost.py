@@ -26,9 +26,11 @@ The photo gate's line: how many images the domain model lets the people, pose, f
 models see (``concepts.gate``; the library gives the others each source's "nothing found" row), and what
 those sources then cost per image.
 
-``--torch-threads`` only sets how many threads PyTorch (the semantic source's backbone) uses in this
-measurement; on 2 cores shared with other work its default (one per core) spends CPU waiting on the other
-thread: 25 CPU ms per image on one thread against 39-146 on two, load average 4 (2026-12-01).
+``--torch-threads`` only sets how many threads PyTorch uses in this measurement. Until 2026-12-02 that was
+the semantic source's backbone (on 2 cores shared with other work its default, one per core, spent CPU
+waiting on the other thread: 25 CPU ms per image on one thread against 39-146 on two, load average 4);
+the backbone now runs on onnxruntime with one thread (``semantics.Backbone(threads=1)``), so the flag no
+longer changes it.
 """
 
 from __future__ import annotations
@@ -169,7 +171,8 @@ def main() -> None:
     parser.add_argument("--no-pipeline", dest="pipeline", action="store_false",
                         help="only time the sources side by side")
     parser.add_argument("--torch-threads", type=int, default=None, metavar="N",
-                        help="PyTorch's intra-op threads (default: PyTorch's own, one per core)")
+                        help="PyTorch's intra-op threads (default: PyTorch's own, one per core); the "
+                             "backbone runs on onnxruntime and ignores it")
     args = parser.parse_args()
     if args.torch_threads is not None:
         import torch

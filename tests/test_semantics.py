@@ -138,26 +138,37 @@ def test_onnxruntime_pass_is_the_pytorch_pass_whatever_the_threads_and_batches()
     # also checks that the installed package's weights reach every initializer.
     photos = [data.chelsea(), data.rocket(), data.astronaut(), data.immunohistochemistry(), data.retina(),
               np.dstack([data.camera()] * 3)]
-    backbone = semantics.Backbone()
+    one_thread = semantics.Backbone(threads=1)
     x = preprocess(photos)
-    expected_features, expected_probabilities = semantics.torch_forward(backbone.model, x)
-    features, probabilities = backbone.forward(x)
+    expected_features, expected_probabilities = semantics.torch_forward(one_thread.model, x)
+    features, probabilities = one_thread.forward(x)
     assert features.dtype == probabilities.dtype == np.float32
     np.testing.assert_allclose(features, expected_features, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(probabilities, expected_probabilities, atol=1e-5)
     assert (probabilities.argmax(axis=1) == expected_probabilities.argmax(axis=1)).all()
     # The score cache and a Ray cluster score images one by one or in other batches, on other thread
     # counts: the numbers must not move.
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        one_by_one = np.concatenate([backbone.forward(x[i : i + 1])[0] for i in range(len(photos))])
-        torch.set_num_threads(2)
-        two_threads = backbone.forward(x)[0]
-    finally:
-        torch.set_num_threads(before)
+    one_by_one = np.concatenate([one_thread.forward(x[i : i + 1])[0] for i in range(len(photos))])
+    two_threads = semantics.Backbone(threads=2).forward(x)[0]
+    assert {1, 2} <= set(semantics._sessions)  # two sessions were compared
     np.testing.assert_array_equal(one_by_one, features)
     np.testing.assert_array_equal(two_threads, features)
+
+
+def test_a_library_whose_backbone_has_run_still_travels_to_ray():
+    pytest.importorskip("cloudpickle")
+    import pickle
+
+    from tellapart.concepts.distributed import _dumps
+    from tellapart.concepts.library import ConceptLibrary
+
+    library = ConceptLibrary([SemanticSource()], learned=None)
+    images = [_decoded(data.chelsea(), 0), _decoded(data.coffee(), 1)]
+    scores, embedding = library.sources[0].score(images)
+    copy = pickle.loads(_dumps(library))  # what an actor of `score_with_ray` receives
+    again, embedded_again = copy.sources[0].score(images)
+    np.testing.assert_array_equal(again, scores)
+    np.testing.assert_array_equal(embedded_again, embedding)
 
 
 def test_chelsea_is_a_domestic_cat(photo_scores):

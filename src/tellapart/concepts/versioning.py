@@ -38,7 +38,8 @@ from tellapart.io import decode as _decode
 DIGEST_CHARS = 16
 # The numerical libraries a source's code runs on: a new release can move its scores (OpenCV's cascades and
 # resizing, torch's kernels), so their installed versions are part of every source's key.
-# onnxruntime runs the OCR and people/object models; rapidocr does the OCR's pre- and post-processing.
+# onnxruntime runs the backbone, the OCR and the people/object models; rapidocr does the OCR's pre- and
+# post-processing.
 RUNTIME_PACKAGES = ("numpy", "scipy", "opencv-python-headless", "torch", "scikit-image", "onnxruntime",
                     "rapidocr")
 _DECODE_MODULE = "tellapart.io.decode"  # its closure includes tellapart.io.image
