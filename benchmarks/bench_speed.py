@@ -63,7 +63,9 @@ def run_describe(folder: str, cache: str) -> dict:
 
 def run_model(folder: str) -> dict:
     """The bare model: decode and preprocess everything first (untimed), then time only the forward pass,
-    on every core (onnxruntime with one thread per core; PyTorch's default is one per core too)."""
+    with PyTorch's default thread count (one per physical core) for onnxruntime and PyTorch alike."""
+    import inspect
+
     import numpy as np
     import torch
     from PIL import Image
@@ -75,8 +77,9 @@ def run_model(folder: str) -> dict:
              if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
     pixels = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
     on_onnxruntime = hasattr(semantics, "torch_forward")  # an older tree's backbone ran on PyTorch
-    source = SemanticSource(backbone=semantics.Backbone(threads=os.cpu_count() or 1)) if on_onnxruntime \
-        else SemanticSource()
+    threads = {"threads": torch.get_num_threads()} \
+        if "threads" in inspect.signature(semantics.Backbone).parameters else {}
+    source = SemanticSource(backbone=semantics.Backbone(**threads))
     size = source.batch_size  # the batch size the pipeline uses, the fastest on this CPU
     tensors = [preprocess(pixels[i : i + size]) for i in range(0, len(pixels), size)]
     source.backbone.forward(tensors[0][:2])  # load the model and warm up, untimed
@@ -180,8 +183,9 @@ def main() -> None:
                 runs[label].append({"cold": cold, "warm": warm, "model": model})
                 loads.append(_load())
                 print(f"round {round_ + 1} {label:6s} cold {cold['seconds']:6.1f} s  "
-                      f"warm {warm['seconds']:5.2f} s  model {model['seconds']:5.1f} s  cold/model "
-                      f"{model['seconds'] / cold['seconds']:.0%}  load {loads[-1]}", flush=True)
+                      f"warm {warm['seconds']:5.2f} s  model {model['seconds']:5.1f} s  cold/model rate "
+                      f"{cold['images'] / cold['seconds'] / (model['images'] / model['seconds']):.0%}  "
+                      f"load {loads[-1]}", flush=True)
         if args.half:
             half = {label: _child("describe", str(root / "half"), str(root / f"cache-half-{label}"), src=src)
                     for label, src in variants}
@@ -198,7 +202,8 @@ def main() -> None:
 
         cold_rate = statistics.median(r["cold"]["images"] / r["cold"]["seconds"] for r in rounds)
         model_rate = statistics.median(r["model"]["images"] / r["model"]["seconds"] for r in rounds)
-        ratio = statistics.median(r["model"]["seconds"] / r["cold"]["seconds"] for r in rounds)
+        ratio = statistics.median((r["cold"]["images"] / r["cold"]["seconds"])
+                                  / (r["model"]["images"] / r["model"]["seconds"]) for r in rounds)
         print(f"[{label}] cold run   {med('cold', 'seconds'):7.1f} s  {cold_rate:6.1f} img/s  "
               f"peak {med('cold', 'peak_mb'):6.0f} MB")
         print(f"[{label}] warm run   {med('warm', 'seconds'):7.2f} s                peak "
@@ -213,7 +218,8 @@ def main() -> None:
         if all("torch_seconds" in r["model"] for r in rounds):
             torch_rate = statistics.median(r["model"]["images"] / r["model"]["torch_seconds"]
                                            for r in rounds)
-            torch_ratio = statistics.median(r["model"]["torch_seconds"] / r["cold"]["seconds"]
+            torch_ratio = statistics.median((r["cold"]["images"] / r["cold"]["seconds"])
+                                            / (r["model"]["images"] / r["model"]["torch_seconds"])
                                             for r in rounds)
             print(f"[{label}] PyTorch model {med('model', 'torch_seconds'):4.1f} s  {torch_rate:6.1f} img/s  "
                   "(the same pass on PyTorch's eager kernels); "

@@ -30,13 +30,16 @@ Usage::
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from tellapart.concepts import semantics
+# This checkout's code, whichever tellapart is installed: the graph goes into this checkout.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from tellapart.concepts import semantics  # noqa: E402
 
 
 class _Embedding(torch.nn.Module):
@@ -86,8 +89,11 @@ def export(out: Path) -> None:
         if worst > TOLERANCE:
             raise SystemExit(f"the graph differs from PyTorch by {worst:.2e} > {TOLERANCE}; not written")
         staged = out.with_name(out.name + ".tmp")
-        staged.write_bytes(written.read_bytes())
-        staged.replace(out)
+        try:
+            staged.write_bytes(written.read_bytes())
+            staged.replace(out)
+        finally:
+            staged.unlink(missing_ok=True)
     print(f"wrote {out} ({out.stat().st_size:,} bytes, {len(names)} initializers supplied at load)")
 
 

@@ -77,7 +77,7 @@ def make_session(path: Path, threads: int = 1, initializers: dict | None = None)
     """Return an onnxruntime CPU session of the model at ``path`` with ``threads`` intra-op threads.
 
     ``initializers`` maps initializer names to ``onnxruntime.OrtValue``s that supply weights the file marks
-    as external (``semantics.GRAPH_FILE``); the caller keeps them alive as long as the session. Threads never
+    as external (``semantics.GRAPH_FILE``); onnxruntime copies them while it makes the session. Threads never
     spin: the models run beside other sources on few cores, where a spinning thread takes a core from them.
     """
     import onnxruntime as ort

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from importlib.resources import files
 from pathlib import Path
 
 import cv2
@@ -27,6 +26,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from tellapart.concepts.base import Concept
 from tellapart.concepts.wordnet import Node, hierarchy_file, load_hierarchy
 from tellapart.io.image import DecodedImage
+from tellapart.io.npz import shipped_file
 
 INPUT_SIZE = 224
 DEFAULT_BATCH_SIZE = 8
@@ -46,7 +46,8 @@ EMBEDDING_VERSION = "1.1"
 # made it) and every initializer is named GRAPH_PREFIX + its key in the folded model's state dict, marked as
 # external data at GRAPH_WEIGHTS, a location no file holds: `Backbone` supplies the installed package's
 # weights at load. onnxruntime ran it about 3x faster than PyTorch's eager kernels on the same weights (8.7
-# vs 24.6 ms per image at one thread, 5.5 vs 17.8 at two; embeddings within 1e-5, ``export_backbone_graph``).
+# vs 24.6 ms per image at one thread, 5.5 vs 17.8 at two); embeddings agree to about 1e-5 (largest 1.25e-5,
+# on values up to about 20; ``scripts/export_backbone_graph.py``).
 GRAPH_FILE = "efficientnet-lite0-graph.onnx"
 GRAPH_PREFIX = "model."
 GRAPH_WEIGHTS = "weights-supplied-at-load"
@@ -92,9 +93,6 @@ def weight_file() -> Path:
 
 _session_lock = threading.Lock()
 _sessions: dict[int, object] = {}
-# The package's folded weights as onnxruntime values, shared by every session (each keeps its own packed
-# copy for its kernels); they must outlive the sessions, so they live as long as the process.
-_initializers: dict[str, object] = {}
 
 
 def _session(threads: int):
@@ -104,16 +102,17 @@ def _session(threads: int):
         if threads not in _sessions:
             from tellapart.concepts.onnx_models import make_session
 
-            if not _initializers:
-                _initializers.update(graph_initializers(build_model()))  # the PyTorch module is let go
-            _sessions[threads] = make_session(graph_file(), threads=threads, initializers=_initializers)
+            # onnxruntime copies the weights into the session: the PyTorch module and these values are let
+            # go once it is made.
+            initializers = graph_initializers(build_model())
+            _sessions[threads] = make_session(graph_file(), threads=threads, initializers=initializers)
         return _sessions[threads]
 
 
 def graph_initializers(model: torch.nn.Module) -> dict:
     """Return ``model``'s parameters (a `build_model` network) as the graph's initializers: name
     (GRAPH_PREFIX + state-dict key) -> ``onnxruntime.OrtValue`` holding a float32 copy in standard, not
-    channels-last, layout (each value keeps its array alive)."""
+    channels-last, layout (each value keeps its array alive; a session copies them when it is made)."""
     import onnxruntime as ort
 
     return {GRAPH_PREFIX + key: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(value.numpy(),
@@ -123,7 +122,7 @@ def graph_initializers(model: torch.nn.Module) -> dict:
 
 def graph_file() -> Path:
     """Return the path of the backbone's graph (no weights in it; see ``GRAPH_FILE``)."""
-    return Path(str(files("tellapart") / "data" / GRAPH_FILE))
+    return Path(str(shipped_file(GRAPH_FILE)))
 
 
 class Backbone:
@@ -134,9 +133,9 @@ class Backbone:
     `feature_maps` and `model` on PyTorch, the module in eval mode, channels-last, with every batch norm
     folded into the convolution before it (about 2-3x PyTorch's eager NCHW speed on a 2-core CPU; the
     onnxruntime pass is about 3x faster again). Loading takes about a second; share one ``Backbone`` (or one
-    ``ConceptLibrary``) between calls to pay it once. A ``Backbone`` pickles (a Ray actor gets a copy) and
-    holds no session itself; do not fork a process that has run one with ``threads`` > 1 (onnxruntime's
-    thread pool does not survive a fork).
+    ``ConceptLibrary``) between calls to pay it once. A ``Backbone`` pickles without its network or any
+    session (a Ray actor gets a copy and loads its own); do not fork a process that has run one with
+    ``threads`` > 1 (onnxruntime's thread pool does not survive a fork).
 
     Args:
         threads: onnxruntime intra-op threads for `forward`. One by default: the concept library runs the
@@ -149,6 +148,12 @@ class Backbone:
         self.threads = threads
         self._model: torch.nn.Module | None = None
         self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict:
+        return {"threads": self.threads}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state)
 
     @property
     def model(self) -> torch.nn.Module:
@@ -176,9 +181,9 @@ class Backbone:
     ) -> list[np.ndarray]:
         """Return the spatial features behind the embedding: one float32 (n, width, h, w) array per block.
 
-        Same preprocessing and forward pass as the embedding (``SemanticSource.score``): averaging block
-        ``k`` over its last two axes gives that block's columns of the embedding, in the order of
-        ``EMBEDDING_BLOCKS`` (to about 1e-5: PyTorch computes the maps, onnxruntime the embedding).
+        Same preprocessing and weights as the embedding (``SemanticSource.score``), on PyTorch where the
+        embedding is onnxruntime's: averaging block ``k`` over its last two axes gives that block's columns
+        of the embedding to about 1e-5, in the order of ``EMBEDDING_BLOCKS``.
         Location (i, j) of a block's grid covers the same share of the whole frame at every block (the
         image is resized to 224 x 224 as a whole, no crop), so a map can be resized straight to the image's
         own height and width.
