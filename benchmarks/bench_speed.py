@@ -49,6 +49,11 @@ def _reset_peak() -> None:
         pass
 
 
+def _rate(run: dict, seconds: str = "seconds") -> float:
+    """Images per second of one measurement (``seconds``: which of its times)."""
+    return run["images"] / run[seconds]
+
+
 def run_describe(folder: str, cache: str) -> dict:
     """One describe() run on folder/set_a vs folder/set_b; returns seconds, image count and peak memory."""
     import tellapart
@@ -76,9 +81,9 @@ def run_model(folder: str) -> dict:
     paths = [p for d in _set_folders(Path(folder)) for p in sorted(d.iterdir())
              if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
     pixels = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
-    on_onnxruntime = hasattr(semantics, "torch_forward")  # an older tree's backbone ran on PyTorch
-    threads = {"threads": torch.get_num_threads()} \
-        if "threads" in inspect.signature(semantics.Backbone).parameters else {}
+    # An older tree's Backbone (no thread count) ran the pass on PyTorch.
+    on_onnxruntime = "threads" in inspect.signature(semantics.Backbone).parameters
+    threads = {"threads": torch.get_num_threads()} if on_onnxruntime else {}
     source = SemanticSource(backbone=semantics.Backbone(**threads))
     size = source.batch_size  # the batch size the pipeline uses, the fastest on this CPU
     tensors = [preprocess(pixels[i : i + size]) for i in range(0, len(pixels), size)]
@@ -184,7 +189,7 @@ def main() -> None:
                 loads.append(_load())
                 print(f"round {round_ + 1} {label:6s} cold {cold['seconds']:6.1f} s  "
                       f"warm {warm['seconds']:5.2f} s  model {model['seconds']:5.1f} s  cold/model rate "
-                      f"{cold['images'] / cold['seconds'] / (model['images'] / model['seconds']):.0%}  "
+                      f"{_rate(cold) / _rate(model):.0%}  "
                       f"load {loads[-1]}", flush=True)
         if args.half:
             half = {label: _child("describe", str(root / "half"), str(root / f"cache-half-{label}"), src=src)
@@ -200,10 +205,9 @@ def main() -> None:
         def med(kind: str, field: str, rounds: list[dict] = rounds) -> float:
             return statistics.median(r[kind][field] for r in rounds)
 
-        cold_rate = statistics.median(r["cold"]["images"] / r["cold"]["seconds"] for r in rounds)
-        model_rate = statistics.median(r["model"]["images"] / r["model"]["seconds"] for r in rounds)
-        ratio = statistics.median((r["cold"]["images"] / r["cold"]["seconds"])
-                                  / (r["model"]["images"] / r["model"]["seconds"]) for r in rounds)
+        cold_rate = statistics.median(_rate(r["cold"]) for r in rounds)
+        model_rate = statistics.median(_rate(r["model"]) for r in rounds)
+        ratio = statistics.median(_rate(r["cold"]) / _rate(r["model"]) for r in rounds)
         print(f"[{label}] cold run   {med('cold', 'seconds'):7.1f} s  {cold_rate:6.1f} img/s  "
               f"peak {med('cold', 'peak_mb'):6.0f} MB")
         print(f"[{label}] warm run   {med('warm', 'seconds'):7.2f} s                peak "
@@ -216,10 +220,8 @@ def main() -> None:
         print(f"[{label}] pipeline / bare model rate: {ratio:.0%} (median of the rounds' ratios; "
               "target >= 80%)")
         if all("torch_seconds" in r["model"] for r in rounds):
-            torch_rate = statistics.median(r["model"]["images"] / r["model"]["torch_seconds"]
-                                           for r in rounds)
-            torch_ratio = statistics.median((r["cold"]["images"] / r["cold"]["seconds"])
-                                            / (r["model"]["images"] / r["model"]["torch_seconds"])
+            torch_rate = statistics.median(_rate(r["model"], "torch_seconds") for r in rounds)
+            torch_ratio = statistics.median(_rate(r["cold"]) / _rate(r["model"], "torch_seconds")
                                             for r in rounds)
             print(f"[{label}] PyTorch model {med('model', 'torch_seconds'):4.1f} s  {torch_rate:6.1f} img/s  "
                   "(the same pass on PyTorch's eager kernels); "

@@ -85,7 +85,7 @@ def export(out: Path) -> None:
         written = Path(tmp) / semantics.GRAPH_FILE
         onnx.save(graph, str(written))
         (Path(tmp) / semantics.GRAPH_WEIGHTS).unlink()
-        worst = _largest_difference(written)
+        worst = _largest_difference(written, model)
         if worst > TOLERANCE:
             raise SystemExit(f"the graph differs from PyTorch by {worst:.2e} > {TOLERANCE}; not written")
         staged = out.with_name(out.name + ".tmp")
@@ -97,17 +97,16 @@ def export(out: Path) -> None:
     print(f"wrote {out} ({out.stat().st_size:,} bytes, {len(names)} initializers supplied at load)")
 
 
-def _largest_difference(graph: Path) -> float:
-    """Return the largest absolute difference between onnxruntime running ``graph`` with the package's
-    weights and PyTorch, over the embeddings and probabilities of real photos (scikit-image's), printing
-    both."""
+def _largest_difference(graph: Path, model: torch.nn.Module) -> float:
+    """Return the largest absolute difference between onnxruntime running ``graph`` with ``model``'s weights
+    (a `semantics.build_model` network) and PyTorch running ``model``, over the embeddings and probabilities
+    of real photos (scikit-image's), printing both."""
     from skimage import data
 
     from tellapart.concepts.onnx_models import make_session
 
     photos = [data.astronaut(), data.chelsea(), data.coffee(), data.rocket(), data.hubble_deep_field(),
               data.immunohistochemistry(), data.retina(), np.dstack([data.camera()] * 3)]
-    model = semantics.build_model()
     tensor = semantics.preprocess(photos)
     features, probabilities = semantics.torch_forward(model, tensor)
     session = make_session(graph, threads=1, initializers=semantics.graph_initializers(model))

@@ -24,6 +24,7 @@ import torch
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from tellapart.concepts.base import Concept
+from tellapart.concepts.onnx_models import make_session
 from tellapart.concepts.wordnet import Node, hierarchy_file, load_hierarchy
 from tellapart.io.image import DecodedImage
 from tellapart.io.npz import shipped_file
@@ -100,8 +101,6 @@ def _session(threads: int):
     from ``GRAPH_FILE`` and the installed package's weights, folded as `build_model` folds them."""
     with _session_lock:
         if threads not in _sessions:
-            from tellapart.concepts.onnx_models import make_session
-
             # onnxruntime copies the weights into the session: the PyTorch module and these values are let
             # go once it is made.
             initializers = graph_initializers(build_model())
