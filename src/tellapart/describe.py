@@ -23,7 +23,6 @@ from tellapart.concepts.library import ConceptLibrary
 from tellapart.concepts.versioning import function_fingerprint
 from tellapart.io import ImageSet
 from tellapart.io.dicom import HEADER_FIELDS
-from tellapart.io.imageset import repeat_reason
 from tellapart.io.printable import printable
 from tellapart.phrasing import finding_sentence, format_p
 from tellapart.propose import PROPOSAL_ALPHA_SHARE, ChatClient, ProposerError, scale_q_values
@@ -31,7 +30,6 @@ from tellapart.schema import (
     DEGRADED_COLUMNS,
     FINDING_COLUMNS,
     SIGNAL_COLUMNS,
-    SKIPPED_COLUMNS,
     Overall,
     Result,
     ScoreMatrix,
@@ -539,17 +537,18 @@ def _score(
     ray: str | None = None,
 ) -> ScoreMatrix:
     """Score both sets (with the cache and a progress bar; with ``ray``, the images the cache lacks on a
-    Ray cluster first), count each picture once per set (``_merge_repeats``) and check each set has enough
+    Ray cluster first), each picture counted once per set (``once_per_set``: a repeat is listed as skipped,
+    with the image it repeats; a picture in both sets stays in both and is reported by ``_duplicates``,
+    ``Result.duplicates``, as which set it belongs to is not ours to decide), and check each set has enough
     readable images; return the score matrix."""
     total = sum(len(s.refs) for s in sets.values())
     bar = _progress_bar(total, progress)
     try:
         with _opened_cache(cache_dir, use_cache) as cache:
-            table = score_sets(library, sets, cache, ray=ray, bar=bar)
+            table = score_sets(library, sets, cache, ray=ray, bar=bar, once_per_set=True)
     finally:
         if bar is not None:
             bar.close()
-    table = _merge_repeats(table)
     for label, image_set in sets.items():
         n = int((table.images["set"] == label).sum())
         if n < MIN_IMAGES:
@@ -567,36 +566,6 @@ def _opened_cache(cache_dir: str | os.PathLike | None, use_cache: bool) -> Itera
     finally:
         if cache is not None:
             cache.close()
-
-
-def _merge_repeats(table: ScoreMatrix) -> ScoreMatrix:
-    """Count each picture once per set: drop every image whose content (``key``) appeared earlier in the
-    same set (a path listed twice, a symbolic or hard link, a copy) and list it in ``skipped`` with the
-    image it repeats. Returns the table, unchanged when nothing repeats. A picture in both sets stays in
-    both and is reported by ``_duplicates`` (``Result.duplicates``): which set it belongs to is not ours to
-    decide."""
-    images = table.images
-    repeat = images.duplicated(["set", "key"]).to_numpy()
-    if not repeat.any():
-        return table
-    first = images[~repeat].set_index(["set", "key"])["source"]
-    merged = [(row.set, row.source, repeat_reason(row.source, first[(row.set, row.key)]))
-              for row in images[repeat].itertuples(index=False)]
-    kept = set(images[~repeat][["set", "source"]].itertuples(index=False, name=None))
-    dropped = {(label, source) for label, source, _ in merged} - kept
-    degraded = table.degraded
-    if len(degraded):
-        gone = [pair in dropped for pair in degraded[["set", "source"]].itertuples(index=False, name=None)]
-        degraded = degraded[~np.asarray(gone, dtype=bool)].drop_duplicates().reset_index(drop=True)
-    return replace(
-        table,
-        scores=table.scores[~repeat].reset_index(drop=True),
-        images=images[~repeat].reset_index(drop=True),
-        embeddings=None if table.embeddings is None else table.embeddings[~repeat],
-        metadata=table.metadata[~repeat].reset_index(drop=True) if len(table.metadata) else table.metadata,
-        skipped=pd.concat([table.skipped, pd.DataFrame(merged, columns=SKIPPED_COLUMNS)], ignore_index=True),
-        degraded=degraded,
-    )
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:

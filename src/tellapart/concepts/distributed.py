@@ -106,9 +106,10 @@ def check_ray(address: str | None, use_cache: bool) -> None:
 
 
 def score_sets(library: ConceptLibrary, sets: dict[str, ImageSet], cache: ScoreCache | None,
-               ray: str | None = None, bar: Any = None) -> Any:
-    """Return ``library.score_sets(sets, cache=cache)``; with ``ray`` (an address or "auto"), the samples
-    the cache lacks are scored on that Ray cluster first (``score_with_ray``), so the library only reads.
+               ray: str | None = None, bar: Any = None, once_per_set: bool = False) -> Any:
+    """Return ``library.score_sets(sets, cache=cache, once_per_set=once_per_set)``; with ``ray`` (an address
+    or "auto"), the samples the cache lacks are scored on that Ray cluster first (``score_with_ray``), so the
+    library only reads.
 
     ``bar`` (a tqdm bar, or None) counts the cluster's samples, then is reset and counts the reading.
     Raises ValueError for ``ray`` without a cache: the cluster's scores reach the run through the cache.
@@ -118,7 +119,8 @@ def score_sets(library: ConceptLibrary, sets: dict[str, ImageSet], cache: ScoreC
         score_with_ray(library, sets, cache, address=ray, progress=bar.update if bar is not None else None)
         if bar is not None:
             bar.reset()
-    return library.score_sets(sets, cache=cache, progress=bar.update if bar is not None else None)
+    return library.score_sets(sets, cache=cache, progress=bar.update if bar is not None else None,
+                              once_per_set=once_per_set)
 
 
 @contextmanager

@@ -63,6 +63,7 @@ from tellapart.concepts.ocr import (
 from tellapart.concepts.versioning import cache_version, function_fingerprint
 from tellapart.io import ImageRef, ImageSet, LoadedImage, UnreadableImage
 from tellapart.io.image import DecodedImage, Skipped
+from tellapart.io.imageset import repeat_reason
 from tellapart.schema import DEGRADED_COLUMNS, SKIPPED_COLUMNS, ScoreMatrix, concept_table
 
 BACKEND = "offline-default"
@@ -79,6 +80,9 @@ MODEL_WORKERS = 2
 # with its own thread count (``semantics.Backbone(threads=1)``).
 TORCH_THREADS = 1
 EMBEDDING_SUFFIX = ".embedding"
+# Rows of the learned detectors' columns computed at a time: their product runs in float64, so all 100,000
+# rows at once would hold a float64 copy of the embeddings (1 GB) for the moment.
+DERIVED_ROWS = 4096
 
 
 def default_sources() -> list[ConceptSource]:
@@ -297,20 +301,37 @@ class ConceptLibrary:
         cache: ScoreCache | None = None,
         progress: Callable[[int], None] | None = None,
         batch_size: int = BATCH_SIZE,
+        once_per_set: bool = False,
     ) -> ScoreMatrix:
         """Score every image of every set; return the score matrix with skipped and degraded files listed,
         the samples' recorded metadata, and its concepts (``concepts.metadata``) after the sources' columns.
 
         ``sets`` maps a set label ("a", "b") to its images. ``progress`` is called with the number of
-        files finished after each batch.
+        files finished after each batch. With ``once_per_set``, a file whose content (its ``key``) already
+        gave a row of its set gets none: it is listed in ``skipped`` with the image it repeats
+        (``io.imageset.repeat_reason``), after the other skipped files, and its degraded notes are dropped
+        unless another file of the same name stays.
         """
-        blocks: list[np.ndarray] = []
-        embedded: list[np.ndarray | None] = []
+        # Each row is written into arrays made once, with room for every file and for the learned
+        # detectors' columns, and the frame takes them without a copy: gathering rows in lists and stacking
+        # them held about three times the scores and embeddings at 2 x 50,000 (benchmarks/large_sets.py).
+        # Rows never written (unreadable files) are pages never touched, so they cost no memory.
+        capacity = sum(len(image_set.refs) for image_set in sets.values())
+        columns = [cid for s in self.sources for cid in self._columns[s.name]]
+        width = len(columns)
+        if self.learned is not None:
+            columns += [c.id for c in self.learned.concepts]
+        matrix = np.empty((capacity, len(columns)), dtype=np.float32)
+        embeddings = (np.empty((capacity, sum(s.embedding_dim for s in self.embedders)), dtype=np.float32)
+                      if self.embedders else None)
+        n = 0
         rows: list[tuple[str, str, str]] = []
         skipped: list[tuple[str, str, str]] = []
         degraded: list[tuple[str, str, str]] = []
         records: list[dict] = []
         read: list[tuple[str, ...] | None] = []  # each row's words, when a source reads them
+        first: dict[tuple[str, str], str] = {}  # (set, key) -> the file that gave its row (``once_per_set``)
+        repeats: list[tuple[str, str, str]] = []
         # The model-backed sources' worker threads (`MODEL_WORKERS`), closed when scoring ends.
         with (ThreadPoolExecutor(max_workers=MODEL_WORKERS, thread_name_prefix="tellapart-model") as pool,
               _torch_threads(TORCH_THREADS)):
@@ -321,39 +342,46 @@ class ConceptLibrary:
                     skipped += [(label, s.source, s.reason) for s in batch.failed]
                     degraded += [(label, source, what) for source, what in batch.degraded]
                     for loaded, vector, embedding in batch.rows:
-                        rows.append((label, loaded.ref.source, loaded.key))
+                        source = loaded.ref.source
+                        if once_per_set:
+                            kept = first.get((label, loaded.key))
+                            if kept is not None:
+                                repeats.append((label, source, repeat_reason(source, kept)))
+                                continue
+                            first[label, loaded.key] = source
+                        rows.append((label, source, loaded.key))
                         records.append(loaded.metadata())
                         read.append(batch.words.get(loaded.key))
-                        blocks.append(vector)
-                        embedded.append(embedding)
+                        matrix[n, :width] = vector
+                        if embeddings is not None:
+                            embeddings[n] = embedding
+                        n += 1
                     if progress is not None:
                         progress(len(refs))
-        columns = [cid for s in self.sources for cid in self._columns[s.name]]
-        # Each row's arrays are let go as soon as they are stacked, and the frame takes the matrix without
-        # a copy: a warm 2 x 100 held 3.3 times the scores and embeddings at its peak before, and the peak
-        # grows with the images (benchmarks/large_sets.py).
-        matrix = np.vstack(blocks) if blocks else np.empty((0, len(columns)), dtype=np.float32)
-        blocks.clear()
-        embeddings = None
-        if self.embedders:
-            width = sum(s.embedding_dim for s in self.embedders)
-            embeddings = np.vstack(embedded) if embedded else np.empty((0, width), dtype=np.float32)
-        embedded.clear()
+        matrix = matrix[:n]
+        embeddings = embeddings[:n] if embeddings is not None else None
         if self.learned is not None:
-            # Derived from the (cached) embeddings: a matrix product, so not cached themselves.
-            matrix = np.hstack([matrix, self.learned.score_embeddings(self.backbone_embeddings(embeddings))])
-            columns += [c.id for c in self.learned.concepts]
+            # Derived from the (cached) embeddings: a matrix product, so not cached themselves. In slices,
+            # as the product runs in float64.
+            for start in range(0, n, DERIVED_ROWS):
+                part = self.backbone_embeddings(embeddings[start : start + DERIVED_ROWS])
+                matrix[start : start + DERIVED_ROWS, width:] = self.learned.score_embeddings(part)
+        scores = pd.DataFrame(matrix, columns=columns, copy=False)  # the matrix is this frame's alone
+        if repeats:
+            skipped += repeats
+            degraded = _kept_notes(degraded, repeats, rows)
         # The last run's word concepts leave first, so the concept table never holds them twice.
         for cid in self._word_ids:
             self.concepts.pop(cid, None)
         self._word_ids = ()
         table = self.concept_table()
         # Metadata concepts are read from the samples' records, not their pixels: free, so never cached.
+        # They and the word concepts are added as frames of their own, so the matrix is never copied.
         recorded = metadata_table(records)
         extra = metadata_concepts(recorded)
+        added = []
         if extra.concepts:
-            matrix = np.hstack([matrix, extra.scores])
-            columns += [c.id for c in extra.concepts]
+            added.append(pd.DataFrame(extra.scores, columns=[c.id for c in extra.concepts]))
             origin = {c.id: ("metadata", "") for c in extra.concepts}
             table = pd.concat([table, concept_table({c.id: c for c in extra.concepts}, origin)])
         # "Show the word X" for the words read often enough, chosen from pooled counts (never the set
@@ -362,15 +390,16 @@ class ConceptLibrary:
         found = word_concepts(read) if readers else None
         self._word_ids = tuple(c.id for c in found.concepts) if found else ()
         if self._word_ids:
-            matrix = np.hstack([matrix, found.scores])
-            columns += list(self._word_ids)
+            added.append(pd.DataFrame(found.scores, columns=list(self._word_ids)))
             self.concepts.update({c.id: c for c in found.concepts})
             origin = {c.id: (readers[0].name, self._keys[readers[0].name]) for c in found.concepts}
             table = pd.concat([table, concept_table({c.id: c for c in found.concepts}, origin)])
+        if added:
+            scores = pd.concat([scores, *added], axis=1)
         return ScoreMatrix(
-            scores=pd.DataFrame(matrix, columns=columns, copy=False),  # the matrix is this frame's alone
+            scores=scores,
             images=pd.DataFrame(rows, columns=["set", "source", "key"]),
-            concepts=table.loc[columns],
+            concepts=table.loc[list(scores.columns)],
             skipped=pd.DataFrame(skipped, columns=SKIPPED_COLUMNS),
             degraded=pd.DataFrame(degraded, columns=DEGRADED_COLUMNS),
             embeddings=embeddings,
@@ -696,6 +725,14 @@ def _nanmean(block: np.ndarray) -> np.ndarray:
 
 # What the cache key of an aggregated sample covers besides its content: the rule that makes its one row.
 _AGGREGATION_RULE = function_fingerprint(_aggregate, _nanmean)
+
+
+def _kept_notes(degraded: list[tuple[str, str, str]], repeats: list[tuple[str, str, str]],
+                rows: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """Return the (set, file, note) ``degraded`` entries without those of files left out as ``repeats``
+    (unless another file of the same set and name gave a row), each entry once."""
+    dropped = {entry[:2] for entry in repeats} - {entry[:2] for entry in rows}
+    return list(dict.fromkeys(entry for entry in degraded if entry[:2] not in dropped))
 
 
 def _cache_key(item: LoadedImage) -> str:
