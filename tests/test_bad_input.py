@@ -31,7 +31,7 @@ from tellapart.concepts.cache import CacheRecovered, ScoreCache
 from tellapart.concepts.image_stats import ImageStatsSource
 from tellapart.concepts.library import ConceptLibrary
 from tellapart.io import ImageSet
-from tellapart.io.imageset import HIDDEN_FILE, HIDDEN_FOLDER, OUTSIDE_MANIFEST_FOLDER
+from tellapart.io.imageset import HIDDEN_FILE, HIDDEN_FOLDER, OUTSIDE_MANIFEST_FOLDER, repeat_reason
 from tellapart.io.printable import printable
 
 N = 12  # images per set: enough for the statistics (at least 10)
@@ -400,6 +400,24 @@ def test_api_counts_a_picture_once_per_set(pool):
                                 describer=None, use_cache=False, progress=False)
     assert (result.n_a, result.n_b) == (N, N)
     assert list(result.skipped["source"]) == [f"<memory:A{N}>"]
+
+def test_library_keeps_repeats_unless_asked_to_count_once(pool):
+    """5. ``score_sets`` keeps every file's row (training and the bench count what they list); with
+    ``once_per_set`` a repeat gives no row and is listed with the image it repeats, the other rows
+    unchanged."""
+    library = ConceptLibrary([ImageStatsSource()])
+    sets = {"a": ImageSet.from_spec([pool[0], pool[1], pool[0]], name="a"),
+            "b": ImageSet.from_spec([pool[0], pool[2]], name="b")}
+    every = library.score_sets(sets)
+    once = library.score_sets(sets, once_per_set=True)
+    assert list(every.images["set"]) == ["a", "a", "a", "b", "b"]
+    assert every.skipped.empty
+    kept = [0, 1, 3, 4]  # the picture in both sets stays in both
+    pd.testing.assert_frame_equal(once.scores, every.scores.iloc[kept].reset_index(drop=True))
+    pd.testing.assert_frame_equal(once.images, every.images.iloc[kept].reset_index(drop=True))
+    assert list(once.skipped["source"]) == ["<memory:2>"]
+    assert once.skipped["reason"][0] == repeat_reason("<memory:2>", "<memory:0>")
+
 
 
 def test_hidden_files_and_folders_are_listed_as_skipped(inputs, capsys):
