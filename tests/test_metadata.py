@@ -17,7 +17,7 @@ from scipy import stats
 import tellapart
 from tellapart import cli
 from tellapart.concepts.image_stats import ImageStatsSource
-from tellapart.concepts.library import ConceptLibrary
+from tellapart.concepts.library import SPARE_COLUMNS, ConceptLibrary
 from tellapart.concepts.metadata import MAX_VALUES, metadata_concepts, metadata_table
 from tellapart.io import ImageSet
 from tellapart.io.image import Notice
@@ -83,6 +83,30 @@ def test_manifest_columns_become_metadata_concepts(confounded):
     assert concept.phrase == "come from a SIEMENS scanner"
     assert table.scores["metadata.scanner=SIEMENS"].sum() == 2 * CONFOUNDED - N + 2 * (N - CONFOUNDED)
     assert table.concepts.loc["metadata.scanner=GE", "category"] == "metadata"
+
+
+@pytest.mark.parametrize("extra_columns", [3, SPARE_COLUMNS + 5])
+def test_many_metadata_columns_keep_every_score_in_place(pool, tmp_path, extra_columns):
+    # However many metadata concepts a manifest makes (up to `SPARE_COLUMNS` go in the score matrix's spare
+    # columns, more in a block of their own), each column holds its own scores after the sources' columns.
+    rng = np.random.default_rng(0)
+    rows = []
+    for index in range(20):
+        name = f"img{index:02d}.png"
+        Image.fromarray(pool[index]).save(tmp_path / name)
+        rows.append({"path": name, "label": "ab"[index % 2],
+                     **{f"m{j}": int(rng.integers(0, 1000)) for j in range(extra_columns)}})
+    manifest = tmp_path / "images.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    sets = dict(zip("ab", _sets(manifest), strict=True))
+    table = _library().score_sets(sets)
+    expected = metadata_concepts(metadata_table([ref.metadata for s in sets.values() for ref in s.refs]))
+    ids = [c.id for c in expected.concepts]
+    assert len(ids) == extra_columns and list(table.scores.columns[-extra_columns:]) == ids
+    np.testing.assert_array_equal(table.scores[ids].to_numpy(), expected.scores)
+    plain = ConceptLibrary(sources=[ImageStatsSource()], learned=None).score_sets(
+        {label: ImageSet.from_spec([pool[i] for i in range(20) if "ab"[i % 2] == label]) for label in "ab"})
+    pd.testing.assert_frame_equal(table.scores.iloc[:, :-extra_columns], plain.scores)
 
 
 def test_the_scanner_is_a_shortcut_and_its_pixel_effect_goes_once_adjusted_for(confounded):

@@ -53,6 +53,7 @@ from tellapart.concepts.gate import PhotoGate, absent_row, photo_gate
 from tellapart.concepts.learned import LearnedDetectors, shipped_available
 from tellapart.concepts.metadata import metadata_concepts, metadata_table
 from tellapart.concepts.ocr import (
+    MAX_WORDS,
     WORD_COLUMNS,
     WORDS_SUFFIX,
     decode_words,
@@ -80,6 +81,10 @@ MODEL_WORKERS = 2
 # with its own thread count (``semantics.Backbone(threads=1)``).
 TORCH_THREADS = 1
 EMBEDDING_SUFFIX = ".embedding"
+# Columns kept free in the score matrix for the concepts known only once every row is in: the word
+# concepts (at most `MAX_WORDS`) and as many metadata concepts. A frame of more than one block copies the
+# whole matrix at every `to_numpy()`, so more than that are added as a frame of their own (`_frame`).
+SPARE_COLUMNS = 2 * MAX_WORDS
 # Rows of the learned detectors' columns computed at a time: their product runs in float64, so all 100,000
 # rows at once would hold a float64 copy of the embeddings (1 GB) for the moment.
 DERIVED_ROWS = 4096
@@ -312,16 +317,17 @@ class ConceptLibrary:
         (``io.imageset.repeat_reason``), after the other skipped files, and its degraded notes are dropped
         unless another file of the same name stays.
         """
-        # Each row is written into arrays made once, with room for every file and for the learned
-        # detectors' columns, and the frame takes them without a copy: gathering rows in lists and stacking
-        # them held about three times the scores and embeddings at 2 x 50,000 (benchmarks/large_sets.py).
-        # Rows never written (unreadable files) are pages never touched, so they cost no memory.
+        # Each row is written into arrays made once, with room for every file, for the learned detectors'
+        # columns and for the concepts known once every row is in (`SPARE_COLUMNS`), and the frame takes
+        # them without a copy: gathering rows in lists and stacking them held about three times the scores
+        # and embeddings at 2 x 50,000 (benchmarks/large_sets.py). Rows never written (unreadable files)
+        # are pages never touched, so they cost no memory.
         capacity = sum(len(image_set.refs) for image_set in sets.values())
         columns = [cid for s in self.sources for cid in self._columns[s.name]]
         width = len(columns)
         if self.learned is not None:
             columns += [c.id for c in self.learned.concepts]
-        matrix = np.empty((capacity, len(columns)), dtype=np.float32)
+        matrix = np.empty((capacity, len(columns) + SPARE_COLUMNS), dtype=np.float32)
         embeddings = (np.empty((capacity, sum(s.embedding_dim for s in self.embedders)), dtype=np.float32)
                       if self.embedders else None)
         n = 0
@@ -364,9 +370,9 @@ class ConceptLibrary:
             # Derived from the (cached) embeddings: a matrix product, so not cached themselves. In slices,
             # as the product runs in float64.
             for start in range(0, n, DERIVED_ROWS):
-                part = self.backbone_embeddings(embeddings[start : start + DERIVED_ROWS])
-                matrix[start : start + DERIVED_ROWS, width:] = self.learned.score_embeddings(part)
-        scores = pd.DataFrame(matrix, columns=columns, copy=False)  # the matrix is this frame's alone
+                rows_at = slice(start, start + DERIVED_ROWS)
+                part = self.backbone_embeddings(embeddings[rows_at])
+                matrix[rows_at, width : len(columns)] = self.learned.score_embeddings(part)
         if repeats:
             skipped += repeats
             degraded = _kept_notes(degraded, repeats, rows)
@@ -376,12 +382,11 @@ class ConceptLibrary:
         self._word_ids = ()
         table = self.concept_table()
         # Metadata concepts are read from the samples' records, not their pixels: free, so never cached.
-        # They and the word concepts are added as frames of their own, so the matrix is never copied.
         recorded = metadata_table(records)
         extra = metadata_concepts(recorded)
-        added = []
+        added: list[tuple[list[str], np.ndarray]] = []  # (concept ids, their scores), after the sources'
         if extra.concepts:
-            added.append(pd.DataFrame(extra.scores, columns=[c.id for c in extra.concepts]))
+            added.append(([c.id for c in extra.concepts], extra.scores))
             origin = {c.id: ("metadata", "") for c in extra.concepts}
             table = pd.concat([table, concept_table({c.id: c for c in extra.concepts}, origin)])
         # "Show the word X" for the words read often enough, chosen from pooled counts (never the set
@@ -390,12 +395,11 @@ class ConceptLibrary:
         found = word_concepts(read) if readers else None
         self._word_ids = tuple(c.id for c in found.concepts) if found else ()
         if self._word_ids:
-            added.append(pd.DataFrame(found.scores, columns=list(self._word_ids)))
+            added.append((list(self._word_ids), found.scores))
             self.concepts.update({c.id: c for c in found.concepts})
             origin = {c.id: (readers[0].name, self._keys[readers[0].name]) for c in found.concepts}
             table = pd.concat([table, concept_table({c.id: c for c in found.concepts}, origin)])
-        if added:
-            scores = pd.concat([scores, *added], axis=1)
+        scores = _frame(matrix, columns, added)
         return ScoreMatrix(
             scores=scores,
             images=pd.DataFrame(rows, columns=["set", "source", "key"]),
@@ -725,6 +729,22 @@ def _nanmean(block: np.ndarray) -> np.ndarray:
 
 # What the cache key of an aggregated sample covers besides its content: the rule that makes its one row.
 _AGGREGATION_RULE = function_fingerprint(_aggregate, _nanmean)
+
+
+def _frame(matrix: np.ndarray, columns: list[str], added: list[tuple[list[str], np.ndarray]]) -> pd.DataFrame:
+    """Return the score frame of ``matrix``'s first ``len(columns)`` columns followed by each ``added`` (ids,
+    scores): written into ``matrix``'s spare columns when they fit, so the frame is one block on the matrix
+    (no copy); else each as a block of its own."""
+    width = len(columns)
+    if width + sum(len(ids) for ids, _ in added) > matrix.shape[1]:
+        blocks = [pd.DataFrame(values, columns=ids) for ids, values in added]
+        return pd.concat([pd.DataFrame(matrix[:, :width], columns=columns, copy=False), *blocks], axis=1)
+    columns = list(columns)
+    for ids, values in added:
+        matrix[:, width : width + len(ids)] = values
+        columns += ids
+        width += len(ids)
+    return pd.DataFrame(matrix[:, :width], columns=columns, copy=False)
 
 
 def _kept_notes(degraded: list[tuple[str, str, str]], repeats: list[tuple[str, str, str]],
