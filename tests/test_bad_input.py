@@ -401,6 +401,7 @@ def test_api_counts_a_picture_once_per_set(pool):
     assert (result.n_a, result.n_b) == (N, N)
     assert list(result.skipped["source"]) == [f"<memory:A{N}>"]
 
+
 def test_library_keeps_repeats_unless_asked_to_count_once(pool):
     """5. ``score_sets`` keeps every file's row (training and the bench count what they list); with
     ``once_per_set`` a repeat gives no row and is listed with the image it repeats, the other rows
@@ -418,6 +419,47 @@ def test_library_keeps_repeats_unless_asked_to_count_once(pool):
     assert list(once.skipped["source"]) == ["<memory:2>"]
     assert once.skipped["reason"][0] == repeat_reason("<memory:2>", "<memory:0>")
 
+
+def test_a_repeats_degraded_note_goes_with_it(pool, tmp_path):
+    """5. A copy of an image decoded in a degraded form (an EXIF orientation out of range) is counted once:
+    the note stays with the image kept, and is not listed for the copy."""
+    exif = Image.Exif()
+    exif[0x0112] = 9  # "Orientation": not one of 1-8
+    folder = tmp_path / "a"
+    folder.mkdir()
+    Image.fromarray(pool[0]).save(folder / "0.jpg", exif=exif)
+    (folder / "1.jpg").write_bytes((folder / "0.jpg").read_bytes())
+    Image.fromarray(pool[1]).save(folder / "2.jpg")
+    library = ConceptLibrary([ImageStatsSource()])
+    every = library.score_sets({"a": ImageSet.from_spec(folder, name="a")})
+    once = library.score_sets({"a": ImageSet.from_spec(folder, name="a")}, once_per_set=True)
+    assert [Path(f).name for f in every.degraded["source"]] == ["0.jpg", "1.jpg"]
+    assert [Path(f).name for f in once.degraded["source"]] == ["0.jpg"]
+    assert "EXIF" in once.degraded["what"][0]
+    assert [Path(f).name for f in once.skipped["source"]] == ["1.jpg"]
+
+
+def test_unreadable_file_among_others_leaves_every_row_its_own_scores(library, pool, tmp_path, monkeypatch):
+    """1. An unreadable file in the middle of a set gives no row; the rows after it keep their own scores,
+    embeddings and learned detectors' scores (computed a slice at a time: 2 rows here)."""
+    import tellapart.concepts.library as library_module
+
+    folder = tmp_path / "a"
+    folder.mkdir()
+    for i in range(5):
+        Image.fromarray(pool[i]).save(folder / f"{i}.png")
+    (folder / "2.png").write_bytes(b"not an image")
+    monkeypatch.setattr(library_module, "DERIVED_ROWS", 2)
+    table = library.score_sets({"a": ImageSet.from_spec(folder, name="a")})
+    assert [Path(f).name for f in table.images["source"]] == ["0.png", "1.png", "3.png", "4.png"]
+    assert [Path(f).name for f in table.skipped["source"]] == ["2.png"]
+    alone = library.score_sets({"a": ImageSet.from_spec([pool[i] for i in (0, 1, 3, 4)], name="a")})
+    pd.testing.assert_frame_equal(table.scores, alone.scores)
+    np.testing.assert_array_equal(table.embeddings, alone.embeddings)
+    learned = [c.id for c in library.learned.concepts]
+    np.testing.assert_array_equal(
+        table.scores[learned].to_numpy(),
+        library.learned.score_embeddings(library.backbone_embeddings(table.embeddings)))
 
 
 def test_hidden_files_and_folders_are_listed_as_skipped(inputs, capsys):

@@ -18,7 +18,7 @@ import tellapart
 from tellapart import cli
 from tellapart.concepts.image_stats import ImageStatsSource
 from tellapart.concepts.library import SPARE_COLUMNS, ConceptLibrary
-from tellapart.concepts.metadata import MAX_VALUES, metadata_concepts, metadata_table
+from tellapart.concepts.metadata import MAX_VALUES, MIN_COUNT, metadata_concepts, metadata_table
 from tellapart.io import ImageSet
 from tellapart.io.image import Notice
 from tellapart.report.table import findings_table
@@ -107,6 +107,24 @@ def test_many_metadata_columns_keep_every_score_in_place(pool, tmp_path, extra_c
     plain = ConceptLibrary(sources=[ImageStatsSource()], learned=None).score_sets(
         {label: ImageSet.from_spec([pool[i] for i in range(20) if "ab"[i % 2] == label]) for label in "ab"})
     pd.testing.assert_frame_equal(table.scores.iloc[:, :-extra_columns], plain.scores)
+
+
+def test_a_picture_listed_again_counts_once_for_the_metadata_concepts(pool, tmp_path):
+    # Five rows of one picture with scanner GE among fifteen SIEMENS pictures: counted once (as describe
+    # counts it), GE is recorded for one image, too few for a concept (`MIN_COUNT`); every row counted, it
+    # would be one.
+    rows = []
+    for index in range(15):
+        Image.fromarray(pool[index]).save(tmp_path / f"img{index:02d}.png")
+        rows.append({"path": f"img{index:02d}.png", "label": "a", "scanner": "SIEMENS"})
+    Image.fromarray(pool[20]).save(tmp_path / "ge.png")
+    rows += [{"path": "ge.png", "label": "a", "scanner": "GE"}] * MIN_COUNT
+    manifest = tmp_path / "images.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    sets = {"a": ImageSet.from_manifest(manifest, "label", "a")}
+    assert "metadata.scanner=GE" in _library().score_sets(sets).metadata_concepts
+    once = _library().score_sets(sets, once_per_set=True)
+    assert len(once.images) == 16 and "metadata.scanner=GE" not in once.metadata_concepts
 
 
 def test_the_scanner_is_a_shortcut_and_its_pixel_effect_goes_once_adjusted_for(confounded):
