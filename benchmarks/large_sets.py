@@ -30,6 +30,10 @@ AUROC near 1, and near-separable fits): ``--replay`` measures cost, not accuracy
 on 2 x 50,000 rows without copies, see ``bench_stats_speed.py --classifier``.
 
 With ``--keep DIR`` the images (and the report) stay in DIR and are reused by the next run with the same N.
+A run on a cache that already exists is labelled "cached", not "cold"; with ``--scores-only`` it forgets
+the cache's memo of the statistics and its outlines first, so everything after scoring is computed again
+(e.g. two trees side by side on one filled cache: ``PYTHONPATH=OLD/src python benchmarks/large_sets.py
+--n 50000 --keep DIR --cache-dir C --scores-only``, then the same without ``PYTHONPATH``).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import contextlib
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -226,6 +231,15 @@ def _report(label: str, n: int, run: dict, load: tuple[str, str]) -> None:
     print(f"    {'(everything else)':20s} {rest:8.2f} s   (loading the library and describer, checks)")
 
 
+def _forget_all_but_scores(cache: Path) -> None:
+    """Empty the score cache's memo of the statistics and its outlines (``concepts.cache``'s tables)."""
+    if not (cache / "scores.sqlite3").exists():
+        return
+    with contextlib.closing(sqlite3.connect(cache / "scores.sqlite3")) as db, db:
+        for table in ("memo", "outlines"):
+            db.execute(f"DELETE FROM {table}")
+
+
 @contextlib.contextmanager
 def _folder(keep: Path | None):
     """``keep`` (made if missing), or a temporary folder removed afterwards."""
@@ -247,6 +261,9 @@ def main() -> None:
                         help="the score cache (default: a new one in the images' folder); an existing "
                              "one makes the first run warm")
     parser.add_argument("--warm", action="store_true", help="run again on the filled cache")
+    parser.add_argument("--scores-only", action="store_true",
+                        help="before each run, forget what the cache keeps besides the scores (the "
+                             "statistics' memo, the outlines), so a run on a filled cache measures them too")
     parser.add_argument("--replay", type=int, default=1, metavar="K",
                         help="go on after scoring with each set's score rows repeated K times (see above)")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
@@ -261,8 +278,11 @@ def main() -> None:
         print(f"images: 2 x {args.n} JPEG, longest side {SIDES[0]}-{SIDES[1]} px, set B brightened by "
               f"{BRIGHTEN}; written in {time.perf_counter() - started:.0f} s; machine: {os.cpu_count()} CPU "
               f"cores", flush=True)
-        runs = ["cold", "warm"] if args.warm else ["cold"]
+        first = "cached" if (cache / "scores.sqlite3").exists() else "cold"  # an existing cache: not cold
+        runs = [first, "warm"] if args.warm else [first]
         for label in runs:
+            if args.scores_only:
+                _forget_all_but_scores(cache)
             before = _load()
             run = _run(folders, cache, root / f"report-{args.n}-{label}-x{args.replay}", args.replay)
             _report(label, args.n, run, (before, _load()))
