@@ -205,6 +205,18 @@ def test_describe_image_names_what_shows_and_what_stands_out():
     assert describe_image(scores, 1, concepts) == "nothing stands out"
 
 
+def test_a_trace_on_a_column_mostly_at_zero_does_not_stand_out():
+    # Most images cover none of the image with spots: a trace of 0.3% is many spreads from the median 0
+    # but reads "0% vs median 0%"; 30% stands out.
+    spots = Concept("region.spots_area", "share of the image covered by spots", "magnitude", more="spottier",
+                    less="less spotty", unit="%", category="region")
+    scores = pd.DataFrame({"region.spots_area": np.r_[0.003, 0.3, np.zeros(16), 0.001, 0.002]})
+    reference = np.arange(20) != 1  # e.g. the discovery images
+    assert describe_image(scores, 0, {spots.id: spots}, reference=reference) == "nothing stands out"
+    assert describe_image(scores, 1, {spots.id: spots}, reference=reference) == (
+        "stands out: spottier (share of the image covered by spots 30% vs median 0%)")
+
+
 @pytest.fixture(scope="module")
 def darkened(pool, library, cache_dir):
     """A real run: 12 darkened photo crops vs 12 others."""

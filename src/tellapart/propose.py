@@ -530,12 +530,14 @@ def describe_image(
                 notable.append((-z, f"\u201c{concept.phrase}\u201d (image-text similarity {value:.3g} vs "
                                     f"median {median:.3g})"))
             continue
-        if np.isfinite(z) and abs(z) >= NOTABLE_Z:
+        shown_value = format_value(float(value), concept.unit)
+        shown_median = format_value(median, concept.unit)
+        # A column mostly at one value (a count of spots, an area share) has a tiny spread, so a trace reads
+        # far from its median; when the two read the same ("0% vs median 0%") nothing stands out.
+        if np.isfinite(z) and abs(z) >= NOTABLE_Z and shown_value != shown_median:
             word = concept.more if z > 0 else concept.less
             word = word or f"{'high' if z > 0 else 'low'} {concept.phrase}"
-            values = (f"{format_value(float(value), concept.unit)} vs median "
-                      f"{format_value(median, concept.unit)}")
-            notable.append((-abs(z), f"{word} ({concept.phrase} {values})"))
+            notable.append((-abs(z), f"{word} ({concept.phrase} {shown_value} vs median {shown_median})"))
     parts = []
     if shown:
         parts.append("shows: " + ", ".join(p for *_, p in sorted(shown)[:max_presence]))
