@@ -214,7 +214,8 @@ def _report(label: str, n: int, run: dict, load: tuple[str, str]) -> None:
     """Print one run's figures."""
     scoring = sum(s["seconds"] for s in run["stages"] if s["stage"] == SCORING)
     outside = run["seconds"] - scoring
-    rows = "" if run["rows"] == 2 * n else f" ({run['rows']} rows after scoring: --replay)"
+    # Fewer rows than images: repeated pictures counted once; more: --replay.
+    rows = "" if run["rows"] == 2 * n else f" ({run['rows']} rows after scoring)"
     print(f"\n[{label}] 2 x {n} images{rows}: {run['seconds']:.1f} s, peak {run['peak_mb']:.0f} MB, "
           f"{2 * n / run['seconds']:.1f} images/s overall, {2 * n / max(scoring, 1e-9):.1f} while scoring; "
           f"load average {load[0]} at the start, {load[1]} at the end")
