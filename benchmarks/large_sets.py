@@ -260,7 +260,7 @@ def main() -> None:
                         help="write the images and reports here and keep them (default: a temporary folder)")
     parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
                         help="the score cache (default: a new one in the images' folder); an existing "
-                             "one makes the first run warm")
+                             "one makes the first run read its scores (labelled 'cached')")
     parser.add_argument("--warm", action="store_true", help="run again on the filled cache")
     parser.add_argument("--scores-only", action="store_true",
                         help="before each run, forget what the cache keeps besides the scores (the "

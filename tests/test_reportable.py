@@ -3,7 +3,9 @@ and the two families of hypotheses (findings and signals) in the statistics and 
 
 from __future__ import annotations
 
+import importlib
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -21,7 +23,9 @@ from tellapart.stats.reportable import (
     WITHHELD_OFF_DOMAIN,
     domain_check,
     hidden_on_discovery,
+    hidden_pooled,
     reportable_concepts,
+    top1_probability,
 )
 from tellapart.synth import bundled_pool
 from tellapart.synth.pools import textile_pool
@@ -229,3 +233,42 @@ def test_the_label_free_visibility_rule_of_max_t_never_looks_at_which_set_an_ima
     for seed in range(5):
         groups = np.where(np.random.default_rng(seed).permutation(60) < 30, "a", "b")
         assert hidden_pooled(scores, groups, thresholds).tolist() == [True, False, False]
+
+
+def test_visibility_and_top1_read_in_row_blocks_as_on_the_whole_matrix(monkeypatch):
+    # Blocks of 7 rows, so NaN rows, the discovery split and both sets cross block edges; on a frame of
+    # float32 and float64 blocks with a nullable column (<NA>) and a threshold for a column it lacks.
+    monkeypatch.setattr(importlib.import_module("tellapart.stats.auroc"), "ROW_BLOCK", 7)  # the module
+    rng = np.random.default_rng(0)
+    n = 40
+    values = rng.random((n, 6))
+    values[rng.random((n, 6)) < 0.2] = np.nan
+    values[5] = np.nan
+    scores = pd.DataFrame(values[:, :3].astype(np.float32), columns=["c0", "c1", "c2"])
+    scores[["c3", "c4"]] = values[:, 3:5]
+    scores["c5"] = pd.array(np.where(np.isnan(values[:, 5]), None, values[:, 5]), dtype="Float64")
+    groups = np.array(["a", "b"] * (n // 2))
+    thresholds = {"c0": 0.5, "c2": 0.9, "c3": 0.3, "c5": 0.6, "absent": 0.5}
+    whole = scores.to_numpy(dtype=np.float64, na_value=np.nan)
+    positions = [0, 2, 3, 5]
+    limits = np.array([0.5, 0.9, 0.3, 0.6])
+
+    def shares(rows):
+        part = whole[rows][:, positions]
+        scored = (~np.isnan(part)).sum(axis=0)
+        return np.divide((part >= limits).sum(axis=0), scored, out=np.zeros(4), where=scored > 0)
+
+    discovery = ~stats.split_discovery_validation(groups, 3)
+    expected = np.zeros(6, dtype=bool)
+    expected[positions] = np.maximum(shares(discovery & (groups == "a")),
+                                     shares(discovery & (groups == "b"))) < 0.5
+    np.testing.assert_array_equal(hidden_on_discovery(scores, groups, thresholds, 3, 0.5), expected)
+    expected = np.zeros(6, dtype=bool)
+    expected[positions] = (whole[:, positions] >= limits).sum(axis=0) < 0.5 * (n // 2)
+    np.testing.assert_array_equal(hidden_pooled(scores, groups, thresholds, 0.5), expected)
+    categories = {"c1": "semantic_class", "c3": "semantic_class", "c5": "semantic_class"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the all-NaN row
+        reference = np.nanmax(whole[:, [1, 3, 5]], axis=1)
+    np.testing.assert_array_equal(top1_probability(scores, categories), reference)
+    assert top1_probability(scores.iloc[:0], categories).shape == (0,)

@@ -498,7 +498,8 @@ def describe_image(
     ``reference`` images first, so "contain a dog" comes before what nearly every image shows, specific
     concepts before their more general parents) and what stands out in it (magnitudes at least
     ``NOTABLE_Z`` robust standard deviations from the ``reference`` images' median, furthest first, with
-    the values; an image-text model's phrases only when the image matches them unusually well).
+    the values, unless the value and the median read the same once formatted; an image-text model's
+    phrases only when the image matches them unusually well).
     ``reference`` is a bool mask of the rows to compare with (default all; pass the
     discovery mask). Recorded metadata is left out: it is not seen.
 
@@ -530,11 +531,13 @@ def describe_image(
                 notable.append((-z, f"\u201c{concept.phrase}\u201d (image-text similarity {value:.3g} vs "
                                     f"median {median:.3g})"))
             continue
+        if not (np.isfinite(z) and abs(z) >= NOTABLE_Z):
+            continue
         shown_value = format_value(float(value), concept.unit)
         shown_median = format_value(median, concept.unit)
         # A column mostly at one value (a count of spots, an area share) has a tiny spread, so a trace reads
         # far from its median; when the two read the same ("0% vs median 0%") nothing stands out.
-        if np.isfinite(z) and abs(z) >= NOTABLE_Z and shown_value != shown_median:
+        if shown_value != shown_median:
             word = concept.more if z > 0 else concept.less
             word = word or f"{'high' if z > 0 else 'low'} {concept.phrase}"
             notable.append((-abs(z), f"{word} ({concept.phrase} {shown_value} vs median {shown_median})"))

@@ -83,8 +83,10 @@ MODEL_WORKERS = 2
 TORCH_THREADS = 1
 EMBEDDING_SUFFIX = ".embedding"
 # Columns kept free in the score matrix for the concepts known only once every row is in: the word
-# concepts (at most `MAX_WORDS`) and as many metadata concepts. A frame of more than one block copies the
-# whole matrix at every `to_numpy()`, so more than that are added as a frame of their own (`_frame`).
+# concepts (at most `MAX_WORDS`) and as many metadata concepts (one numeric column, or a categorical one's
+# most frequent values), 16 MB at 100,000 rows. More than that (several categorical manifest columns) and
+# `_frame` copies the matrix once into one of the exact width: a frame of several blocks would copy it at
+# every `to_numpy()` instead (651 MB at 100,000 rows, in max-T).
 SPARE_COLUMNS = 2 * MAX_WORDS
 # Rows of the learned detectors' columns computed at a time (their product runs in float64): 100,000 x 2,024
 # embeddings took 0.70 s and 1.64 GB (a float64 copy) at once, 0.66 s and 78 MB in slices of 4,096, 0.41 s
@@ -740,12 +742,13 @@ _AGGREGATION_RULE = function_fingerprint(_aggregate, _nanmean)
 
 def _frame(matrix: np.ndarray, columns: list[str], added: list[tuple[list[str], np.ndarray]]) -> pd.DataFrame:
     """Return the score frame of ``matrix``'s first ``len(columns)`` columns followed by each ``added`` (ids,
-    scores): written into ``matrix``'s spare columns when they fit, so the frame is one block on the matrix
-    (no copy); else each as a block of its own."""
+    scores), as one block: written into ``matrix``'s spare columns when they fit (no copy), else into a
+    matrix of the exact width, made once."""
     width = len(columns)
-    if width + sum(len(ids) for ids, _ in added) > matrix.shape[1]:
-        blocks = [pd.DataFrame(values, columns=ids) for ids, values in added]
-        return pd.concat([pd.DataFrame(matrix[:, :width], columns=columns, copy=False), *blocks], axis=1)
+    needed = width + sum(len(ids) for ids, _ in added)
+    if needed > matrix.shape[1]:
+        matrix, source = np.empty((len(matrix), needed), dtype=np.float32), matrix
+        matrix[:, :width] = source[:, :width]
     columns = list(columns)
     for ids, values in added:
         matrix[:, width : width + len(ids)] = values

@@ -312,10 +312,13 @@ def domain_reason(category: str, domain: Domain) -> str:
 
 
 def _row_block(scores: pd.DataFrame, rows: slice, columns: list[int]) -> np.ndarray:
-    """Return the float64 scores of the columns at positions ``columns`` on ``rows``: the rows taken first (a
-    view of a one-block frame), then the columns, 13 times faster than ``iloc[rows, columns]`` on 4,096 x
-    850 of 1,667 columns."""
-    return scores.iloc[rows].to_numpy()[:, columns].astype(np.float64)
+    """Return the float64 scores of the columns at positions ``columns`` on ``rows``. For a frame of plain
+    numpy numbers the rows are taken first (a view of a one-block frame), then the columns: 5-13 times faster
+    than ``iloc[rows, columns]`` on 4,096 x 850 of 1,667 float32 columns (two measurements, 2026-12-02).
+    Other frames (a nullable column's ``<NA>``, text) go through pandas' own conversion."""
+    if all(isinstance(dtype, np.dtype) and dtype.kind in "biuf" for dtype in scores.dtypes):
+        return scores.iloc[rows].to_numpy()[:, columns].astype(np.float64)
+    return scores.iloc[rows, columns].to_numpy(dtype=np.float64)
 
 
 def _presence_counts(scores: pd.DataFrame, thresholds: Mapping[str, float], masks: list[np.ndarray]
